@@ -1,0 +1,273 @@
+"""`python -m digitlab bench`: accuracy on MNIST and on real pen drawings, speed, memory, load.
+
+Every figure is measured in this run on this machine; BENCHMARKS.md records the output.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.inference import Predictor
+from digitlab.pendigits import read_pendigits, render_on_canvas
+from digitlab.preprocess import preprocess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PENDIGITS_ENV_VAR = "DIGITLAB_PENDIGITS"
+DEFAULT_PENDIGITS = REPO_ROOT.parent / "shared" / "data" / "pendigits-orig.tra"
+
+
+def percentiles_ms(seconds: list[float]) -> dict:
+    values = np.asarray(seconds) * 1000.0
+    return {"median_ms": round(float(np.median(values)), 3), "p95_ms": round(float(np.percentile(values, 95)), 3),
+            "n": len(values)}
+
+
+def machine_description() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "platform": platform.platform()}
+
+
+def pendigits_path() -> Path | None:
+    path = Path(os.environ.get(PENDIGITS_ENV_VAR) or DEFAULT_PENDIGITS)
+    return path if path.is_file() else None
+
+
+def render_pendigits(path: Path, seed: int = 0, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """All pen digits drawn as canvas images (seeded), with their labels."""
+    digits = read_pendigits(path)
+    if limit is not None:
+        digits = digits[:limit]
+    rng = np.random.default_rng(seed)
+    return [render_on_canvas(digit, rng) for digit in digits], np.array([d.label for d in digits])
+
+
+def naive_resize(canvas: np.ndarray) -> np.ndarray:
+    """What most digit apps do: the whole canvas squashed to 28x28."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(canvas[:, :, 3]).resize((28, 28), Image.Resampling.BILINEAR))
+
+
+def drawing_accuracy(predictor: Predictor, canvases: list[np.ndarray], labels: np.ndarray) -> dict:
+    """Accuracy on canvas drawings: DigitLab's preprocessing vs resizing the whole canvas."""
+    prepared = [preprocess(canvas) for canvas in canvases]
+    readable = np.array([p.has_digit for p in prepared])
+    batch = np.stack([p.mnist if p.has_digit else np.zeros((28, 28), np.uint8) for p in prepared])
+    predicted = predictor.predict_mnist(batch).argmax(axis=1)
+    correct = (predicted == labels) & readable
+    naive = predictor.predict_mnist(np.stack([naive_resize(c) for c in canvases])).argmax(axis=1)
+    per_digit = {int(d): round(float(correct[labels == d].mean()), 4) for d in range(10)}
+    return {"accuracy": round(float(correct.mean()), 4), "n": len(labels), "no_digit": int((~readable).sum()),
+            "per_digit": per_digit, "naive_resize_accuracy": round(float((naive == labels).mean()), 4)}
+
+
+def time_calls(function, inputs: list, warmup: int = 3) -> list[float]:
+    for item in inputs[:warmup]:
+        function(item)
+    seconds = []
+    for item in inputs:
+        start = time.perf_counter()
+        function(item)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def latency(predictor: Predictor, canvases: list[np.ndarray], n_fast: int = 300, n_predict: int = 60) -> dict:
+    """Single-drawing latency: preprocessing plus the fast path, and plus model.predict."""
+    fast = time_calls(predictor.predict_image, canvases[:n_fast])
+
+    def with_model_predict(canvas):
+        prepared = preprocess(canvas)
+        return predictor.model.predict(prepared.mnist[None, :, :, None].astype(np.float32), verbose=0)
+
+    slow = time_calls(with_model_predict, canvases[:n_predict])
+    preprocess_only = time_calls(preprocess, canvases[:n_fast])
+    return {"fast_path": percentiles_ms(fast), "model_predict": percentiles_ms(slow),
+            "preprocess_only": percentiles_ms(preprocess_only)}
+
+
+def draw_page_latency(predictor: Predictor, canvases: list[np.ndarray], n: int = 200) -> dict:
+    """The draw page's server-side work after a stroke: canvas data to array, predict, build the chart."""
+    from digitlab.ui.figures import probability_chart
+
+    def after_stroke(canvas):
+        # The canvas component hands over a nested list of RGBA rows; decoding it is part of the cost.
+        image = np.asarray(canvas, dtype=np.uint8)
+        prediction = predictor.predict_image(image)
+        if prediction.digit is not None:
+            probability_chart(prediction.probabilities).to_plotly_json()
+
+    payloads = [canvas for canvas in canvases[:n]]
+    return percentiles_ms(time_calls(after_stroke, payloads))
+
+
+def batch_throughput(predictor: Predictor, images: np.ndarray, batch_size: int = 1000) -> dict:
+    predictor.predict_mnist(images[:batch_size])
+    start = time.perf_counter()
+    for first in range(0, len(images), batch_size):
+        predictor.predict_mnist(images[first : first + batch_size])
+    seconds = time.perf_counter() - start
+    return {"images_per_s": round(len(images) / seconds), "batch_size": batch_size}
+
+
+def training_throughput(mnist, arch: str, n_images: int = 4096) -> dict:
+    """Images per second of one augmented training epoch of arch (after a warm-up epoch)."""
+    import keras
+
+    from digitlab.models import build_model
+    from digitlab.train import TrainConfig, make_dataset
+
+    config = TrainConfig(arch=arch, augment=True)
+    data = make_dataset(mnist.x_train[:n_images], mnist.y_train[:n_images], config, training=True)
+    model = build_model(arch)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    model.fit(data.take(4), epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, verbose=0)
+    return {"arch": arch, "images_per_s": round(n_images / (time.perf_counter() - start)), "augment": True}
+
+
+def cold_start(model_path: Path, sha256: str) -> dict:
+    """Seconds for a fresh interpreter to import DigitLab, load the model and predict once."""
+    code = (
+        "import time; t=time.perf_counter(); import numpy as np; from digitlab.inference import Predictor; "
+        f"p=Predictor.from_file({str(model_path)!r}, {sha256!r}); p.predict_mnist(np.zeros((1,28,28),np.uint8)); "
+        "print(time.perf_counter()-t)"
+    )
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True)
+    total = time.perf_counter() - start
+    return {"process_s": round(total, 2), "import_and_load_s": round(float(result.stdout.strip().splitlines()[-1]), 2)}
+
+
+def first_evaluation(predictor: Predictor, mnist, sha256: str) -> dict:
+    """Seconds for the Evaluate page's first evaluation of a model (empty cache)."""
+    from digitlab.evaluate import evaluate_model
+
+    with tempfile.TemporaryDirectory() as cache_dir:
+        start = time.perf_counter()
+        evaluation = evaluate_model(predictor, mnist, cache_dir=cache_dir, model_sha256=sha256)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        evaluate_model(predictor, mnist, cache_dir=cache_dir, model_sha256=sha256)
+        cached = time.perf_counter() - start
+    return {"first_s": round(first, 3), "cached_s": round(cached, 3), "accuracy": round(evaluation.accuracy, 4)}
+
+
+def peak_memory_mb() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"bench_process_mb": round(own), "cold_start_process_mb": round(children)}
+
+
+def load_figures(predictor: Predictor, canvases: list[np.ndarray], clients_list: list[int], requests: int) -> dict:
+    from digitlab.loadtest import run_load
+
+    return {str(clients): run_load(predictor, clients, requests, canvases) for clients in clients_list}
+
+
+class BackgroundTraining:
+    """A real training run in its own process (as the Train page starts one), for latency under load."""
+
+    def __init__(self, threads: int = 1):
+        from digitlab.train import TrainConfig, command_line
+
+        self.dir = Path(tempfile.mkdtemp(prefix="digitlab-bench-run-"))
+        config = TrainConfig(arch="cnn-deep", epochs=50, threads=threads, augment=True)
+        self.process = subprocess.Popen(command_line(config, self.dir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+    def wait_until_training(self, timeout: float = 120.0) -> None:
+        from digitlab.train import RunFiles
+
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if RunFiles(self.dir).read_status().get("batch", 0) > 0:
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError("the background training run exited early")
+            time.sleep(0.5)
+        raise TimeoutError("the background training run did not start in time")
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_bench(model_path: Path | None, quick: bool = False, load_clients: list[int] | None = None,
+              while_training: bool = False) -> dict:
+    """Measure everything for one model; quick=True uses small samples (for tests, not for records)."""
+    from digitlab.data import load_mnist
+    from digitlab.models import DEFAULT_ARCHITECTURE
+    from digitlab.registry import load_entry, resolve_model
+
+    entry = resolve_model(model_path)
+    predictor = Predictor(load_entry(entry))
+    mnist = load_mnist()
+    n_test = 1000 if quick else len(mnist.x_test)
+    probabilities = predictor.predict_mnist(mnist.x_test[:n_test])
+    report: dict = {
+        "model": {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
+                  "architecture": entry.card.get("architecture")},
+        "machine": machine_description(),
+        "quick": quick,
+        "mnist_test_accuracy": round(float((probabilities.argmax(1) == mnist.y_test[:n_test]).mean()), 4),
+        "mnist_test_images": n_test,
+    }
+    pen_path = pendigits_path()
+    if pen_path is None:
+        report["pendigits"] = {"error": f"pendigits-orig.tra not found; set {PENDIGITS_ENV_VAR}"}
+        canvases = []
+    else:
+        canvases, labels = render_pendigits(pen_path, limit=300 if quick else None)
+        report["pendigits"] = drawing_accuracy(predictor, canvases, labels)
+    if not canvases:
+        from PIL import Image
+
+        canvases = [np.dstack([np.full((280, 280, 3), 255, np.uint8),
+                               np.asarray(Image.fromarray(d).resize((280, 280)))]) for d in mnist.x_test[:300]]
+    report["latency"] = latency(predictor, canvases, n_fast=50 if quick else 300, n_predict=10 if quick else 60)
+    report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, n=30 if quick else 200)
+    report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])
+    report["training_throughput"] = training_throughput(mnist, DEFAULT_ARCHITECTURE, n_images=512 if quick else 4096)
+    report["cold_start"] = cold_start(entry.path, entry.sha256)
+    report["evaluate_first_visit"] = first_evaluation(predictor, mnist, entry.sha256)
+    if load_clients:
+        requests = 5 if quick else 40
+        report["load"] = load_figures(predictor, canvases, load_clients, requests)
+    if while_training:
+        training = BackgroundTraining(threads=1)
+        try:
+            training.wait_until_training()
+            report["while_training"] = {
+                "draw_page_after_stroke": draw_page_latency(predictor, canvases, n=30 if quick else 200),
+                "load": load_figures(predictor, canvases, load_clients or [1], 5 if quick else 40),
+                "training": "cnn-deep, full MNIST, augmented, --threads 1",
+            }
+        finally:
+            training.stop()
+    report["peak_memory"] = peak_memory_mb()
+    return report

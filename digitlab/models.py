@@ -1,0 +1,131 @@
+"""Model architectures by name: plain Keras 3 models that save as .keras and load with safe_mode=True.
+
+Every model takes (28, 28, 1) pixel values 0..255, exactly MNIST's uint8 arrays, and rescales them
+itself, so training, evaluation and the predictor cannot disagree about input scaling.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+DEFAULT_ARCHITECTURE = "digitnet"
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+def build_mlp():
+    """The classic baseline: two hidden dense layers."""
+    from keras import layers, Sequential
+
+    return Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(128, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="mlp",
+    )
+
+
+def build_cnn_small():
+    """The classic small CNN: one convolution, one pooling, one hidden dense layer."""
+    from keras import layers, Sequential
+
+    return Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.MaxPooling2D(),
+            layers.Flatten(),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="cnn_small",
+    )
+
+
+def build_cnn_deep():
+    """The deep stack popular digit apps ship (~17 layers of Conv/BatchNorm/MaxPool/Dropout)."""
+    from keras import layers, Sequential
+
+    return Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Conv2D(32, 5, strides=2, padding="same", activation="relu"),
+            layers.BatchNormalization(),
+            layers.Dropout(0.4),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Conv2D(64, 3, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Conv2D(64, 5, strides=2, padding="same", activation="relu"),
+            layers.BatchNormalization(),
+            layers.Dropout(0.4),
+            layers.Flatten(),
+            layers.Dense(128, activation="relu"),
+            layers.BatchNormalization(),
+            layers.Dropout(0.4),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="cnn_deep",
+    )
+
+
+def build_digitnet():
+    """DigitLab's default: two VGG-style blocks and a small head, for drawings on a CPU.
+
+    Batch norm and dropout let it train with strong augmentation (rotation, shear, stroke width)
+    without underfitting MNIST; global pooling keeps the head small so one prediction stays ~1 ms.
+    """
+    from keras import layers, Sequential
+
+    def conv_block(filters: int) -> list:
+        return [
+            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.Activation("relu"),
+        ]
+
+    return Sequential(
+        [
+            layers.Input(INPUT_SHAPE),
+            layers.Rescaling(1 / 255),
+            *conv_block(32),
+            *conv_block(32),
+            layers.MaxPooling2D(),
+            *conv_block(64),
+            *conv_block(64),
+            layers.MaxPooling2D(),
+            *conv_block(128),
+            layers.GlobalAveragePooling2D(),
+            layers.Dropout(0.3),
+            layers.Dense(NUM_CLASSES, activation="softmax"),
+        ],
+        name="digitnet",
+    )
+
+
+ARCHITECTURES: dict[str, Callable] = {
+    "mlp": build_mlp,
+    "cnn-small": build_cnn_small,
+    "cnn-deep": build_cnn_deep,
+    DEFAULT_ARCHITECTURE: build_digitnet,
+}
+
+
+def build_model(name: str):
+    """Build an untrained model by architecture name."""
+    try:
+        builder = ARCHITECTURES[name]
+    except KeyError:
+        raise ValueError(f"Unknown architecture '{name}'. Choose one of: {', '.join(ARCHITECTURES)}.") from None
+    return builder()

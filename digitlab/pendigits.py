@@ -1,0 +1,94 @@
+"""Real pen trajectories (UCI pendigits, UNIPEN text) drawn as a person would draw them on the canvas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+CANVAS_SIZE = 280
+TABLET_SIZE = 500  # pendigits coordinates lie in a 0..500 box with y pointing up
+BRUSH_WIDTHS = (10, 28)  # the canvas's brush slider range, in canvas pixels
+SUPERSAMPLE = 2  # drawn at 2x and reduced, so edges are antialiased like a browser canvas
+
+
+@dataclass(frozen=True)
+class PenDigit:
+    label: int
+    writer: int
+    strokes: list[np.ndarray]  # each (n, 2) float points, screen orientation (y down)
+
+
+def read_pendigits(path: str | Path) -> list[PenDigit]:
+    """Parse a pendigits-orig UNIPEN file into digits with their strokes."""
+    digits: list[PenDigit] = []
+    label = writer = None
+    strokes: list[np.ndarray] = []
+    points: list[tuple[float, float]] | None = None
+
+    def finish_digit() -> None:
+        if label is not None and strokes:
+            digits.append(PenDigit(label, writer or 0, list(strokes)))
+
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(".SEGMENT"):
+            finish_digit()
+            label = int(line.rsplit('"', 2)[-2])
+            writer, strokes = None, []
+        elif line.startswith(".COMMENT") and label is not None:
+            fields = line.split()
+            writer = int(fields[2]) if len(fields) > 2 else None
+        elif line.startswith(".PEN_DOWN"):
+            points = []
+        elif line.startswith(".PEN_UP"):
+            if points:
+                xy = np.array(points, np.float32)
+                xy[:, 1] = TABLET_SIZE - xy[:, 1]
+                strokes.append(xy)
+            points = None
+        elif points is not None and line.strip():
+            x, y = line.split()[:2]
+            points.append((float(x), float(y)))
+    finish_digit()
+    return digits
+
+
+def render_on_canvas(digit: PenDigit, rng: np.random.Generator, rgba: bool = True) -> np.ndarray:
+    """Draw a pen digit as a canvas drawing: white round-capped strokes on black, 280x280.
+
+    Size, position and brush width vary the way people's drawings do: the digit is 40-85% of the
+    canvas tall, anywhere it fits, with a brush of 10-28 px. Returns RGBA (strokes on a transparent
+    layer, as the canvas component gives them) or grey.
+    """
+    points = np.concatenate(digit.strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = max(float((high - low).max()), 1.0)
+    brush = float(rng.uniform(*BRUSH_WIDTHS))
+    size = float(rng.uniform(0.40, 0.85)) * CANVAS_SIZE
+    scale = size / span
+    extent = (high - low) * scale
+    margin = brush / 2 + 2
+    offset_x = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[0]))
+    offset_y = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[1]))
+
+    big = CANVAS_SIZE * SUPERSAMPLE
+    image = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(image)
+    width = brush * SUPERSAMPLE
+    for stroke in digit.strokes:
+        xy = ((stroke - low) * scale + (offset_x, offset_y)) * SUPERSAMPLE
+        coords = [tuple(p) for p in xy.tolist()]
+        if len(coords) > 1:
+            draw.line(coords, fill=255, width=max(1, round(width)), joint="curve")
+        radius = width / 2
+        for x, y in (coords[0], coords[-1]):  # round caps
+            draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
+    gray = np.asarray(image.resize((CANVAS_SIZE, CANVAS_SIZE), Image.Resampling.BOX))
+    if not rgba:
+        return gray
+    canvas = np.zeros((CANVAS_SIZE, CANVAS_SIZE, 4), np.uint8)
+    canvas[:, :, :3] = 255
+    canvas[:, :, 3] = gray
+    return canvas

@@ -1,0 +1,190 @@
+"""Any image of one digit -> the 28x28 MNIST-style image the model sees.
+
+MNIST digits were cropped to their ink, fitted into a 20x20 box keeping the aspect ratio (antialiased)
+and placed in 28x28 by centre of mass. Resizing a whole canvas to 28x28 instead gives the model tiny,
+off-centre, hairline or blobby digits it never saw, which is why most digit apps misread real drawings.
+Stroke width is normalised too: a thin pen on a large digit or a fat brush on a small one would
+otherwise reach the model far thinner or thicker than any MNIST stroke.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+MNIST_SIZE = 28
+DIGIT_BOX = 20  # MNIST fits each digit's longer side into 20 px
+WORK_SCALE = 4  # stroke width is adjusted at 4x the final resolution, where 1 px is a fine step
+TARGET_STROKE_WIDTH = 3.2  # median MNIST stroke width in final pixels, measured on the training set
+STROKE_WIDTH_RANGE = (2.4, 4.3)  # MNIST's 10th-90th percentile: widths inside are left as drawn
+
+INK_THRESHOLD = 0.35  # ink strength (0..1) above which a pixel counts as ink
+MIN_CONTRAST = 40 / 255  # below this the image is treated as blank: sensor noise, paper texture
+MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image is a stray dot, not a digit
+MIN_INK_EXTENT = 0.03  # ink spanning less than this share of the longer image side is a dot
+ARRAY_READY_MODES = ("1", "L", "LA", "RGB", "RGBA", "I;16", "I", "F")  # PIL modes whose arrays are grey levels
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """What preprocessing made of an image: the model input, or None when there is no digit."""
+
+    mnist: np.ndarray | None  # uint8 (28, 28), ink bright on black like MNIST; None for "no digit"
+    reason: str = ""  # why there is no digit, for the user
+
+    @property
+    def has_digit(self) -> bool:
+        return self.mnist is not None
+
+
+def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Return ink strength in [0, 1] (float32, HxW) from any image, detecting which side is ink.
+
+    Transparent pixels are background (a canvas draws strokes on a transparent layer). For opaque
+    images the background is the border's typical level, so both white-on-black canvases and
+    dark-on-light photos and scans come out as bright ink on black.
+    """
+    if isinstance(image, Image.Image) and image.mode not in ARRAY_READY_MODES:
+        image = image.convert("RGBA")  # palette indices or CMYK values are not grey levels
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise ValueError(f"expected a grey, RGB or RGBA image, got an array of shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"expected an image with pixels, got an empty array of shape {array.shape}")
+    if not (array.dtype == bool or np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"expected an image of numbers, got an array of {array.dtype}")
+    if array.dtype != np.uint8:
+        array = _to_uint8(array)
+    array = array.astype(np.float32) / 255.0
+
+    if array.ndim == 2:
+        gray, alpha = array, None
+    elif array.shape[2] == 2:
+        gray, alpha = array[:, :, 0], array[:, :, 1]
+    else:
+        gray = array[:, :, 0] * 0.299 + array[:, :, 1] * 0.587 + array[:, :, 2] * 0.114
+        alpha = array[:, :, 3] if array.shape[2] == 4 else None
+
+    if alpha is not None and alpha.min() < 0.99:
+        # Strokes on a transparent layer: ink is where it is opaque and differs from the background.
+        opaque = alpha > 0.5
+        stroke_level = float(np.median(gray[opaque])) if opaque.any() else 1.0
+        behind = 0.0 if stroke_level >= 0.5 else 1.0  # white strokes sit on black, dark ones on white
+        gray = gray * alpha + behind * (1.0 - alpha)
+
+    border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
+    background = float(np.median(border))
+    if background > 0.5:
+        gray = 1.0 - gray
+        background = 1.0 - background
+    peak = float(gray.max())
+    if peak - background < MIN_CONTRAST:
+        return np.zeros(gray.shape, np.float32)
+    ink = (gray - background) / (peak - background)
+    return np.clip(ink, 0.0, 1.0).astype(np.float32)
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise ValueError("expected an image of finite numbers, got NaN or infinite pixel values")
+        scale = 255.0 if array.max(initial=0.0) <= 1.0 else 1.0
+        return np.clip(array.astype(np.float64) * scale, 0, 255).astype(np.uint8)
+    if array.dtype == np.uint16:
+        return (array >> 8).astype(np.uint8)
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Estimate the stroke width of a binary ink mask in pixels.
+
+    A stroke of length L and width w covers about w*L pixels and has about 2*L boundary pixels,
+    so w is about 2 * area / boundary.
+    """
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    padded = np.pad(mask, 1)
+    interior = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    boundary = area - int(interior.sum())
+    return 2.0 * area / max(boundary, 1)
+
+
+def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -> Preprocessed:
+    """Turn any digit image into MNIST's 28x28 layout, or say why there is no digit.
+
+    An image without contrast has no digit: an empty canvas, a fully transparent one, and one inked
+    edge to edge all come back as blank. Arrays that are not an image (wrong shape, empty, NaN,
+    not numbers) raise ValueError.
+    """
+    ink = to_ink(image)
+    mask = ink > INK_THRESHOLD
+    ink_pixels = int(mask.sum())
+    if ink_pixels == 0:
+        return Preprocessed(None, "The image is blank.")
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    extent = max(bottom - top, right - left)
+    if ink_pixels < MIN_INK_FRACTION * ink.size or extent < MIN_INK_EXTENT * max(ink.shape):
+        return Preprocessed(None, "There is too little ink to read a digit.")
+
+    crop = ink[top:bottom, left:right]
+    crop_mask = mask[top:bottom, left:right]
+    height, width = crop.shape
+    # The longer side becomes DIGIT_BOX * WORK_SCALE pixels at the working resolution.
+    work_scale = DIGIT_BOX * WORK_SCALE / max(height, width)
+    work_size = (max(1, round(width * work_scale)), max(1, round(height * work_scale)))
+    work = Image.fromarray(crop).resize(work_size, Image.Resampling.BOX if work_scale < 1 else Image.Resampling.BILINEAR)
+
+    if normalize_stroke:
+        drawn_width = stroke_width(crop_mask) * work_scale  # in working pixels
+        work = _normalize_stroke_width(work, drawn_width)
+
+    final_size = (max(1, round(work.width / WORK_SCALE)), max(1, round(work.height / WORK_SCALE)))
+    digit = np.asarray(work.resize(final_size, Image.Resampling.BOX), dtype=np.float32)
+    return Preprocessed(_place_by_centre_of_mass(digit))
+
+
+def _normalize_stroke_width(work: Image.Image, drawn_width: float) -> Image.Image:
+    """Grow or shrink strokes (at working resolution) into MNIST's range of widths."""
+    low, high = (w * WORK_SCALE for w in STROKE_WIDTH_RANGE)
+    if low <= drawn_width <= high:
+        return work
+    target = TARGET_STROKE_WIDTH * WORK_SCALE
+    # A rank filter of size 2r+1 moves each edge by r pixels, so the width changes by 2r.
+    radius = round(abs(target - drawn_width) / 2)
+    if radius == 0:
+        return work
+    if drawn_width < low:
+        return work.filter(ImageFilter.MaxFilter(2 * radius + 1))
+    # Never erode more than leaves a stroke about one working pixel wide.
+    radius = min(radius, max(0, int((drawn_width - 1) // 2)))
+    return work.filter(ImageFilter.MinFilter(2 * radius + 1)) if radius else work
+
+
+def _place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:
+    """Place a digit (float, at most 20x20) in 28x28 so its centre of mass is at the centre."""
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    height, width = digit.shape
+    total = float(digit.sum())
+    if total > 0:
+        ys, xs = np.indices(digit.shape)
+        com_y = float((ys * digit).sum() / total)
+        com_x = float((xs * digit).sum() / total)
+    else:
+        com_y, com_x = (height - 1) / 2, (width - 1) / 2
+    centre = (MNIST_SIZE - 1) / 2
+    top = int(np.clip(round(centre - com_y), 0, MNIST_SIZE - height))
+    left = int(np.clip(round(centre - com_x), 0, MNIST_SIZE - width))
+    canvas[top : top + height, left : left + width] = digit
+    peak = canvas.max()
+    if peak > 0:
+        canvas = canvas / peak
+    return np.clip(np.round(canvas * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,77 @@
+"""Shared fixtures: real MNIST, and a small real model trained once per test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
+SHARED_PENDIGITS = REPO_ROOT.parent / "shared" / "data" / "pendigits-orig.tra"
+
+if "DIGITLAB_MNIST" not in os.environ and SHARED_MNIST.exists():
+    os.environ["DIGITLAB_MNIST"] = str(SHARED_MNIST)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    from digitlab.data import load_mnist
+
+    return load_mnist(allow_download=False)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory) -> Path:
+    """A finished training run of cnn-small on 8,000 MNIST images (about 98% accurate)."""
+    from digitlab.train import TrainConfig, run_training
+
+    run_dir = tmp_path_factory.mktemp("runs") / "small-run"
+    status = run_training(TrainConfig(arch="cnn-small", epochs=2, limit=8000, augment=False, seed=1), run_dir)
+    assert status["state"] == "done", status
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def small_models_dir(tmp_path_factory, small_run) -> Path:
+    """A models/ folder holding the small run's model registered as 'default'."""
+    from digitlab.registry import promote_run
+
+    directory = tmp_path_factory.mktemp("models")
+    promote_run(small_run, "default", directory)
+    return directory
+
+
+@pytest.fixture
+def models_dir(tmp_path, small_models_dir, monkeypatch) -> Path:
+    """A private copy of small_models_dir, set as DIGITLAB_MODELS for this test."""
+    directory = tmp_path / "models"
+    shutil.copytree(small_models_dir, directory)
+    monkeypatch.setenv("DIGITLAB_MODELS", str(directory))
+    return directory
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch) -> Path:
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    monkeypatch.setenv("DIGITLAB_RUNS", str(directory))
+    return directory
+
+
+def canvas_from_mnist(digit: np.ndarray, size: int = 280, scale: float = 7.0, offset=(0, 0)) -> np.ndarray:
+    """An RGBA canvas image (white strokes on a transparent layer) made by enlarging an MNIST digit."""
+    from PIL import Image
+
+    enlarged = np.asarray(Image.fromarray(digit).resize((round(28 * scale),) * 2, Image.Resampling.BILINEAR))
+    canvas = np.zeros((size, size, 4), np.uint8)
+    canvas[:, :, :3] = 255
+    top = (size - enlarged.shape[0]) // 2 + offset[0]
+    left = (size - enlarged.shape[1]) // 2 + offset[1]
+    region = canvas[max(top, 0) : top + enlarged.shape[0], max(left, 0) : left + enlarged.shape[1], 3]
+    region[:] = enlarged[: region.shape[0], : region.shape[1]]
+    return canvas
