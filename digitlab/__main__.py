@@ -136,6 +136,21 @@ def run_promote(args) -> int:
     return 0
 
 
+def run_ensemble(args) -> int:
+    from digitlab.data import MnistUnavailableError
+    from digitlab.ensemble import create_ensemble
+    from digitlab.registry import ModelLoadError
+
+    try:
+        entry = create_ensemble(args.runs, args.name)
+    except (ModelLoadError, MnistUnavailableError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
+                      "mnist_test_accuracy": entry.test_accuracy}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m digitlab", description="DigitLab: handwritten digits with Keras.")
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -161,9 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     promote.add_argument("run", type=Path, help="the run folder")
     promote.add_argument("--name", default=None, help="model name in models/ (default: the run folder's name)")
 
+    ensemble = subparsers.add_parser("ensemble", help="average finished runs' models into one model in models/")
+    ensemble.add_argument("runs", nargs="+", type=Path, help="run folders of finished runs (two or more)")
+    ensemble.add_argument("--name", required=True, help="model name in models/")
+
     args = parser.parse_args(argv)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
-                "promote": run_promote}
+                "promote": run_promote, "ensemble": run_ensemble}
     return commands[args.command](args)
 
 

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")  # Pillow's JPEG opener also yields MPO: a phone JPEG with extra pictures
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a photo of one digit needs far less
-MAX_PIXELS = 16_000_000  # about 4600x3500: any ordinary phone photo, nothing a bomb needs
+MAX_PIXELS = 16_000_000  # 4000x4000, or a 12-megapixel phone photo; nothing a bomb needs
 MAX_ASPECT_RATIO = 20  # one digit is never a 1x200000 strip
 MAX_DECODED_SIDE = 1024  # larger images are shrunk to this: preprocessing needs far fewer pixels
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

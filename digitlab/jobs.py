@@ -16,7 +16,6 @@ holds it and its pid. A lock whose process is gone or whose run has finished is 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import subprocess
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,7 +51,8 @@ class TrainingBusyError(RuntimeError):
     def __init__(self, run_name: str | None):
         self.run_name = run_name
         where = f"run {run_name}" if run_name else "another run"
-        super().__init__(f"A training run is already going ({where}). Stop it or wait for it to finish, then start again.")
+        super().__init__(f"A training run is already going ({where}). "
+                         "Stop it or wait for it to finish, then start again.")
 
 
 class RunActiveError(RuntimeError):
@@ -114,6 +114,13 @@ class RunInfo:
     @property
     def stop_requested(self) -> bool:
         return (self.dir / STOP_FILE).exists()
+
+    @property
+    def stop_requested_at(self) -> float | None:
+        try:
+            return (self.dir / STOP_FILE).stat().st_mtime
+        except OSError:
+            return None
 
     @property
     def can_promote(self) -> bool:
@@ -211,15 +218,15 @@ def is_training_process(pid: int | None) -> bool:
     """Whether pid is a live DigitLab trainer (not a later process that reused the pid)."""
     if not pid:
         return False
-    # Read the command line first: a process that has just died has an empty one, and pid_alive must
-    # still run then, to reap it and record how it ended.
+    # Read the command line first and reap after: a process being killed loses its command line before
+    # it becomes a zombie, and pid_alive must then get the chance to reap it and record how it ended.
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         command = None  # gone, or no /proc to check against
     if not pid_alive(pid):
         return False
-    return command is None or b"digitlab" in command
+    return not command or b"digitlab" in command  # empty: still exiting; ask again on the next refresh
 
 
 def describe_exit(pid: int | None) -> str:
@@ -356,7 +363,7 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
     Raises ValueError (bad config, or one this deployment does not allow) or TrainingBusyError.
     """
     settings = settings or load_settings()
-    config.threads = config.threads or settings.train_threads
+    config = replace(config, threads=settings.train_threads)  # the deployment decides what training may use
     config.validate()
     refusal = settings.refusal(config.epochs, config.limit)
     if refusal:
@@ -387,9 +394,8 @@ def _launch(command: list[str], run_dir: Path, threads: int | None) -> subproces
     # ends, and a Ctrl-C in the server's terminal does not reach it.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    if threads:
-        for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-            env[name] = str(threads) if name != "TF_NUM_INTEROP_THREADS" else "1"
+    if threads:  # also set before TensorFlow starts, for thread pools it sizes at import
+        env.update(OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
@@ -433,11 +439,7 @@ def delete_run(run: RunInfo) -> None:
     try:
         os.replace(run.dir, doomed)
     except FileNotFoundError:
-        return
-    except OSError as error:
-        if error.errno not in (errno.EXDEV, errno.EBUSY):
-            raise
-        doomed = run.dir
+        return  # already deleted, by another tab
     shutil.rmtree(doomed, ignore_errors=True)
 
 

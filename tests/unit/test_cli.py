@@ -1,0 +1,94 @@
+"""The command line, run as a user runs it: a real `python -m digitlab` process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def digitlab(*args, models_dir: Path, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIGITLAB_MODELS": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "digitlab", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture
+def digit_files(tmp_path, mnist):
+    """PNG and JPEG files of MNIST test digits: one white-on-black, one as dark ink on paper."""
+    first = tmp_path / "seven.png"
+    Image.fromarray(mnist.x_test[0]).resize((140, 140)).save(first)  # x_test[0] is a 7
+    second = tmp_path / "two.jpg"
+    Image.fromarray(255 - mnist.x_test[1]).resize((200, 200)).convert("RGB").save(second, quality=90)  # a 2
+    return first, second
+
+
+def test_predict_json_reads_each_file(digit_files, small_models_dir):
+    """Test that predict --json prints one object per file with the digit and ten probabilities."""
+    result = digitlab("predict", *map(str, digit_files), "--json", models_dir=small_models_dir)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [line["digit"] for line in lines] == [7, 2]
+    assert all(len(line["probabilities"]) == 10 and abs(sum(line["probabilities"]) - 1) < 1e-3 for line in lines)
+    assert lines[0]["file"].endswith("seven.png")
+
+
+def test_predict_bad_files_report_errors_and_carry_on(digit_files, small_models_dir, tmp_path):
+    """Test that unreadable files get an error line each, good ones are still read, and the exit is non-zero."""
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    missing = tmp_path / "missing.png"
+    result = digitlab("predict", str(text), str(digit_files[0]), str(missing), "--json", models_dir=small_models_dir)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert "not a PNG or JPEG" in lines[0]["error"]
+    assert lines[1]["digit"] == 7
+    assert "does not exist" in lines[2]["error"]
+
+
+def test_predict_blank_image_is_no_digit(small_models_dir, tmp_path):
+    """Test that a blank image yields digit null rather than a guess."""
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(blank)
+    result = digitlab("predict", str(blank), "--json", models_dir=small_models_dir)
+    line = json.loads(result.stdout)
+    assert result.returncode == 0 and line["digit"] is None and line["probabilities"] is None
+
+
+def test_predict_with_unregistered_model_is_refused(digit_files, small_models_dir, tmp_path):
+    """Test that --model pointing at a file without a card is not loaded, with a clear message."""
+    stray = tmp_path / "stray.keras"
+    stray.write_bytes((small_models_dir / "default.keras").read_bytes())
+    result = digitlab("predict", str(digit_files[0]), "--model", str(stray), models_dir=small_models_dir)
+    assert result.returncode == 2
+    assert "not registered" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_json_reports_metrics(small_models_dir):
+    """Test that evaluate --json gives accuracy, per-class precision/recall and a 10x10 confusion matrix."""
+    result = digitlab("evaluate", "--json", models_dir=small_models_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 10000
+    assert abs(report["accuracy"] - np.trace(matrix) / 10000) < 1e-9 and report["accuracy"] > 0.9
+    assert len(report["per_class"]) == 10 and all(0 <= row["recall"] <= 1 for row in report["per_class"])
+
+
+def test_bench_quick_measures_everything(small_models_dir):
+    """Test that bench --quick --json reports accuracy on MNIST and pen drawings, latency, throughput and memory."""
+    result = digitlab("bench", "--quick", "--json", models_dir=small_models_dir, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["quick"] is True and report["mnist_test_accuracy"] > 0.9
+    assert 0 < report["pendigits"]["accuracy"] <= 1
+    assert report["latency"]["fast_path"]["median_ms"] < report["latency"]["model_predict"]["median_ms"]
+    for key in ("draw_page_after_stroke", "batch_throughput", "training_throughput", "cold_start", "peak_memory"):
+        assert key in report

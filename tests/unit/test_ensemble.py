@@ -1,0 +1,67 @@
+"""Ensembles: finished runs averaged into one registered model that loads safely and predicts their mean."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitlab.__main__ import main
+from digitlab.inference import Predictor
+from digitlab.registry import active_model_name, entry_for_path, load_entry
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    """A second finished run, of a different architecture, so the members disagree on some images."""
+    from digitlab.train import TrainConfig, run_training
+
+    run_dir = tmp_path_factory.mktemp("runs") / "mlp-run"
+    status = run_training(TrainConfig(arch="mlp", epochs=1, limit=2000, augment=False, seed=3), run_dir)
+    assert status["state"] == "done", status
+    return run_dir
+
+
+def test_ensemble_predicts_the_mean_of_its_members_and_becomes_active(models_dir, small_run, mlp_run, mnist, capsys):
+    """Test that `ensemble` registers one model whose probabilities are the members' mean, with a full card."""
+    exit_code = main(["ensemble", str(small_run), str(mlp_run), "--name", "pair"])
+    printed = json.loads(capsys.readouterr().out)
+
+    assert exit_code == 0
+    assert printed["name"] == "pair" and active_model_name(models_dir) == "pair"
+    entry = entry_for_path(models_dir / "pair.keras")
+    assert entry.usable and entry.sha256 == printed["sha256"]
+    card = entry.card
+    assert [member["run"] for member in card["members"]] == ["small-run", "mlp-run"]
+    assert card["command"].count("python -m digitlab train") == 2
+    assert card["command"].endswith("--name pair")
+
+    images = mnist.x_test[:200]
+    members = [Predictor(load_entry(entry_for_path(run / "model.keras"))) for run in (small_run, mlp_run)]
+    expected = np.mean([member.predict_mnist(images) for member in members], axis=0)
+    ensemble = Predictor(load_entry(entry))  # load_entry uses safe_mode=True
+    np.testing.assert_allclose(ensemble.predict_mnist(images), expected, atol=1e-5)
+    accuracy = float((ensemble.predict_mnist(mnist.x_test).argmax(1) == mnist.y_test).mean())
+    assert card["metrics"]["mnist_test_accuracy"] == pytest.approx(accuracy, abs=1e-4)
+
+
+def test_ensemble_of_one_run_is_refused_with_a_message(models_dir, small_run, capsys):
+    """Test that averaging a single run is refused clearly and registers nothing."""
+    assert main(["ensemble", str(small_run), "--name", "solo"]) == 2
+    assert "at least 2" in capsys.readouterr().err
+    assert not (models_dir / "solo.keras").exists()
+
+
+def test_ensemble_with_an_altered_member_is_refused(models_dir, small_run, mlp_run, tmp_path, capsys):
+    """Test that a member whose file no longer matches its run's sha256 is never loaded."""
+    import shutil
+
+    altered = tmp_path / "altered-run"
+    shutil.copytree(mlp_run, altered)
+    with open(altered / "model.keras", "ab") as model_file:
+        model_file.write(b"extra")
+
+    assert main(["ensemble", str(small_run), str(altered), "--name", "pair"]) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert not (models_dir / "pair.keras").exists()

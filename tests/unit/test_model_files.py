@@ -1,0 +1,280 @@
+"""Broken, foreign and hostile model files: reported and never loaded; an interrupted save harms nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitlab.registry import (ModelLoadError, file_sha256, list_run_models, list_store_models, load_entry,
+                               register_model, resolve_model)
+from tests.conftest import REPO_ROOT, canvas_from_mnist
+
+MARKER_ENV_VAR = "DIGITLAB_TEST_PAYLOAD_MARKER"
+
+
+def write_card(directory: Path, name: str, model_file: Path) -> None:
+    """Register a file by hand, as an attacker with write access (or a careless copy) could."""
+    (directory / f"{name}.json").write_text(json.dumps({"name": name, "sha256": file_sha256(model_file)}))
+
+
+def store_entry(name: str):
+    return next(entry for entry in list_store_models() if entry.name == name)
+
+
+@pytest.fixture
+def keras_load_spy(monkeypatch) -> list:
+    """Record every path Keras is asked to load, to prove a refused file is never opened by Keras."""
+    import keras
+
+    calls = []
+    real_load = keras.models.load_model
+
+    def recording_load(path, *args, **kwargs):
+        calls.append(Path(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.models, "load_model", recording_load)
+    return calls
+
+
+def reads_digits(model, mnist) -> bool:
+    """Whether a loaded model reads real MNIST test digits drawn on a canvas (the user's view of 'works')."""
+    from digitlab.inference import Predictor
+
+    predictor = Predictor(model)
+    read = [predictor.predict_image(canvas_from_mnist(image)).digit for image in mnist.x_test[:10]]
+    return np.mean(np.array(read) == mnist.y_test[:10]) >= 0.8
+
+
+def default_is_intact(models_dir: Path, original_sha: str, mnist) -> bool:
+    entries = list_store_models()
+    default = store_entry("default")
+    return (file_sha256(models_dir / "default.keras") == original_sha and default.usable
+            and all(not entry.name.startswith(".") for entry in entries) and reads_digits(load_entry(default), mnist))
+
+
+def test_truncated_model_is_refused_before_keras_opens_it(models_dir, keras_load_spy):
+    """Test that a model file cut short after registration is refused by its hash, unopened."""
+    path = models_dir / "default.keras"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ModelLoadError, match="does not match its recorded sha256"):
+        load_entry(store_entry("default"))
+    assert keras_load_spy == []
+
+
+def test_corrupted_model_is_refused_before_keras_opens_it(models_dir, keras_load_spy):
+    """Test that a model file with flipped bytes is refused by its hash, unopened."""
+    path = models_dir / "default.keras"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="altered or is incomplete"):
+        load_entry(store_entry("default"))
+    assert keras_load_spy == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "random bytes", "empty"])
+def test_damaged_model_with_a_matching_card_fails_with_model_load_error(models_dir, damage):
+    """Test that a damaged file whose card was made to match it still gives ModelLoadError, not a Keras crash."""
+    path = models_dir / "broken.keras"
+    original = (models_dir / "default.keras").read_bytes()
+    path.write_bytes({"truncated": original[: len(original) // 2], "empty": b"",
+                      "random bytes": np.random.default_rng(0).bytes(len(original))}[damage])
+    write_card(models_dir, "broken", path)
+    with pytest.raises(ModelLoadError, match="could not be loaded safely"):
+        load_entry(store_entry("broken"))
+
+
+def test_foreign_model_without_card_is_listed_with_a_problem_and_never_loaded(models_dir, small_run, keras_load_spy):
+    """Test that a valid .keras dropped into models/ without a card is shown as unregistered and not loaded."""
+    foreign = models_dir / "downloaded.keras"
+    foreign.write_bytes((small_run / "model.keras").read_bytes())
+    entry = store_entry("downloaded")
+    assert not entry.usable and "not registered" in entry.problem
+    with pytest.raises(ModelLoadError, match="not registered"):
+        load_entry(entry)
+    with pytest.raises(ModelLoadError, match="not registered"):
+        load_entry(resolve_model(foreign))  # the CLI's --model path goes through the same check
+    assert keras_load_spy == []
+    assert store_entry("default").usable  # the registered model is unaffected
+
+
+def test_model_carrying_code_is_refused_even_with_a_matching_card(models_dir, tmp_path, monkeypatch):
+    """Test that a Lambda layer's code never runs on load, though its card's sha256 matches (safe_mode)."""
+    import keras
+
+    marker = tmp_path / "payload-ran"
+    monkeypatch.setenv(MARKER_ENV_VAR, str(marker))
+    # Self-contained (no names from this module): a saved lambda is rebuilt without this module's globals.
+    payload = lambda x: (__import__("pathlib").Path(__import__("os").environ["DIGITLAB_TEST_PAYLOAD_MARKER"]).write_text("ran"), x)[1]  # noqa: E731
+    hostile = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(payload), keras.layers.Flatten(),
+                                keras.layers.Dense(10, activation="softmax")])
+    path = models_dir / "hostile.keras"
+    hostile.save(path)
+    write_card(models_dir, "hostile", path)
+    marker.unlink(missing_ok=True)  # building the model may have run the payload once
+
+    entry = store_entry("hostile")
+    with pytest.raises(ModelLoadError, match="Lambda"):
+        load_entry(entry)
+    assert not marker.exists()
+
+    # Control: the payload is live, so the refusal above is what kept it from running.
+    keras.models.load_model(path, safe_mode=False, compile=False)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("breakage, words", [
+    ("model file deleted", "default.keras is missing"),
+    ("card deleted", "not registered"),
+    ("card not JSON", "not registered"),
+    ("card without sha256", "records no sha256"),
+])
+def test_broken_default_gives_a_clear_model_load_error(models_dir, breakage, words):
+    """Test that a missing or broken default model gives ModelLoadError naming the model and the problem."""
+    if breakage == "model file deleted":
+        (models_dir / "default.keras").unlink()
+    elif breakage == "card deleted":
+        (models_dir / "default.json").unlink()
+    elif breakage == "card not JSON":
+        (models_dir / "default.json").write_text("{ this is not json")
+    else:
+        (models_dir / "default.json").write_text(json.dumps({"name": "default"}))
+    entry = resolve_model(None)
+    assert entry.name == "default" and not entry.usable and words in entry.problem
+    with pytest.raises(ModelLoadError, match=f"'default' cannot be used: .*{words}"):
+        load_entry(entry)
+
+
+@pytest.mark.parametrize("active", ['["default"]', "not json", '{"name": "no-such-model"}', '{"name": null}'])
+def test_garbled_active_choice_falls_back_to_the_default(models_dir, active):
+    """Test that an unreadable or dangling active.json falls back to the shipped default model."""
+    (models_dir / "active.json").write_text(active)
+    entry = resolve_model(None)
+    assert entry.name == "default" and entry.usable
+
+
+def test_damaged_run_model_is_refused(runs_dir, small_run):
+    """Test that a finished run whose model.keras was damaged afterwards is offered with no way to load it."""
+    import shutil
+
+    run = runs_dir / "damaged-run"
+    shutil.copytree(small_run, run)
+    (run / "model.keras").write_bytes((run / "model.keras").read_bytes()[:1000])
+    entry = next(entry for entry in list_run_models(runs_dir) if entry.name == "run:damaged-run")
+    with pytest.raises(ModelLoadError, match="does not match its recorded sha256"):
+        load_entry(entry)
+
+
+def new_model_file(tmp_path: Path) -> Path:
+    """A valid, different model to register over the default."""
+    from digitlab.models import build_model
+
+    path = tmp_path / "new.keras"
+    build_model("mlp").save(path)
+    return path
+
+
+KILLED_MID_COPY = """
+import sys, time
+from pathlib import Path
+import digitlab.registry as registry
+
+source, directory, ready = map(Path, sys.argv[1:4])
+
+def copy_half_then_hang(src, dst):
+    data = Path(src).read_bytes()
+    with open(dst, "wb") as file:
+        file.write(data[: len(data) // 2])
+        file.flush()
+    ready.touch()
+    time.sleep(120)
+
+registry.shutil.copyfile = copy_half_then_hang
+registry.register_model(source, "default", {"note": "replacement"}, directory)
+"""
+
+
+def test_registration_killed_mid_copy_leaves_the_previous_model_loadable(models_dir, tmp_path, mnist):
+    """Test that a process killed (SIGKILL) while copying a model into models/ leaves the old one intact."""
+    original_sha = file_sha256(models_dir / "default.keras")
+    ready = tmp_path / "half-written"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_MID_COPY, str(new_model_file(tmp_path)), str(models_dir), str(ready)],
+                               cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the copy never started"
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    leftovers = [path.name for path in models_dir.iterdir() if path.name.startswith(".default.")]
+    assert leftovers, "the kill should have left a half-written temp file"
+    assert default_is_intact(models_dir, original_sha, mnist)
+
+
+def test_registration_that_fails_mid_copy_leaves_nothing_behind(models_dir, tmp_path, monkeypatch, mnist):
+    """Test that a copy that raises midway (disk full) leaves the old model and no temp file."""
+    import digitlab.registry as registry
+
+    original_sha = file_sha256(models_dir / "default.keras")
+    files_before = sorted(path.name for path in models_dir.iterdir())
+    source = new_model_file(tmp_path)
+
+    def copy_half_then_fail(src, dst):
+        Path(dst).write_bytes(Path(src).read_bytes()[:1000])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(registry.shutil, "copyfile", copy_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        register_model(source, "default", {}, models_dir)
+    assert sorted(path.name for path in models_dir.iterdir()) == files_before  # no temp file left
+    assert default_is_intact(models_dir, original_sha, mnist)
+
+
+def test_model_replaced_without_its_card_is_refused(models_dir, tmp_path, monkeypatch):
+    """Test that a death between writing the model and its card leaves a model that is refused, not misloaded."""
+    import digitlab.registry as registry
+
+    def card_write_dies(path, data):
+        raise KeyboardInterrupt  # the process stops right after the model file was renamed into place
+
+    monkeypatch.setattr(registry, "write_json_atomic", card_write_dies)
+    with pytest.raises(KeyboardInterrupt):
+        register_model(new_model_file(tmp_path), "default", {}, models_dir)
+    with pytest.raises(ModelLoadError, match="does not match its recorded sha256"):
+        load_entry(store_entry("default"))
+
+
+@pytest.mark.parametrize("failure", ["raises midway", "writes a broken file"])
+def test_interrupted_training_save_keeps_the_previous_model(small_run, tmp_path, monkeypatch, failure, mnist):
+    """Test that save_model_atomic that fails (or writes garbage) leaves the run's previous model.keras intact."""
+    import keras
+
+    from digitlab.train import save_model_atomic
+
+    run = tmp_path / "run"
+    run.mkdir()
+    target = run / "model.keras"
+    target.write_bytes((small_run / "model.keras").read_bytes())
+    original_sha = file_sha256(target)
+
+    def broken_save(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"PK\x03\x04" + bytes(500))  # the start of a zip, then nothing
+        if failure == "raises midway":
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", broken_save)
+    with pytest.raises(Exception):
+        save_model_atomic(keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten()]), target)
+    assert file_sha256(target) == original_sha
+    assert [path.name for path in run.iterdir()] == ["model.keras"]
+    assert reads_digits(keras.models.load_model(target, safe_mode=True, compile=False), mnist)
