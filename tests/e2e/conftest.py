@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -53,31 +54,38 @@ def e2e_dirs(tmp_path_factory, small_models_dir) -> dict:
     return {"models": models, "runs": runs}
 
 
+@contextlib.contextmanager
+def running_app(dirs: dict):
+    """A fresh `streamlit run app.py` on a free port with the given models/ and runs/ folders."""
+    port = free_port()
+    env = {**os.environ, "DIGITLAB_MODELS": str(dirs["models"]), "DIGITLAB_RUNS": str(dirs["runs"])}
+    log_path = dirs["runs"].parent / f"streamlit-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_health(url, process)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            print(log_path.read_text()[-3000:])
+
+
 @pytest.fixture(scope="session")
 def app_url(e2e_dirs) -> str:
     """Start `streamlit run app.py` on a free port and return its base URL."""
     if chromium_path() is None:
         pytest.skip("no Chromium browser on this machine (install Debian's 'chromium' package)")
-    port = free_port()
-    env = {**os.environ, "DIGITLAB_MODELS": str(e2e_dirs["models"]), "DIGITLAB_RUNS": str(e2e_dirs["runs"])}
-    log = open(tmp_path_log := e2e_dirs["runs"].parent / "streamlit.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process)
+    with running_app(e2e_dirs) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-        print(Path(tmp_path_log).read_text()[-3000:])
 
 
 @pytest.fixture(scope="session")

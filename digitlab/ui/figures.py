@@ -1,0 +1,52 @@
+"""Figures for a single prediction: the ten class probabilities, and the 28x28 image the model saw."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+TOP_COLOR = "#FF4B4B"  # Streamlit's primary red: the digit the model picked
+OTHER_COLOR = "#A3A8B8"
+GRID_SHADE = 0.6  # grid lines are pixels darkened to this share, so ink and paper both show them
+
+
+def probability_chart(probabilities: np.ndarray) -> go.Figure:
+    """Bar chart of the probability of each digit 0-9 on a fixed 0-1 axis, the top digit highlighted."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    top = int(probabilities.argmax())
+    digits = [str(digit) for digit in range(len(probabilities))]
+    figure = go.Figure(
+        go.Bar(
+            x=digits,
+            y=probabilities,
+            marker_color=[TOP_COLOR if digit == top else OTHER_COLOR for digit in range(len(probabilities))],
+            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
+            textposition="outside",
+            textfont=dict(size=12),
+            constraintext="none",  # plotly would otherwise shrink the label to the bar's width
+            cliponaxis=False,
+            hovertemplate="digit %{x}: %{y:.1%}<extra></extra>",
+        )
+    )
+    # A fixed axis keeps a 40% bar looking like 40% instead of filling the chart.
+    figure.update_layout(
+        height=260,
+        margin=dict(l=10, r=10, t=24, b=10),
+        xaxis=dict(title="digit", type="category", fixedrange=True),
+        yaxis=dict(title="probability", range=[0, 1], tickformat=".0%", fixedrange=True),
+        showlegend=False,
+    )
+    return figure
+
+
+def pixel_image(mnist: np.ndarray, scale: int = 8) -> np.ndarray:
+    """Enlarge a 28x28 uint8 image by whole pixels (nearest neighbour) with a faint grid between them.
+
+    Smooth resizing would hide what the model gets: a coarse 28x28 grid of grey levels.
+    """
+    enlarged = np.repeat(np.repeat(np.asarray(mnist, dtype=np.uint8), scale, axis=0), scale, axis=1)
+    if scale >= 4:
+        shaded = (enlarged.astype(np.float32) * GRID_SHADE + 40).astype(np.uint8)
+        enlarged[::scale, :] = shaded[::scale, :]
+        enlarged[:, ::scale] = shaded[:, ::scale]
+    return enlarged

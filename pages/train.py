@@ -1,0 +1,19 @@
+"""Train page: start a training run, watch it live, compare runs and put a run's model to use."""
+
+import streamlit as st
+
+from digitlab import jobs
+from digitlab.ui.frame import ensure_app_frame
+from digitlab.ui.train_view import deployment_settings, live_run_panel, runs_section, train_form
+
+ensure_app_frame()
+
+st.title("Train a model")
+st.caption("Each run trains in its own process and writes its progress to a run folder; this page reads those "
+           "files, so a run keeps going when you leave the page and shows up in every tab.")
+
+settings = deployment_settings()
+active = jobs.active_run()
+train_form(settings, active)
+live_run_panel(active, settings)
+runs_section(settings)

@@ -1,0 +1,206 @@
+"""The Draw page in AppTest: the canvas wrapper is replaced by real MNIST digits drawn on a canvas."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import canvas_from_mnist
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
+SOURCE_TABS_KEY = "digit_source"
+CLEAR_CONFIDENCE = 0.95  # test digits the model reads at least this surely
+
+
+@pytest.fixture(scope="module")
+def model_entry(small_models_dir):
+    """The registry entry of the small trained model, as the sidebar would hand it to the page."""
+    from digitlab.registry import entry_for_path
+
+    entry = entry_for_path(small_models_dir / "default.keras")
+    assert entry.usable, entry.problem
+    return entry
+
+
+@pytest.fixture(scope="module")
+def predictor(model_entry):
+    from digitlab.inference import Predictor
+
+    return Predictor.from_file(model_entry.path, model_entry.sha256)
+
+
+@pytest.fixture(scope="module")
+def clear_digits(mnist, predictor) -> dict[int, np.ndarray]:
+    """For digits 0, 1, 4 and 7: the first MNIST test image the model reads surely and correctly."""
+    found = {}
+    for image, label in zip(mnist.x_test[:500], mnist.y_test[:500]):
+        label = int(label)
+        if label in (0, 1, 4, 7) and label not in found:
+            prediction = predictor.predict_image(canvas_from_mnist(image))
+            if prediction.digit == label and prediction.confidence >= CLEAR_CONFIDENCE:
+                found[label] = image
+    assert sorted(found) == [0, 1, 4, 7]
+    return found
+
+
+@pytest.fixture(scope="module")
+def unsure_digit(mnist, predictor) -> np.ndarray:
+    """An MNIST test image the model is unsure about once drawn on the canvas."""
+    for image in mnist.x_test[:3000]:
+        if predictor.predict_image(canvas_from_mnist(image)).is_unsure:
+            return image
+    pytest.fail("the model is sure of all of the first 3000 test digits; no unsure example to show")
+
+
+def draw_page(monkeypatch, entry, canvas_image) -> AppTest:
+    """The Draw page, with the model entry selected and the canvas returning `canvas_image`."""
+    import digitlab.ui.canvas
+
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: canvas_image)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = entry
+    return at.run()
+
+
+def upload_page(entry, name: str, data: bytes, mime: str) -> AppTest:
+    """The Draw page on its Upload tab after uploading a file."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = entry
+    at.session_state[SOURCE_TABS_KEY] = "Upload"
+    at.run()
+    at.file_uploader[0].set_value((name, data, mime))
+    return at.run()
+
+
+def plotly_charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def chart_bars(at: AppTest) -> dict:
+    """The bar trace and y axis of the page's probability chart, as sent to the browser."""
+    [chart] = plotly_charts(at)
+    figure = json.loads(chart.proto.spec)
+    [bars] = figure["data"]
+    return {"digits": bars["x"], "heights": bars["y"], "colors": bars["marker"]["color"],
+            "y_range": figure["layout"]["yaxis"]["range"]}
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("label", [0, 1, 4, 7])
+def test_drawn_digit_shows_its_prediction_and_chart(monkeypatch, model_entry, predictor, clear_digits, label):
+    """Test that a clearly drawn digit is named by the Prediction metric, with its probability and chart."""
+    drawing = canvas_from_mnist(clear_digits[label])
+    expected = predictor.predict_image(drawing)
+
+    at = draw_page(monkeypatch, model_entry, drawing)
+
+    assert not at.exception
+    assert not at.error
+    [metric] = at.metric
+    assert metric.label == "Prediction"
+    assert metric.value == str(label) == str(expected.digit)
+    assert f"{expected.confidence:.0%}" in metric.proto.delta
+    bars = chart_bars(at)
+    assert bars["digits"] == [str(digit) for digit in range(10)]
+    assert bars["y_range"] == [0, 1]
+    highlighted = [digit for digit, color in enumerate(bars["colors"]) if color != bars["colors"][(label + 1) % 10]]
+    assert highlighted == [label]
+    assert len(at.image) == 1  # the enlarged 28x28 the model saw
+    assert not at.warning  # a sure answer carries no "unsure" note
+
+
+def test_unsure_reading_names_the_runner_up(monkeypatch, model_entry, predictor, unsure_digit):
+    """Test that when the model is unsure the page says so and names its second choice."""
+    drawing = canvas_from_mnist(unsure_digit)
+    expected = predictor.predict_image(drawing)
+
+    at = draw_page(monkeypatch, model_entry, drawing)
+
+    assert at.metric[0].value == str(expected.digit)
+    [warning] = at.warning
+    assert "unsure" in warning.value
+    assert f"a {expected.runner_up}" in warning.value
+
+
+def test_empty_canvas_shows_prompt_and_no_prediction(monkeypatch, model_entry):
+    """Test that an empty canvas shows a drawing prompt and neither a prediction nor a chart."""
+    at = draw_page(monkeypatch, model_entry, None)
+
+    assert not at.exception
+    assert any("Draw a digit" in info.value for info in at.info)
+    assert not at.metric
+    assert not plotly_charts(at)
+
+
+def test_stray_dot_says_why_there_is_no_prediction(monkeypatch, model_entry):
+    """Test that a canvas holding only a dot explains there is too little ink instead of guessing."""
+    drawing = np.zeros((280, 280, 4), np.uint8)
+    drawing[..., 3] = 255
+    drawing[140:143, 140:143, :3] = 255
+
+    at = draw_page(monkeypatch, model_entry, drawing)
+
+    assert not at.exception
+    assert any("too little ink" in info.value for info in at.info)
+    assert not at.metric
+    assert not plotly_charts(at)
+
+
+def test_missing_model_shows_error(monkeypatch):
+    """Test that with no model selected the page shows an error instead of failing."""
+    at = draw_page(monkeypatch, None, None)
+
+    assert not at.exception
+    assert "no model" in at.error[0].value
+    assert not at.metric
+
+
+def test_unloadable_model_shows_its_problem(monkeypatch, tmp_path):
+    """Test that a broken model entry shows the reason it cannot be used, and the page stays up."""
+    from digitlab.registry import ModelEntry
+
+    broken = ModelEntry("broken", tmp_path / "broken.keras", {}, "the model file broken.keras is missing")
+    at = draw_page(monkeypatch, broken, None)
+
+    assert not at.exception
+    assert "broken.keras is missing" in at.error[0].value
+    assert not at.metric
+
+
+def test_uploaded_photo_is_predicted_like_a_drawing(model_entry, clear_digits):
+    """Test that an uploaded PNG of dark ink on white paper is read as its digit."""
+    photo = 255 - np.asarray(Image.fromarray(clear_digits[7]).resize((112, 112), Image.Resampling.BILINEAR))
+
+    at = upload_page(model_entry, "seven.png", png_bytes(photo), "image/png")
+
+    assert not at.exception
+    assert not at.error
+    assert at.metric[0].label == "Prediction"
+    assert at.metric[0].value == "7"
+    assert len(plotly_charts(at)) == 1
+
+
+def test_bad_upload_shows_error_and_page_keeps_working(model_entry, clear_digits):
+    """Test that a file that is not an image gets a clear error, and a good upload afterwards still works."""
+    at = upload_page(model_entry, "digit.png", b"this is not an image", "image/png")
+
+    assert not at.exception
+    [error] = at.error
+    assert "digit.png" in error.value and "not a PNG or JPEG" in error.value
+    assert not at.metric
+
+    at.file_uploader[0].set_value(("one.png", png_bytes(255 - clear_digits[1]), "image/png"))
+    at.run()
+    assert not at.error
+    assert at.metric[0].value == "1"
