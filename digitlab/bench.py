@@ -75,9 +75,14 @@ def drawing_accuracy(predictor: Predictor, canvases: list[np.ndarray], labels: n
     predicted = predictor.predict_mnist(batch).argmax(axis=1)
     correct = (predicted == labels) & readable
     naive = predictor.predict_mnist(np.stack([naive_resize(c) for c in canvases])).argmax(axis=1)
+    # The same drawings without stroke-width normalisation, to show what that step is worth.
+    unnormalized = [preprocess(canvas, normalize_stroke=False) for canvas in canvases]
+    plain = predictor.predict_mnist(np.stack([p.mnist if p.has_digit else np.zeros((28, 28), np.uint8)
+                                              for p in unnormalized])).argmax(axis=1)
     per_digit = {int(d): round(float(correct[labels == d].mean()), 4) for d in range(10)}
     return {"accuracy": round(float(correct.mean()), 4), "n": len(labels), "no_digit": int((~readable).sum()),
-            "per_digit": per_digit, "naive_resize_accuracy": round(float((naive == labels).mean()), 4)}
+            "per_digit": per_digit, "naive_resize_accuracy": round(float((naive == labels).mean()), 4),
+            "without_stroke_normalization_accuracy": round(float((plain == labels).mean()), 4)}
 
 
 def time_calls(function, inputs: list, warmup: int = 3) -> list[float]:
@@ -106,18 +111,33 @@ def latency(predictor: Predictor, canvases: list[np.ndarray], n_fast: int = 300,
 
 
 def draw_page_latency(predictor: Predictor, canvases: list[np.ndarray], n: int = 200) -> dict:
-    """The draw page's server-side work after a stroke: canvas data to array, predict, build the chart."""
+    """The draw page's server-side work after a stroke: decode the canvas PNG, predict, build the chart."""
+    from digitlab.images import decode_image
+
+    def after_stroke(png: bytes):
+        # The canvas component sends its drawing as a PNG, decoded with the same checks as an upload.
+        build_chart(predictor.predict_image(decode_image(png)))
+
+    return percentiles_ms(time_calls(after_stroke, [canvas_png(canvas) for canvas in canvases[:n]]))
+
+
+def canvas_png(canvas: np.ndarray) -> bytes:
+    """A drawing as the canvas component sends it to the server."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(canvas).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def build_chart(prediction) -> None:
+    """The draw page's probability chart for a prediction, serialised as Streamlit sends it."""
     from digitlab.ui.figures import probability_chart
 
-    def after_stroke(canvas):
-        # The canvas component hands over a nested list of RGBA rows; decoding it is part of the cost.
-        image = np.asarray(canvas, dtype=np.uint8)
-        prediction = predictor.predict_image(image)
-        if prediction.digit is not None:
-            probability_chart(prediction.probabilities).to_plotly_json()
-
-    payloads = [canvas for canvas in canvases[:n]]
-    return percentiles_ms(time_calls(after_stroke, payloads))
+    if prediction.digit is not None:
+        probability_chart(prediction.probabilities).to_plotly_json()
 
 
 def batch_throughput(predictor: Predictor, images: np.ndarray, batch_size: int = 1000) -> dict:
@@ -147,17 +167,20 @@ def training_throughput(mnist, arch: str, n_images: int = 4096) -> dict:
 
 
 def cold_start(model_path: Path, sha256: str) -> dict:
-    """Seconds for a fresh interpreter to import DigitLab, load the model and predict once."""
+    """Seconds (and peak memory) for a fresh interpreter to import DigitLab, load the model and predict once."""
     code = (
         "import time; t=time.perf_counter(); import numpy as np; from digitlab.inference import Predictor; "
         f"p=Predictor.from_file({str(model_path)!r}, {sha256!r}); p.predict_mnist(np.zeros((1,28,28),np.uint8)); "
-        "print(time.perf_counter()-t)"
+        "print(time.perf_counter()-t); "
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak.
+        "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024)"
     )
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, check=True)
     total = time.perf_counter() - start
-    return {"process_s": round(total, 2), "import_and_load_s": round(float(result.stdout.strip().splitlines()[-1]), 2)}
+    seconds, memory_mb = (float(line) for line in result.stdout.strip().splitlines()[-2:])
+    return {"process_s": round(total, 2), "import_and_load_s": round(seconds, 2), "peak_memory_mb": round(memory_mb)}
 
 
 def first_evaluation(predictor: Predictor, mnist, sha256: str) -> dict:
@@ -175,15 +198,16 @@ def first_evaluation(predictor: Predictor, mnist, sha256: str) -> dict:
 
 
 def peak_memory_mb() -> dict:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"bench_process_mb": round(own), "cold_start_process_mb": round(children)}
+    """The bench process's own peak; it holds every rendered drawing at once, which no page does."""
+    return {"bench_process_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def load_figures(predictor: Predictor, canvases: list[np.ndarray], clients_list: list[int], requests: int) -> dict:
     from digitlab.loadtest import run_load
 
-    return {str(clients): run_load(predictor, clients, requests, canvases) for clients in clients_list}
+    payloads = [canvas_png(canvas) for canvas in canvases[:200]]
+    return {str(clients): run_load(predictor, clients, requests, payloads, after_prediction=build_chart)
+            for clients in clients_list}
 
 
 class BackgroundTraining:

@@ -68,8 +68,8 @@ def create_ensemble(run_dirs: list[Path], name: str, mnist=None, directory: Path
             "command": " && ".join([*(entry.card["command"] for entry in entries), ensemble_command(run_dirs, name)]),
             "data": "; ".join(sorted({entry.card.get("data") or "?" for entry in entries})),
             "members": [
-                {"run": Path(run_dir).name, "command": entry.card.get("command"), "sha256": entry.sha256,
-                 "metrics": entry.card.get("metrics")}
+                {"run": Path(run_dir).name, "command": entry.card.get("command"), "config": entry.card.get("config"),
+                 "sha256": entry.sha256, "metrics": entry.card.get("metrics")}
                 for run_dir, entry in zip(run_dirs, entries)
             ],
             "metrics": {"mnist_test_accuracy": evaluation.accuracy},

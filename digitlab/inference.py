@@ -49,6 +49,11 @@ class Prediction:
         return {"digit": self.digit, "probabilities": probabilities}
 
 
+# Larger batches are no faster on a CPU, and activations grow with the batch: the whole MNIST test
+# set in one call held several GB, more than a small cloud container has.
+MAX_BATCH = 256
+
+
 class Predictor:
     """Predict digits with one loaded Keras model."""
 
@@ -67,9 +72,12 @@ class Predictor:
         return cls(load_keras_model(path, expected_sha256))
 
     def predict_mnist(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, 10) for MNIST-style uint8 images (n, 28, 28)."""
+        """Class probabilities (n, 10) for MNIST-style uint8 images (n, 28, 28), in bounded batches."""
         batch = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
-        return np.asarray(self._forward(batch))
+        if len(batch) <= MAX_BATCH:
+            return np.asarray(self._forward(batch))
+        return np.concatenate([np.asarray(self._forward(batch[start : start + MAX_BATCH]))
+                               for start in range(0, len(batch), MAX_BATCH)])
 
     def predict_image(self, image) -> Prediction:
         """Preprocess any digit image (canvas RGBA, photo, array) and predict it."""

@@ -1,7 +1,7 @@
 """Many visitors drawing at once: the draw page's server-side work per stroke, timed under load.
 
-Every stroke on the canvas reruns the draw page, which preprocesses the 280x280 RGBA drawing and asks
-the shared Predictor for probabilities. Streamlit runs each visitor's script in its own thread, so
+Every stroke on the canvas reruns the draw page, which decodes the 280x280 PNG drawing, preprocesses it,
+asks the shared Predictor for probabilities and builds the chart. Streamlit runs each visitor's script in its own thread, so
 this simulates visitors with threads calling one Predictor: no browser, no network, no Streamlit.
 """
 
@@ -12,6 +12,8 @@ import time
 from typing import Callable, Sequence
 
 import numpy as np
+
+from digitlab.images import decode_image
 
 CANVAS_SIZE = 280  # the draw page's canvas, in pixels
 MAX_CLIENTS = 256  # a bound on threads started, whatever a caller asks for
@@ -30,9 +32,9 @@ def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE) -> np.ndarray:
     return canvas
 
 
-def run_load(predictor, clients: int, requests_per_client: int, canvases: Sequence[np.ndarray],
+def run_load(predictor, clients: int, requests_per_client: int, canvases: Sequence[np.ndarray | bytes],
              after_prediction: Callable | None = None) -> dict:
-    """Run `clients` threads that each predict `requests_per_client` canvases; return latency figures.
+    """Run `clients` threads that each predict `requests_per_client` canvases (arrays or PNG bytes); return figures.
 
     after_prediction(prediction), when given, is timed as part of each request: pass the page's chart
     builder to include it. Latencies are per request, from start of preprocessing to the end of that
@@ -60,7 +62,9 @@ def run_load(predictor, clients: int, requests_per_client: int, canvases: Sequen
             canvas = canvases[(index * requests_per_client + request) % len(canvases)]
             started = time.perf_counter()
             try:
-                prediction = predictor.predict_image(canvas)
+                # A PNG is decoded as the draw page decodes what the canvas sends; arrays go straight in.
+                image = decode_image(canvas) if isinstance(canvas, bytes) else canvas
+                prediction = predictor.predict_image(image)
                 if after_prediction is not None:
                     after_prediction(prediction)
             except Exception as error:  # a load test reports failures; it does not stop at the first

@@ -34,7 +34,7 @@ BATCH_SIZE_RANGE = (8, 2048)
 LEARNING_RATE_RANGE = (1e-5, 0.5)
 MAX_SEED = 2**31 - 1
 QUICK_RECIPE = TrainConfig(arch="cnn-small", epochs=2, batch_size=128, lr=1e-3, augment=False, seed=0, limit=10_000)
-DEFAULT_MODEL_RECIPE = TrainConfig(arch="digitnet", epochs=20, batch_size=128, lr=1e-3, augment=True, seed=0)
+DEFAULT_MODEL_RECIPE = TrainConfig(arch="digitnet", epochs=12, batch_size=128, lr=1e-3, augment=True, seed=0)
 
 
 # --- settings and recipes --------------------------------------------------------------------------------
@@ -54,11 +54,17 @@ def deployment_settings() -> Settings:
 
 
 def default_model_recipe() -> TrainConfig:
-    """The config the shipped default model was trained with (its card), else DigitLab's documented recipe."""
+    """The config the shipped default model was trained with (its card), else DigitLab's documented recipe.
+
+    For an ensemble that is the recipe of its first member: each member is one ordinary run.
+    """
     from digitlab.atomic import read_json
 
     card = read_json(models_dir() / "default.json", default={}) or {}
     config = card.get("config") if isinstance(card, dict) else None
+    members = card.get("members") if isinstance(card, dict) else None
+    if config is None and isinstance(members, list) and members and isinstance(members[0], dict):
+        config = members[0].get("config")
     if not isinstance(config, dict):
         return DEFAULT_MODEL_RECIPE
     known = {field.name for field in fields(TrainConfig)} - {"threads", "extra"}

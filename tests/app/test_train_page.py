@@ -202,3 +202,18 @@ def test_default_models_recipe_comes_from_its_card_within_the_caps(models_dir, r
     assert at.toggle(key="train_augment").value == card["augment"]
     assert "capped" in texts(at.warning)
     assert at.number_input(key="train_epochs").max == 3
+
+
+def test_ensemble_default_presets_its_first_members_recipe(models_dir, runs_dir):
+    """Test that when the default is an ensemble, the preset fills in the recipe of one of its member runs."""
+    card_path = models_dir / "default.json"
+    card = json.loads(card_path.read_text())
+    member_config = {**card.pop("config"), "arch": "digitnet", "epochs": 7, "seed": 5}
+    card["members"] = [{"run": "member-a", "config": member_config}, {"run": "member-b", "config": None}]
+    card_path.write_text(json.dumps(card))
+    at = open_page()
+    button(at, "Default model's settings").click().run()
+
+    assert at.selectbox(key="train_arch").value == "digitnet"
+    assert at.number_input(key="train_epochs").value == 7
+    assert at.number_input(key="train_seed").value == 5

@@ -92,3 +92,4 @@ def test_bench_quick_measures_everything(small_models_dir):
     assert report["latency"]["fast_path"]["median_ms"] < report["latency"]["model_predict"]["median_ms"]
     for key in ("draw_page_after_stroke", "batch_throughput", "training_throughput", "cold_start", "peak_memory"):
         assert key in report
+    assert report["cold_start"]["peak_memory_mb"] > 0

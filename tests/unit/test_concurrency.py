@@ -64,6 +64,20 @@ def test_run_load_reports_latency_and_throughput(predictor, canvases):
     assert len(seen) == 20 and all(prediction.digit is not None for prediction in seen)
 
 
+def test_run_load_decodes_png_payloads_like_the_canvas_sends(predictor, canvases):
+    """Test that strokes sent as PNG bytes get the answers their arrays get; a broken PNG is counted as an error."""
+    from digitlab.bench import canvas_png
+
+    seen = []
+    figures = run_load(predictor, clients=2, requests_per_client=3, after_prediction=seen.append,
+                       canvases=[canvas_png(canvas) for canvas in canvases[:6]])
+    assert figures["completed"] == 6 and figures["errors"] == 0
+    assert sorted(p.digit for p in seen) == sorted(predictor.predict_image(c).digit for c in canvases[:6])
+
+    broken = run_load(predictor, clients=1, requests_per_client=1, canvases=[b"\x89PNG\r\n\x1a\n broken"])
+    assert broken["errors"] == 1 and broken["first_error"].startswith("ImageRejectedError")
+
+
 def test_run_load_counts_failures_instead_of_stopping(predictor, canvases):
     """Test that a request that fails is counted with its error while the other visitors carry on."""
     forged = np.zeros((280, 280, 7), np.uint8)
