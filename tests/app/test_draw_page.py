@@ -39,7 +39,7 @@ def predictor(model_entry):
 def clear_digits(mnist, predictor) -> dict[int, np.ndarray]:
     """For digits 0, 1, 4 and 7: the first MNIST test image the model reads surely and correctly."""
     found = {}
-    for image, label in zip(mnist.x_test[:500], mnist.y_test[:500]):
+    for image, label in zip(mnist.x_test[:3000], mnist.y_test[:3000]):
         label = int(label)
         if label in (0, 1, 4, 7) and label not in found:
             prediction = predictor.predict_image(canvas_from_mnist(image))

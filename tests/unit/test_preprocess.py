@@ -80,13 +80,14 @@ def test_aspect_ratio_is_kept_for_a_one():
     assert len(ink_cols) <= 6
 
 
-@pytest.mark.parametrize("brush", [3, 50])
+@pytest.mark.parametrize("brush", [3, 100])
 def test_thin_and_thick_strokes_reach_mnist_widths(brush):
-    """Test that a hairline or a marker-thick stroke is normalised to an MNIST-like stroke width."""
+    """Test that a hairline or a marker-blob stroke is normalised to an MNIST-like stroke width."""
     result = preprocess(draw_seven(width=brush)).mnist
     big = np.asarray(Image.fromarray(result).resize((112, 112), Image.Resampling.BILINEAR))
     width = stroke_width(big > 0.35 * 255) / 4
-    assert 2.0 <= width <= 4.6, width
+    # Drawn, these strokes would be about 0.3 and 9 MNIST pixels wide.
+    assert 2.0 <= width <= 5.0, width
 
 
 def test_mnist_digit_pasted_into_canvas_comes_back(mnist):
