@@ -23,13 +23,17 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=None, help="train on only this many MNIST images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a new one under the runs folder)")
+    parser.add_argument("--teacher", default=None, help="a registered .keras model to distil from (e.g. an ensemble)")
+    parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight,
+                        help="share of each target taken from the teacher's probabilities")
 
 
 def run_train(args) -> int:
     from digitlab.train import TrainConfig, run_training
 
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads)
+                         augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
+                         teacher=args.teacher, teacher_weight=args.teacher_weight)
     try:
         config.validate()
     except ValueError as error:

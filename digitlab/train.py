@@ -48,6 +48,8 @@ class TrainConfig:
     validation_fraction: float = 0.1  # share of the training images held out to validate each epoch
     threads: int | None = None  # CPU threads TensorFlow may use; None lets it decide
     label_smoothing: float = 0.05  # softens targets so confidences stay honest on odd drawings
+    teacher: str | None = None  # a registered .keras model whose probabilities the student also learns
+    teacher_weight: float = 0.7  # share of the target taken from the teacher; the rest is the true label
     extra: dict = field(default_factory=dict)  # free-form notes carried into the run's config
 
     def validate(self) -> None:
@@ -63,6 +65,8 @@ class TrainConfig:
             raise ValueError("limit must be at least 20 images.")
         if not (0 < self.validation_fraction < 0.5):
             raise ValueError("validation fraction must be between 0 and 0.5.")
+        if not (0 <= self.teacher_weight <= 1):
+            raise ValueError("teacher weight must be between 0 and 1.")
 
 
 def command_line(config: TrainConfig, out: str | Path) -> list[str]:
@@ -74,6 +78,8 @@ def command_line(config: TrainConfig, out: str | Path) -> list[str]:
         args += ["--limit", str(config.limit)]
     if config.threads is not None:
         args += ["--threads", str(config.threads)]
+    if config.teacher is not None:
+        args += ["--teacher", str(config.teacher), "--teacher-weight", str(config.teacher_weight)]
     return args
 
 
@@ -193,6 +199,27 @@ def save_model_atomic(model, path: str | Path) -> Path:
     return write_atomic(path, write)
 
 
+def teacher_targets(config: TrainConfig):
+    """A dataset map giving each (augmented) image a target mixed from its label and a teacher's belief.
+
+    Distillation: a larger model (an ensemble, typically) knows which wrong digits a drawing resembles;
+    learning those probabilities lets one small network approach the ensemble's accuracy at its own
+    speed. Only a registered model is used, loaded with safe_mode like every other.
+    """
+    import tensorflow as tf
+
+    from digitlab.registry import entry_for_path, load_entry
+
+    teacher = load_entry(entry_for_path(config.teacher))
+    weight = config.teacher_weight
+
+    def targets(images, labels):
+        beliefs = tf.stop_gradient(teacher(images, training=False))
+        return images, (1.0 - weight) * tf.one_hot(labels, 10) + weight * beliefs
+
+    return targets
+
+
 def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bool):
     import tensorflow as tf
 
@@ -264,7 +291,8 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
                         parameters=model.count_params())
     progress = make_progress_callback(files, config, batches_per_epoch, started)
     one_hot = lambda images, labels: (images, tf.one_hot(labels, 10))  # noqa: E731 - smoothing needs one-hot
-    model.fit(train_data.map(one_hot), validation_data=val_data.map(one_hot), epochs=config.epochs,
+    train_targets = one_hot if config.teacher is None else teacher_targets(config)
+    model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
               callbacks=[progress], verbose=2)
 
     stopped = files.stop_requested()

@@ -67,7 +67,7 @@ def default_model_recipe() -> TrainConfig:
         config = members[0].get("config")
     if not isinstance(config, dict):
         return DEFAULT_MODEL_RECIPE
-    known = {field.name for field in fields(TrainConfig)} - {"threads", "extra"}
+    known = {field.name for field in fields(TrainConfig)} - {"threads", "extra", "teacher", "teacher_weight"}
     try:
         recipe = TrainConfig(**{key: value for key, value in config.items() if key in known})
         recipe.validate()

@@ -65,3 +65,36 @@ def test_ensemble_with_an_altered_member_is_refused(models_dir, small_run, mlp_r
     assert main(["ensemble", str(small_run), str(altered), "--name", "pair"]) == 2
     assert "sha256" in capsys.readouterr().err
     assert not (models_dir / "pair.keras").exists()
+
+
+def test_distillation_targets_mix_the_label_with_the_teachers_probabilities(small_run, mnist):
+    """Test that a student's targets are (1 - w) * one-hot label + w * the teacher's probabilities."""
+    from digitlab.train import TrainConfig, teacher_targets
+
+    teacher_path = small_run / "model.keras"
+    config = TrainConfig(arch="mlp", teacher=str(teacher_path), teacher_weight=0.6)
+    images = mnist.x_test[:32, :, :, None].astype(np.float32)
+    labels = mnist.y_test[:32].astype(np.int32)
+
+    _, targets = teacher_targets(config)(images, labels)
+
+    beliefs = Predictor(load_entry(entry_for_path(teacher_path))).predict_mnist(mnist.x_test[:32])
+    expected = 0.4 * np.eye(10)[labels] + 0.6 * beliefs
+    np.testing.assert_allclose(np.asarray(targets), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(targets).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_training_with_an_unregistered_teacher_fails_clearly(tmp_path, small_run):
+    """Test that a teacher file without a registration is never loaded: the run fails and says why."""
+    import shutil
+
+    from digitlab.train import TrainConfig, run_training
+
+    stray = tmp_path / "stray.keras"
+    shutil.copyfile(small_run / "model.keras", stray)
+    status = run_training(TrainConfig(arch="mlp", epochs=1, limit=200, augment=False, teacher=str(stray)),
+                          tmp_path / "run")
+    assert status["state"] == "failed"
+    assert "not registered" in status["message"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["teacher"] == str(stray) and "--teacher" in config["command"]
