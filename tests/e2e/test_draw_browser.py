@@ -61,9 +61,15 @@ def expect_prediction(page, digit: str) -> None:
 def expect_empty_canvas_prompt(page) -> None:
     expect(page.get_by_test_id("stMetric")).to_have_count(0, timeout=RESULT_TIMEOUT)
     expect(page.get_by_text("Draw a digit from 0 to 9")).to_be_visible()
-    # Clear mounts a fresh canvas in the rerun; strokes drawn before that rerun ends would be lost.
+
+
+def clear_canvas(page) -> None:
+    """Press Clear and wait for the fresh canvas it mounts: strokes drawn on the old one are lost."""
+    old_surface = canvas_area(page).element_handle()
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function("surface => !surface.isConnected", arg=old_surface, timeout=RESULT_TIMEOUT)
+    canvas_area(page).locator("canvas.upper-canvas").wait_for(timeout=RESULT_TIMEOUT)
     wait_for_app_idle(page)
-    canvas_area(page).wait_for(timeout=RESULT_TIMEOUT)
 
 
 @pytest.mark.parametrize("name, strokes", [("1", ONE), ("0", ZERO), ("4", FOUR)])
@@ -86,7 +92,7 @@ def test_clear_and_undo_empty_the_canvas(page, app_url):
     draw(page, ONE)
     expect_prediction(page, "1")
 
-    page.get_by_role("button", name="Clear").click()
+    clear_canvas(page)
     expect_empty_canvas_prompt(page)
 
     draw(page, ZERO)

@@ -35,3 +35,16 @@ def test_cnn_deep_is_the_deep_stack():
     """Test that cnn-deep really is the ~17-layer stack and digitnet stays small enough for fast CPU inference."""
     assert len(build_model("cnn-deep").layers) >= 17
     assert build_model("digitnet").count_params() < 400_000
+
+
+def test_shipped_default_model_is_registered_and_reads_mnist(mnist):
+    """Test that models/default.keras matches its card, loads with safe_mode and reads MNIST test digits."""
+    from digitlab.inference import Predictor
+    from digitlab.registry import REPO_ROOT, entry_for_path, load_entry
+
+    entry = entry_for_path(REPO_ROOT / "models" / "default.keras")
+    assert entry.usable, entry.problem
+    predictor = Predictor(load_entry(entry))  # checks the sha256, then loads with safe_mode=True
+    accuracy = (predictor.predict_mnist(mnist.x_test[:2000]).argmax(axis=1) == mnist.y_test[:2000]).mean()
+    assert accuracy >= 0.99
+    assert entry.test_accuracy >= 0.99 and "python -m digitlab" in entry.card["command"]
