@@ -204,3 +204,40 @@ def test_bad_upload_shows_error_and_page_keeps_working(model_entry, clear_digits
     at.run()
     assert not at.error
     assert at.metric[0].value == "1"
+
+
+def test_several_visitors_drawing_at_once_each_get_their_own_digit(monkeypatch, model_entry, clear_digits):
+    """Test that four Draw page sessions running at the same time each show the digit their own canvas holds."""
+    import threading
+
+    import streamlit as st
+
+    import digitlab.ui.canvas
+
+    canvases = {label: canvas_from_mnist(image) for label, image in clear_digits.items()}
+    # The patched canvas hands each session the drawing of the digit named in its own session state.
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas",
+                        lambda *args, **kwargs: canvases[st.session_state["drawn_digit"]])
+    results: dict[int, str] = {}
+    failures: list[BaseException] = []
+    start_together = threading.Barrier(len(canvases))
+
+    def visitor(label: int) -> None:
+        try:
+            at = AppTest.from_file(PAGE, default_timeout=60)
+            at.session_state["selected_model"] = model_entry
+            at.session_state["drawn_digit"] = label
+            start_together.wait(timeout=60)
+            for _ in range(3):  # a few strokes each, overlapping in time
+                at.run()
+            results[label] = at.metric[0].value
+        except BaseException as error:  # surfaced below; an exception in a thread is otherwise lost
+            failures.append(error)
+
+    threads = [threading.Thread(target=visitor, args=(label,)) for label in canvases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert failures == []
+    assert results == {label: str(label) for label in canvases}

@@ -217,3 +217,24 @@ def test_ensemble_default_presets_its_first_members_recipe(models_dir, runs_dir)
     assert at.selectbox(key="train_arch").value == "digitnet"
     assert at.number_input(key="train_epochs").value == 7
     assert at.number_input(key="train_seed").value == 5
+
+
+def test_run_goes_on_after_its_tab_is_closed_and_the_next_visitor_sees_it(models_dir, runs_dir):
+    """Test that a run started from a tab that is then closed keeps training and shows up in a new tab."""
+    at = open_page()
+    at.selectbox(key="train_arch").set_value("mlp")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_images").set_value(2000)
+    at.toggle(key="train_augment").set_value(False)
+    button(at, "Start training").click().run()
+    [run] = jobs.list_runs(runs_dir)
+    del at  # the tab is closed: its session, and every widget in it, is gone
+
+    later = open_page()
+    assert f"Run {run.name}" in texts(later.subheader)
+    deadline = time.time() + RUN_TIMEOUT
+    while jobs.refresh_run(jobs.read_run(run.dir)).is_active and time.time() < deadline:
+        time.sleep(1)
+    assert jobs.read_run(run.dir).state == "done"
+    later.run()
+    assert list(later.dataframe[0].value["Status"]) == ["done"]

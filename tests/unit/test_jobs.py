@@ -243,3 +243,52 @@ def test_history_skips_a_row_cut_short_by_a_concurrent_write(tmp_path):
 
     assert list(history["kind"]) == ["batch", "epoch"]
     assert history["val_accuracy"].iloc[1] == pytest.approx(0.55)
+
+
+RACING_START = """
+import json, sys, time
+from pathlib import Path
+from digitlab import jobs
+from digitlab.settings import Settings
+from digitlab.train import TrainConfig
+root, start_at = Path(sys.argv[1]), float(sys.argv[2])
+time.sleep(max(0.0, start_at - time.time()))
+try:
+    run = jobs.start_run(TrainConfig(arch="mlp", epochs=1, limit=2000, augment=False), Settings(train_threads=1), root)
+    print(json.dumps({"started": run.name}))
+except jobs.TrainingBusyError as refusal:
+    print(json.dumps({"refused": str(refusal)}))
+"""
+
+
+def test_two_servers_racing_to_start_get_exactly_one_run(runs_dir):
+    """Test that two processes pressing Start at the same instant get one run and one clear refusal."""
+    start_at = time.time() + 8  # both interpreters have imported everything by then
+    racers = [subprocess.Popen([sys.executable, "-c", RACING_START, str(runs_dir), str(start_at)],
+                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+              for _ in range(2)]
+    answers = [json.loads(racer.communicate(timeout=120)[0].strip().splitlines()[-1]) for racer in racers]
+
+    started = [answer["started"] for answer in answers if "started" in answer]
+    refused = [answer["refused"] for answer in answers if "refused" in answer]
+    assert len(started) == 1 and len(refused) == 1, answers
+    assert [run.name for run in jobs.list_runs(runs_dir)] == started, "the refused start left no run folder"
+    run = finished(jobs.read_run(runs_dir / started[0]))
+    assert run.state == "done"
+    assert not (runs_dir / jobs.LOCK_FILE).exists() or jobs.active_run(runs_dir) is None
+
+
+def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch):
+    """Test that a write error while saving the model marks the run failed, with the reason, and no model file."""
+    import digitlab.train as train
+
+    def full_disk(model, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "save_model_atomic", full_disk)
+    status = train.run_training(TrainConfig(**TINY), tmp_path / "run")
+
+    assert status["state"] == "failed" and "No space left on device" in status["message"]
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not list((tmp_path / "run").glob(".*.tmp*")), "no temp file is left behind"
+    assert jobs.refresh_run(jobs.read_run(tmp_path / "run")).is_active is False
