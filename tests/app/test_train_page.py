@@ -43,6 +43,15 @@ def select_rows(at: AppTest, rows: list[int]) -> AppTest:
     return at.run()
 
 
+def start_tiny_run(at: AppTest) -> AppTest:
+    """Fill the form for a one-epoch mlp run on 2,000 images and press Start."""
+    at.selectbox(key="train_arch").set_value("mlp")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_images").set_value(2000)
+    at.toggle(key="train_augment").set_value(False)
+    return button(at, "Start training").click().run()
+
+
 @pytest.fixture
 def finished_run(runs_dir, small_run) -> Path:
     """The session's small finished cnn-small run, copied into this test's runs folder."""
@@ -52,11 +61,7 @@ def finished_run(runs_dir, small_run) -> Path:
 def test_tiny_run_started_from_the_form_shows_progress_then_its_metrics(models_dir, runs_dir):
     """Test that Start launches a run, the live view shows its progress, and its test accuracy when done."""
     at = open_page()
-    at.selectbox(key="train_arch").set_value("mlp")
-    at.number_input(key="train_epochs").set_value(1)
-    at.number_input(key="train_images").set_value(2000)
-    at.toggle(key="train_augment").set_value(False)
-    button(at, "Start training").click().run()
+    start_tiny_run(at)
     assert not at.exception, [exception.value for exception in at.exception]
 
     runs = jobs.list_runs(runs_dir)
@@ -222,11 +227,7 @@ def test_ensemble_default_presets_its_first_members_recipe(models_dir, runs_dir)
 def test_run_goes_on_after_its_tab_is_closed_and_the_next_visitor_sees_it(models_dir, runs_dir):
     """Test that a run started from a tab that is then closed keeps training and shows up in a new tab."""
     at = open_page()
-    at.selectbox(key="train_arch").set_value("mlp")
-    at.number_input(key="train_epochs").set_value(1)
-    at.number_input(key="train_images").set_value(2000)
-    at.toggle(key="train_augment").set_value(False)
-    button(at, "Start training").click().run()
+    start_tiny_run(at)
     [run] = jobs.list_runs(runs_dir)
     del at  # the tab is closed: its session, and every widget in it, is gone
 
