@@ -269,10 +269,9 @@ def run_bench(model_path: Path | None, quick: bool = False, load_clients: list[i
         canvases, labels = render_pendigits(pen_path, limit=300 if quick else None)
         report["pendigits"] = drawing_accuracy(predictor, canvases, labels)
     if not canvases:
-        from PIL import Image
+        from digitlab.loadtest import canvas_from_digit
 
-        canvases = [np.dstack([np.full((280, 280, 3), 255, np.uint8),
-                               np.asarray(Image.fromarray(d).resize((280, 280)))]) for d in mnist.x_test[:300]]
+        canvases = [canvas_from_digit(digit) for digit in mnist.x_test[:300]]
     report["latency"] = latency(predictor, canvases, n_fast=50 if quick else 300, n_predict=10 if quick else 60)
     report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, n=30 if quick else 200)
     report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from digitlab.bench import canvas_png
 from tests.conftest import canvas_from_mnist
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
@@ -89,12 +89,6 @@ def chart_bars(at: AppTest) -> dict:
     [bars] = figure["data"]
     return {"digits": bars["x"], "heights": bars["y"], "colors": bars["marker"]["color"],
             "y_range": figure["layout"]["yaxis"]["range"]}
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("label", [0, 1, 4, 7])
@@ -182,7 +176,7 @@ def test_uploaded_photo_is_predicted_like_a_drawing(model_entry, clear_digits):
     """Test that an uploaded PNG of dark ink on white paper is read as its digit."""
     photo = 255 - np.asarray(Image.fromarray(clear_digits[7]).resize((112, 112), Image.Resampling.BILINEAR))
 
-    at = upload_page(model_entry, "seven.png", png_bytes(photo), "image/png")
+    at = upload_page(model_entry, "seven.png", canvas_png(photo), "image/png")
 
     assert not at.exception
     assert not at.error
@@ -200,7 +194,7 @@ def test_bad_upload_shows_error_and_page_keeps_working(model_entry, clear_digits
     assert "digit.png" in error.value and "not a PNG or JPEG" in error.value
     assert not at.metric
 
-    at.file_uploader[0].set_value(("one.png", png_bytes(255 - clear_digits[1]), "image/png"))
+    at.file_uploader[0].set_value(("one.png", canvas_png(255 - clear_digits[1]), "image/png"))
     at.run()
     assert not at.error
     assert at.metric[0].value == "1"
