@@ -21,14 +21,23 @@ MAX_REQUESTS = 100_000  # a bound on the total work, whatever a caller asks for
 START_TIMEOUT_S = 60.0  # visitors wait this long for each other to start, then go anyway
 
 
-def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE) -> np.ndarray:
-    """Draw a 28x28 MNIST digit as the canvas sends a drawing: white ink on a transparent layer."""
+def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE, scale: float | None = None,
+                      offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Draw a 28x28 MNIST digit as the canvas sends a drawing: white ink on a transparent layer.
+
+    scale is canvas pixels per MNIST pixel (by default the digit's 28x28 box fills the canvas); offset
+    moves it (rows, columns) from the centre, and whatever then falls off the canvas is cut off.
+    """
     from PIL import Image
 
-    ink = np.asarray(Image.fromarray(np.asarray(digit, np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
+    side = size if scale is None else round(28 * scale)
+    ink = np.asarray(Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.Resampling.BILINEAR))
     canvas = np.zeros((size, size, 4), np.uint8)
     canvas[:, :, :3] = 255
-    canvas[:, :, 3] = ink
+    top, left = (size - side) // 2 + offset[0], (size - side) // 2 + offset[1]
+    rows, cols = slice(max(top, 0), max(top + side, 0)), slice(max(left, 0), max(left + side, 0))
+    region = canvas[rows, cols, 3]
+    region[:] = ink[rows.start - top : rows.start - top + region.shape[0], cols.start - left : cols.start - left + region.shape[1]]
     return canvas
 
 

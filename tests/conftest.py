@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,15 +65,10 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     return directory
 
 
-def canvas_from_mnist(digit: np.ndarray, size: int = 280, scale: float = 7.0, offset=(0, 0)) -> np.ndarray:
-    """An RGBA canvas image (white strokes on a transparent layer) made by enlarging an MNIST digit."""
-    from PIL import Image
+def encode(image, fmt: str, **options) -> bytes:
+    """A PIL image saved in memory as a file of the given format, as an upload would arrive."""
+    import io
 
-    enlarged = np.asarray(Image.fromarray(digit).resize((round(28 * scale),) * 2, Image.Resampling.BILINEAR))
-    canvas = np.zeros((size, size, 4), np.uint8)
-    canvas[:, :, :3] = 255
-    top = (size - enlarged.shape[0]) // 2 + offset[0]
-    left = (size - enlarged.shape[1]) // 2 + offset[1]
-    region = canvas[max(top, 0) : top + enlarged.shape[0], max(left, 0) : left + enlarged.shape[1], 3]
-    region[:] = enlarged[: region.shape[0], : region.shape[1]]
-    return canvas
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()

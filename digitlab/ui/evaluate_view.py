@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from PIL import Image
 
 from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
+from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
 
 SELECTED_MODEL_KEY = "selected_model"  # set by app.py from the sidebar
@@ -255,12 +255,7 @@ def show_gallery(indices: np.ndarray, mnist: Mnist, caption: Callable[[int], str
     for row_start in range(0, shown.size, GALLERY_COLUMNS):
         columns = st.columns(GALLERY_COLUMNS)
         for column, index in zip(columns, shown[row_start : row_start + GALLERY_COLUMNS]):
-            column.image(enlarged(mnist.x_test[index]), caption=caption(int(index)))
-
-
-def enlarged(image: np.ndarray) -> np.ndarray:
-    """A 28x28 image scaled up with every pixel a sharp square (no smoothing)."""
-    return np.asarray(Image.fromarray(image).resize((28 * PIXEL_SCALE,) * 2, Image.Resampling.NEAREST))
+            column.image(pixel_image(mnist.x_test[index], PIXEL_SCALE, grid=False), caption=caption(int(index)))
 
 
 # --- confidence -------------------------------------------------------------------------------------

@@ -41,13 +41,14 @@ def probability_chart(probabilities: np.ndarray) -> go.Figure:
     return figure
 
 
-def pixel_image(mnist: np.ndarray, scale: int = 8) -> np.ndarray:
-    """Enlarge a 28x28 uint8 image by whole pixels (nearest neighbour) with a faint grid between them.
+def pixel_image(mnist: np.ndarray, scale: int = 8, grid: bool = True) -> np.ndarray:
+    """Enlarge a 28x28 uint8 image by whole pixels (nearest neighbour), with a faint grid between them.
 
-    Smooth resizing would hide what the model gets: a coarse 28x28 grid of grey levels.
+    Smooth resizing would hide what the model gets: a coarse 28x28 grid of grey levels. Small
+    thumbnails in a gallery read better without the grid.
     """
     enlarged = np.repeat(np.repeat(np.asarray(mnist, dtype=np.uint8), scale, axis=0), scale, axis=1)
-    if scale >= 4:
+    if grid and scale >= 4:
         shaded = (enlarged.astype(np.float32) * GRID_SHADE + 40).astype(np.uint8)
         enlarged[::scale, :] = shaded[::scale, :]
         enlarged[:, ::scale] = shaded[:, ::scale]

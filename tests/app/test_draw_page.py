@@ -11,7 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from digitlab.bench import canvas_png
-from tests.conftest import canvas_from_mnist
+from digitlab.loadtest import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 SOURCE_TABS_KEY = "digit_source"
@@ -42,7 +42,7 @@ def clear_digits(mnist, predictor) -> dict[int, np.ndarray]:
     for image, label in zip(mnist.x_test[:3000], mnist.y_test[:3000]):
         label = int(label)
         if label in (0, 1, 4, 7) and label not in found:
-            prediction = predictor.predict_image(canvas_from_mnist(image))
+            prediction = predictor.predict_image(canvas_from_digit(image))
             if prediction.digit == label and prediction.confidence >= CLEAR_CONFIDENCE:
                 found[label] = image
     assert sorted(found) == [0, 1, 4, 7]
@@ -53,7 +53,7 @@ def clear_digits(mnist, predictor) -> dict[int, np.ndarray]:
 def unsure_digit(mnist, predictor) -> np.ndarray:
     """An MNIST test image the model is unsure about once drawn on the canvas."""
     for image in mnist.x_test[:3000]:
-        if predictor.predict_image(canvas_from_mnist(image)).is_unsure:
+        if predictor.predict_image(canvas_from_digit(image)).is_unsure:
             return image
     pytest.fail("the model is sure of all of the first 3000 test digits; no unsure example to show")
 
@@ -94,7 +94,7 @@ def chart_bars(at: AppTest) -> dict:
 @pytest.mark.parametrize("label", [0, 1, 4, 7])
 def test_drawn_digit_shows_its_prediction_and_chart(monkeypatch, model_entry, predictor, clear_digits, label):
     """Test that a clearly drawn digit is named by the Prediction metric, with its probability and chart."""
-    drawing = canvas_from_mnist(clear_digits[label])
+    drawing = canvas_from_digit(clear_digits[label])
     expected = predictor.predict_image(drawing)
 
     at = draw_page(monkeypatch, model_entry, drawing)
@@ -116,7 +116,7 @@ def test_drawn_digit_shows_its_prediction_and_chart(monkeypatch, model_entry, pr
 
 def test_unsure_reading_names_the_runner_up(monkeypatch, model_entry, predictor, unsure_digit):
     """Test that when the model is unsure the page says so and names its second choice."""
-    drawing = canvas_from_mnist(unsure_digit)
+    drawing = canvas_from_digit(unsure_digit)
     expected = predictor.predict_image(drawing)
 
     at = draw_page(monkeypatch, model_entry, drawing)
@@ -210,7 +210,7 @@ def test_several_visitors_drawing_in_turn_each_get_their_own_digit(monkeypatch, 
 
     import digitlab.ui.canvas
 
-    canvases = {label: canvas_from_mnist(image) for label, image in clear_digits.items()}
+    canvases = {label: canvas_from_digit(image) for label, image in clear_digits.items()}
     # The patched canvas hands each session the drawing of the digit named in its own session state.
     monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas",
                         lambda *args, **kwargs: canvases[st.session_state["drawn_digit"]])

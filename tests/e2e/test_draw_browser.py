@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import save_screenshot, wait_for_app_idle
-
-RESULT_TIMEOUT = 30_000  # ms: a stroke is sent 200 ms after the mouse is released, then the page reruns
-
-# Strokes in canvas pixels (the canvas is 280 x 280), drawn the way a person would.
-ONE = [[(140, 50), (140, 230)]]
-ZERO = [[(140 + 60 * math.sin(t), 140 - 90 * math.cos(t)) for t in (i * 2 * math.pi / 40 for i in range(41))]]
-FOUR = [[(110, 50), (80, 160), (200, 160)], [(170, 90), (170, 240)]]
+from tests.e2e.conftest import save_screenshot
+from tests.e2e.drawing import (FOUR, ONE, RESULT_TIMEOUT, ZERO, clear_canvas, draw, expect_empty_canvas_prompt,
+                                expect_prediction, open_draw_page)
 
 
 def jpeg_of_ink_on_paper(digit: np.ndarray) -> bytes:
@@ -26,50 +20,6 @@ def jpeg_of_ink_on_paper(digit: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(paper).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
-
-
-def open_draw_page(page, app_url: str) -> None:
-    page.goto(app_url)
-    wait_for_app_idle(page)
-    canvas_area(page).wait_for(timeout=RESULT_TIMEOUT)
-
-
-def canvas_area(page):
-    """The drawing surface of the canvas component (rendered in the page itself, not in an iframe)."""
-    return page.locator(".dc-container").first
-
-
-def draw(page, strokes) -> None:
-    """Draw strokes with the mouse, pressing and releasing it once per stroke."""
-    box = canvas_area(page).bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + x, box["y"] + y) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for start, end in zip(points, points[1:]):
-            page.mouse.move(*end, steps=max(1, int(math.dist(start, end) // 8)))
-        page.mouse.up()
-    page.mouse.move(5, 5)  # leave the canvas so its hover toolbar does not cover the page
-
-
-def expect_prediction(page, digit: str) -> None:
-    expect(page.get_by_test_id("stMetricValue")).to_have_text(digit, timeout=RESULT_TIMEOUT)
-    expect(page.get_by_test_id("stMetricLabel")).to_have_text("Prediction")
-    wait_for_app_idle(page)
-
-
-def expect_empty_canvas_prompt(page) -> None:
-    expect(page.get_by_test_id("stMetric")).to_have_count(0, timeout=RESULT_TIMEOUT)
-    expect(page.get_by_text("Draw a digit from 0 to 9")).to_be_visible()
-
-
-def clear_canvas(page) -> None:
-    """Press Clear and wait for the fresh canvas it mounts: strokes drawn on the old one are lost."""
-    old_surface = canvas_area(page).element_handle()
-    page.get_by_role("button", name="Clear").click()
-    page.wait_for_function("surface => !surface.isConnected", arg=old_surface, timeout=RESULT_TIMEOUT)
-    canvas_area(page).locator("canvas.upper-canvas").wait_for(timeout=RESULT_TIMEOUT)
-    wait_for_app_idle(page)
 
 
 @pytest.mark.parametrize("name, strokes", [("1", ONE), ("0", ZERO), ("4", FOUR)])

@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import REPO_ROOT, chromium_path, running_app, save_screenshot
-from tests.e2e.test_draw_browser import (FOUR, ONE, ZERO, clear_canvas, draw, expect_empty_canvas_prompt,
-                                         expect_prediction, open_draw_page)
+from tests.e2e.drawing import (FOUR, ONE, ZERO, clear_canvas, draw, expect_empty_canvas_prompt, expect_prediction,
+                                open_draw_page)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from digitlab.loadtest import canvas_from_digit, run_load
-from tests.conftest import canvas_from_mnist
-from tests.unit.test_images import predictor  # noqa: F401 (a fixture)
 
 THREADS = 16
 PER_THREAD = 12
@@ -17,7 +15,7 @@ PER_THREAD = 12
 
 @pytest.fixture(scope="module")
 def canvases(mnist) -> list[np.ndarray]:
-    return [canvas_from_mnist(image) for image in mnist.x_test[: THREADS * PER_THREAD]]
+    return [canvas_from_digit(image) for image in mnist.x_test[: THREADS * PER_THREAD]]
 
 
 def test_sixteen_threads_get_the_single_threaded_answers(predictor, canvases, mnist):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from digitlab.images import MAX_DECODED_SIDE, ImageRejectedError, decode_image
 from digitlab.preprocess import MNIST_SIZE, preprocess
-from tests.unit.test_images import encode
+from tests.conftest import encode
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 200,

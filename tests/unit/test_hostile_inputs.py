@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageFile
 
 from digitlab.images import MAX_FILE_BYTES, ImageRejectedError, decode_image, read_image_file
+from digitlab.loadtest import canvas_from_digit
 from digitlab.preprocess import preprocess
-from tests.conftest import canvas_from_mnist
-from tests.unit.test_images import encode, predictor  # noqa: F401 (predictor is a fixture)
+from tests.conftest import encode
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GREY = 0  # PNG colour type
@@ -182,7 +182,7 @@ def test_forged_canvas_arrays_raise_a_clear_value_error(predictor, forged, words
 
 def test_real_drawing_reads_the_same_after_hostile_input(predictor, mnist):
     """Test that blank and forged canvases leave the shared predictor reading real digits exactly as before."""
-    canvases = [canvas_from_mnist(image) for image in mnist.x_test[:20]]
+    canvases = [canvas_from_digit(image) for image in mnist.x_test[:20]]
     before = [predictor.predict_image(canvas).probabilities for canvas in canvases]
     for forged in (np.zeros((0, 0, 4), np.uint8), np.full((280, 280, 4), np.nan), solid_canvas(0, 0, 0, 0)):
         try:

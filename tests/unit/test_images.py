@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 import tomllib
 
@@ -11,16 +10,10 @@ import pytest
 from PIL import Image
 
 from digitlab.images import MAX_DECODED_SIDE, MAX_FILE_BYTES, MAX_PIXELS, decode_image, read_image_file
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, encode
 
 EXIF_ORIENTATION = 0x0112
 ROTATED_90_CLOCKWISE = 6  # the EXIF orientation a phone writes when held sideways
-
-
-def encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
 
 
 def paper_photo(digit: np.ndarray, size: int = 168) -> np.ndarray:
@@ -29,15 +22,6 @@ def paper_photo(digit: np.ndarray, size: int = 168) -> np.ndarray:
     paper = Image.new("L", (size, size), 0)
     paper.paste(enlarged, ((size - enlarged.width) // 2,) * 2)
     return 255 - np.asarray(paper)
-
-
-@pytest.fixture(scope="module")
-def predictor(small_run):
-    """The small run's model behind the app's Predictor (also used by the other robustness tests)."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import run_card
-
-    return Predictor.from_file(small_run / "model.keras", run_card(small_run)["sha256"])
 
 
 @pytest.fixture(scope="module")

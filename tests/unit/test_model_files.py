@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digitlab.loadtest import canvas_from_digit
 from digitlab.registry import (ModelLoadError, file_sha256, list_run_models, list_store_models, load_entry,
                                register_model, resolve_model)
-from tests.conftest import REPO_ROOT, canvas_from_mnist
+from tests.conftest import REPO_ROOT
 
 MARKER_ENV_VAR = "DIGITLAB_TEST_PAYLOAD_MARKER"
 
@@ -49,7 +50,7 @@ def reads_digits(model, mnist) -> bool:
     from digitlab.inference import Predictor
 
     predictor = Predictor(model)
-    read = [predictor.predict_image(canvas_from_mnist(image)).digit for image in mnist.x_test[:10]]
+    read = [predictor.predict_image(canvas_from_digit(image)).digit for image in mnist.x_test[:10]]
     return np.mean(np.array(read) == mnist.y_test[:10]) >= 0.8
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from digitlab.loadtest import canvas_from_digit
 from digitlab.preprocess import MNIST_SIZE, preprocess, stroke_width, to_ink
-from tests.conftest import canvas_from_mnist
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -94,7 +94,7 @@ def test_mnist_digit_pasted_into_canvas_comes_back(mnist):
     """Test that an MNIST test digit, enlarged and pasted off-centre into a canvas, survives preprocessing."""
     for index in range(20):
         original = mnist.x_test[index]
-        canvas = canvas_from_mnist(original, scale=6, offset=(25, -30))
+        canvas = canvas_from_digit(original, scale=6, offset=(25, -30))
         restored = preprocess(canvas).mnist.astype(float)
         # Centring by mass may land a pixel away from MNIST's own placement: allow a 1 px shift.
         similarity = max(
