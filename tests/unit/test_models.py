@@ -48,3 +48,15 @@ def test_shipped_default_model_is_registered_and_reads_mnist(mnist):
     accuracy = (predictor.predict_mnist(mnist.x_test[:2000]).argmax(axis=1) == mnist.y_test[:2000]).mean()
     assert accuracy >= 0.99
     assert entry.test_accuracy >= 0.99 and "python -m digitlab" in entry.card["command"]
+
+
+def test_predictor_answers_any_number_of_images_in_order(predictor, mnist):
+    """Test that none, one, and more images than one batch holds each get their own row, in order."""
+    from digitlab.inference import MAX_BATCH
+
+    assert predictor.predict_mnist(mnist.x_test[:0]).shape == (0, 10)
+    images = mnist.x_test[: MAX_BATCH + 3]
+    together = predictor.predict_mnist(images)
+    assert together.shape == (MAX_BATCH + 3, 10)
+    np.testing.assert_allclose(together[-1], predictor.predict_mnist(images[-1:])[0], atol=1e-5)
+    np.testing.assert_allclose(together.sum(axis=1), 1.0, atol=1e-4)
