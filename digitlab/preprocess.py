@@ -62,22 +62,26 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
         raise ValueError(f"expected an image of numbers, got an array of {array.dtype}")
     if array.dtype != np.uint8:
         array = _to_uint8(array)
-    array = array.astype(np.float32) / 255.0
 
-    if array.ndim == 2:
-        gray, alpha = array, None
-    elif array.shape[2] == 2:
-        gray, alpha = array[:, :, 0], array[:, :, 1]
+    # Work from the uint8 channels: converting the whole RGBA array to float first costs more than
+    # the rest of preprocessing. Grey pixels (a canvas's white strokes, scans) skip the colour mix.
+    channels = array.shape[2] if array.ndim == 3 else 1
+    levels = array if channels == 1 else array[:, :, 0] if channels == 2 or _is_grey(array) else None
+    if levels is not None:
+        gray = levels.astype(np.float32) / np.float32(255)
     else:
-        gray = array[:, :, 0] * 0.299 + array[:, :, 1] * 0.587 + array[:, :, 2] * 0.114
-        alpha = array[:, :, 3] if array.shape[2] == 4 else None
+        red, green, blue = (array[:, :, index].astype(np.float32) for index in range(3))
+        gray = (red * np.float32(0.299) + green * np.float32(0.587) + blue * np.float32(0.114)) / np.float32(255)
+    alpha_levels = array[:, :, channels - 1] if channels in (2, 4) else None
 
-    if alpha is not None and alpha.min() < 0.99:
+    if alpha_levels is not None and alpha_levels.min() < 0.99 * 255:
         # Strokes on a transparent layer: ink is where it is opaque and differs from the background.
-        opaque = alpha > 0.5
+        alpha = alpha_levels.astype(np.float32) / np.float32(255)
+        opaque = alpha_levels > 127  # alpha > 0.5
         stroke_level = float(np.median(gray[opaque])) if opaque.any() else 1.0
-        behind = 0.0 if stroke_level >= 0.5 else 1.0  # white strokes sit on black, dark ones on white
-        gray = gray * alpha + behind * (1.0 - alpha)
+        gray *= alpha
+        if stroke_level < 0.5:  # dark strokes sit on white, white ones on black
+            gray += 1.0 - alpha
 
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
@@ -87,8 +91,16 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
     peak = float(gray.max())
     if peak - background < MIN_CONTRAST:
         return np.zeros(gray.shape, np.float32)
-    ink = (gray - background) / (peak - background)
-    return np.clip(ink, 0.0, 1.0).astype(np.float32)
+    if background == 0.0 and peak == 1.0:
+        return gray  # already ink in [0, 1]: a canvas drawing with full-strength strokes
+    gray -= background  # in place: gray is this function's own array
+    gray /= peak - background
+    return np.clip(gray, 0.0, 1.0, out=gray)
+
+
+def _is_grey(array: np.ndarray) -> bool:
+    """Whether an RGB(A) array's colour channels are all equal, so any one of them is the grey level."""
+    return bool(np.array_equal(array[:, :, 0], array[:, :, 1]) and np.array_equal(array[:, :, 1], array[:, :, 2]))
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
