@@ -60,11 +60,14 @@ class Predictor:
     def __init__(self, model):
         import tensorflow as tf
 
+        from digitlab.folding import fold_batch_norm
+
         self.model = model
+        inference_model = fold_batch_norm(model)  # same answers, about a fifth less work on a batch
         spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
         # Traced now, not on a user's first stroke. The concrete function skips tf.function's
         # signature matching, and a tensor argument skips its conversion: together about 0.2 ms a call.
-        self._forward = tf.function(lambda images: model(images, training=False),
+        self._forward = tf.function(lambda images: inference_model(images, training=False),
                                     input_signature=[spec]).get_concrete_function()
         self._as_tensor = tf.constant
 
