@@ -255,7 +255,7 @@ def run_bench(model_path: Path | None, quick: bool = False, load_clients: list[i
     probabilities = predictor.predict_mnist(mnist.x_test[:n_test])
     report: dict = {
         "model": {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
-                  "architecture": entry.card.get("architecture")},
+                  "architecture": entry.card.get("architecture"), "runtime": predictor.runtime},
         "machine": machine_description(),
         "quick": quick,
         "mnist_test_accuracy": round(float((probabilities.argmax(1) == mnist.y_test[:n_test]).mean()), 4),

@@ -1,18 +1,25 @@
 """The fast predictor: a model loaded once and called directly, without model.predict's per-call setup.
 
 `model.predict` builds a data pipeline on every call (about 60 ms for one image on 2 cores); a traced
-tf.function over the model costs about a millisecond. One Predictor is shared by every visitor of the
-app, so it holds no per-request state and is never mutated after construction.
+tf.function over the model costs about a millisecond, and the model converted to LiteRT about a
+third of that (digitlab/lite_runtime.py). One Predictor is shared by every visitor of the app, so it
+holds no per-request state and is never mutated after construction.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digitlab.preprocess import preprocess
+
+RUNTIME_ENV_VAR = "DIGITLAB_RUNTIME"
+RUNTIMES = ("auto", "litert", "tensorflow")
+logger = logging.getLogger(__name__)
 
 UNSURE_TOP_PROBABILITY = 0.6  # below this the model is guessing
 UNSURE_MARGIN = 0.25  # or when the runner-up is this close
@@ -49,27 +56,39 @@ class Prediction:
         return {"digit": self.digit, "probabilities": probabilities}
 
 
-# Larger batches are no faster on a CPU, and activations grow with the batch: the whole MNIST test
-# set in one call held several GB, more than a small cloud container has.
-MAX_BATCH = 256
+# Larger batches are no faster on a CPU (LiteRT is a little faster at 32-64 images, its activations
+# staying in cache), and activations grow with the batch: the whole MNIST test set in one call held
+# several GB, more than a small cloud container has.
+MAX_BATCH = 64
 
 
 class Predictor:
     """Predict digits with one loaded Keras model."""
 
-    def __init__(self, model):
-        import tensorflow as tf
-
-        from digitlab.folding import fold_batch_norm
-
+    def __init__(self, model, runtime: str | None = None):
+        """runtime: "litert" (fastest), "tensorflow", or "auto" (LiteRT where it is installed and can
+        convert the model, else TensorFlow); by default $DIGITLAB_RUNTIME, else "auto"."""
+        if runtime is None:
+            runtime = os.environ.get(RUNTIME_ENV_VAR, "auto").strip().lower() or "auto"
+            if runtime not in RUNTIMES:  # a deployment's typo must not take the app down
+                logger.warning("Ignoring %s=%r: use one of %s.", RUNTIME_ENV_VAR, runtime, ", ".join(RUNTIMES))
+                runtime = "auto"
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
         self.model = model
-        inference_model = fold_batch_norm(model)  # same answers, about a fifth less work on a batch
-        spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
-        # Traced now, not on a user's first stroke. The concrete function skips tf.function's
-        # signature matching, and a tensor argument skips its conversion: together about 0.2 ms a call.
-        self._forward = tf.function(lambda images: inference_model(images, training=False),
-                                    input_signature=[spec]).get_concrete_function()
-        self._as_tensor = tf.constant
+        self._forward, self.runtime = None, "tensorflow"
+        if runtime != "tensorflow":
+            from digitlab.lite_runtime import LiteModel, LiteRuntimeUnavailable
+
+            try:
+                self._forward, self.runtime = LiteModel.from_keras(model), "litert"
+            except LiteRuntimeUnavailable as error:
+                if runtime == "litert":
+                    raise
+                logger.warning("Predicting with TensorFlow: LiteRT is unavailable (%s).", error)
+        if self._forward is None:
+            self._forward = traced_forward(model)
+        self._forward(np.zeros((1, 28, 28, 1), np.float32))  # warm up now, not on a user's first stroke
 
     @classmethod
     def from_file(cls, path: str | Path, expected_sha256: str | None = None) -> "Predictor":
@@ -82,7 +101,7 @@ class Predictor:
         batch = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
         if len(batch) == 0:
             return np.zeros((0, 10), np.float32)
-        return np.concatenate([self._forward(self._as_tensor(batch[start : start + MAX_BATCH])).numpy()
+        return np.concatenate([np.asarray(self._forward(batch[start : start + MAX_BATCH]))
                                for start in range(0, len(batch), MAX_BATCH)])
 
     def predict_image(self, image) -> Prediction:
@@ -92,3 +111,18 @@ class Predictor:
             return Prediction(None, None, None, prepared.reason)
         probabilities = self.predict_mnist(prepared.mnist[None])[0]
         return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist)
+
+
+def traced_forward(model):
+    """The model as a traced TensorFlow function of a float32 numpy batch, returning numpy probabilities."""
+    import tensorflow as tf
+
+    from digitlab.folding import fold_batch_norm
+
+    inference_model = fold_batch_norm(model)  # same answers, about a fifth less work on a batch
+    spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
+    # The concrete function skips tf.function's signature matching, and a tensor argument skips its
+    # conversion: together about 0.2 ms a call.
+    forward = tf.function(lambda images: inference_model(images, training=False),
+                          input_signature=[spec]).get_concrete_function()
+    return lambda batch: forward(tf.constant(batch)).numpy()
