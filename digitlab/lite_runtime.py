@@ -56,7 +56,12 @@ class LiteModel:
         self._idle: list[_Interpreter] = []
         self._idle_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_INTERPRETERS)
-        self._idle.append(self._new_interpreter())  # fail here, not on a user's first stroke
+        try:  # fail here, where the caller can fall back to TensorFlow, not on a user's first stroke
+            first = self._new_interpreter()
+            first.run(np.zeros((1, *first.input_shape[1:]), np.float32))
+        except Exception as error:  # LiteRT raises ValueError or RuntimeError for graphs it cannot run
+            raise LiteRuntimeUnavailable(f"the converted model does not run ({type(error).__name__})") from error
+        self._idle.append(first)
 
     @classmethod
     def from_keras(cls, model) -> "LiteModel":
@@ -83,6 +88,7 @@ class _Interpreter:
     def __init__(self, interpreter):
         self.interpreter = interpreter
         self.input_index = interpreter.get_input_details()[0]["index"]
+        self.input_shape = tuple(interpreter.get_input_details()[0]["shape"])
         self.output_index = interpreter.get_output_details()[0]["index"]
         self.batch_size = None
 

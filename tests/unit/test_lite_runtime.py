@@ -78,3 +78,9 @@ def test_runtime_setting_is_checked(keras_model, monkeypatch, caplog):
     assert "Ignoring DIGITLAB_RUNTIME='tensorflw'" in caplog.text
     with pytest.raises(ValueError, match="runtime must be one of auto, litert, tensorflow"):
         Predictor(keras_model, runtime="gpu")
+
+
+def test_a_flatbuffer_that_does_not_run_is_refused_at_load():
+    """Test that a damaged converted model fails when loaded (so the Predictor can fall back), not mid-stroke."""
+    with pytest.raises(LiteRuntimeUnavailable, match="does not run"):
+        LiteModel(b"TFL3 this is not a model")
