@@ -12,6 +12,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from digitlab.atomic import write_atomic
@@ -203,7 +204,7 @@ def evaluate_model(
         if stored is not None:
             return stored
     # The predictor cuts the 10,000 images into batches small enough for a small container's memory.
-    probabilities = np.asarray(predictor.predict_mnist(mnist.x_test), np.float32).reshape(-1, NUM_CLASSES)
+    probabilities = np.asarray(predictor.predict_mnist(mnist.x_test), np.float32)
     if model_sha256:
         _write_cached_probabilities(cache_path(model_sha256, cache_dir), probabilities)
     return evaluate_probabilities(probabilities, mnist.y_test, model_sha256)

@@ -76,19 +76,10 @@ class Predictor:
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
         self.model = model
-        self._forward, self.runtime = None, "tensorflow"
-        if runtime != "tensorflow":
-            from digitlab.lite_runtime import LiteModel, LiteRuntimeUnavailable
-
-            try:
-                self._forward, self.runtime = LiteModel.from_keras(model), "litert"
-            except LiteRuntimeUnavailable as error:
-                if runtime == "litert":
-                    raise
-                logger.warning("Predicting with TensorFlow: LiteRT is unavailable (%s).", error)
-        if self._forward is None:
-            self._forward = traced_forward(model)
-        self._forward(np.zeros((1, 28, 28, 1), np.float32))  # warm up now, not on a user's first stroke
+        lite = None if runtime == "tensorflow" else _lite_model_or_none(model, required=runtime == "litert")
+        self.runtime = "tensorflow" if lite is None else "litert"
+        # Both are warmed up as they are made, so a user's first stroke is not the slow one.
+        self._forward = traced_forward(model) if lite is None else lite
 
     @classmethod
     def from_file(cls, path: str | Path, expected_sha256: str | None = None) -> "Predictor":
@@ -101,7 +92,7 @@ class Predictor:
         batch = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
         if len(batch) == 0:
             return np.zeros((0, 10), np.float32)
-        return np.concatenate([np.asarray(self._forward(batch[start : start + MAX_BATCH]))
+        return np.concatenate([self._forward(batch[start : start + MAX_BATCH])
                                for start in range(0, len(batch), MAX_BATCH)])
 
     def predict_image(self, image) -> Prediction:
@@ -111,6 +102,19 @@ class Predictor:
             return Prediction(None, None, None, prepared.reason)
         probabilities = self.predict_mnist(prepared.mnist[None])[0]
         return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist)
+
+
+def _lite_model_or_none(model, required: bool):
+    """The model on LiteRT, or None (logged) when LiteRT cannot run it and TensorFlow may instead."""
+    from digitlab.lite_runtime import LiteModel, LiteRuntimeUnavailable
+
+    try:
+        return LiteModel.from_keras(model)
+    except LiteRuntimeUnavailable as error:
+        if required:
+            raise
+        logger.warning("Predicting with TensorFlow: LiteRT is unavailable (%s).", error)
+        return None
 
 
 def traced_forward(model):
@@ -125,4 +129,5 @@ def traced_forward(model):
     # conversion: together about 0.2 ms a call.
     forward = tf.function(lambda images: inference_model(images, training=False),
                           input_signature=[spec]).get_concrete_function()
+    forward(tf.zeros([1, 28, 28, 1]))  # the first call sets up the kernels
     return lambda batch: forward(tf.constant(batch)).numpy()

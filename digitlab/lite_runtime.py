@@ -27,10 +27,7 @@ class LiteRuntimeUnavailable(RuntimeError):
 
 def convert(model) -> bytes:
     """The model as a LiteRT flatbuffer taking (n, 28, 28, 1) float32 images for any n."""
-    try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise LiteRuntimeUnavailable(f"TensorFlow is not importable ({error})") from error
+    import tensorflow as tf
 
     spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
     with _conversion_lock, tempfile.TemporaryDirectory(prefix="digitlab-export-") as folder:

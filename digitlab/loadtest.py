@@ -31,13 +31,12 @@ def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE, scale: float |
     from PIL import Image
 
     side = size if scale is None else round(28 * scale)
-    ink = np.asarray(Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.Resampling.BILINEAR))
+    ink = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.Resampling.BILINEAR)
+    alpha = Image.new("L", (size, size), 0)
+    alpha.paste(ink, ((size - side) // 2 + offset[1], (size - side) // 2 + offset[0]))  # cut off at the edges
     canvas = np.zeros((size, size, 4), np.uint8)
     canvas[:, :, :3] = 255
-    top, left = (size - side) // 2 + offset[0], (size - side) // 2 + offset[1]
-    rows, cols = slice(max(top, 0), max(top + side, 0)), slice(max(left, 0), max(left + side, 0))
-    region = canvas[rows, cols, 3]
-    region[:] = ink[rows.start - top : rows.start - top + region.shape[0], cols.start - left : cols.start - left + region.shape[1]]
+    canvas[:, :, 3] = np.asarray(alpha)
     return canvas
 
 

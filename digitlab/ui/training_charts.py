@@ -32,6 +32,10 @@ def _training_rows(history: pd.DataFrame) -> pd.DataFrame:
     return batches if len(batches) else history[history["kind"] == "epoch"]
 
 
+def _validation_rows(history: pd.DataFrame) -> pd.DataFrame:
+    return history[(history["kind"] == "epoch") & history["val_loss"].notna()]
+
+
 def _in_epochs(rows: pd.DataFrame, per_epoch: int) -> pd.Series:
     return rows["step"] / per_epoch
 
@@ -45,6 +49,8 @@ def _empty_figure(title: str) -> go.Figure:
     figure.update_layout(title=title, height=360, margin=dict(t=70, b=40, l=40, r=20))
     for column in (1, 2):
         figure.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=column)
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     return figure
 
 
@@ -54,7 +60,7 @@ def training_curves_figure(history: pd.DataFrame, reported_batches_per_epoch: in
     figure = _empty_figure(title)
     per_epoch = batches_per_epoch(history, reported_batches_per_epoch)
     training = _training_rows(history)
-    validation = history[(history["kind"] == "epoch") & history["val_loss"].notna()]
+    validation = _validation_rows(history)
     colors = {"raw": "rgba(31, 119, 180, 0.3)", "smooth": "rgb(31, 119, 180)", "validation": "rgb(255, 127, 14)"}
     for column, (metric, label) in enumerate(METRICS, start=1):
         first = column == 1  # one legend entry per kind of line, not one per subplot
@@ -70,8 +76,6 @@ def training_curves_figure(history: pd.DataFrame, reported_batches_per_epoch: in
                                     mode="lines+markers", name="validation (per epoch)",
                                     line=dict(color=colors["validation"], width=2), legendgroup="validation",
                                     showlegend=first), row=1, col=column)
-    figure.update_yaxes(rangemode="tozero", row=1, col=1)
-    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     return figure
 
 
@@ -83,7 +87,7 @@ def overlay_figure(runs: list[tuple[str, pd.DataFrame, int | None]]) -> go.Figur
         color = palette[index % len(palette)]
         per_epoch = batches_per_epoch(history, reported)
         training = _training_rows(history)
-        validation = history[(history["kind"] == "epoch") & history["val_loss"].notna()]
+        validation = _validation_rows(history)
         for column, (metric, _) in enumerate(METRICS, start=1):
             first = column == 1
             figure.add_trace(go.Scatter(x=_in_epochs(training, per_epoch), y=smooth(training[metric]),
@@ -94,6 +98,4 @@ def overlay_figure(runs: list[tuple[str, pd.DataFrame, int | None]]) -> go.Figur
                                         mode="lines+markers", name=f"{label} validation",
                                         line=dict(color=color, width=2), legendgroup=label, showlegend=first),
                              row=1, col=column)
-    figure.update_yaxes(rangemode="tozero", row=1, col=1)
-    figure.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     return figure

@@ -65,8 +65,11 @@ def test_batch_norm_after_an_activation_is_left_alone():
     assert fold_batch_norm(mlp) is mlp
 
 
-def test_predictor_gives_the_models_own_probabilities(predictor, mnist):
-    """Test that the fast path (folded, traced) agrees with calling the trained model directly."""
+def test_tensorflow_predictor_gives_the_models_own_probabilities(mnist):
+    """Test that the TensorFlow fast path (folded, traced) agrees with calling the trained model directly."""
+    from digitlab.inference import Predictor
+
+    model = with_learned_statistics(build_model("digitnet"), seed=3)
     images = mnist.x_test[:32]
-    direct = predictor.model(images[:, :, :, None].astype(np.float32), training=False).numpy()
-    np.testing.assert_allclose(predictor.predict_mnist(images), direct, atol=1e-5)
+    direct = model(images[:, :, :, None].astype(np.float32), training=False).numpy()
+    np.testing.assert_allclose(Predictor(model, runtime="tensorflow").predict_mnist(images), direct, atol=1e-5)
