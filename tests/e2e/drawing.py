@@ -27,8 +27,27 @@ def canvas_area(page):
     return page.locator(".dc-container").first
 
 
+def wait_until_canvas_takes_strokes(page) -> None:
+    """Wait until the drawing layer is the topmost thing on the canvas.
+
+    A freshly mounted canvas (on page load, after Clear) is laid out for a moment before its
+    stylesheet applies: the drawing layer then sits below the black background instead of over it,
+    and a stroke started there is lost. On a busy machine that moment lasts long enough to draw in.
+    """
+    surface = canvas_area(page).element_handle(timeout=RESULT_TIMEOUT)
+    page.wait_for_function(
+        """surface => {
+            const box = surface.getBoundingClientRect();
+            const hit = surface.getRootNode().elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+            return hit !== null && hit.classList.contains("upper-canvas");
+        }""",
+        arg=surface, timeout=RESULT_TIMEOUT,
+    )
+
+
 def draw(page, strokes) -> None:
     """Draw strokes with the mouse, pressing and releasing it once per stroke."""
+    wait_until_canvas_takes_strokes(page)
     box = canvas_area(page).bounding_box()
     for stroke in strokes:
         points = [(box["x"] + x, box["y"] + y) for x, y in stroke]
