@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,13 +142,22 @@ def load_keras_model(path: str | Path, expected_sha256: str | None):
         raise ModelLoadError(f"{path.name} is not a .keras model file.")
     if expected_sha256 is None:
         raise ModelLoadError(f"{path.name} is not registered (no recorded sha256), so it is not loaded.")
-    if file_sha256(path) != expected_sha256:
+    try:
+        model_bytes = path.read_bytes()
+    except OSError as error:
+        raise ModelLoadError(f"{path.name} could not be read: {error.strerror or error}.") from error
+    if hashlib.sha256(model_bytes).hexdigest() != expected_sha256:
         raise ModelLoadError(f"{path.name} does not match its recorded sha256: it was altered or is incomplete.")
     import keras
 
+    # Keras loads from a path, and the file in models/ or a run folder could be replaced between the
+    # check and the load; so the checked bytes themselves are loaded, from a private copy.
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except Exception as error:  # Keras raises many types for bad archives; all mean "unusable"
+        with tempfile.TemporaryDirectory(prefix="digitlab-model-") as private_dir:
+            checked_copy = Path(private_dir) / f"checked{MODEL_SUFFIX}"
+            checked_copy.write_bytes(model_bytes)
+            return keras.models.load_model(checked_copy, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for bad archives (and a full disk an OSError)
         raise ModelLoadError(f"{path.name} could not be loaded safely: {type(error).__name__}: {error}") from error
 
 

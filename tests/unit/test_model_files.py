@@ -255,6 +255,35 @@ def test_model_replaced_without_its_card_is_refused(models_dir, tmp_path, monkey
         load_entry(store_entry("default"))
 
 
+def test_model_swapped_after_its_hash_check_is_not_what_gets_loaded(models_dir, tmp_path, monkeypatch, mnist):
+    """Test that a file replaced right after its sha256 was checked cannot slip in: the checked model is loaded."""
+    import hashlib
+
+    import digitlab.registry as registry
+
+    default_file = models_dir / "default.keras"
+    untrained_bytes = new_model_file(tmp_path).read_bytes()
+
+    class HashThenSwap:
+        """sha256 as usual, but the file on disk is replaced the moment the digest has been taken."""
+
+        def __init__(self, *args):
+            self._hash = hashlib.sha256(*args)
+
+        def update(self, data):
+            self._hash.update(data)
+
+        def hexdigest(self):
+            digest = self._hash.hexdigest()
+            default_file.write_bytes(untrained_bytes)
+            return digest
+
+    monkeypatch.setattr(registry, "hashlib", type("HashlibWithSwap", (), {"sha256": HashThenSwap}))
+    model = load_entry(store_entry("default"))
+    assert default_file.read_bytes() == untrained_bytes  # the swap did happen
+    assert reads_digits(model, mnist)  # and yet the trained, checked model was loaded, not the untrained one
+
+
 @pytest.mark.parametrize("failure", ["raises midway", "writes a broken file"])
 def test_interrupted_training_save_keeps_the_previous_model(small_run, tmp_path, monkeypatch, failure, mnist):
     """Test that save_model_atomic that fails (or writes garbage) leaves the run's previous model.keras intact."""
