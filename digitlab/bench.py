@@ -112,13 +112,10 @@ def latency(predictor: Predictor, canvases: list[np.ndarray], n_fast: int = 300,
 
 def draw_page_latency(predictor: Predictor, canvases: list[np.ndarray], n: int = 200) -> dict:
     """The draw page's server-side work after a stroke: decode the canvas PNG, predict, build the chart."""
-    from digitlab.images import decode_image
+    from digitlab.loadtest import serve_stroke
 
-    def after_stroke(png: bytes):
-        # The canvas component sends its drawing as a PNG, decoded with the same checks as an upload.
-        build_chart(predictor.predict_image(decode_image(png)))
-
-    return percentiles_ms(time_calls(after_stroke, [canvas_png(canvas) for canvas in canvases[:n]]))
+    pngs = [canvas_png(canvas) for canvas in canvases[:n]]
+    return percentiles_ms(time_calls(lambda png: serve_stroke(predictor, png, build_chart), pngs))
 
 
 def canvas_png(canvas: np.ndarray) -> bytes:

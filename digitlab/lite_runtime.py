@@ -84,8 +84,9 @@ class _Interpreter:
 
     def __init__(self, interpreter):
         self.interpreter = interpreter
-        self.input_index = interpreter.get_input_details()[0]["index"]
-        self.input_shape = tuple(interpreter.get_input_details()[0]["shape"])
+        input_details = interpreter.get_input_details()[0]
+        self.input_index = input_details["index"]
+        self.input_shape = tuple(input_details["shape"])
         self.output_index = interpreter.get_output_details()[0]["index"]
         self.batch_size = None
 

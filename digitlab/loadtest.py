@@ -40,6 +40,19 @@ def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE, scale: float |
     return canvas
 
 
+def serve_stroke(predictor, canvas: np.ndarray | bytes, after_prediction: Callable | None = None):
+    """The draw page's work for one stroke: decode, predict, then after_prediction(prediction) if given.
+
+    A PNG is decoded as the draw page decodes what the canvas sends (with the upload checks); an
+    array goes straight in.
+    """
+    image = decode_image(canvas) if isinstance(canvas, bytes) else canvas
+    prediction = predictor.predict_image(image)
+    if after_prediction is not None:
+        after_prediction(prediction)
+    return prediction
+
+
 def run_load(predictor, clients: int, requests_per_client: int, canvases: Sequence[np.ndarray | bytes],
              after_prediction: Callable | None = None) -> dict:
     """Run `clients` threads that each predict `requests_per_client` canvases (arrays or PNG bytes); return figures.
@@ -70,11 +83,7 @@ def run_load(predictor, clients: int, requests_per_client: int, canvases: Sequen
             canvas = canvases[(index * requests_per_client + request) % len(canvases)]
             started = time.perf_counter()
             try:
-                # A PNG is decoded as the draw page decodes what the canvas sends; arrays go straight in.
-                image = decode_image(canvas) if isinstance(canvas, bytes) else canvas
-                prediction = predictor.predict_image(image)
-                if after_prediction is not None:
-                    after_prediction(prediction)
+                serve_stroke(predictor, canvas, after_prediction)
             except Exception as error:  # a load test reports failures; it does not stop at the first
                 with errors_lock:
                     errors.append(f"{type(error).__name__}: {error}")
