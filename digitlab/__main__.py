@@ -1,4 +1,4 @@
-"""The command line: `python -m digitlab train|predict|evaluate|bench`."""
+"""The command line: `python -m digitlab train|predict|evaluate|bench|models|promote|restore|ensemble`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import sys
 from pathlib import Path
 
 
+MODEL_HELP = "a registered model's name (see `models`), a run folder, or a registered .keras file (default: the active model)"
+
+
 def add_train_parser(subparsers) -> None:
     from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE
-    from digitlab.train import TrainConfig
+    from digitlab.runs import TrainConfig
 
     defaults = TrainConfig()
     parser = subparsers.add_parser("train", help="train a model into a run folder")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="train the config.json already in this run folder (how the app launches runs)")
     parser.add_argument("--arch", default=DEFAULT_ARCHITECTURE, choices=list(ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -23,33 +28,38 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--limit", type=int, default=None, help="train on only this many MNIST images")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for TensorFlow")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a new one under the runs folder)")
-    parser.add_argument("--teacher", default=None, help="a registered .keras model to distil from (e.g. an ensemble)")
+    parser.add_argument("--teacher", default=None, help="a registered model (name or path) to distil from (e.g. an ensemble)")
     parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight,
                         help="share of each target taken from the teacher's probabilities")
+    parser.add_argument("--title", default="", help="a name for the run, shown in the app")
 
 
 def run_train(args) -> int:
-    from digitlab.train import TrainConfig, run_training
+    from digitlab import runs
+    from digitlab.train import train_run
 
-    config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
-                         teacher=args.teacher, teacher_weight=args.teacher_weight)
-    try:
-        config.validate()
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    out = args.out
-    if out is None:
-        from digitlab.jobs import new_run_dir
+    if args.run_dir is not None:
+        run_dir = args.run_dir
+    else:
+        config = runs.TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                  augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
+                                  teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title)
+        try:
+            if config.teacher is not None:
+                from digitlab.registry import resolve_model
 
-        out = new_run_dir(config.arch)
-    status = run_training(config, out)
-    print(json.dumps({"run": str(out), **{k: status.get(k) for k in ("state", "test_accuracy", "message")}}))
-    return 0 if status.get("state") in ("done", "stopped") else 1
+                resolve_model(config.teacher)  # a missing teacher is refused before a run folder is made
+            run_dir = runs.create_run(config, run_dir=args.out)
+        except (ValueError, OSError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    status = train_run(run_dir)
+    print(json.dumps({"run": str(run_dir), "state": status.state, "test_accuracy": status.test_accuracy,
+                      "message": status.message, "warning": status.warning}))
+    return 0 if status.state in ("done", "stopped") else 1
 
 
-def load_predictor_or_exit(model: Path | None):
+def load_predictor_or_exit(model: str | None):
     """The Predictor for --model (or the active default); None after printing why it cannot load."""
     from digitlab.inference import Predictor
     from digitlab.registry import ModelLoadError, load_entry, resolve_model
@@ -102,12 +112,13 @@ def run_evaluate(args) -> int:
     except MnistUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    evaluation = evaluate_model(predictor, mnist, model_sha256=resolve_model(args.model).sha256)
-    result = evaluation.to_json()
+    entry = resolve_model(args.model)
+    evaluation = evaluate_model(predictor, mnist, model_sha256=entry.sha256)
+    result = {"model": entry.name, "sha256": entry.sha256, **evaluation.to_json()}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"MNIST test accuracy: {result['accuracy']:.2%} ({result['errors']} errors in {result['n']})")
+        print(f"{entry.name}: MNIST test accuracy {result['accuracy']:.2%} ({result['errors']:,} errors in {result['n']:,})")
         for row in result["per_class"]:
             print(f"  {row['digit']}: precision {row['precision']:.4f}  recall {row['recall']:.4f}  support {row['support']}")
     return 0
@@ -128,15 +139,75 @@ def run_bench_command(args) -> int:
     return 0
 
 
-def run_promote(args) -> int:
-    from digitlab.registry import ModelLoadError, promote_run
+def registered_json(entry) -> dict:
+    """What the CLI prints about a model it has just written into models/."""
+    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "version": entry.card.get("version")}
 
+
+def run_promote(args) -> int:
+    from digitlab import runs
+    from digitlab.registry import ModelExistsError, ModelLoadError, promote_run
+
+    run_dir = args.run
+    if not run_dir.is_dir() and runs.find_run(str(args.run)) is not None:
+        run_dir = runs.runs_root() / str(args.run)  # a run named by its folder under the runs root
+    if not run_dir.is_dir():
+        print(f"error: there is no run folder {args.run}.", file=sys.stderr)
+        return 2
     try:
-        entry = promote_run(args.run, args.name)
-    except (ModelLoadError, ValueError) as error:
+        entry = promote_run(run_dir, args.name, replace=args.replace, make_active=args.make_default)
+    except ModelExistsError as error:
+        print(f"error: {error} Add --replace to replace it.", file=sys.stderr)
+        return 2
+    except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"name": entry.name, "path": str(entry.path), "sha256": entry.sha256}))
+    print(json.dumps({**registered_json(entry), "default": args.make_default}))
+    return 0
+
+
+def run_restore(args) -> int:
+    from digitlab.registry import ModelLoadError, restore_version, set_active_model
+
+    try:
+        entry = restore_version(args.name, args.version)
+        if args.make_default:
+            set_active_model(entry.name)
+    except (ModelLoadError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({**registered_json(entry), "restored_from_version": args.version}))
+    return 0
+
+
+def run_models(args) -> int:
+    from digitlab.registry import active_model_name, list_models
+
+    active = active_model_name()
+    for entry in list_models():
+        row = {"name": entry.name, "default": entry.name == active, "usable": entry.usable, "problem": entry.problem,
+               "architecture": entry.card.get("architecture"), "mnist_test_accuracy": entry.test_accuracy,
+               "version": entry.card.get("version"), "path": str(entry.path), "sha256": entry.sha256}
+        if args.json:
+            print(json.dumps(row))
+        else:
+            accuracy = f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "–"
+            mark = "*" if row["default"] else " "
+            print(f"{mark} {entry.name:<40} {accuracy:>7}  {entry.problem or entry.card.get('architecture') or ''}")
+    return 0
+
+
+def run_owner_password(args) -> int:
+    import getpass
+
+    from digitlab.access import OWNER_PASSWORD_HASH_VAR, hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Owner password: ")
+    try:
+        print(f'{OWNER_PASSWORD_HASH_VAR} = "{hash_password(password)}"')
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -146,12 +217,11 @@ def run_ensemble(args) -> int:
     from digitlab.registry import ModelLoadError
 
     try:
-        entry = create_ensemble(args.runs, args.name)
+        entry = create_ensemble(args.runs, args.name, replace=args.replace)
     except (ModelLoadError, MnistUnavailableError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
-                      "mnist_test_accuracy": entry.test_accuracy}))
+    print(json.dumps({**registered_json(entry), "mnist_test_accuracy": entry.test_accuracy}))
     return 0
 
 
@@ -162,31 +232,49 @@ def main(argv: list[str] | None = None) -> int:
 
     predict = subparsers.add_parser("predict", help="predict the digit in image files (PNG or JPEG)")
     predict.add_argument("files", nargs="+", type=Path)
-    predict.add_argument("--model", type=Path, default=None, help="a registered .keras file (default: the active model)")
+    predict.add_argument("--model", default=None, help=MODEL_HELP)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
 
     evaluate = subparsers.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on MNIST test")
-    evaluate.add_argument("--model", type=Path, default=None)
+    evaluate.add_argument("--model", default=None, help=MODEL_HELP)
     evaluate.add_argument("--json", action="store_true")
 
     bench = subparsers.add_parser("bench", help="measure accuracy (MNIST, real pen drawings), speed and memory")
-    bench.add_argument("--model", type=Path, default=None)
+    bench.add_argument("--model", default=None, help=MODEL_HELP)
     bench.add_argument("--json", action="store_true", help="one line of JSON")
     bench.add_argument("--quick", action="store_true", help="small samples: a smoke run, not figures to record")
     bench.add_argument("--load", default=None, help="concurrent clients to simulate, e.g. 1,4,16")
     bench.add_argument("--while-training", action="store_true", help="also measure while a training run is active")
 
-    promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it active")
-    promote.add_argument("run", type=Path, help="the run folder")
+    promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it the default")
+    promote.add_argument("run", type=Path, help="the run folder (or its name under the runs folder)")
     promote.add_argument("--name", default=None, help="model name in models/ (default: the run folder's name)")
+    promote.add_argument("--replace", action="store_true",
+                         help="replace a model of that name (its current version is kept and can be restored)")
+    promote.add_argument("--default", dest="make_default", action=argparse.BooleanOptionalAction, default=True,
+                         help="make it the model everyone gets (default: yes)")
+
+    restore = subparsers.add_parser("restore", help="make an earlier version of a model in models/ current again")
+    restore.add_argument("name", help="the model's name")
+    restore.add_argument("--version", type=int, required=True, help="the version to restore (see `models --json`)")
+    restore.add_argument("--default", dest="make_default", action=argparse.BooleanOptionalAction, default=False,
+                         help="also make it the model everyone gets")
+
+    models = subparsers.add_parser("models", help="list the models (models/ and finished runs); * marks the default")
+    models.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    owner = subparsers.add_parser("owner-password", help="print the hash to set as the owner's password")
+    owner.add_argument("--stdin", action="store_true", help="read the password from standard input")
 
     ensemble = subparsers.add_parser("ensemble", help="average finished runs' models into one model in models/")
-    ensemble.add_argument("runs", nargs="+", type=Path, help="run folders of finished runs (two or more)")
+    ensemble.add_argument("runs", nargs="+", help="finished runs (folders or run names) or models, two or more")
     ensemble.add_argument("--name", required=True, help="model name in models/")
+    ensemble.add_argument("--replace", action="store_true", help="replace a model of that name (its version is kept)")
 
     args = parser.parse_args(argv)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
-                "promote": run_promote, "ensemble": run_ensemble}
+                "promote": run_promote, "restore": run_restore, "models": run_models, "ensemble": run_ensemble,
+                "owner-password": run_owner_password}
     return commands[args.command](args)
 
 

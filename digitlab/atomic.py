@@ -1,7 +1,8 @@
-"""Atomic file writes: readers in other processes see the old file or the new one, never half of one."""
+"""Safe files: atomic writes (readers see the old file or the new one, never half of one) and checksums."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -44,3 +45,12 @@ def read_json(path: str | Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return default
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes, as model cards and run statuses record it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

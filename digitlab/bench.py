@@ -151,7 +151,8 @@ def training_throughput(mnist, arch: str, n_images: int = 4096) -> dict:
     import keras
 
     from digitlab.models import build_model
-    from digitlab.train import TrainConfig, make_dataset
+    from digitlab.runs import TrainConfig
+    from digitlab.train import make_dataset
 
     config = TrainConfig(arch=arch, augment=True)
     data = make_dataset(mnist.x_train[:n_images], mnist.y_train[:n_images], config, training=True)
@@ -211,19 +212,19 @@ class BackgroundTraining:
     """A real training run in its own process (as the Train page starts one), for latency under load."""
 
     def __init__(self, threads: int = 1):
-        from digitlab.train import TrainConfig, command_line
+        from digitlab import runs
 
         self.dir = Path(tempfile.mkdtemp(prefix="digitlab-bench-run-"))
-        config = TrainConfig(arch="cnn-deep", epochs=50, threads=threads, augment=True)
-        self.process = subprocess.Popen(command_line(config, self.dir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+        runs.create_run(runs.TrainConfig(arch="cnn-deep", epochs=50, threads=threads, augment=True), run_dir=self.dir)
+        self.process = subprocess.Popen(runs.trainer_command(self.dir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
     def wait_until_training(self, timeout: float = 120.0) -> None:
-        from digitlab.train import RunFiles
+        from digitlab import runs
 
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if RunFiles(self.dir).read_status().get("batch", 0) > 0:
+            if runs.read_status(self.dir).batch > 0:
                 return
             if self.process.poll() is not None:
                 raise RuntimeError("the background training run exited early")
@@ -238,7 +239,7 @@ class BackgroundTraining:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_bench(model_path: Path | None, quick: bool = False, load_clients: list[int] | None = None,
+def run_bench(model_path: str | Path | None, quick: bool = False, load_clients: list[int] | None = None,
               while_training: bool = False) -> dict:
     """Measure everything for one model; quick=True uses small samples (for tests, not for records)."""
     from digitlab.data import load_mnist

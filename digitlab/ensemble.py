@@ -12,7 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from digitlab.registry import ModelLoadError, entry_for_path, load_entry, register_model, set_active_model
+from digitlab.registry import (ModelLoadError, check_model_name, load_entry, register_model, resolve_model,
+                               set_active_model)
 
 MIN_MEMBERS = 2
 
@@ -35,11 +36,12 @@ def build_ensemble(members: list, name: str = "ensemble"):
     return keras.Model(inputs, keras.layers.Average(name="mean_probability")(outputs), name=name)
 
 
-def ensemble_command(run_dirs: list[Path], name: str) -> str:
-    return " ".join(["python -m digitlab ensemble", *(str(run) for run in run_dirs), "--name", name])
+def ensemble_command(members: list[str], name: str) -> str:
+    return " ".join(["python -m digitlab ensemble", *members, "--name", name])
 
 
-def create_ensemble(run_dirs: list[Path], name: str, mnist=None, directory: Path | None = None):
+def create_ensemble(run_dirs: list[Path | str], name: str, mnist=None, directory: Path | None = None,
+                    replace: bool = False):
     """Average the models of finished runs, check it on MNIST test, and register it in models/.
 
     Only registered, intact run models are used (each is verified against its run's sha256). The
@@ -49,13 +51,12 @@ def create_ensemble(run_dirs: list[Path], name: str, mnist=None, directory: Path
     from digitlab.inference import Predictor
     from digitlab.train import save_model_atomic
 
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise ValueError("Model names may use letters, digits, '-' and '_' only.")
+    name = check_model_name(name)
     entries = []
     for run_dir in run_dirs:
-        entry = entry_for_path(Path(run_dir) / "model.keras")
+        entry = resolve_model(run_dir)
         if entry.card.get("partial"):
-            raise ModelLoadError(f"Run {Path(run_dir).name} was stopped early; only finished runs are averaged.")
+            raise ModelLoadError(f"{entry.name} was stopped early; only finished runs are averaged.")
         entries.append(entry)
     model = build_ensemble([load_entry(entry) for entry in entries], name=name)
 
@@ -65,17 +66,17 @@ def create_ensemble(run_dirs: list[Path], name: str, mnist=None, directory: Path
         architectures = sorted({entry.card.get("architecture") or "?" for entry in entries})
         card = {
             "architecture": f"ensemble of {len(entries)} x {'/'.join(architectures)}",
-            "command": " && ".join([*(entry.card["command"] for entry in entries), ensemble_command(run_dirs, name)]),
+            "command": " && ".join([*(entry.card["command"] for entry in entries), ensemble_command([entry.name.removeprefix("run:") for entry in entries], name)]),
             "data": "; ".join(sorted({entry.card.get("data") or "?" for entry in entries})),
             "members": [
-                {"run": Path(run_dir).name, "command": entry.card.get("command"), "config": entry.card.get("config"),
-                 "sha256": entry.sha256, "metrics": entry.card.get("metrics")}
-                for run_dir, entry in zip(run_dirs, entries)
+                {"run": entry.name.removeprefix("run:"), "command": entry.card.get("command"),
+                 "config": entry.card.get("config"), "sha256": entry.sha256, "metrics": entry.card.get("metrics")}
+                for entry in entries
             ],
             "metrics": {"mnist_test_accuracy": evaluation.accuracy},
             "parameters": int(model.count_params()),
             "partial": False,
         }
-        registered = register_model(staging, name, card, directory)
+        registered = register_model(staging, name, card, directory, replace)
     set_active_model(name, directory)
     return registered

@@ -1,17 +1,16 @@
-"""Training jobs: start, stop, list and delete runs, each a `python -m digitlab train` process and a folder.
+"""Training jobs: start, stop and delete runs, each a `python -m digitlab train --run-dir` process.
 
-The app never trains in its own process. start_run launches a fresh interpreter in its own session, so
+The app never trains in its own process. start_run writes the run's config into a new run folder
+(digitlab.runs), then launches a fresh interpreter in its own session that trains from that folder, so
 the run outlives the script run (and a restart of the page) that started it; everything the page shows
-comes from the run folder (see digitlab.train), which is why a reload, a second tab and another visitor
-all see the same live run.
+comes from the run folder, which is why a reload, a second tab and another visitor all see the same run.
 
-Besides the trainer's files, a run folder holds job.json (the launched process's pid, command and
-config), written here as soon as the process exists: a run whose trainer has not yet written
-status.json is "starting", and one whose process died without saying so is marked "failed" by
-refresh_run, never left "running" forever.
+A run whose trainer has not yet written status.json is "starting", and one whose process died without
+saying so is marked "failed" by refresh_run, never left "running" forever.
 
-One run at a time: a lock file under the runs root, created with O_CREAT | O_EXCL, names the run that
-holds it and its pid. A lock whose process is gone or whose run has finished is stale and is cleared.
+One run at a time on the whole deployment: a lock file under the runs root, created with O_CREAT |
+O_EXCL, names the run that holds it and its pid. A lock whose process is gone or whose run has finished
+is stale and is cleared. On top of that each visitor may start only so many runs an hour.
 """
 
 from __future__ import annotations
@@ -23,26 +22,22 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from digitlab.atomic import read_json, write_json_atomic
+from digitlab import runs
+from digitlab.atomic import write_json_atomic
+from digitlab.runs import ACTIVE_STATES, FINISHED_STATES, JobRecord, Run, TrainConfig, read_run, runs_root
 from digitlab.settings import Settings, load_settings
-from digitlab.train import (CONFIG_FILE, HISTORY_COLUMNS, HISTORY_FILE, LOG_FILE, MODEL_FILE, STATUS_FILE, STOP_FILE,
-                            TrainConfig, command_line)
-
-if TYPE_CHECKING:
-    import pandas
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-RUNS_ENV_VAR = "DIGITLAB_RUNS"
 LOCK_FILE = ".training.lock"
-JOB_FILE = "job.json"
-ACTIVE_STATES = ("starting", "running")
-FINISHED_STATES = ("done", "stopped", "failed")
+LOCAL_USER = "local"
 LOCK_BIRTH_SECONDS = 10.0  # a lock this young may still be being written: unreadable is not yet stale
+HOUR = 3600.0
+
+__all__ = ["ACTIVE_STATES", "FINISHED_STATES", "RunActiveError", "TrainingBusyError", "active_run", "delete_run",
+           "force_stop", "refresh_run", "refresh_runs", "request_stop", "start_run"]
 
 
 class TrainingBusyError(RuntimeError):
@@ -59,113 +54,8 @@ class RunActiveError(RuntimeError):
     """The action needs a run that is not running (delete) or one that is (stop)."""
 
 
-def runs_root() -> Path:
-    return Path(os.environ.get(RUNS_ENV_VAR) or REPO_ROOT / "runs")
-
-
-@dataclass
-class RunInfo:
-    """What a run folder says about its run."""
-
-    dir: Path
-    status: dict = field(default_factory=dict)
-    config: dict = field(default_factory=dict)
-    job: dict = field(default_factory=dict)  # job.json: how the app launched it (pid, command, config)
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @property
-    def state(self) -> str:
-        if self.status.get("state"):
-            return self.status["state"]
-        return "starting" if self.job else "unknown"
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in ACTIVE_STATES
-
-    @property
-    def pid(self) -> int | None:
-        pid = self.status.get("pid") or self.job.get("pid")
-        return int(pid) if isinstance(pid, (int, str)) and str(pid).isdigit() else None
-
-    @property
-    def model_path(self) -> Path:
-        return self.dir / MODEL_FILE
-
-    @property
-    def train_config(self) -> dict:
-        """The run's training config: config.json, or the config it was launched with."""
-        return self.config or self.job.get("config") or {}
-
-    @property
-    def started_at(self) -> float:
-        return self.status.get("started_at") or self.job.get("launched_at") or 0.0
-
-    @property
-    def duration(self) -> float | None:
-        """Seconds it trained (so far, while active)."""
-        if self.is_active and self.started_at:
-            return max(0.0, time.time() - self.started_at)
-        return self.status.get("elapsed")
-
-    @property
-    def stop_requested(self) -> bool:
-        return (self.dir / STOP_FILE).exists()
-
-    @property
-    def stop_requested_at(self) -> float | None:
-        try:
-            return (self.dir / STOP_FILE).stat().st_mtime
-        except OSError:
-            return None
-
-    @property
-    def can_promote(self) -> bool:
-        return self.state in ("done", "stopped") and bool(self.status.get("model_sha256")) and self.model_path.is_file()
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The last lines the run printed (its traceback, when it failed)."""
-        try:
-            with open(self.dir / LOG_FILE, "rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - 64_000))
-                text = log.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def new_run_dir(arch: str, root: Path | None = None) -> Path:
-    root = root or runs_root()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for suffix in range(1000):
-        candidate = root / (f"{stamp}-{arch}" + (f"-{suffix}" if suffix else ""))
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError("Could not create a new run folder.")
-
-
-def read_run(run_dir: Path) -> RunInfo:
-    def read(name: str) -> dict:
-        data = read_json(run_dir / name, default={})
-        return data if isinstance(data, dict) else {}
-
-    return RunInfo(run_dir, read(STATUS_FILE), read(CONFIG_FILE), read(JOB_FILE))
-
-
-def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run folder under the runs root, newest first."""
-    root = root or runs_root()
-    if not root.is_dir():
-        return []
-    runs = [read_run(path) for path in root.iterdir() if path.is_dir() and not path.name.startswith(".")]
-    return sorted(runs, key=lambda run: run.started_at, reverse=True)
+class RunQuotaError(RuntimeError):
+    """This visitor has started as many runs as the deployment allows for now; the message says when to retry."""
 
 
 # --- processes -------------------------------------------------------------------------------------------
@@ -243,7 +133,7 @@ def describe_exit(pid: int | None) -> str:
     return f"The training process exited with code {code} before finishing"
 
 
-def refresh_run(run: RunInfo) -> RunInfo:
+def refresh_run(run: Run) -> Run:
     """The run as it really is: one whose process is gone but whose status says running is marked failed."""
     if not run.is_active:
         return run
@@ -257,26 +147,15 @@ def refresh_run(run: RunInfo) -> RunInfo:
         return latest
     now = time.time()
     stop_note = " after Stop was requested" if latest.stop_requested else ""
-    status = {
-        **latest.status,
-        "state": "failed",
-        "pid": pid,
-        "arch": latest.status.get("arch") or latest.train_config.get("arch"),
-        "epochs": latest.status.get("epochs") or latest.train_config.get("epochs"),
-        "started_at": latest.started_at or None,
-        "finished_at": now,
-        "elapsed": (now - latest.started_at) if latest.started_at else None,
-        "eta": None,
-        "message": f"{describe_exit(pid)}{stop_note}. The end of its log is shown below.",
-        "updated_at": now,
-    }
-    write_json_atomic(run.dir / STATUS_FILE, status)
+    runs.update_status(run.dir, state="failed", pid=pid, started_at=latest.started_at or None, finished_at=now,
+                       elapsed=(now - latest.started_at) if latest.started_at else None, eta=None,
+                       message=f"{describe_exit(pid)}{stop_note}. The end of its log is shown below.")
     return read_run(run.dir)
 
 
-def refresh_runs(root: Path | None = None) -> list[RunInfo]:
+def refresh_runs(root: Path | None = None) -> list[Run]:
     """Every run, newest first, with dead 'running' runs marked failed."""
-    return [refresh_run(run) for run in list_runs(root)]
+    return [refresh_run(run) for run in runs.list_runs(root)]
 
 
 # --- the one-run-at-a-time lock --------------------------------------------------------------------------
@@ -317,7 +196,7 @@ def _lock_is_held(root: Path, lock: dict) -> bool:
     return alive and run.state not in FINISHED_STATES
 
 
-def active_run(root: Path | None = None) -> RunInfo | None:
+def active_run(root: Path | None = None) -> Run | None:
     """The run holding the training lock, or None (clearing a stale lock on the way)."""
     root = root or runs_root()
     lock = _read_lock(root)
@@ -357,10 +236,33 @@ def _take_lock(root: Path) -> None:
 # --- actions ---------------------------------------------------------------------------------------------
 
 
-def start_run(config: TrainConfig, settings: Settings | None = None, root: Path | None = None) -> RunInfo:
-    """Launch `python -m digitlab train` for config in a new run folder; return the starting run.
+def runs_started_recently(started_by: str, root: Path | None = None, within: float = HOUR) -> list[Run]:
+    """The runs this visitor started in the last `within` seconds, newest first."""
+    since = time.time() - within
+    return [run for run in runs.list_runs(root)
+            if run.job is not None and run.started_by == started_by and (run.job.launched_at or 0) >= since]
 
-    Raises ValueError (bad config, or one this deployment does not allow) or TrainingBusyError.
+
+def quota_refusal(settings: Settings, started_by: str, root: Path | None = None) -> str | None:
+    """Why this visitor may not start another run now, or None (the local user and owners have no quota)."""
+    if started_by == LOCAL_USER:
+        return None
+    recent = runs_started_recently(started_by, root)
+    if len(recent) >= settings.max_runs_per_hour:
+        oldest = min(run.job.launched_at or time.time() for run in recent)
+        wait_minutes = max(1, int((oldest + HOUR - time.time()) // 60) + 1)
+        return (f"You have started {len(recent)} runs in the last hour; this deployment allows "
+                f"{settings.max_runs_per_hour} per visitor. You can start another in about {wait_minutes} min.")
+    return None
+
+
+def start_run(config: TrainConfig, settings: Settings | None = None, root: Path | None = None,
+              started_by: str = LOCAL_USER) -> Run:
+    """Write config into a new run folder and launch its trainer; return the starting run.
+
+    started_by names who asked (a visitor's id, or "local"); visitors are held to the per-hour quota.
+    Raises ValueError (bad config, or one this deployment does not allow), RunQuotaError or
+    TrainingBusyError.
     """
     settings = settings or load_settings()
     config = replace(config, threads=settings.train_threads)  # the deployment decides what training may use
@@ -371,11 +273,14 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
     root = root or runs_root()
     root.mkdir(parents=True, exist_ok=True)
     with _START_LOCK:
+        quota = quota_refusal(settings, started_by, root)
+        if quota:
+            raise RunQuotaError(quota)
         _take_lock(root)
         run_dir = None
         try:
-            run_dir = new_run_dir(config.arch, root)
-            command = command_line(config, run_dir)
+            run_dir = runs.create_run(config, root)
+            command = runs.trainer_command(run_dir)
             process = _launch(command, run_dir, config.threads)
         except BaseException:
             _lock_path(root).unlink(missing_ok=True)
@@ -383,10 +288,14 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         _CHILDREN[process.pid] = process
-        write_json_atomic(run_dir / JOB_FILE, {"pid": process.pid, "command": command, "launched_at": time.time(),
-                                               "config": asdict(config)})
-        write_json_atomic(_lock_path(root), {"pid": process.pid, "run": run_dir.name, "taken_at": time.time()})
+        runs.write_job(run_dir, JobRecord(pid=process.pid, command=command, launched_at=time.time(),
+                                          started_by=started_by))
+        _write_lock(root, {"pid": process.pid, "run": run_dir.name, "taken_at": time.time()})
     return read_run(run_dir)
+
+
+def _write_lock(root: Path, lock: dict) -> None:
+    write_json_atomic(_lock_path(root), lock)
 
 
 def _launch(command: list[str], run_dir: Path, threads: int | None) -> subprocess.Popen:
@@ -396,7 +305,7 @@ def _launch(command: list[str], run_dir: Path, threads: int | None) -> subproces
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     if threads:  # also set before TensorFlow starts, for thread pools it sizes at import
         env.update(OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
-    with open(run_dir / LOG_FILE, "ab") as log:
+    with runs.open_log(run_dir) as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     try:
@@ -406,19 +315,19 @@ def _launch(command: list[str], run_dir: Path, threads: int | None) -> subproces
     return process
 
 
-def request_stop(run: RunInfo) -> None:
+def request_stop(run: Run) -> None:
     """Ask a run to stop: the trainer finishes its current batch and keeps the last completed epoch."""
     run = refresh_run(read_run(run.dir))
     if not run.is_active:
         raise RunActiveError(f"Run {run.name} is not running ({run.state}).")
-    (run.dir / STOP_FILE).touch()
+    runs.request_stop(run.dir)
 
 
-def force_stop(run: RunInfo) -> RunInfo:
+def force_stop(run: Run) -> Run:
     """Kill a run that did not answer Stop; it is then shown as failed."""
     run = refresh_run(read_run(run.dir))
     if run.is_active and is_training_process(run.pid):
-        (run.dir / STOP_FILE).touch()
+        runs.request_stop(run.dir)
         try:
             os.killpg(run.pid, signal.SIGKILL)  # the trainer leads its own session, so its group is its own
         except (ProcessLookupError, PermissionError):
@@ -429,49 +338,9 @@ def force_stop(run: RunInfo) -> RunInfo:
     return refresh_run(read_run(run.dir))
 
 
-def delete_run(run: RunInfo) -> None:
+def delete_run(run: Run) -> None:
     """Delete a run folder; refused for a run that is still going."""
     run = refresh_run(read_run(run.dir))
     if run.is_active:
         raise RunActiveError(f"Run {run.name} is still {run.state}: stop it before deleting it.")
-    # Rename first so that no reader ever lists a half-deleted run (list_runs skips dot names).
-    doomed = run.dir.with_name(f".deleting-{run.name}-{uuid.uuid4().hex[:8]}")
-    try:
-        os.replace(run.dir, doomed)
-    except FileNotFoundError:
-        return  # already deleted, by another tab
-    shutil.rmtree(doomed, ignore_errors=True)
-
-
-def promote_finished_run(run: RunInfo, name: str) -> str:
-    """Copy a finished run's model into models/ as `name` and make it the active model; return the name."""
-    from digitlab.registry import list_store_models, promote_run
-
-    run = refresh_run(read_run(run.dir))
-    if not run.can_promote:
-        raise RunActiveError(f"Run {run.name} has no finished model to use ({run.state}).")
-    name = name.strip()
-    if any(entry.name == name for entry in list_store_models()):
-        raise ValueError(f"A model named '{name}' already exists in models/. Choose another name.")
-    return promote_run(run.dir, name).name
-
-
-# --- history ---------------------------------------------------------------------------------------------
-
-
-def read_history(run_dir: Path) -> pandas.DataFrame:
-    """history.csv as a table with numeric columns; rows still being written are left out."""
-    import pandas as pd
-
-    path = Path(run_dir) / HISTORY_FILE
-    try:
-        table = pd.read_csv(path, on_bad_lines="skip")
-    except (OSError, ValueError):
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    if not set(HISTORY_COLUMNS) <= set(table.columns):
-        return pd.DataFrame(columns=HISTORY_COLUMNS)
-    numeric = [column for column in HISTORY_COLUMNS if column != "kind"]
-    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
-    # A row the trainer is writing as we read may be cut short: it lacks its step or its loss.
-    table = table[table["kind"].isin(["batch", "epoch"]) & table["step"].notna() & table["loss"].notna()]
-    return table.reset_index(drop=True)
+    runs.delete_run_folder(run.dir)

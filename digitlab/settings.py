@@ -15,6 +15,7 @@ TRAINING_ENABLED_VAR = "DIGITLAB_TRAINING_ENABLED"
 MAX_EPOCHS_VAR = "DIGITLAB_MAX_EPOCHS"
 MAX_TRAIN_IMAGES_VAR = "DIGITLAB_MAX_TRAIN_IMAGES"
 TRAIN_THREADS_VAR = "DIGITLAB_TRAIN_THREADS"
+MAX_RUNS_PER_HOUR_VAR = "DIGITLAB_MAX_RUNS_PER_HOUR"
 
 MNIST_TRAIN_IMAGES = 60_000
 _TRUE = {"1", "true", "yes", "on"}
@@ -31,6 +32,7 @@ class Settings:
     max_epochs: int = 50  # the most epochs a run started from the UI may ask for
     max_train_images: int = MNIST_TRAIN_IMAGES  # the most training images a run from the UI may use
     train_threads: int = 1  # CPU threads a training process may use, so drawing stays responsive
+    max_runs_per_hour: int = 6  # runs one visitor may start in an hour (the owner and a local user: no limit)
 
     def refusal(self, epochs: int, train_images: int | None) -> str | None:
         """Why a run with these epochs and images is not allowed here, or None when it is."""
@@ -46,14 +48,10 @@ class Settings:
 
 def load_settings(secrets: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from environment variables, then from secrets, then the defaults; SettingsError if one is bad."""
-    environ = os.environ if environ is None else environ
-    secrets = secrets or {}
     defaults = Settings()
 
     def raw(name: str):
-        if environ.get(name) not in (None, ""):
-            return environ[name]
-        return secrets.get(name)
+        return setting_value(name, secrets, environ)
 
     return Settings(
         training_enabled=_as_bool(TRAINING_ENABLED_VAR, raw(TRAINING_ENABLED_VAR), defaults.training_enabled),
@@ -61,7 +59,16 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping[str, str] | N
         max_train_images=min(MNIST_TRAIN_IMAGES, _as_positive_int(MAX_TRAIN_IMAGES_VAR, raw(MAX_TRAIN_IMAGES_VAR),
                                                                   defaults.max_train_images)),
         train_threads=_as_positive_int(TRAIN_THREADS_VAR, raw(TRAIN_THREADS_VAR), defaults.train_threads),
+        max_runs_per_hour=_as_positive_int(MAX_RUNS_PER_HOUR_VAR, raw(MAX_RUNS_PER_HOUR_VAR), defaults.max_runs_per_hour),
     )
+
+
+def setting_value(name: str, secrets: Mapping | None = None, environ: Mapping[str, str] | None = None):
+    """A setting's raw value: the environment variable if set, else the top-level secrets key, else None."""
+    environ = os.environ if environ is None else environ
+    if environ.get(name) not in (None, ""):
+        return environ[name]
+    return (secrets or {}).get(name)
 
 
 def _as_bool(name: str, value, default: bool) -> bool:

@@ -1,117 +1,26 @@
-"""One training run: a config in, a run folder out. Runs as its own process: `python -m digitlab train`.
+"""One training run: trains the config a run folder holds and writes its progress there.
 
-The run folder is the only channel to the app: the page starts this process and then reads files.
-    config.json   the TrainConfig, as run
-    status.json   state (running/done/stopped/failed), progress, metrics; rewritten atomically
-    history.csv   one row every few batches and one per epoch, flushed as written
-    log.txt       what the run printed, tracebacks included
-    model.keras   the model of the last completed epoch, saved atomically
-    STOP          created by whoever wants the run to stop; checked after every batch
+Runs as its own process, `python -m digitlab train --run-dir DIR`, started by digitlab.jobs after the
+parent wrote DIR/config.json; `python -m digitlab train --arch ...` creates the folder itself first.
+The folder's files and formats belong to digitlab.runs.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
-import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.atomic import read_json, write_json_atomic
-from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE
-from digitlab.registry import file_sha256
+from digitlab import runs
+from digitlab.atomic import file_sha256
+from digitlab.runs import TrainConfig
 
-CONFIG_FILE = "config.json"
-STATUS_FILE = "status.json"
-HISTORY_FILE = "history.csv"
-LOG_FILE = "log.txt"
-MODEL_FILE = "model.keras"
-STOP_FILE = "STOP"
-HISTORY_COLUMNS = ["kind", "epoch", "batch", "step", "elapsed", "loss", "accuracy", "val_loss", "val_accuracy"]
 BATCH_ROW_EVERY = 10  # batches between history rows: enough for a live curve, little I/O
-
-
-@dataclass
-class TrainConfig:
-    arch: str = DEFAULT_ARCHITECTURE  # architecture name from digitlab.models
-    epochs: int = 3  # passes over the training images
-    batch_size: int = 128  # images per gradient step
-    lr: float = 1e-3  # peak learning rate (Adam), decayed to zero along a cosine
-    augment: bool = True  # random affine and stroke-width changes while training
-    seed: int = 0  # seeds shuffling, augmentation and initial weights
-    limit: int | None = None  # train on only this many images (validation is taken from them too)
-    validation_fraction: float = 0.1  # share of the training images held out to validate each epoch
-    threads: int | None = None  # CPU threads TensorFlow may use; None lets it decide
-    label_smoothing: float = 0.05  # softens targets so confidences stay honest on odd drawings
-    teacher: str | None = None  # a registered .keras model whose probabilities the student also learns
-    teacher_weight: float = 0.7  # share of the target taken from the teacher; the rest is the true label
-    extra: dict = field(default_factory=dict)  # free-form notes carried into the run's config
-
-    def validate(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"Unknown architecture '{self.arch}'. Choose one of: {', '.join(ARCHITECTURES)}.")
-        if self.epochs < 1:
-            raise ValueError("epochs must be at least 1.")
-        if self.batch_size < 1:
-            raise ValueError("batch size must be at least 1.")
-        if not (0 < self.lr < 1):
-            raise ValueError("learning rate must be between 0 and 1.")
-        if self.limit is not None and self.limit < 20:
-            raise ValueError("limit must be at least 20 images.")
-        if not (0 < self.validation_fraction < 0.5):
-            raise ValueError("validation fraction must be between 0 and 0.5.")
-        if not (0 <= self.teacher_weight <= 1):
-            raise ValueError("teacher weight must be between 0 and 1.")
-
-
-def command_line(config: TrainConfig, out: str | Path) -> list[str]:
-    """The exact command that runs this config into `out` (also recorded on model cards)."""
-    args = [sys.executable, "-m", "digitlab", "train", "--arch", config.arch, "--epochs", str(config.epochs),
-            "--batch-size", str(config.batch_size), "--lr", str(config.lr),
-            "--augment" if config.augment else "--no-augment", "--seed", str(config.seed), "--out", str(out)]
-    if config.limit is not None:
-        args += ["--limit", str(config.limit)]
-    if config.threads is not None:
-        args += ["--threads", str(config.threads)]
-    if config.teacher is not None:
-        args += ["--teacher", str(config.teacher), "--teacher-weight", str(config.teacher_weight)]
-    return args
-
-
-class RunFiles:
-    """Paths and writers of one run folder."""
-
-    def __init__(self, run_dir: str | Path):
-        self.dir = Path(run_dir)
-
-    @property
-    def status_path(self) -> Path:
-        return self.dir / STATUS_FILE
-
-    @property
-    def model_path(self) -> Path:
-        return self.dir / MODEL_FILE
-
-    @property
-    def stop_path(self) -> Path:
-        return self.dir / STOP_FILE
-
-    def read_status(self) -> dict:
-        return read_json(self.status_path, default={}) or {}
-
-    def update_status(self, **changes) -> dict:
-        status = self.read_status()
-        status.update(changes, updated_at=time.time())
-        write_json_atomic(self.status_path, status)
-        return status
-
-    def stop_requested(self) -> bool:
-        return self.stop_path.exists()
+ETA_AFTER_SHARE = 0.05  # no time-left estimate before this share of the batches: the first are slow
 
 
 def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
@@ -124,17 +33,21 @@ def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
     return x[train], y[train], x[val], y[val]
 
 
-def make_progress_callback(files: RunFiles, config: TrainConfig, batches_per_epoch: int, started: float):
+def estimate_time_left(done: int, total: int, elapsed: float) -> float | None:
+    """Seconds left at the rate so far; None until enough batches have run for the rate to mean something."""
+    if total <= 0 or done < max(1, ETA_AFTER_SHARE * total):
+        return None
+    return elapsed / done * (total - done)
+
+
+def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch: int, started: float):
     """A Keras callback that writes history rows and status, and stops the run when asked."""
     import keras
 
     class RunProgress(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.history_file = open(files.dir / HISTORY_FILE, "a", newline="", encoding="utf-8")
-            self.writer = csv.DictWriter(self.history_file, HISTORY_COLUMNS)
-            if self.history_file.tell() == 0:
-                self.writer.writeheader()
+            self.history = runs.HistoryWriter(run_dir)
             self.epoch = 0
             self.best_val_accuracy = None
             self.completed_epochs = 0
@@ -145,44 +58,50 @@ def make_progress_callback(files: RunFiles, config: TrainConfig, batches_per_epo
             for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 if key in logs:
                     row[key] = round(float(logs[key]), 6)
-            self.writer.writerow(row)
-            self.history_file.flush()
+            self.history.write(row)
 
         def _progress(self, batch: int) -> dict:
             done = self.epoch * batches_per_epoch + batch
             total = config.epochs * batches_per_epoch
             elapsed = time.time() - started
-            eta = elapsed / done * (total - done) if done else None
             return {"epoch": self.epoch + 1, "batch": batch, "batches_per_epoch": batches_per_epoch,
-                    "progress": done / total, "elapsed": elapsed, "eta": eta}
+                    "progress": done / total, "elapsed": elapsed, "eta": estimate_time_left(done, total, elapsed)}
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
 
         def on_train_batch_end(self, batch, logs=None):
-            if files.stop_requested():
+            if runs.stop_requested(run_dir):
                 self.model.stop_training = True
             if (batch + 1) % BATCH_ROW_EVERY == 0:
                 self._row("batch", batch + 1, logs or {})
-                files.update_status(**self._progress(batch + 1))
+                runs.update_status(run_dir, **self._progress(batch + 1))
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            if self.model.stop_training and runs.stop_requested(run_dir):
+                return  # an epoch cut short by Stop is not a completed epoch: no epoch row, keep the last model
             self._row("epoch", batches_per_epoch, logs)
             if "val_accuracy" in logs:
                 value = float(logs["val_accuracy"])
                 self.best_val_accuracy = max(value, self.best_val_accuracy or 0.0)
-            if self.model.stop_training and files.stop_requested():
-                return  # an epoch cut short by Stop is not a completed epoch: keep the last one's model
-            save_model_atomic(self.model, files.model_path)
+            model_path = run_dir / runs.MODEL_FILE
+            save_model_atomic(self.model, model_path)
             self.completed_epochs = epoch + 1
-            files.update_status(completed_epochs=self.completed_epochs, model_sha256=file_sha256(files.model_path), best_val_accuracy=self.best_val_accuracy,
-                                val_accuracy=float(logs.get("val_accuracy", float("nan"))), **self._progress(batches_per_epoch))
+            runs.update_status(run_dir, completed_epochs=self.completed_epochs, model_sha256=file_sha256(model_path),
+                               best_val_accuracy=self.best_val_accuracy,
+                               val_accuracy=_finite_or_none(logs.get("val_accuracy")),
+                               train_accuracy=_finite_or_none(logs.get("accuracy")),
+                               **self._progress(batches_per_epoch))
 
         def on_train_end(self, logs=None):
-            self.history_file.close()
+            self.history.close()
 
     return RunProgress()
+
+
+def _finite_or_none(value) -> float | None:
+    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def save_model_atomic(model, path: str | Path) -> Path:
@@ -208,9 +127,9 @@ def teacher_targets(config: TrainConfig):
     """
     import tensorflow as tf
 
-    from digitlab.registry import entry_for_path, load_entry
+    from digitlab.registry import load_entry, resolve_model
 
-    teacher = load_entry(entry_for_path(config.teacher))
+    teacher = load_entry(resolve_model(config.teacher))
     weight = config.teacher_weight
 
     def targets(images, labels):
@@ -234,25 +153,32 @@ def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bo
     return data.prefetch(2)
 
 
-def run_training(config: TrainConfig, run_dir: str | Path) -> dict:
-    """Train per config, writing the run folder as it goes; return the final status."""
-    config.validate()
-    files = RunFiles(run_dir)
-    files.dir.mkdir(parents=True, exist_ok=True)
+def run_training(config: TrainConfig, run_dir: str | Path) -> runs.RunStatus:
+    """Create a run folder for config at run_dir and train it here (the CLI's and the tests' way)."""
+    run_dir = runs.create_run(config, run_dir=Path(run_dir))
+    return train_run(run_dir)
+
+
+def train_run(run_dir: str | Path) -> runs.RunStatus:
+    """Train the config run_dir holds, writing the run folder as it goes; return the final status."""
+    run_dir = Path(run_dir)
     started = time.time()
-    write_json_atomic(files.dir / CONFIG_FILE, {**asdict(config), "command": command_line(config, files.dir)})
-    files.update_status(state="running", pid=os.getpid(), arch=config.arch, epochs=config.epochs,
-                        started_at=started, progress=0.0, epoch=0, batch=0, message="Loading data")
     try:
-        status = _train(config, files, started)
+        config = runs.read_config(run_dir)
+    except ValueError as error:
+        return runs.update_status(run_dir, state="failed", pid=os.getpid(), started_at=started, finished_at=started,
+                                  elapsed=0.0, message=f"The run's config cannot be trained: {error}")
+    runs.update_status(run_dir, state="running", pid=os.getpid(), started_at=started, progress=0.0, epoch=0,
+                       batch=0, message="Loading data")
+    try:
+        return _train(config, run_dir, started)
     except Exception as error:  # a run that breaks must say so in its status, never look alive
         traceback.print_exc()
-        return files.update_status(state="failed", finished_at=time.time(), elapsed=time.time() - started,
-                                   message=f"{type(error).__name__}: {error}")
-    return status
+        return runs.update_status(run_dir, state="failed", finished_at=time.time(), elapsed=time.time() - started,
+                                  eta=None, message=f"{type(error).__name__}: {error}")
 
 
-def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
+def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus:
     if config.threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     import keras
@@ -287,26 +213,28 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
-    files.update_status(message="Training", train_images=len(x_train), validation_images=len(x_val),
+    runs.update_status(run_dir, message="Training", train_images=len(x_train), validation_images=len(x_val),
                         parameters=model.count_params())
-    progress = make_progress_callback(files, config, batches_per_epoch, started)
+    progress = make_progress_callback(run_dir, config, batches_per_epoch, started)
     one_hot = lambda images, labels: (images, tf.one_hot(labels, 10))  # noqa: E731 - smoothing needs one-hot
     train_targets = one_hot if config.teacher is None else teacher_targets(config)
     model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
               callbacks=[progress], verbose=2)
 
-    stopped = files.stop_requested()
+    stopped = runs.stop_requested(run_dir)
     if progress.completed_epochs == 0:
-        state = "stopped" if stopped else "failed"
-        return files.update_status(state=state, finished_at=time.time(), elapsed=time.time() - started,
-                                   message="Stopped before the first epoch finished: no model was saved.")
+        return runs.update_status(run_dir, state="stopped" if stopped else "failed", eta=None,
+                                  finished_at=time.time(), elapsed=time.time() - started,
+                                  message=("Stopped" if stopped else "Ended") + " before the first epoch finished: "
+                                          "no model was saved.")
 
-    files.update_status(message="Measuring test accuracy")
-    saved = keras.models.load_model(files.model_path, safe_mode=True, compile=False)
+    runs.update_status(run_dir, message="Measuring test accuracy")
+    saved = keras.models.load_model(run_dir / runs.MODEL_FILE, safe_mode=True, compile=False)
     probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
     test_accuracy = float((probabilities.argmax(axis=1) == mnist.y_test).mean())
     finished = time.time()
-    return files.update_status(
+    return runs.update_status(
+        run_dir,
         state="stopped" if stopped else "done",
         partial=stopped,
         finished_at=finished,

@@ -34,7 +34,7 @@ def small_run(tmp_path_factory) -> Path:
 
     run_dir = tmp_path_factory.mktemp("runs") / "small-run"
     status = run_training(TrainConfig(arch="cnn-small", epochs=2, limit=8000, augment=False, seed=1), run_dir)
-    assert status["state"] == "done", status
+    assert status.state == "done", status
     return run_dir
 
 

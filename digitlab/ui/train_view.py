@@ -1,6 +1,6 @@
 """The Train page's parts: the run form, the live view of a run, and the table of every run.
 
-Everything shown comes from run folders (digitlab.jobs), never from this session's memory, so a reload,
+Everything shown comes from run folders (digitlab.runs), never from this session's memory, so a reload,
 a second tab or another visitor sees the same run. The live view is a fragment that refreshes itself
 every second while a run is active and not at all otherwise.
 """
@@ -14,21 +14,23 @@ from dataclasses import fields
 import pandas as pd
 import streamlit as st
 
-from digitlab import jobs
-from digitlab.jobs import RunInfo
+from digitlab import jobs, runs
 from digitlab.models import ARCHITECTURES
-from digitlab.registry import ModelLoadError, models_dir
+from digitlab.registry import ModelExistsError, ModelLoadError, list_store_models, models_dir, promote_run
+from digitlab.runs import Run, TrainConfig
 from digitlab.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
-from digitlab.train import TrainConfig
+from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_id, viewer_is_owner
 from digitlab.ui.training_charts import overlay_figure, training_curves_figure
 
 LIVE_REFRESH_SECONDS = 1.0
 FORCE_STOP_AFTER_SECONDS = 30.0  # a run still going this long after Stop may be stuck: offer to kill it
 WATCHED_RUN_KEY = "train_watched_run"  # the last run this session saw active, shown until another one runs
 NOTICE_KEY = "train_notice"  # (kind, text) left by a button callback for the next script run to show
+FULL_RERUN_KEY = "train_full_rerun"  # set by the runs table's callbacks, whose effects lie outside its fragment
 MODEL_PICKER_KEY = "model_name"  # the sidebar's model selectbox (digitlab.ui.sidebar)
 FORM_KEYS = {"arch": "train_arch", "epochs": "train_epochs", "batch_size": "train_batch_size", "lr": "train_lr",
-             "augment": "train_augment", "images": "train_images", "seed": "train_seed"}
+             "augment": "train_augment", "images": "train_images", "seed": "train_seed", "title": "train_title",
+             "notes": "train_notes"}
 MIN_TRAIN_IMAGES = 1000  # fewer teaches little; 10% of them are held out for validation
 BATCH_SIZE_RANGE = (8, 2048)
 LEARNING_RATE_RANGE = (1e-5, 0.5)
@@ -67,7 +69,8 @@ def default_model_recipe() -> TrainConfig:
         config = members[0].get("config")
     if not isinstance(config, dict):
         return DEFAULT_MODEL_RECIPE
-    known = {field.name for field in fields(TrainConfig)} - {"threads", "extra", "teacher", "teacher_weight"}
+    known = {field.name for field in fields(TrainConfig)} - {"threads", "extra", "teacher", "teacher_weight",
+                                                             "title", "notes"}
     try:
         recipe = TrainConfig(**{key: value for key, value in config.items() if key in known})
         recipe.validate()
@@ -89,7 +92,7 @@ def _apply_recipe(recipe: TrainConfig, settings: Settings) -> None:
 # --- the form ----------------------------------------------------------------------------------------------
 
 
-def train_form(settings: Settings, active: RunInfo | None) -> None:
+def train_form(settings: Settings, active: Run | None) -> None:
     """The run form; Start launches a training process (refused while another run holds the lock)."""
     if not settings.training_enabled:
         st.info("Training is turned off on this deployment. The runs already trained are listed below.")
@@ -103,7 +106,8 @@ def train_form(settings: Settings, active: RunInfo | None) -> None:
     recipes.button("Default model's settings", on_click=_apply_recipe, args=(default_model_recipe(), settings),
                    help="Fills in the form with the settings the default model was trained with (much longer).")
 
-    with st.form("train_form", border=True):
+    # Enter in a number field must not start minutes of training: only the button submits.
+    with st.form("train_form", border=True, enter_to_submit=False):
         left, middle, right = st.columns(3)
         left.selectbox("Architecture", list(ARCHITECTURES), key=FORM_KEYS["arch"],
                        help="; ".join(f"{name}: {_first_line(build.__doc__)}" for name, build in ARCHITECTURES.items()))
@@ -118,6 +122,11 @@ def train_form(settings: Settings, active: RunInfo | None) -> None:
         right.number_input("Learning rate", *LEARNING_RATE_RANGE, step=1e-4, format="%.5f", key=FORM_KEYS["lr"],
                            help="Peak learning rate of Adam, decayed along a cosine.")
         right.number_input("Seed", 0, MAX_SEED, step=1, key=FORM_KEYS["seed"])
+        name_column, notes_column = st.columns([1, 2])
+        name_column.text_input("Run name (optional)", key=FORM_KEYS["title"], max_chars=80,
+                               placeholder="e.g. no augmentation", help="Shown in the runs table and in legends.")
+        notes_column.text_input("Notes (optional)", key=FORM_KEYS["notes"], max_chars=300,
+                                placeholder="What do you want to find out with this run?")
         submitted = st.form_submit_button("Start training", type="primary", disabled=active is not None)
     if active is not None:
         st.info(f"Run **{active.name}** is training. One run at a time: stop it below or wait for it to finish.")
@@ -132,7 +141,8 @@ def _form_values(recipe: TrainConfig, settings: Settings) -> dict:
 
     return {"arch": recipe.arch, "epochs": clamp(recipe.epochs, 1, settings.max_epochs),
             "batch_size": clamp(recipe.batch_size, *BATCH_SIZE_RANGE), "lr": clamp(recipe.lr, *LEARNING_RATE_RANGE),
-            "augment": recipe.augment, "seed": clamp(recipe.seed, 0, MAX_SEED),
+            "augment": recipe.augment, "seed": clamp(recipe.seed, 0, MAX_SEED), "title": recipe.title,
+            "notes": recipe.notes,
             "images": clamp(recipe.limit or MNIST_TRAIN_IMAGES, *_images_range(settings))}
 
 
@@ -146,10 +156,12 @@ def _start(settings: Settings) -> None:
     config = TrainConfig(arch=state[FORM_KEYS["arch"]], epochs=int(state[FORM_KEYS["epochs"]]),
                          batch_size=int(state[FORM_KEYS["batch_size"]]), lr=float(state[FORM_KEYS["lr"]]),
                          augment=bool(state[FORM_KEYS["augment"]]), seed=int(state[FORM_KEYS["seed"]]),
-                         limit=None if images >= MNIST_TRAIN_IMAGES else images)
+                         limit=None if images >= MNIST_TRAIN_IMAGES else images,
+                         title=str(state.get(FORM_KEYS["title"]) or "").strip(),
+                         notes=str(state.get(FORM_KEYS["notes"]) or "").strip())
     try:
-        run = jobs.start_run(config, settings)
-    except jobs.TrainingBusyError as error:
+        run = jobs.start_run(config, settings, started_by=viewer_id())
+    except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
         st.warning(str(error))
         return
     except (ValueError, OSError) as error:
@@ -162,12 +174,12 @@ def _start(settings: Settings) -> None:
 # --- the live view -----------------------------------------------------------------------------------------
 
 
-def live_run_panel(active: RunInfo | None, settings: Settings) -> None:
+def live_run_panel(active: Run | None, settings: Settings) -> None:
     """The active run, or else the last run this session saw active, in a fragment that polls while it runs."""
     if active is not None:
         st.session_state[WATCHED_RUN_KEY] = active.name  # so its outcome stays in view when it ends
     name = st.session_state.get(WATCHED_RUN_KEY)
-    if not name or not (jobs.runs_root() / name).is_dir():
+    if not name or runs.find_run(name) is None:
         return
     is_active = active is not None
     # run_every is fixed each full script run: one-second polling while a run is active, none when idle.
@@ -176,56 +188,69 @@ def live_run_panel(active: RunInfo | None, settings: Settings) -> None:
 
 
 def _live_run(run_name: str, polling: bool, can_stop: bool) -> None:
-    run = jobs.refresh_run(jobs.read_run(jobs.runs_root() / run_name))
+    run = runs.find_run(run_name)
+    if run is None:
+        return  # deleted meanwhile
+    run = jobs.refresh_run(run)
     if polling and not run.is_active:
-        st.rerun()  # it has just finished: redraw the whole page (runs table included) and stop polling
-    st.subheader(f"Run {run.name}")
+        st.rerun(scope="app")  # it has just finished: redraw the whole page (runs table included), stop polling
+    st.subheader(f"Run {run.title}")
     _run_status(run, can_stop)
-    history = jobs.read_history(run.dir)
+    _run_curves(run, key=f"curves-{run.name}")
+
+
+def _run_curves(run: Run, key: str, title: str | None = None) -> None:
+    history = runs.read_history(run.dir)
     if len(history):
-        st.plotly_chart(training_curves_figure(history, run.status.get("batches_per_epoch")),
-                        config={"displayModeBar": False}, key=f"curves-{run.name}")
+        st.plotly_chart(training_curves_figure(history, run.status.batches_per_epoch, **({"title": title} if title else {})),
+                        config={"displayModeBar": False}, key=key)
     elif run.is_active:
         st.caption("The curves appear after the first batches.")
 
 
-def _run_status(run: RunInfo, can_stop: bool = False) -> None:
+def _run_status(run: Run, can_stop: bool = False) -> None:
     """Progress and Stop while a run is going; its metrics, and why it ended if not done, afterwards."""
-    status, config = run.status, run.train_config
-    st.caption(f"{config.get('arch', '?')} · {_describe_settings(config)} · {run.state}")
+    status = run.status
+    st.caption(f"{run.config.arch if run.config else '?'} · {_describe_settings(run.config)} · {run.state}")
+    if run.config and run.config.notes:
+        st.caption(f"Notes: {run.config.notes}")
+    epochs = run.config.epochs if run.config else "?"
     if run.is_active:
-        batches = status.get("batches_per_epoch")
-        where = (f"Epoch {status.get('epoch', 0)} of {status.get('epochs', config.get('epochs', '?'))}"
-                 + (f" · batch {status.get('batch', 0)} of {batches}" if batches else ""))
-        message = status.get("message") or "Starting"
-        st.progress(min(max(float(status.get("progress") or 0.0), 0.0), 1.0),
+        batches = status.batches_per_epoch
+        where = (f"Epoch {status.epoch or 1} of {epochs}" + (f" · batch {status.batch} of {batches}" if batches else ""))
+        message = status.message or "Starting"
+        st.progress(min(max(float(status.progress or 0.0), 0.0), 1.0),
                     text=f"{where} · {message}" if message != "Training" else where)
         columns = st.columns(4)
         columns[0].metric("Elapsed", format_duration(run.duration))
-        columns[1].metric("Time left", format_duration(status.get("eta")) if status.get("eta") is not None else "…")
-        columns[2].metric("Best validation accuracy", _percent(status.get("best_val_accuracy")))
+        columns[1].metric("Time left", format_duration(status.eta) if status.eta is not None else "estimating…",
+                          help="Shown once enough batches have run for the pace to be known.")
+        columns[2].metric("Best validation accuracy", _percent(status.best_val_accuracy))
         if can_stop:
             with columns[3]:
                 _stop_controls(run)
         return
     columns = st.columns(4)
-    columns[0].metric("Test accuracy", _percent(status.get("test_accuracy")))
-    columns[1].metric("Best validation accuracy", _percent(status.get("best_val_accuracy")))
-    columns[2].metric("Epochs completed", f"{status.get('completed_epochs', 0)} of {status.get('epochs', '?')}")
+    columns[0].metric("Test accuracy", _percent(status.test_accuracy))
+    columns[1].metric("Best validation accuracy", _percent(status.best_val_accuracy))
+    columns[2].metric("Epochs completed", f"{status.completed_epochs} of {epochs}")
     columns[3].metric("Duration", format_duration(run.duration))
-    message = status.get("message") or ""
-    if run.state == "done":
-        st.success(f"Finished. Test accuracy on the 10,000 MNIST test images: {_percent(status.get('test_accuracy'))}.")
+    if run.state == "done" and status.warning:
+        st.warning(f"Finished, but {status.warning}")
+    elif run.state == "done":
+        st.success(f"Finished. Test accuracy on the 10,000 MNIST test images: {_percent(status.test_accuracy)}.")
     elif run.state == "stopped":
-        st.warning(message or "Stopped.")
+        st.warning(status.message or "Stopped.")
     elif run.state == "failed":
-        st.error(message or "The run failed.")
+        st.error(status.message or "The run failed.")
         tail = run.log_tail(20)
         if tail:
             st.code(tail, language=None)
+    elif run.config_problem:
+        st.error(f"This run folder cannot be read: {run.config_problem}.")
 
 
-def _stop_controls(run: RunInfo) -> None:
+def _stop_controls(run: Run) -> None:
     if not run.stop_requested:
         if st.button("Stop", key=f"stop-{run.name}",
                      help="Ends after the current batch and keeps the model of the last completed epoch."):
@@ -244,62 +269,70 @@ def _stop_controls(run: RunInfo) -> None:
 # --- the runs table ----------------------------------------------------------------------------------------
 
 
-def runs_section(settings: Settings) -> None:
-    """Every run in a table; select runs to overlay their curves, use one's model or delete them."""
+def runs_section(settings: Settings, active: Run | None = None) -> None:
+    """Every run in a table; select runs to overlay their curves, use one's model or delete them.
+
+    While a run is active the table refreshes itself with the live view, so its row moves on too.
+    """
     st.subheader("Runs")
+    st.session_state.pop(FULL_RERUN_KEY, None)  # this is a whole-page run already
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         getattr(st, notice[0])(notice[1])
-    runs = jobs.refresh_runs()
-    if not runs:
+    st.fragment(_runs_table_and_actions, run_every=LIVE_REFRESH_SECONDS * 2 if active is not None else None)(settings)
+
+
+def _runs_table_and_actions(settings: Settings) -> None:
+    if st.session_state.pop(FULL_RERUN_KEY, False):
+        # An action here changed what the sidebar or the notices above show: redraw the whole page.
+        st.rerun(scope="app")
+    all_runs = jobs.refresh_runs()
+    if not all_runs:
         st.caption("No runs yet. Start one above; each run's files live in its own folder under "
-                   f"{jobs.runs_root()}.")
+                   f"{runs.runs_root()}.")
         return
-    event = st.dataframe(runs_table(runs), key=runs_table_key(runs), on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=_COLUMN_CONFIG)
-    selected = [runs[index] for index in event.selection.rows if index < len(runs)]
+    event = st.dataframe(runs_table(all_runs), key=runs_table_key(all_runs), on_select="rerun",
+                         selection_mode="multi-row", hide_index=True, column_config=_COLUMN_CONFIG)
+    selected = [all_runs[index] for index in event.selection.rows if index < len(all_runs)]
     if not selected:
         st.caption("Select runs in the table to compare their curves, use a run's model, or delete runs.")
         return
     if len(selected) == 1:
         _run_details(selected[0])
     else:
-        curves = [(run.name, jobs.read_history(run.dir), run.status.get("batches_per_epoch")) for run in selected]
+        curves = [(run.title, runs.read_history(run.dir), run.status.batches_per_epoch) for run in selected]
         st.plotly_chart(overlay_figure(curves), config={"displayModeBar": False}, key="runs-overlay")
-    if settings.training_enabled:
-        _run_actions(selected)
+    _run_actions(selected)
 
 
-def _run_details(run: RunInfo) -> None:
+def _run_details(run: Run) -> None:
     """One selected run: its outcome (with the end of its log when it failed) and its curves."""
     if run.is_active:
-        st.caption(f"Run {run.name} is {run.state}: it is shown live above.")
+        st.caption(f"Run {run.title} is {run.state}: it is shown live above.")
         return
-    st.markdown(f"**{run.name}**")
+    st.markdown(f"**{run.title}**")
     _run_status(run)
-    history = jobs.read_history(run.dir)
-    if len(history):
-        st.plotly_chart(training_curves_figure(history, run.status.get("batches_per_epoch"), title="Its curves"),
-                        config={"displayModeBar": False}, key=f"details-{run.name}")
+    _run_curves(run, key=f"details-{run.name}", title="Its curves")
 
 
-def runs_table(runs: list[RunInfo]) -> pd.DataFrame:
+def runs_table(all_runs: list[Run]) -> pd.DataFrame:
     """One row per run: what a visitor compares runs by."""
     rows = []
-    for run in runs:
-        status, config = run.status, run.train_config
-        epochs = status.get("epochs") or config.get("epochs")
+    for run in all_runs:
+        status, config = run.status, run.config
+        epochs = config.epochs if config else None
         rows.append({
-            "Run": run.name,
-            "Status": run.state,
-            "Architecture": config.get("arch") or status.get("arch"),
-            "Parameters": status.get("parameters"),
-            "Epochs": f"{status.get('completed_epochs', 0)} / {epochs}" if epochs else None,
-            "Best val accuracy": status.get("best_val_accuracy"),
-            "Test accuracy": status.get("test_accuracy"),
+            "Run": run.title,
+            "Status": run.state + (" ⚠" if status.warning else ""),
+            "Architecture": config.arch if config else None,
+            "Parameters": status.parameters,
+            "Epochs": f"{status.completed_epochs} / {epochs}" if epochs else None,
+            "Best val accuracy": status.best_val_accuracy,
+            "Test accuracy": status.test_accuracy,
             "Duration": format_duration(run.duration),
             "Started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else None,
             "Settings": _describe_settings(config),
+            "Folder": run.name,
         })
     return pd.DataFrame(rows)
 
@@ -311,62 +344,103 @@ _COLUMN_CONFIG = {
 }
 
 
-def runs_table_key(runs: list[RunInfo]) -> str:
+def runs_table_key(all_runs: list[Run]) -> str:
     """A table key that changes when runs come or go, so a selection never slides onto another run."""
-    names = "\n".join(run.name for run in runs)
+    names = "\n".join(run.name for run in all_runs)
     return "runs-table-" + hashlib.sha1(names.encode()).hexdigest()[:12]
 
 
-def _run_actions(selected: list[RunInfo]) -> None:
+def _run_actions(selected: list[Run]) -> None:
+    owner = viewer_is_owner()
     use_column, delete_column = st.columns(2)
     with use_column:
-        if len(selected) == 1 and selected[0].can_promote:
-            run = selected[0]
-            name_key = f"promote-name-{run.name}"
-            st.text_input("Model name", value=run.name, key=name_key, max_chars=80,
-                          help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
-            st.button("Use this model", type="primary", on_click=_use_model, args=(run, name_key),
-                      help="Copy this run's model into models/ and make it the model the Draw page uses.")
-        elif len(selected) == 1:
-            st.caption(f"Run {selected[0].name} has no finished model to use ({selected[0].state}).")
-        else:
+        if len(selected) != 1:
             st.caption("Select a single finished run to use its model.")
+        elif not selected[0].has_model:
+            st.caption(f"Run {selected[0].title} has no finished model to use ({selected[0].state}).")
+        else:
+            run = selected[0]
+            st.button("Read with it in this tab", key=f"use-{run.name}", on_click=_use_in_session, args=(run,),
+                      help="The Draw and Evaluate pages of this tab use this run's model; nobody else is affected.")
+            if owner:
+                _promote_form(run)
+            else:
+                st.caption("Promoting a model into models/ for everyone is for the owner.")
     with delete_column:
+        if not owner:
+            st.caption("Deleting runs is for the owner.")
+            return
         deletable = [run for run in selected if not run.is_active]
         if len(deletable) < len(selected):
             st.caption("A run that is still going cannot be deleted; stop it first.")
         if deletable:
             with st.popover(f"Delete {len(deletable)} run(s)"):
-                st.write("Delete " + ", ".join(run.name for run in deletable) + "? Their files are removed; "
-                         "models already copied into models/ stay.")
+                st.write("Delete " + ", ".join(run.title for run in deletable) + "? Their files are removed; "
+                         "models already promoted into models/ stay.")
                 st.button("Delete", type="primary", key="confirm-delete", on_click=_delete_runs, args=(deletable,))
 
 
-def _use_model(run: RunInfo, name_key: str) -> None:
+def _promote_form(run: Run) -> None:
+    """The owner's promotion: a name, a confirmation to replace an existing model, and whether it becomes the default."""
+    name_key, replace_key, default_key = (f"promote-name-{run.name}", f"promote-replace-{run.name}",
+                                          f"promote-default-{run.name}")
+    if run.status.warning:
+        st.warning(f"Check before promoting: {run.status.warning}")
+    name = st.text_input("Model name", value=run.name, key=name_key, max_chars=80,
+                         help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
+    taken = any(entry.name == (name or "").strip() for entry in list_store_models())
+    if taken:
+        st.checkbox(f"Replace the existing model '{name.strip()}' (its current version is kept)", key=replace_key)
+    st.checkbox("Make it the default for everyone", value=True, key=default_key)
+    confirmed = not taken or st.session_state.get(replace_key, False)
+    st.button("Promote to models/", type="primary", key=f"promote-{run.name}", disabled=not confirmed,
+              on_click=_promote, args=(run, name_key, replace_key, default_key))
+    local_notice = st.session_state.pop(f"{NOTICE_KEY}-{run.name}", None)
+    if local_notice:  # shown next to the button that caused it
+        getattr(st, local_notice[0])(local_notice[1])
+
+
+def _use_in_session(run: Run) -> None:
     # A callback, because it sets the sidebar's model picker, which may only change before it is drawn.
-    name = str(st.session_state.get(name_key) or run.name)
-    try:
-        promoted = jobs.promote_finished_run(run, name)
-    except (ModelLoadError, ValueError, jobs.RunActiveError, OSError) as error:
-        st.session_state[NOTICE_KEY] = ("error", f"The model was not copied: {error}")
+    st.session_state[MODEL_PICKER_KEY] = f"run:{run.name}"
+    st.session_state[FULL_RERUN_KEY] = True
+
+
+def _promote(run: Run, name_key: str, replace_key: str, default_key: str) -> None:
+    notice_key = f"{NOTICE_KEY}-{run.name}"
+    if not viewer_is_owner():  # checked again: the button may be from before a sign-out
+        st.session_state[notice_key] = ("error", OWNER_ONLY_NOTE)
         return
-    st.session_state[MODEL_PICKER_KEY] = promoted
-    st.session_state[NOTICE_KEY] = ("success", f"Model **{promoted}** is now in models/ and is the active model: "
-                                               "the Draw page uses it.")
+    name = str(st.session_state.get(name_key) or run.name).strip()
+    make_default = bool(st.session_state.get(default_key, True))
+    try:
+        promoted = promote_run(run.dir, name, replace=bool(st.session_state.get(replace_key)), make_active=make_default)
+    except (ModelLoadError, ModelExistsError, ValueError, OSError) as error:
+        st.session_state[notice_key] = ("error", f"The model was not promoted: {error}")
+        return
+    st.session_state[MODEL_PICKER_KEY] = promoted.name
+    st.session_state[FULL_RERUN_KEY] = True
+    where = "the default model for everyone" if make_default else "in models/"
+    st.session_state[notice_key] = ("success", f"Model **{promoted.name}** (version {promoted.card['version']}) "
+                                               f"is now {where}.")
 
 
-def _delete_runs(runs: list[RunInfo]) -> None:
+def _delete_runs(selected: list[Run]) -> None:
+    if not viewer_is_owner():
+        st.session_state[NOTICE_KEY] = ("error", OWNER_ONLY_NOTE)
+        return
     deleted, refused = [], []
-    for run in runs:
+    for run in selected:
         try:
             jobs.delete_run(run)
-            deleted.append(run.name)
+            deleted.append(run.title)
         except (jobs.RunActiveError, OSError) as error:
             refused.append(str(error))
-    if st.session_state.get(WATCHED_RUN_KEY) in deleted:
+    if st.session_state.get(WATCHED_RUN_KEY) in {run.name for run in selected}:
         del st.session_state[WATCHED_RUN_KEY]
     text = (f"Deleted {', '.join(deleted)}. " if deleted else "") + " ".join(refused)
     st.session_state[NOTICE_KEY] = ("warning" if refused else "success", text)
+    st.session_state[FULL_RERUN_KEY] = True
 
 
 # --- formatting ------------------------------------------------------------------------------------------
@@ -388,15 +462,14 @@ def _percent(value: float | None) -> str:
     return f"{value:.2%}" if isinstance(value, (int, float)) else "–"
 
 
-def _describe_settings(config: dict) -> str:
+def _describe_settings(config: TrainConfig | None) -> str:
     """A run's training config in one line."""
-    if not config:
+    if config is None:
         return "settings unknown"
-    images = config.get("limit")
-    epochs = config.get("epochs", "?")
-    return (f"{epochs} epoch{'' if epochs == 1 else 's'} · batch {config.get('batch_size', '?')} · "
-            f"lr {config.get('lr', '?')} · {'augmented' if config.get('augment') else 'no augmentation'} · "
-            f"{(f'{images:,}' if images else 'all')} images · seed {config.get('seed', '?')}")
+    images = config.limit
+    return (f"{config.epochs} epoch{'' if config.epochs == 1 else 's'} · batch {config.batch_size} · "
+            f"lr {config.lr} · {'augmented' if config.augment else 'no augmentation'} · "
+            f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}")
 
 
 def _first_line(text: str | None) -> str:

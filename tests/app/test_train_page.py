@@ -1,27 +1,31 @@
-"""The Train page in AppTest: a real tiny training run started from the form, and the runs table's actions."""
+"""The Train page in AppTest: one real run started from the form; everything else on run folders in each state."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab import jobs
+from digitlab import jobs, runs
+from digitlab.access import hash_password
 from digitlab.registry import active_model_name
+from digitlab.ui.access import PASSWORD_ACCEPTED_KEY
 from digitlab.ui.train_view import runs_table_key
+from tests.run_fixtures import fake_trainer, make_run
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "train.py"
 RUN_TIMEOUT = 150  # seconds for a 2,000-image, one-epoch mlp run, on a busy two-core machine
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+def open_page(owner: bool | None = None) -> AppTest:
+    """The page in a fresh session; owner=True signs the session in as the owner (where one is configured)."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    if owner:
+        at.session_state[PASSWORD_ACCEPTED_KEY] = True
+    at.run()
     assert not at.exception, [exception.value for exception in at.exception]
     return at
 
@@ -32,13 +36,17 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+def labels(at: AppTest) -> list[str]:
+    return [widget.label for widget in at.button]
+
+
 def texts(elements) -> str:
     return "\n".join(str(element.value) for element in elements)
 
 
 def select_rows(at: AppTest, rows: list[int]) -> AppTest:
     """Select rows of the runs table, as a click on their checkboxes would."""
-    key = runs_table_key(jobs.list_runs())
+    key = runs_table_key(runs.list_runs())
     at.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
     return at.run()
 
@@ -49,130 +57,163 @@ def start_tiny_run(at: AppTest) -> AppTest:
     at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_images").set_value(2000)
     at.toggle(key="train_augment").set_value(False)
+    at.text_input(key="train_title").set_value("tiny mlp")
     return button(at, "Start training").click().run()
 
 
 @pytest.fixture
 def finished_run(runs_dir, small_run) -> Path:
-    """The session's small finished cnn-small run, copied into this test's runs folder."""
-    return Path(shutil.copytree(small_run, runs_dir / "20260101-120000-cnn-small"))
+    """A finished cnn-small run (the session's small run's model) in this test's runs folder."""
+    return make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run)
 
 
-def test_tiny_run_started_from_the_form_shows_progress_then_its_metrics(models_dir, runs_dir):
-    """Test that Start launches a run, the live view shows its progress, and its test accuracy when done."""
+@pytest.fixture
+def visitors_only(monkeypatch):
+    """A deployment with an owner password: a session that has not entered it is a visitor."""
+    monkeypatch.setenv("DIGITLAB_OWNER_PASSWORD_HASH", hash_password("owner's secret", iterations=1000))
+
+
+def test_run_started_from_the_form_trains_on_after_its_tab_closes_and_the_next_visitor_sees_it_finish(
+        models_dir, runs_dir):
+    """Test that Start launches a real training process that writes its run folder; the live view shows its
+    progress; closing the tab does not stop it; a new tab sees it finish with its test accuracy."""
     at = open_page()
     start_tiny_run(at)
     assert not at.exception, [exception.value for exception in at.exception]
-
-    runs = jobs.list_runs(runs_dir)
-    assert len(runs) == 1 and runs[0].train_config["arch"] == "mlp"
+    [run] = runs.list_runs(runs_dir)
+    assert run.config.arch == "mlp" and run.config.title == "tiny mlp" and run.job.command[-2] == "--run-dir"
     assert at.get("progress"), "the live view shows a progress bar while the run is going"
     assert button(at, "Start training").disabled, "one run at a time: Start is off while a run is going"
+    del at  # the tab is closed: its session, and every widget in it, is gone
 
-    saw_chart = False
+    later = open_page()
+    assert "Run tiny mlp" in texts(later.subheader), "another tab sees the live run under its name"
     deadline = time.time() + RUN_TIMEOUT
-    while "Finished" not in texts(at.success) and time.time() < deadline:
+    while "Finished" not in texts(later.success) and time.time() < deadline:
         time.sleep(1)
-        at.run()  # what the fragment's one-second refresh does in a browser
-        assert not at.exception, [exception.value for exception in at.exception]
-        assert not at.error, texts(at.error)
-        saw_chart = saw_chart or bool(at.get("plotly_chart"))
+        later.run()  # what the fragment's refresh does in a browser
+        assert not later.exception, [exception.value for exception in later.exception]
+        assert not later.error, texts(later.error)
 
-    assert "Finished" in texts(at.success), f"the run did not finish in {RUN_TIMEOUT} s"
-    assert saw_chart, "the training curves appear"
-    metrics = {metric.label: metric.value for metric in at.metric}
+    assert "Finished" in texts(later.success), f"the run did not finish in {RUN_TIMEOUT} s"
+    metrics = {metric.label: metric.value for metric in later.metric}
     assert metrics["Test accuracy"].endswith("%") and float(metrics["Test accuracy"][:-1]) > 30
-    assert not at.get("progress")
-    table = at.dataframe[0].value
-    assert list(table["Status"]) == ["done"] and table["Test accuracy"][0] > 0.3
-    assert not button(at, "Start training").disabled
+    assert later.get("plotly_chart"), "the training curves are shown"
+    done = runs.read_run(run.dir)
+    for name in ("config.json", "job.json", "status.json", "history.csv", "log.txt", "model.keras"):
+        assert (run.dir / name).is_file(), name
+    table = later.dataframe[0].value
+    assert list(table["Status"]) == ["done"] and list(table["Run"]) == ["tiny mlp"]
+    assert table["Test accuracy"][0] == pytest.approx(done.status.test_accuracy)
+    assert not button(later, "Start training").disabled
 
 
-def test_stop_button_ends_a_running_run(models_dir, runs_dir):
-    """Test that Stop on the live view ends the run within seconds and the page then shows it stopped."""
-    from digitlab.settings import Settings
-    from digitlab.train import TrainConfig
-
-    config = TrainConfig(arch="mlp", epochs=20, limit=20_000, batch_size=32, augment=False)
-    run = jobs.start_run(config, Settings(), runs_dir)
+def test_a_running_run_is_shown_live_and_stop_asks_it_to_end(models_dir, runs_dir):
+    """Test that a run in progress shows its progress with Start off, and Stop leaves the trainer its STOP file."""
+    trainer = fake_trainer()
     try:
-        deadline = time.time() + RUN_TIMEOUT
-        while jobs.read_run(run.dir).status.get("batch", 0) == 0 and time.time() < deadline:
-            time.sleep(0.5)
+        run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "running", pid=trainer.pid)
+        (runs_dir / jobs.LOCK_FILE).write_text(json.dumps({"pid": trainer.pid, "run": run_dir.name}))
         at = open_page()
-        assert at.get("progress") and f"Run {run.name}" in texts(at.subheader), "another tab sees the live run"
 
+        assert at.get("progress") and f"Run {run_dir.name}" in texts(at.subheader)
+        assert button(at, "Start training").disabled
+        assert list(at.dataframe[0].value["Status"]) == ["running"]
         button(at, "Stop").click().run()
-        assert (run.dir / "STOP").exists()
-        deadline = time.time() + 30
-        while "Stopped" not in texts(at.warning) and time.time() < deadline:
-            time.sleep(1)
-            at.run()
-        assert "Stopped" in texts(at.warning), f"still {jobs.read_run(run.dir).state} 30 s after Stop"
-        assert jobs.read_run(run.dir).state == "stopped"
-        assert not button(at, "Start training").disabled
+
+        assert (run_dir / "STOP").exists()
+        at.run()  # the live view's next refresh
+        assert "Stop requested" in texts(at.caption)
     finally:
-        if jobs.refresh_run(jobs.read_run(run.dir)).is_active:
-            jobs.force_stop(run)
+        trainer.kill()
+        trainer.wait()
 
 
-def test_selecting_several_runs_overlays_their_curves(models_dir, finished_run, runs_dir):
-    """Test that selecting two runs draws both runs' curves in one chart."""
-    second = shutil.copytree(finished_run, runs_dir / "20260101-130000-cnn-small")
-    status = json.loads((second / "status.json").read_text())
-    (second / "status.json").write_text(json.dumps({**status, "started_at": status["started_at"] + 60}))
+def test_selecting_several_runs_overlays_their_curves_under_their_names(models_dir, finished_run, runs_dir,
+                                                                         small_run):
+    """Test that selecting two runs draws both runs' curves in one chart, named as the user named them."""
+    named = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run, started_at=time.time(),
+                     config=runs.TrainConfig(arch="cnn-small", title="bigger batch", batch_size=256))
 
     at = select_rows(open_page(), [0, 1])
 
     charts = at.get("plotly_chart")
     assert len(charts) == 1, "one chart overlays the selected runs"
     traces = {trace["name"] for trace in json.loads(charts[0].proto.spec)["data"]}
-    assert {f"{finished_run.name} validation", f"{second.name} validation"} <= traces
+    assert {f"{finished_run.name} validation", "bigger batch validation"} <= traces
+    assert named.exists()
 
 
-def test_use_this_model_promotes_the_run_and_selects_it(models_dir, finished_run):
-    """Test that a selected finished run's model is copied into models/ and becomes the active model."""
-    at = select_rows(open_page(), [0])
+def test_the_owner_promotes_a_run_which_becomes_the_default(models_dir, finished_run):
+    """Test that the owner's Promote copies a finished run's model into models/ and makes it the default."""
+    at = select_rows(open_page(owner=True), [0])
     assert "Finished" in texts(at.success), "the selected run's outcome is shown"
     at.text_input(key=f"promote-name-{finished_run.name}").set_value("my-digits")
-    button(at, "Use this model").click().run()
+    button(at, "Promote to models/").click().run()
 
     assert not at.exception, [exception.value for exception in at.exception]
     assert (models_dir / "my-digits.keras").is_file() and (models_dir / "my-digits.json").is_file()
     assert active_model_name(models_dir) == "my-digits"
     assert at.session_state["model_name"] == "my-digits", "the sidebar picks the new model"
-    assert "my-digits" in texts(at.success)
 
 
-def test_promoting_over_an_existing_model_name_is_refused(models_dir, finished_run):
-    """Test that 'Use this model' never overwrites a model already in models/ (the default included)."""
+def test_promoting_over_an_existing_name_needs_a_confirmation_and_keeps_the_old_version(models_dir, finished_run):
+    """Test that a taken name disables Promote until 'Replace' is ticked, and replacing keeps version 1."""
+    original = (models_dir / "default.keras").read_bytes()
+    at = select_rows(open_page(owner=True), [0])
+    at.text_input(key=f"promote-name-{finished_run.name}").set_value("default").run()
+
+    assert button(at, "Promote to models/").disabled
+    at.checkbox(key=f"promote-replace-{finished_run.name}").check().run()
+    button(at, "Promote to models/").click().run()
+
+    card = json.loads((models_dir / "default.json").read_text())
+    assert card["version"] == 2 and card["file"] == "default.v2.keras"
+    assert (models_dir / "default.keras").read_bytes() == original
+
+
+def test_a_visitor_can_read_with_a_run_but_not_promote_or_delete(models_dir, finished_run, visitors_only):
+    """Test that where an owner is configured a visitor gets no Promote or Delete, and 'Read with it in this tab'
+    changes only their own session's model."""
     at = select_rows(open_page(), [0])
-    at.text_input(key=f"promote-name-{finished_run.name}").set_value("default")
-    button(at, "Use this model").click().run()
 
-    assert "already exists" in texts(at.error)
-    assert active_model_name(models_dir) == "default"
+    assert "Promote to models/" not in labels(at) and not any(label.startswith("Delete") for label in labels(at))
+    assert "for the owner" in texts(at.caption)
+    button(at, "Read with it in this tab").click().run()
+
+    assert at.session_state["model_name"] == f"run:{finished_run.name}"
+    assert active_model_name(models_dir) == "default", "nobody else's model changed"
+    assert finished_run.exists()
 
 
-def test_delete_removes_the_selected_run(models_dir, finished_run, runs_dir):
-    """Test that deleting a selected run removes its folder and its row."""
-    at = select_rows(open_page(), [0])
+def test_the_owner_signed_in_by_password_may_delete(models_dir, finished_run, visitors_only):
+    """Test that the same deployment lets a session that entered the owner password delete a run."""
+    at = select_rows(open_page(owner=True), [0])
     button(at, "Delete").click().run()
 
     assert not finished_run.exists()
-    assert not at.dataframe, "no runs are left to list"
     assert "Deleted" in texts(at.success)
+
+
+def test_a_visitor_over_the_hourly_quota_is_told_when_to_come_back(models_dir, runs_dir, small_run, visitors_only,
+                                                                   monkeypatch):
+    """Test that a visitor who used up the runs-per-hour quota gets a message and no new run."""
+    import digitlab.ui.train_view as train_view
+
+    monkeypatch.setenv("DIGITLAB_MAX_RUNS_PER_HOUR", "1")
+    monkeypatch.setattr(train_view, "viewer_id", lambda: "ip:10.0.0.7")
+    make_run(runs_dir, "20260101-120000-mlp", "done", model_from=small_run, started_at=time.time() - 60,
+             started_by="ip:10.0.0.7")
+
+    at = start_tiny_run(open_page())
+
+    assert "1 runs in the last hour" in texts(at.warning) and "per visitor" in texts(at.warning)
+    assert len(runs.list_runs(runs_dir)) == 1
 
 
 def test_a_run_whose_process_died_shows_as_failed_with_its_log(models_dir, runs_dir):
     """Test that a run whose process is gone is listed as failed, with the end of its log, not as running."""
-    run_dir = runs_dir / "20260101-120000-digitnet"
-    run_dir.mkdir()
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    (run_dir / "status.json").write_text(json.dumps({"state": "running", "pid": process.pid, "epoch": 3, "epochs": 20,
-                                                     "started_at": time.time() - 300, "arch": "digitnet"}))
-    (run_dir / "log.txt").write_text("Epoch 3/20\nMemoryError: could not allocate the batch\n")
+    make_run(runs_dir, "20260101-120000-digitnet", "stale", log="Epoch 3/20\nMemoryError: could not allocate\n")
 
     at = select_rows(open_page(), [0])
 
@@ -182,14 +223,24 @@ def test_a_run_whose_process_died_shows_as_failed_with_its_log(models_dir, runs_
     assert not at.get("progress"), "a dead run is not shown as progressing"
 
 
+def test_a_run_that_learned_nothing_is_not_shown_as_a_green_success(models_dir, runs_dir, small_run):
+    """Test that a finished run carrying a warning is shown with it, and the owner is warned before promoting."""
+    make_run(runs_dir, "20260101-120000-digitnet", "done", model_from=small_run, test_accuracy=0.11,
+             warning="its test accuracy (11.0%) is near chance: it has not learned to read digits.")
+
+    at = select_rows(open_page(owner=True), [0])
+
+    assert not texts(at.success).startswith("Finished.")
+    assert "near chance" in texts(at.warning) and "Check before promoting" in texts(at.warning)
+
+
 def test_training_can_be_turned_off_for_a_public_deployment(models_dir, finished_run, monkeypatch):
-    """Test that with training disabled there is no form and no run actions, only the runs to look at."""
+    """Test that with training disabled there is no form, only the runs to look at."""
     monkeypatch.setenv("DIGITLAB_TRAINING_ENABLED", "false")
     at = select_rows(open_page(), [0])
 
     assert "turned off" in texts(at.info)
-    labels = [widget.label for widget in at.button]
-    assert "Start training" not in labels and "Use this model" not in labels and "Delete" not in labels
+    assert "Start training" not in labels(at)
     assert len(at.dataframe[0].value) == 1
 
 
@@ -222,20 +273,3 @@ def test_ensemble_default_presets_its_first_members_recipe(models_dir, runs_dir)
     assert at.selectbox(key="train_arch").value == "digitnet"
     assert at.number_input(key="train_epochs").value == 7
     assert at.number_input(key="train_seed").value == 5
-
-
-def test_run_goes_on_after_its_tab_is_closed_and_the_next_visitor_sees_it(models_dir, runs_dir):
-    """Test that a run started from a tab that is then closed keeps training and shows up in a new tab."""
-    at = open_page()
-    start_tiny_run(at)
-    [run] = jobs.list_runs(runs_dir)
-    del at  # the tab is closed: its session, and every widget in it, is gone
-
-    later = open_page()
-    assert f"Run {run.name}" in texts(later.subheader)
-    deadline = time.time() + RUN_TIMEOUT
-    while jobs.refresh_run(jobs.read_run(run.dir)).is_active and time.time() < deadline:
-        time.sleep(1)
-    assert jobs.read_run(run.dir).state == "done"
-    later.run()
-    assert list(later.dataframe[0].value["Status"]) == ["done"]

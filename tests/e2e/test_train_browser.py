@@ -1,51 +1,52 @@
-"""The Train page in Chromium: start a tiny run from the form, watch it live, see it finish."""
+"""The Train page in Chromium: a run in progress is followed live, and its end is shown without a click."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import save_screenshot, wait_for_app_idle
-
-RUN_TIMEOUT_MS = 150_000  # a 2,000-image, one-epoch mlp run, on a busy two-core machine
-
-
-def choose_option(page: Page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
+from digitlab import jobs, runs
+from tests.e2e.conftest import running_app, save_screenshot, wait_for_app_idle
+from tests.run_fixtures import HISTORY_ROWS, fake_trainer, make_run
 
 
-def set_number(page: Page, label: str, value: int) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Tab")
+def test_a_running_run_is_followed_live_and_its_end_appears_without_a_click(page: Page, tmp_path, small_models_dir,
+                                                                             small_run, browser):
+    """Test that the page refreshes a running run's progress and curves by itself and shows it finished."""
+    dirs = {"models": shutil.copytree(small_models_dir, tmp_path / "models"), "runs": tmp_path / "runs"}
+    trainer = fake_trainer()
+    try:
+        run_dir = make_run(dirs["runs"], "20260101-120000-cnn-small", "running", pid=trainer.pid,
+                           config=runs.TrainConfig(arch="cnn-small", epochs=3, title="watched run"))
+        (dirs["runs"] / jobs.LOCK_FILE).write_text(json.dumps({"pid": trainer.pid, "run": run_dir.name}))
+        with running_app(dirs) as url:
+            page.goto(f"{url}/train")
+            wait_for_app_idle(page)
+            expect(page.get_by_role("heading", name="Run watched run")).to_be_visible(timeout=30_000)
+            expect(page.get_by_test_id("stProgress")).to_contain_text("Epoch 2 of 3")
+            expect(page.get_by_role("button", name="Start training")).to_be_disabled()
 
+            # The trainer moves on: the page follows without any click.
+            runs.update_status(run_dir, epoch=3, batch=5, progress=0.7)
+            expect(page.get_by_test_id("stProgress")).to_contain_text("Epoch 3 of 3", timeout=15_000)
+            history = runs.HistoryWriter(run_dir)
+            for row in HISTORY_ROWS[2:]:
+                history.write(row)
+            history.close()
+            shutil.copyfile(small_run / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
+            runs.update_status(run_dir, state="done", message="Finished", completed_epochs=3, progress=1.0,
+                               test_accuracy=0.93, finished_at=runs.read_status(run_dir).started_at + 90, elapsed=90.0)
+            trainer.kill()
 
-def test_tiny_run_started_in_the_browser_shows_live_curves_and_finishes(app_url, page, e2e_dirs):
-    """Test that a run started from the form shows its progress and chart live and ends marked done."""
-    # In through the front page and its navigation, as a visitor would.
-    page.goto(app_url)
-    wait_for_app_idle(page)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile("Train")).click()
-    expect(page.get_by_role("heading", name="Train a model")).to_be_visible(timeout=30_000)
-    wait_for_app_idle(page)
-
-    choose_option(page, "Architecture", "mlp")
-    set_number(page, "Epochs", 1)
-    set_number(page, "Training images", 2000)
-    page.get_by_role("button", name="Start training").click()
-
-    # The live view appears at once, and the page keeps refreshing it without any click.
-    expect(page.get_by_test_id("stProgress")).to_be_visible(timeout=30_000)
-    expect(page.get_by_test_id("stPlotlyChart").first).to_be_visible(timeout=RUN_TIMEOUT_MS)
-    expect(page.get_by_text(re.compile(r"^Finished\. Test accuracy"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
-    wait_for_app_idle(page)
-
-    runs = [path for path in e2e_dirs["runs"].iterdir() if path.is_dir()]
-    assert len(runs) == 1 and (runs[0] / "model.keras").is_file()
-    expect(page.get_by_test_id("stProgress")).to_have_count(0)
-    expect(page.get_by_test_id("stDataFrame")).to_be_visible()
-    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
-    page.set_viewport_size({"width": 1280, "height": 1700})  # the page scrolls inside the app: show it all
-    save_screenshot(page, "train")
+            expect(page.get_by_text(re.compile(r"^Finished\. Test accuracy.*93\.00%"))).to_be_visible(timeout=20_000)
+            wait_for_app_idle(page)
+            expect(page.get_by_test_id("stProgress")).to_have_count(0)
+            expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+            page.set_viewport_size({"width": 1280, "height": 1700})  # the page scrolls inside the app: show it all
+            save_screenshot(page, "train")
+    finally:
+        trainer.kill()
+        trainer.wait()

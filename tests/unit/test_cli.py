@@ -10,11 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import SHARED_PENDIGITS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def digitlab(*args, models_dir: Path, timeout=300) -> subprocess.CompletedProcess:
+def digitlab(*args, models_dir: Path, timeout=300, runs_dir: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DIGITLAB_MODELS": str(models_dir), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if runs_dir is not None:
+        env["DIGITLAB_RUNS"] = str(runs_dir)
     return subprocess.run([sys.executable, "-m", "digitlab", *args], capture_output=True, text=True, cwd=REPO_ROOT,
                           env=env, timeout=timeout)
 
@@ -82,6 +86,7 @@ def test_evaluate_json_reports_metrics(small_models_dir):
     assert len(report["per_class"]) == 10 and all(0 <= row["recall"] <= 1 for row in report["per_class"])
 
 
+@pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="needs ../shared/data/pendigits-orig.tra (real pen drawings)")
 def test_bench_quick_measures_everything(small_models_dir):
     """Test that bench --quick --json reports accuracy on MNIST and pen drawings, latency, throughput and memory."""
     result = digitlab("bench", "--quick", "--json", models_dir=small_models_dir, timeout=600)
@@ -93,3 +98,52 @@ def test_bench_quick_measures_everything(small_models_dir):
     for key in ("draw_page_after_stroke", "batch_throughput", "training_throughput", "cold_start", "peak_memory"):
         assert key in report
     assert report["cold_start"]["peak_memory_mb"] > 0
+
+
+def test_model_is_named_the_same_way_on_every_command(digit_files, small_models_dir, small_run, tmp_path):
+    """Test that --model takes a registered name on predict and evaluate, a run's name works too, and a wrong
+    name is refused with the models that exist."""
+    from tests.run_fixtures import make_run
+
+    runs_dir = tmp_path / "runs"
+    make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run)
+
+    predicted = digitlab("predict", str(digit_files[0]), "--json", "--model", "default", models_dir=small_models_dir,
+                         runs_dir=runs_dir)
+    assert predicted.returncode == 0 and json.loads(predicted.stdout)["digit"] == 7, predicted.stderr
+    evaluated = digitlab("evaluate", "--json", "--model", "20260101-120000-cnn-small", models_dir=small_models_dir,
+                         runs_dir=runs_dir)
+    report = json.loads(evaluated.stdout)
+    assert evaluated.returncode == 0 and report["model"] == "run:20260101-120000-cnn-small" and report["accuracy"] > 0.9
+
+    wrong = digitlab("evaluate", "--model", "defualt", models_dir=small_models_dir, runs_dir=runs_dir)
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "There is no model 'defualt'. Models: default, run:20260101-120000-cnn-small" in wrong.stderr
+
+
+def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(small_models_dir, small_run, tmp_path):
+    """Test that `promote --name default` is refused, `--replace` makes version 2 and keeps version 1's file,
+    and `models` lists the new default."""
+    import shutil
+
+    from tests.run_fixtures import make_run
+
+    models_dir = Path(shutil.copytree(small_models_dir, tmp_path / "models"))
+    runs_dir = tmp_path / "runs"
+    run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run, test_accuracy=0.46)
+    original = (models_dir / "default.keras").read_bytes()
+
+    refused = digitlab("promote", str(run_dir), "--name", "default", models_dir=models_dir, runs_dir=runs_dir)
+    assert refused.returncode == 2 and "already exists" in refused.stderr and "--replace" in refused.stderr
+    assert sorted(path.name for path in models_dir.iterdir()) == ["active.json", "default.json", "default.keras"]
+
+    replaced = digitlab("promote", run_dir.name, "--name", "default", "--replace", models_dir=models_dir,
+                        runs_dir=runs_dir)
+    assert replaced.returncode == 0, replaced.stderr
+    assert json.loads(replaced.stdout)["version"] == 2
+    assert (models_dir / "default.keras").read_bytes() == original, "version 1 is kept"
+
+    listed = [json.loads(line) for line in digitlab("models", "--json", models_dir=models_dir,
+                                                     runs_dir=runs_dir).stdout.splitlines()]
+    default = next(row for row in listed if row["name"] == "default")
+    assert default["version"] == 2 and default["mnist_test_accuracy"] == 0.46 and default["default"]

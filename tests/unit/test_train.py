@@ -1,12 +1,17 @@
-"""A training run writes its whole run folder, and a save never leaves a half-written model."""
+"""A training run trains the config its folder holds, writes the whole run folder, stops when asked, and a
+save never leaves a half-written model."""
 
 import csv
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
 
-from digitlab.train import TrainConfig, run_training, save_model_atomic
+from digitlab import runs
+from digitlab.runs import TrainConfig
+from digitlab.train import estimate_time_left, run_training, save_model_atomic, train_run
 
 
 def test_tiny_run_writes_every_run_file(small_run):
@@ -15,7 +20,7 @@ def test_tiny_run_writes_every_run_file(small_run):
 
     config = json.loads((small_run / "config.json").read_text())
     status = json.loads((small_run / "status.json").read_text())
-    assert config["arch"] == "cnn-small" and config["command"][1:4] == ["-m", "digitlab", "train"]
+    assert config["arch"] == "cnn-small" and config["limit"] == 8000
     assert status["state"] == "done" and status["completed_epochs"] == 2 and status["progress"] == 1.0
     assert status["test_accuracy"] > 0.9
     rows = list(csv.DictReader(open(small_run / "history.csv")))
@@ -56,7 +61,7 @@ def test_failure_is_recorded_in_status(tmp_path, monkeypatch):
 
     monkeypatch.setattr(data, "load_mnist", broken)
     status = run_training(TrainConfig(arch="mlp", epochs=1, limit=100), tmp_path / "run")
-    assert status["state"] == "failed" and "MNIST not found" in status["message"]
+    assert status.state == "failed" and "MNIST not found" in status.message
 
 
 def test_interrupted_save_keeps_the_previous_model(tmp_path, mnist):
@@ -93,3 +98,62 @@ def test_augmentation_keeps_digits_readable(mnist):
     assert np.abs(first - second).mean() > 1.0
     kept = first.sum(axis=(1, 2, 3)) / images.sum(axis=(1, 2, 3))
     assert np.median(kept) > 0.7
+
+
+def test_a_run_folder_with_a_broken_config_fails_with_the_reason(tmp_path):
+    """Test that a trainer pointed at a folder whose config.json is not a config fails it, saying why."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"arch": "mlp", "epochs": 0}))
+
+    status = train_run(run_dir)
+
+    assert status.state == "failed" and "epochs must be at least 1" in status.message
+
+
+def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed_epoch(tmp_path):
+    """Test that a STOP file ends the run within its epoch, marked stopped and partial, with epoch 1's model
+    and no validation point for the epoch it cut short."""
+    run_dir = runs.create_run(TrainConfig(arch="mlp", epochs=30, limit=20_000, batch_size=32, augment=False),
+                              run_dir=tmp_path / "run")
+
+    def stop_during_second_epoch():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            status = runs.read_status(run_dir)
+            if status.completed_epochs >= 1 and status.epoch >= 2 and status.batch > 0:
+                runs.request_stop(run_dir)
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_during_second_epoch)
+    stopper.start()
+    status = train_run(run_dir)
+    stopper.join()
+
+    assert status.state == "stopped" and status.partial and status.completed_epochs == 1, status
+    assert status.test_accuracy > 0.5
+    history = runs.read_history(run_dir)
+    assert list(history[history["kind"] == "epoch"]["epoch"]) == [1], "no epoch row for the epoch cut short"
+    assert runs.read_run(run_dir).has_model
+
+
+def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch):
+    """Test that a write error while saving the model marks the run failed, with the reason, and no model file."""
+    import digitlab.train as train
+
+    def full_disk(model, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train, "save_model_atomic", full_disk)
+    status = train.run_training(TrainConfig(arch="mlp", epochs=1, limit=2000, augment=False), tmp_path / "run")
+
+    assert status.state == "failed" and "No space left on device" in status.message
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not list((tmp_path / "run").glob(".*.tmp*")), "no temp file is left behind"
+
+
+def test_time_left_is_shown_only_once_the_pace_is_known():
+    """Test that the estimate stays empty for the first batches and then follows the pace so far."""
+    assert estimate_time_left(done=10, total=1000, elapsed=5.0) is None
+    assert estimate_time_left(done=100, total=1000, elapsed=50.0) == pytest.approx(450.0)

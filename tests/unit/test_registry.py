@@ -1,4 +1,5 @@
-"""Broken, foreign and hostile model files: reported and never loaded; an interrupted save harms nothing."""
+"""The model store: promotion that never overwrites, names on every command, and broken, foreign and hostile
+model files that are reported and never loaded; an interrupted save harms nothing."""
 
 from __future__ import annotations
 
@@ -199,7 +200,7 @@ def copy_half_then_hang(src, dst):
     time.sleep(120)
 
 registry.shutil.copyfile = copy_half_then_hang
-registry.register_model(source, "default", {"note": "replacement"}, directory)
+registry.register_model(source, "default", {"note": "replacement"}, directory, replace=True)
 """
 
 
@@ -236,23 +237,26 @@ def test_registration_that_fails_mid_copy_leaves_nothing_behind(models_dir, tmp_
 
     monkeypatch.setattr(registry.shutil, "copyfile", copy_half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        register_model(source, "default", {}, models_dir)
+        register_model(source, "default", {}, models_dir, replace=True)
     assert sorted(path.name for path in models_dir.iterdir()) == files_before  # no temp file left
     assert default_is_intact(models_dir, original_sha, mnist)
 
 
-def test_model_replaced_without_its_card_is_refused(models_dir, tmp_path, monkeypatch):
-    """Test that a death between writing the model and its card leaves a model that is refused, not misloaded."""
+def test_death_between_new_version_and_card_leaves_the_old_version_in_use(models_dir, tmp_path, monkeypatch, mnist):
+    """Test that a death between writing a new version's file and switching the card keeps the old model in use."""
     import digitlab.registry as registry
 
+    original_sha = file_sha256(models_dir / "default.keras")
+
     def card_write_dies(path, data):
-        raise KeyboardInterrupt  # the process stops right after the model file was renamed into place
+        raise KeyboardInterrupt  # the process stops right after the new version's file was renamed into place
 
     monkeypatch.setattr(registry, "write_json_atomic", card_write_dies)
     with pytest.raises(KeyboardInterrupt):
-        register_model(new_model_file(tmp_path), "default", {}, models_dir)
-    with pytest.raises(ModelLoadError, match="does not match its recorded sha256"):
-        load_entry(store_entry("default"))
+        register_model(new_model_file(tmp_path), "default", {}, models_dir, replace=True)
+    assert default_is_intact(models_dir, original_sha, mnist)
+    orphan = next(entry for entry in list_store_models() if entry.name == "default.v2")
+    assert not orphan.usable and "not registered" in orphan.problem
 
 
 def test_model_swapped_after_its_hash_check_is_not_what_gets_loaded(models_dir, tmp_path, monkeypatch, mnist):
@@ -308,3 +312,99 @@ def test_interrupted_training_save_keeps_the_previous_model(small_run, tmp_path,
     assert file_sha256(target) == original_sha
     assert [path.name for path in run.iterdir()] == ["model.keras"]
     assert reads_digits(keras.models.load_model(target, safe_mode=True, compile=False), mnist)
+
+
+# --- promotion -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finished_run(runs_dir, small_run):
+    from tests.run_fixtures import make_run
+
+    return make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run, test_accuracy=0.93)
+
+
+def test_promotion_under_a_taken_name_is_refused_and_changes_nothing(models_dir, finished_run):
+    """Test that promoting over an existing model without asking to replace it is refused, naming the model."""
+    from digitlab.registry import ModelExistsError, active_model_name, promote_run
+
+    before = {path.name: path.read_bytes() for path in models_dir.iterdir()}
+    with pytest.raises(ModelExistsError, match="'default' already exists"):
+        promote_run(finished_run, "default", models_dir)
+    assert {path.name: path.read_bytes() for path in models_dir.iterdir()} == before
+    assert active_model_name(models_dir) == "default"
+
+
+def test_replacing_a_model_keeps_the_old_version_and_it_can_be_restored(models_dir, finished_run, small_run):
+    """Test that --replace makes a new version, keeps the old file and card data, and restore brings it back."""
+    from digitlab.registry import load_entry, promote_run, restore_version
+
+    original = store_entry("default")
+    replaced = promote_run(finished_run, "default", models_dir, replace=True)
+
+    assert replaced.card["version"] == 2 and replaced.path.name == "default.v2.keras"
+    assert replaced.card["previous_versions"][0]["sha256"] == original.sha256
+    assert file_sha256(models_dir / "default.keras") == original.sha256, "the old version's file is kept"
+    current = store_entry("default")
+    assert current.sha256 == replaced.sha256 and current.card["metrics"]["mnist_test_accuracy"] == 0.93
+    load_entry(current)
+
+    restored = restore_version("default", 1, models_dir)
+    assert restored.sha256 == original.sha256 and restored.card["version"] == 3
+    assert [item["version"] for item in restored.card["previous_versions"]] == [2, 1]
+    assert [entry.name for entry in list_store_models()] == ["default"], "old versions are not listed as models"
+
+
+def test_a_model_is_found_by_name_by_run_and_by_path_and_a_wrong_name_lists_the_models(models_dir, runs_dir,
+                                                                                       finished_run):
+    """Test that --model accepts a registered name, a run name or folder, and a path, and says what exists."""
+    by_name = resolve_model("default")
+    assert by_name.name == "default" and by_name.usable
+    assert resolve_model(finished_run.name).name == f"run:{finished_run.name}"
+    assert resolve_model(str(finished_run)).name == f"run:{finished_run.name}"
+    assert resolve_model(str(models_dir / "default.keras")).sha256 == by_name.sha256
+    with pytest.raises(ModelLoadError, match=f"There is no model 'nosuch'. Models: default, run:{finished_run.name}"):
+        resolve_model("nosuch")
+
+
+def test_promotion_needs_a_finished_intact_run(models_dir, runs_dir, small_run):
+    """Test that a failed run, or a run whose model changed after it finished, is not promoted."""
+    from digitlab.registry import promote_run
+    from tests.run_fixtures import make_run
+
+    failed = make_run(runs_dir, "20260101-130000-cnn-small", "failed")
+    with pytest.raises(ModelLoadError, match="no finished model"):
+        promote_run(failed, "mine", models_dir)
+    altered = make_run(runs_dir, "20260101-140000-cnn-small", "done", model_from=small_run)
+    with open(altered / "model.keras", "ab") as file:
+        file.write(b"tampered")
+    with pytest.raises(ModelLoadError, match="does not match its recorded sha256"):
+        promote_run(altered, "mine", models_dir)
+    assert not (models_dir / "mine.json").exists()
+
+
+def test_deleting_a_model_removes_every_version_and_the_default_stays(models_dir, finished_run):
+    """Test that deleting a promoted model removes its card and files, falls back to the default, and the
+    shipped default itself cannot be deleted."""
+    from digitlab.registry import active_model_name, delete_model, promote_run
+
+    promote_run(finished_run, "mine", models_dir)
+    promote_run(finished_run, "mine", models_dir, replace=True)
+    assert active_model_name(models_dir) == "mine"
+
+    delete_model("mine", models_dir)
+
+    assert sorted(path.name for path in models_dir.iterdir() if "mine" in path.name) == []
+    assert active_model_name(models_dir) == "default"
+    with pytest.raises(ValueError, match="cannot be deleted"):
+        delete_model("default", models_dir)
+
+
+def test_a_card_naming_a_file_outside_the_store_is_refused(models_dir, tmp_path):
+    """Test that a card whose file field points elsewhere (../) is reported, never followed."""
+    outside = tmp_path / "elsewhere.keras"
+    outside.write_bytes((models_dir / "default.keras").read_bytes())
+    (models_dir / "sneaky.json").write_text(json.dumps({"file": "../elsewhere.keras", "sha256": file_sha256(outside)}))
+
+    entry = store_entry("sneaky")
+    assert not entry.usable and "no valid model file" in entry.problem

@@ -1,0 +1,76 @@
+"""Run folders in every state, written through digitlab.runs, so tests need no training process."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from digitlab import runs
+from digitlab.atomic import file_sha256
+
+HISTORY_ROWS = [  # two epochs of a run that learns
+    {"kind": "batch", "epoch": 1, "batch": 10, "step": 10, "elapsed": 1.0, "loss": 1.9, "accuracy": 0.45},
+    {"kind": "epoch", "epoch": 1, "batch": 20, "step": 20, "elapsed": 2.0, "loss": 0.9, "accuracy": 0.75,
+     "val_loss": 0.6, "val_accuracy": 0.82},
+    {"kind": "batch", "epoch": 2, "batch": 10, "step": 30, "elapsed": 3.0, "loss": 0.5, "accuracy": 0.86},
+    {"kind": "epoch", "epoch": 2, "batch": 20, "step": 40, "elapsed": 4.0, "loss": 0.4, "accuracy": 0.88,
+     "val_loss": 0.35, "val_accuracy": 0.9},
+]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended and been reaped."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def fake_trainer() -> subprocess.Popen:
+    """A live process that looks like a DigitLab trainer to jobs (its command line names digitlab)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "digitlab-fake-trainer"],
+                            start_new_session=True)
+
+
+def make_run(root: Path, name: str, state: str, *, model_from: Path | None = None, pid: int | None = None,
+             config: runs.TrainConfig | None = None, test_accuracy: float | None = 0.91,
+             warning: str | None = None, started_by: str | None = None, started_at: float | None = None,
+             log: str = "Epoch 1/3\n") -> Path:
+    """A run folder as the trainer leaves it in `state`: running, done, stopped, failed, or stale.
+
+    done and stopped runs need model_from, a run folder whose model.keras is copied. running needs the
+    pid of a live process (fake_trainer()); stale is a run that says running but whose process is gone.
+    """
+    config = config or runs.TrainConfig(arch="cnn-small", epochs=3, limit=8000, augment=False, seed=1)
+    run_dir = runs.create_run(config, run_dir=root / name)
+    started_at = started_at if started_at is not None else time.time() - 120
+    if started_by is not None:
+        runs.write_job(run_dir, runs.JobRecord(pid=pid, command=runs.trainer_command(run_dir),
+                                               launched_at=started_at, started_by=started_by))
+    (run_dir / runs.LOG_FILE).write_text(log)
+    history = runs.HistoryWriter(run_dir)
+    for row in HISTORY_ROWS[: 2 if state in ("running", "stale", "failed") else 4]:
+        history.write(row)
+    history.close()
+    common = dict(pid=pid or dead_pid(), started_at=started_at, batches_per_epoch=20, parameters=12_345,
+                  train_images=7200, validation_images=800)
+    if state in ("running", "stale"):
+        runs.update_status(run_dir, state="running", message="Training", epoch=2, batch=10, completed_epochs=1,
+                           progress=0.5, eta=60.0, best_val_accuracy=0.82, **common)
+    elif state in ("done", "stopped"):
+        assert model_from is not None, "a finished run needs a model"
+        shutil.copyfile(model_from / runs.MODEL_FILE, run_dir / runs.MODEL_FILE)
+        runs.update_status(run_dir, state=state, message="Finished" if state == "done" else
+                           "Stopped: the model of epoch 2 of 3 is kept (partial).", epoch=2 if state == "stopped" else 3,
+                           completed_epochs=2 if state == "stopped" else 3, progress=1.0, partial=state == "stopped",
+                           finished_at=started_at + 60, elapsed=60.0, best_val_accuracy=0.9, val_accuracy=0.9,
+                           train_accuracy=0.9, test_accuracy=test_accuracy, warning=warning,
+                           model_sha256=file_sha256(run_dir / runs.MODEL_FILE), **common)
+    elif state == "failed":
+        runs.update_status(run_dir, state="failed", message="MemoryError: could not allocate the batch",
+                           epoch=2, finished_at=started_at + 30, elapsed=30.0, **common)
+    else:
+        raise ValueError(f"unknown state {state}")
+    return run_dir
