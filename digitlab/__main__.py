@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+VERBOSE_FLAG = "--verbose"
 
 
 MODEL_HELP = "a registered model's name (see `models`), a run folder, or a registered .keras file (default: the active model)"
@@ -225,8 +228,30 @@ def run_ensemble(args) -> int:
     return 0
 
 
+def quiet_native_logs() -> None:
+    """Keep TensorFlow's and LiteRT's start-up chatter off the terminal; DigitLab's own errors still show.
+
+    Their C++ code writes straight to file descriptor 2, so that descriptor goes to /dev/null and Python's
+    sys.stderr is moved to a copy of the real one.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        real_stderr = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        return
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(real_stderr, "w", buffering=1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = VERBOSE_FLAG in argv
+    argv = [arg for arg in argv if arg != VERBOSE_FLAG]  # accepted anywhere on the line
     parser = argparse.ArgumentParser(prog="python -m digitlab", description="DigitLab: handwritten digits with Keras.")
+    parser.add_argument(VERBOSE_FLAG, action="store_true", help="show TensorFlow's and LiteRT's own log lines")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train_parser(subparsers)
 
@@ -272,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     ensemble.add_argument("--replace", action="store_true", help="replace a model of that name (its version is kept)")
 
     args = parser.parse_args(argv)
+    if not verbose and __name__ == "__main__":  # a real command line, not a test calling main()
+        quiet_native_logs()
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
                 "promote": run_promote, "restore": run_restore, "models": run_models, "ensemble": run_ensemble,
                 "owner-password": run_owner_password}

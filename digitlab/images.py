@@ -42,7 +42,7 @@ def decode_image(data: bytes) -> np.ndarray:
     if len(data) == 0:
         raise ImageRejectedError("The file is empty.")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageRejectedError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; upload a smaller image.")
+        raise ImageRejectedError(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; use a smaller image.")
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             _check_header(image)
@@ -56,7 +56,7 @@ def decode_image(data: bytes) -> np.ndarray:
     except UnidentifiedImageError as error:
         if data.startswith(PNG_SIGNATURE) or data.startswith(JPEG_SIGNATURE):
             raise ImageRejectedError("The image is damaged or truncated and cannot be read.") from error
-        raise ImageRejectedError("This is not a PNG or JPEG image; upload a PNG or JPEG.") from error
+        raise ImageRejectedError("This is not a PNG or JPEG image.") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageRejectedError("The image declares too many pixels to decode safely.") from error
     except MemoryError as error:
@@ -77,7 +77,7 @@ def _check_header(image: Image.Image) -> None:
         raise ImageRejectedError(f"The image is {width}x{height}: far too narrow to hold one digit.")
     # An MPO (a phone JPEG carrying a depth map or preview) has frames too, but its first is the photo.
     if image.format == "PNG" and getattr(image, "n_frames", 1) > 1:
-        raise ImageRejectedError("Animated images are not supported; upload a single still PNG or JPEG.")
+        raise ImageRejectedError("Animated images are not supported: use a single still PNG or JPEG.")
 
 
 def _to_rgba(image: Image.Image) -> np.ndarray:

@@ -41,6 +41,7 @@ def test_predict_json_reads_each_file(digit_files, small_models_dir):
     assert [line["digit"] for line in lines] == [7, 2]
     assert all(len(line["probabilities"]) == 10 and abs(sum(line["probabilities"]) - 1) < 1e-3 for line in lines)
     assert lines[0]["file"].endswith("seven.png")
+    assert result.stderr == "", "TensorFlow's and LiteRT's log lines stay off the terminal without --verbose"
 
 
 def test_predict_bad_files_report_errors_and_carry_on(digit_files, small_models_dir, tmp_path):
