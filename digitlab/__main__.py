@@ -1,4 +1,4 @@
-"""The command line: `python -m digitlab train|predict|evaluate|bench`."""
+"""The command line: `python -m digitlab train|predict|evaluate|bench|drawings`."""
 
 from __future__ import annotations
 
@@ -97,20 +97,27 @@ def run_evaluate(args) -> int:
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
+    if args.dataset == "drawings":
+        from digitlab.drawings_cli import run_evaluate_drawings
+
+        return run_evaluate_drawings(args, predictor, resolve_model(args.model).sha256)
     try:
         mnist = load_mnist()
     except MnistUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     evaluation = evaluate_model(predictor, mnist, model_sha256=resolve_model(args.model).sha256)
-    result = evaluation.to_json()
-    if args.json:
+    print_evaluation(evaluation.to_json(), "MNIST test", args.json)
+    return 0
+
+
+def print_evaluation(result: dict, dataset: str, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(result))
     else:
-        print(f"MNIST test accuracy: {result['accuracy']:.2%} ({result['errors']} errors in {result['n']})")
+        print(f"{dataset} accuracy: {result['accuracy']:.2%} ({result['errors']} errors in {result['n']})")
         for row in result["per_class"]:
             print(f"  {row['digit']}: precision {row['precision']:.4f}  recall {row['recall']:.4f}  support {row['support']}")
-    return 0
 
 
 def run_bench_command(args) -> int:
@@ -168,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = subparsers.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on MNIST test")
     evaluate.add_argument("--model", type=Path, default=None)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--dataset", choices=["mnist", "drawings"], default="mnist",
+                          help="MNIST test (default) or the labelled drawings in the drawing bank")
+    evaluate.add_argument("--writer", default=None, help="with --dataset drawings: only this writer's drawings")
 
     bench = subparsers.add_parser("bench", help="measure accuracy (MNIST, real pen drawings), speed and memory")
     bench.add_argument("--model", type=Path, default=None)
@@ -184,7 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     ensemble.add_argument("runs", nargs="+", type=Path, help="run folders of finished runs (two or more)")
     ensemble.add_argument("--name", required=True, help="model name in models/")
 
+    from digitlab.drawings_cli import add_drawings_parser, run_drawings
+
+    add_drawings_parser(subparsers)
+
     args = parser.parse_args(argv)
+    if args.command == "drawings":
+        return run_drawings(args)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
                 "promote": run_promote, "ensemble": run_ensemble}
     return commands[args.command](args)
