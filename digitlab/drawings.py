@@ -194,8 +194,8 @@ class ImportReport:
 class VisitorLimits:
     """What an anonymous visitor may save (the owner is not limited)."""
 
-    saves_per_minute: int = 10  # a person correcting drawings by hand rarely saves more
-    max_drawings: int = 50_000  # a full bank refuses visitors' saves: about 100 MB of PNGs
+    saves_per_minute: int  # saves per session per minute (Settings.bank_saves_per_minute)
+    max_drawings: int  # a bank this full refuses visitors' saves (Settings.bank_max_drawings)
 
 
 # --- where the bank lives ---------------------------------------------------------------------------
@@ -425,6 +425,9 @@ def _create_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced, not used
+    except OSError as error:
+        raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
+                               f"{DATABASE_URL_VAR} to a database you can write to.") from error
     except (SQLAlchemyError, ImportError, ValueError) as error:
         raise DrawingBankError(f"{DATABASE_URL_VAR} cannot be used ({error}). Use e.g. sqlite:///drawings.sqlite "
                                "or postgresql+psycopg://user:password@host/dbname.") from error
