@@ -355,6 +355,13 @@ class DrawingBank:
             return int(connection.execute(
                 select(func.count()).select_from(drawings_table).where(*_conditions(where))).scalar())
 
+    def revision(self) -> tuple[int, int]:
+        """(number of drawings, highest id): changes whenever a drawing is added or deleted, for caches."""
+        with self._reading() as connection:
+            count, highest = connection.execute(
+                select(func.count(), func.max(drawings_table.c.id)).select_from(drawings_table)).one()
+        return int(count), int(highest or 0)
+
     def writers(self) -> list[str]:
         """The writer tags in the bank, sorted."""
         with self._reading() as connection:
