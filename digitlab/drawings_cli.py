@@ -84,6 +84,7 @@ def _with_reading(drawing, probabilities, sha256: str | None):
 
 def _reader(model: Path | None):
     """(the Predictor, its model's sha256) to read new drawings with, or (None, None) after saying why not."""
+    from digitlab.drawings import DrawingRejectedError
     from digitlab.inference import Predictor
     from digitlab.registry import ModelLoadError, load_entry, resolve_model
 
@@ -91,8 +92,8 @@ def _reader(model: Path | None):
         entry = resolve_model(model)
         return Predictor(load_entry(entry)), entry.sha256
     except ModelLoadError as error:
-        if model is not None:
-            raise SystemExit(f"error: {error}") from None
+        if model is not None:  # the model asked for by name must be there; nothing is stored without it
+            raise DrawingRejectedError(str(error)) from error
         print(f"note: storing the drawings without the model's reading ({error})", file=sys.stderr)
         return None, None
 
