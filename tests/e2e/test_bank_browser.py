@@ -34,7 +34,7 @@ def test_a_corrected_drawing_is_on_the_drawings_page_and_in_the_evaluate_dataset
     draw(page, ONE)
     expect_prediction(page, "1")
 
-    page.locator(".st-key-bank_label_7 button").click()
+    page.locator(".st-key-bank_label_7 button").first.click()
     stored = page.get_by_text(re.compile(r"Stored in the drawing bank as drawing #\d+ \(a 7, read as 1\)"))
     expect(stored).to_be_visible(timeout=RESULT_TIMEOUT)
     drawing_id = re.search(r"#(\d+)", stored.inner_text()).group(1)
