@@ -657,15 +657,17 @@ def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = Drawin
     """
     from digitlab.atomic import write_atomic
 
-    drawings = bank.drawings(where, newest_first=False)
+    written = 0
 
     def write(temp: Path) -> None:
+        nonlocal written
         labels = io.StringIO()
         writer = csv.writer(labels, lineterminator="\n")
         writer.writerow(EXPORT_COLUMNS)
         strokes = {}
         with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for drawing in drawings:
+            for drawing in _all_drawings(bank, where):
+                written += 1
                 name = f"drawings/{drawing.id:07d}.png"
                 archive.writestr(name, drawing.png)
                 writer.writerow([drawing.id, name, _blank(drawing.label), _blank(drawing.reading),
@@ -678,7 +680,18 @@ def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = Drawin
             archive.writestr(EXPORT_STROKES, json.dumps(strokes, separators=(",", ":")))
 
     write_atomic(out, write)
-    return len(drawings)
+    return written
+
+
+def _all_drawings(bank: DrawingBank, where: DrawingFilter, page: int = 1000):
+    """The matching drawings, oldest first, read a page at a time so a large bank is never all in memory."""
+    offset = 0
+    while True:
+        drawings = bank.drawings(where, limit=page, offset=offset, newest_first=False)
+        yield from drawings
+        if len(drawings) < page:
+            return
+        offset += page
 
 
 def _blank(value) -> str:
@@ -782,7 +795,7 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
     for index, digit in enumerate(digits):
         if wanted is not None and digit.writer not in wanted:
             continue
-        canvas = render_on_canvas(digit, np.random.default_rng([seed, index]))
+        canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: a quarter the PNG
         pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
         try:
             prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen,

@@ -12,6 +12,7 @@ from digitlab.inference import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limits, writer_tag
 
 LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading"} of this session's last save
+WRITER_INPUT_KEY = "bank_writer_input"
 NOTICE_KEY = "bank_notice"  # (drawing key, kind, message) shown once under the buttons
 
 
@@ -46,13 +47,19 @@ def correction_panel(prediction: Prediction, image: np.ndarray, source: str, mod
             for digit in range(10):
                 row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit, payload),
                            disabled=digit == prediction.digit, help=f"It is a {digit}: store it with that label.")
-            st.text_input("Writer tag (optional)", key=WRITER_KEY, max_chars=64,
-                          placeholder=session_tag(), help="A name or class tag, so a teacher can pool a class's "
+            # The widget's own state is dropped by Streamlit whenever the panel is not drawn (after a
+            # save, on an empty canvas), so the tag is kept under WRITER_KEY and the box refilled from it.
+            st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
+                          on_change=_remember_writer, max_chars=64, placeholder=session_tag(), help="A name or class tag, so a teacher can pool a class's "
                           "drawings and see where the model fails them. Letters, digits, spaces and . @ + - _")
         notice = st.session_state.get(NOTICE_KEY)
         if notice is not None and notice[0] in (key, None):
             kind, message = notice[1], notice[2]
             (st.error if kind == "error" else st.info)(message)
+
+
+def _remember_writer() -> None:
+    st.session_state[WRITER_KEY] = st.session_state.get(WRITER_INPUT_KEY, "")
 
 
 def drawing_key(prediction: Prediction) -> str:

@@ -61,14 +61,18 @@ def test_wrong_then_a_digit_stores_the_drawing_with_that_label_and_undo_removes_
     assert at.button(key="bank_right")  # the question is back for the same drawing
 
 
-def test_right_stores_the_reading_as_the_label_under_the_writer_tag(monkeypatch, model_entry, bank_url, mnist):
+def test_right_stores_the_reading_as_the_label_under_the_writer_tag_which_is_kept(monkeypatch, model_entry, bank_url, mnist):
     """Test that "Right" stores the drawing labelled with the model's reading, under the writer tag typed in."""
     at = draw(monkeypatch, model_entry, mnist.x_test[0])
-    at.text_input(key="bank_writer").input("Class 4B").run()
+    at.text_input(key="bank_writer_input").input("Class 4B").run()
     at.button(key="bank_right").click().run()
     [stored] = DrawingBank(bank_url).drawings()
     assert stored.label == stored.reading == int(at.metric[0].value)
     assert stored.writer == "Class 4B"
+    at.button(key="bank_undo").click().run()  # the panel asks again, the tag still filled in
+    assert at.text_input(key="bank_writer_input").value == "Class 4B"
+    at.button(key="bank_right").click().run()
+    assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
 
 
 def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkeypatch, model_entry, bank_url, mnist):
