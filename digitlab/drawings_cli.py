@@ -130,7 +130,7 @@ def _list(args, bank) -> int:
 
 
 def _export(args, bank) -> int:
-    from digitlab.drawings import export_zip
+    from digitlab.drawing_archive import export_zip
 
     try:
         count = export_zip(bank, args.out)
@@ -142,7 +142,8 @@ def _export(args, bank) -> int:
 
 
 def _import(args, bank) -> int:
-    from digitlab.drawings import DrawingRejectedError, import_file, import_unipen
+    from digitlab.drawing_archive import import_file, import_unipen
+    from digitlab.drawings import DrawingRejectedError
 
     if args.writers:
         report = import_unipen(bank, args.file, writers=_writer_numbers(args.writers))

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from digitlab.drawing_archive import export_zip, import_file
 from digitlab.drawings import (SOURCES, Drawing, DrawingBank, DrawingBankError, DrawingFilter, DrawingRejectedError,
-                               describe_url, export_zip, import_file)
+                               describe_url)
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag
 

@@ -1,4 +1,4 @@
-"""The drawing bank on a real database: SQLite always, PostgreSQL when .ci/run started a server."""
+"""The drawing bank (drawings.py, and its files in drawing_archive.py) on a real database: SQLite always, PostgreSQL when .ci/run started a server."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitlab import drawings
-from digitlab.drawings import (DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, export_zip,
-                               import_file, prepare_drawing)
+from digitlab.drawing_archive import export_zip, import_file
+from digitlab.drawings import DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, prepare_drawing
 from tests.conftest import SHARED_PENDIGITS
 from tests.databases import BACKENDS, fresh_database_url
 
