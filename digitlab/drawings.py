@@ -580,7 +580,7 @@ def check_strokes(strokes: str | dict | None) -> str | None:
                                        "it is not a drawing of one digit.")
         try:
             strokes = json.loads(strokes)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting thousands deep, which no canvas sends
             raise DrawingRejectedError("The canvas message is not valid JSON; it was not sent by the canvas.") from None
     if not isinstance(strokes, dict):
         raise DrawingRejectedError("The canvas message is not a drawing (expected a JSON object).")
@@ -595,7 +595,10 @@ def check_strokes(strokes: str | dict | None) -> str | None:
             raise DrawingRejectedError("The canvas message is not a drawing: it has no list of stroke objects.")
         if len(objects) > MAX_STROKE_OBJECTS:
             raise DrawingRejectedError(f"The canvas message has {len(objects):,} strokes; a digit has far fewer.")
-    compact = json.dumps(strokes, separators=(",", ":"), allow_nan=False)
+    try:
+        compact = json.dumps(strokes, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError, RecursionError):
+        raise DrawingRejectedError("The canvas message holds values no canvas sends (NaN or infinity).") from None
     if len(compact) > MAX_STROKES_BYTES:
         raise DrawingRejectedError("The canvas message is too large to be a drawing of one digit.")
     return compact
