@@ -118,7 +118,7 @@ def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) 
         try:
             rows = list(csv.DictReader(io.StringIO(archive.read(EXPORT_LABELS).decode("utf-8"))))
             strokes = json.loads(archive.read(EXPORT_STROKES)) if EXPORT_STROKES in sizes else {}
-        except (UnicodeDecodeError, ValueError, zipfile.BadZipFile, csv.Error) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError, zipfile.BadZipFile, csv.Error) as error:
             raise DrawingRejectedError(f"The zip's {EXPORT_LABELS} or {EXPORT_STROKES} cannot be read ({error}).") from error
         if not isinstance(strokes, dict):
             strokes = {}
@@ -128,7 +128,7 @@ def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) 
                 prepared.append(_drawing_from_row(archive, sizes, row, strokes, session))
             except DrawingRejectedError as error:
                 report.problems.append(f"{EXPORT_LABELS} line {number}: {error}")
-            except (KeyError, zipfile.BadZipFile, OSError, ValueError) as error:
+            except (KeyError, zipfile.BadZipFile, OSError, ValueError, RecursionError) as error:
                 report.problems.append(f"{EXPORT_LABELS} line {number}: unreadable ({error}).")
     report.added = bank.add_many(prepared)
     return report
@@ -152,7 +152,7 @@ def _drawing_from_row(archive: zipfile.ZipFile, sizes: dict, row: dict, strokes:
         raise DrawingRejectedError(f"the time {created!r} is not an ISO date and time.") from None
     try:
         parsed_probabilities = json.loads(probabilities) if probabilities else None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise DrawingRejectedError("the probabilities are not a JSON list.") from None
     return prepare_drawing(
         archive.read(name), _optional(row.get("label")), source if source in SOURCES else "import",
