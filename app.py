@@ -10,6 +10,7 @@ pages = [
     st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="", default=True),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/troubleshoot:", url_path="evaluate"),
+    st.Page("pages/drawings.py", title="Drawings", icon=":material/gallery_thumbnail:", url_path="drawings"),
 ]
 navigation = st.navigation(pages)
 st.session_state["selected_model"] = model_sidebar()

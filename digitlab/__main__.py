@@ -1,4 +1,4 @@
-"""The command line: `python -m digitlab train|predict|evaluate|bench|models|promote|restore|ensemble`."""
+"""The command line: `python -m digitlab train|predict|evaluate|bench|models|promote|restore|ensemble|drawings`."""
 
 from __future__ import annotations
 
@@ -110,6 +110,10 @@ def run_evaluate(args) -> int:
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
+    if args.dataset == "drawings":
+        from digitlab.drawings_cli import run_evaluate_drawings
+
+        return run_evaluate_drawings(args, predictor, resolve_model(args.model).sha256)
     try:
         mnist = load_mnist()
     except MnistUnavailableError as error:
@@ -117,14 +121,18 @@ def run_evaluate(args) -> int:
         return 2
     entry = resolve_model(args.model)
     evaluation = evaluate_model(predictor, mnist, model_sha256=entry.sha256)
-    result = {"model": entry.name, "sha256": entry.sha256, **evaluation.to_json()}
-    if args.json:
+    print_evaluation({"model": entry.name, "sha256": entry.sha256, **evaluation.to_json()}, f"{entry.name}: MNIST test",
+                     args.json)
+    return 0
+
+
+def print_evaluation(result: dict, dataset: str, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(result))
     else:
-        print(f"{entry.name}: MNIST test accuracy {result['accuracy']:.2%} ({result['errors']:,} errors in {result['n']:,})")
+        print(f"{dataset} accuracy: {result['accuracy']:.2%} ({result['errors']:,} errors in {result['n']:,})")
         for row in result["per_class"]:
             print(f"  {row['digit']}: precision {row['precision']:.4f}  recall {row['recall']:.4f}  support {row['support']}")
-    return 0
 
 
 def run_bench_command(args) -> int:
@@ -263,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = subparsers.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on MNIST test")
     evaluate.add_argument("--model", default=None, help=MODEL_HELP)
     evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--dataset", choices=["mnist", "drawings"], default="mnist",
+                          help="MNIST test (default) or the labelled drawings in the drawing bank")
+    evaluate.add_argument("--writer", default=None, help="with --dataset drawings: only this writer's drawings")
 
     bench = subparsers.add_parser("bench", help="measure accuracy (MNIST, real pen drawings), speed and memory")
     bench.add_argument("--model", default=None, help=MODEL_HELP)
@@ -296,9 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     ensemble.add_argument("--name", required=True, help="model name in models/")
     ensemble.add_argument("--replace", action="store_true", help="replace a model of that name (its version is kept)")
 
+    from digitlab.drawings_cli import add_drawings_parser, run_drawings
+
+    add_drawings_parser(subparsers)
+
     args = parser.parse_args(argv)
     if not verbose and __name__ == "__main__":  # a real command line, not a test calling main()
         quiet_native_logs()
+    if args.command == "drawings":
+        return run_drawings(args)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
                 "promote": run_promote, "restore": run_restore, "models": run_models, "ensemble": run_ensemble,
                 "owner-password": run_owner_password}

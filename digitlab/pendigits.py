@@ -28,6 +28,37 @@ class PenDigit:
 
 def read_pendigits(path: str | Path) -> list[PenDigit]:
     """Parse a pendigits-orig UNIPEN file into digits with their strokes."""
+    return _parse_lines(Path(path).read_text().splitlines())
+
+
+def read_pendigits_checked(path: str | Path) -> tuple[list[PenDigit], list[str]]:
+    """(the digits that parse, a line per segment that does not): one broken segment spoils only itself.
+
+    Files people import are not always clean; each .SEGMENT is parsed on its own, so a typo in one
+    digit's points or label is reported with its line number while every other digit still comes in.
+    """
+    lines = Path(path).read_text(errors="replace").splitlines()
+    starts = [number for number, line in enumerate(lines) if line.startswith(".SEGMENT")]
+    digits: list[PenDigit] = []
+    problems: list[str] = []
+    for start, end in zip(starts, [*starts[1:], len(lines)]):
+        try:
+            parsed = _parse_lines(lines[start:end])
+        except (ValueError, IndexError) as error:
+            problems.append(f"line {start + 1}: {error}")
+            continue
+        if len(parsed) != 1:
+            problems.append(f"line {start + 1}: the segment has no pen strokes")
+        elif not 0 <= parsed[0].label <= 9:
+            problems.append(f"line {start + 1}: the label {parsed[0].label} is not a digit from 0 to 9")
+        else:
+            digits.extend(parsed)
+    if not starts:
+        problems.append("no .SEGMENT lines: this is not UNIPEN pen-digit text")
+    return digits, problems
+
+
+def _parse_lines(lines: list[str]) -> list[PenDigit]:
     digits: list[PenDigit] = []
     label = writer = None
     strokes: list[np.ndarray] = []
@@ -37,7 +68,7 @@ def read_pendigits(path: str | Path) -> list[PenDigit]:
         if label is not None and strokes:
             digits.append(PenDigit(label, writer or 0, list(strokes)))
 
-    for line in Path(path).read_text().splitlines():
+    for line in lines:
         if line.startswith(".SEGMENT"):
             finish_digit()
             label = int(line.rsplit('"', 2)[-2])

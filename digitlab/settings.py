@@ -16,6 +16,8 @@ MAX_EPOCHS_VAR = "DIGITLAB_MAX_EPOCHS"
 MAX_TRAIN_IMAGES_VAR = "DIGITLAB_MAX_TRAIN_IMAGES"
 TRAIN_THREADS_VAR = "DIGITLAB_TRAIN_THREADS"
 MAX_RUNS_PER_HOUR_VAR = "DIGITLAB_MAX_RUNS_PER_HOUR"
+BANK_SAVES_PER_MINUTE_VAR = "DIGITLAB_BANK_SAVES_PER_MINUTE"
+BANK_MAX_DRAWINGS_VAR = "DIGITLAB_BANK_MAX_DRAWINGS"
 
 MNIST_TRAIN_IMAGES = 60_000
 _TRUE = {"1", "true", "yes", "on"}
@@ -33,6 +35,8 @@ class Settings:
     max_train_images: int = MNIST_TRAIN_IMAGES  # the most training images a run from the UI may use
     train_threads: int = 1  # CPU threads a training process may use, so drawing stays responsive
     max_runs_per_hour: int = 6  # runs one visitor may start in an hour (the owner and a local user: no limit)
+    bank_saves_per_minute: int = 10  # drawings a visitor may save to the drawing bank per minute
+    bank_max_drawings: int = 50_000  # visitors' saves stop when the bank holds this many (about 100 MB)
 
     def refusal(self, epochs: int, train_images: int | None) -> str | None:
         """Why a run with these epochs and images is not allowed here, or None when it is."""
@@ -60,6 +64,9 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping[str, str] | N
                                                                   defaults.max_train_images)),
         train_threads=_as_positive_int(TRAIN_THREADS_VAR, raw(TRAIN_THREADS_VAR), defaults.train_threads),
         max_runs_per_hour=_as_positive_int(MAX_RUNS_PER_HOUR_VAR, raw(MAX_RUNS_PER_HOUR_VAR), defaults.max_runs_per_hour),
+        bank_saves_per_minute=_as_positive_int(BANK_SAVES_PER_MINUTE_VAR, raw(BANK_SAVES_PER_MINUTE_VAR),
+                                               defaults.bank_saves_per_minute),
+        bank_max_drawings=_as_positive_int(BANK_MAX_DRAWINGS_VAR, raw(BANK_MAX_DRAWINGS_VAR), defaults.bank_max_drawings),
     )
 
 

@@ -7,6 +7,7 @@ from digitlab.images import ImageRejectedError, decode_image
 from digitlab.inference import Prediction
 from digitlab.registry import ModelLoadError
 from digitlab.ui import canvas
+from digitlab.ui.corrections import correction_panel
 from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
 
@@ -76,7 +77,10 @@ with draw_tab:
             with result_column:
                 st.info(DRAW_PROMPT)
         else:
-            show_reading(predictor.predict_image(drawing), model_view_column, result_column)
+            prediction = predictor.predict_image(drawing)
+            show_reading(prediction, model_view_column, result_column)
+            with result_column:
+                correction_panel(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())
 
 with upload_tab:
     if upload_tab.open:
@@ -94,4 +98,7 @@ with upload_tab:
             else:
                 with input_column:
                     st.image(image, caption=uploaded.name, width=280)
-                show_reading(predictor.predict_image(image), model_view_column, result_column)
+                prediction = predictor.predict_image(image)
+                show_reading(prediction, model_view_column, result_column)
+                with result_column:
+                    correction_panel(prediction, image, "upload", entry.sha256, uploaded.getvalue())

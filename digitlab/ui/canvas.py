@@ -17,6 +17,7 @@ PAPER_COLOR = "#000000"
 DEFAULT_BRUSH_WIDTH = 18  # at 280 px this is a pen stroke about as thick as an MNIST stroke
 BRUSH_WIDTH_RANGE = (6, 40)
 _GENERATION_KEY = "canvas_generation"  # bumped by clear_drawing; part of the canvas key
+_LAST_MESSAGE_KEY = "canvas_last_message"  # (PNG, strokes JSON) as sent, kept for the drawing bank
 
 
 def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SIZE) -> np.ndarray | None:
@@ -46,6 +47,7 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     image_bytes = result.image_bytes
     if image_bytes is None:
         return None
+    st.session_state[_LAST_MESSAGE_KEY] = (image_bytes, result.json_data)
     # The browser's PNG is decoded like any upload: a forged message is held to PNG/JPEG and the
     # same size limits, instead of Pillow opening whatever arrives.
     try:
@@ -53,6 +55,11 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     except ImageRejectedError as error:
         st.warning(f"The drawing could not be read ({error}). Clear the canvas and draw again.")
         return None
+
+
+def last_canvas_message() -> tuple[bytes | None, dict | None]:
+    """(the PNG, the strokes JSON) the canvas last sent, unchecked: the drawing bank checks them."""
+    return st.session_state.get(_LAST_MESSAGE_KEY, (None, None))
 
 
 def clear_drawing() -> None:

@@ -12,6 +12,7 @@ import streamlit as st
 from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
+from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
 from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
 
@@ -39,21 +40,31 @@ def evaluate_page() -> None:
     if entry is None:
         st.info("No usable model to evaluate. Train one on the Train page, or restore models/default.keras.")
         return
+    dataset = dataset_switch()
     try:
-        mnist = load_mnist()
-        evaluation = evaluation_for(entry)
+        if dataset.bank:
+            evaluated = bank_evaluation(entry, dataset.writer)
+            if evaluated is None:
+                return
+            evaluation, mnist = evaluated
+        else:
+            mnist = load_mnist()
+            evaluation = evaluation_for(entry)
     except MnistUnavailableError as error:
         st.error(f"The MNIST test set is needed to evaluate a model, and it could not be loaded.\n\n{error}")
         return
     except ModelLoadError as error:
         st.error(f"{error} Choose another model in the sidebar.")
         return
-    st.caption(f"Model **{entry.label}** on the {evaluation.n:,} MNIST test images.")
+    what = f"labelled drawings in the drawing bank{f' by {dataset.writer}' if dataset.writer else ''}" \
+        if dataset.bank else "MNIST test images"
+    st.caption(f"Model **{entry.label}** on the {evaluation.n:,} {what}.")
     show_headline(evaluation)
     show_confusion_matrix(evaluation)
     show_mistakes(evaluation, mnist)
     show_confidence(evaluation)
-    show_comparison(entry, evaluation, mnist)
+    if not dataset.bank:  # the second model is compared on MNIST test
+        show_comparison(entry, evaluation, mnist)
 
 
 def selected_model() -> ModelEntry | None:

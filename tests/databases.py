@@ -1,0 +1,29 @@
+"""Drawing-bank databases for tests: a fresh SQLite file always, a fresh PostgreSQL database when CI started a server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+POSTGRES_URL_VAR = "DIGITLAB_TEST_POSTGRES_URL"  # set by .ci/run (.ci/test-postgres.sh)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def fresh_database_url(backend: str, tmp_path) -> str:
+    """The URL of an empty database of that kind; skips when no PostgreSQL server was started."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'drawings.sqlite'}"
+    server = os.environ.get(POSTGRES_URL_VAR)
+    if not server:
+        pytest.skip(f"no PostgreSQL server for tests: {POSTGRES_URL_VAR} is not set (.ci/run starts one)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"digitlab_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server).set(database=name).render_as_string(hide_password=False)

@@ -1,0 +1,99 @@
+"""The drawing bank's command line, run as a user runs it, on SQLite and (in CI) PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.databases import BACKENDS, fresh_database_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def digitlab(*args, database: str, models_dir: Path, timeout=300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DIGITLAB_MODELS": str(models_dir), "DIGITLAB_DATABASE_URL": database,
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "digitlab", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                          env=env, timeout=timeout)
+
+
+def json_lines(result: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in result.stdout.strip().splitlines()]
+
+
+@pytest.fixture
+def sevens(tmp_path, mnist) -> list[Path]:
+    """Two PNG files of MNIST test sevens, drawn large like a canvas drawing."""
+    files = []
+    for number, index in enumerate(np.flatnonzero(mnist.y_test == 7)[:2]):
+        path = tmp_path / f"seven-{number}.png"
+        Image.fromarray(mnist.x_test[index]).resize((280, 280)).save(path)
+        files.append(path)
+    return files
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_round_trip_add_list_evaluate_export_import(backend, tmp_path, sevens, small_models_dir):
+    """Test that drawings added by the CLI are listed, evaluated, exported and imported into a fresh database."""
+    database = fresh_database_url(backend, tmp_path / "first")
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+
+    added = digitlab("drawings", "add", *map(str, sevens), str(notes), "--label", "7", "--writer", "Ana", "--json",
+                     database=database, models_dir=small_models_dir)
+    assert added.returncode == 1, added.stderr  # one file failed
+    lines = json_lines(added)
+    assert [("id" in line, "error" in line) for line in lines] == [(True, False), (True, False), (False, True)]
+    assert "not a PNG or JPEG" in lines[2]["error"]
+
+    listed = digitlab("drawings", "list", "--json", database=database, models_dir=small_models_dir)
+    assert listed.returncode == 0, listed.stderr
+    rows = json_lines(listed)
+    assert sorted(row["id"] for row in rows) == sorted(line["id"] for line in lines[:2])
+    assert all(row["label"] == 7 and row["writer"] == "Ana" and row["source"] == "upload" and row["created_at"]
+               for row in rows)
+    assert all(row["reading"] in range(10) and len(row["probabilities"]) == 10 for row in rows)
+
+    evaluated = digitlab("evaluate", "--dataset", "drawings", "--writer", "Ana", "--json", database=database,
+                         models_dir=small_models_dir)
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["images"] == 2 and report["dataset"] == "drawings"
+    right = sum(row["reading"] == 7 for row in rows)  # the readings stored at add time, by the same model
+    assert report["accuracy"] == pytest.approx(right / 2)
+    assert np.array(report["confusion_matrix"]).sum() == 2 and report["per_class"][7]["support"] == 2
+
+    nobody = digitlab("evaluate", "--dataset", "drawings", "--writer", "Zed", "--json", database=database,
+                      models_dir=small_models_dir)
+    assert nobody.returncode == 2 and "no labelled drawings by writer Zed" in nobody.stderr
+
+    out = tmp_path / "bank.zip"
+    exported = digitlab("drawings", "export", str(out), database=database, models_dir=small_models_dir)
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["drawings"] == 2 and out.exists()
+
+    fresh = fresh_database_url(backend, tmp_path / "second")
+    imported = digitlab("drawings", "import", str(out), database=fresh, models_dir=small_models_dir)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout) == {"file": str(out), "added": 2, "problems": []}
+    copies = json_lines(digitlab("drawings", "list", "--json", database=fresh, models_dir=small_models_dir))
+    assert sorted((row["label"], row["writer"], row["reading"], row["created_at"]) for row in copies) == sorted(
+        (row["label"], row["writer"], row["reading"], row["created_at"]) for row in rows)
+
+
+def test_add_with_a_label_outside_0_to_9_stores_nothing(tmp_path, sevens, small_models_dir):
+    """Test that --label 12 is refused with a message before any file is stored."""
+    database = fresh_database_url("sqlite", tmp_path)
+    result = digitlab("drawings", "add", str(sevens[0]), "--label", "12", "--json", database=database,
+                      models_dir=small_models_dir)
+    assert result.returncode == 2
+    assert "digit from 0 to 9" in result.stderr and "Traceback" not in result.stderr
+    listed = digitlab("drawings", "list", "--json", database=database, models_dir=small_models_dir)
+    assert listed.returncode == 0 and listed.stdout.strip() == ""

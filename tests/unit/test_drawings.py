@@ -1,0 +1,354 @@
+"""The drawing bank (drawings.py, and its files in drawing_archive.py) on a real database: SQLite always, PostgreSQL when .ci/run started a server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import multiprocessing
+import os
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from digitlab import drawings
+from digitlab.drawing_archive import export_zip, import_file
+from digitlab.drawings import DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, prepare_drawing
+from tests.conftest import SHARED_PENDIGITS
+from tests.databases import BACKENDS, fresh_database_url
+
+STROKES = {"version": "4.4.0", "objects": [{"type": "path", "stroke": "#FFFFFF", "strokeWidth": 18,
+                                            "path": [["M", 140, 40], ["L", 140, 240]]}]}
+
+
+def digit_png(shape: str = "one", size: int = 280) -> bytes:
+    """A canvas-like PNG: a white 1 (a vertical bar) or 0 (an ellipse) on a transparent layer."""
+    layer = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(layer)
+    if shape == "one":
+        draw.line([(size // 2, size // 7), (size // 2, size * 6 // 7)], fill=255, width=size // 14)
+    else:
+        draw.ellipse([size // 4, size // 7, size * 3 // 4, size * 6 // 7], outline=255, width=size // 14)
+    rgba = Image.merge("RGBA", [Image.new("L", layer.size, 255)] * 3 + [layer])
+    buffer = io.BytesIO()
+    rgba.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(params=BACKENDS)
+def bank(request, tmp_path):
+    return drawings.DrawingBank(_migrated(fresh_database_url(request.param, tmp_path)))
+
+
+@pytest.fixture
+def sqlite_bank(tmp_path):
+    return drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path)))
+
+
+def _migrated(url: str) -> str:
+    drawings.DrawingBank(url).migrate()
+    return url
+
+
+def a_drawing(label=1, shape="one", **fields):
+    return prepare_drawing(digit_png(shape), label, fields.pop("source", "draw"), **fields)
+
+
+def test_a_saved_drawing_comes_back_whole(bank):
+    """Test that strokes, PNG, 28x28, label, reading, probabilities, model, source, writer and time all survive."""
+    png = digit_png("one")
+    probabilities = [0.01] * 7 + [0.91, 0.01, 0.01]
+    before = datetime.now(timezone.utc)
+    new = prepare_drawing(png, 1, "draw", writer="Ana", session="s-1", strokes=json.dumps(STROKES), reading=7,
+                          probabilities=probabilities, model_sha256="ab" * 32)
+    stored = bank.get(bank.add(new))
+    assert stored.png == png  # the canvas PNG as sent
+    assert json.loads(stored.strokes) == STROKES
+    assert np.array_equal(stored.mnist, new.mnist) and stored.mnist.shape == (28, 28) and stored.mnist.max() > 200
+    assert (stored.label, stored.reading, stored.correct) == (1, 7, False)
+    assert stored.probabilities == pytest.approx(probabilities)
+    assert (stored.model_sha256, stored.source, stored.writer, stored.session) == ("ab" * 32, "draw", "Ana", "s-1")
+    assert before - timedelta(seconds=1) <= stored.created_at <= datetime.now(timezone.utc) + timedelta(seconds=1)
+
+
+def test_filters_pick_the_drawings_asked_for(bank):
+    """Test that label, reading, right/wrong, writer, source and date filters each narrow the list correctly."""
+    right = bank.add(a_drawing(1, reading=1, writer="Ana"))
+    wrong = bank.add(a_drawing(0, "zero", reading=6, writer="Ben", source="upload"))
+    unread = bank.add(a_drawing(0, "zero", source="import", writer="pen-03"))
+
+    def ids(**where):
+        return sorted(drawing.id for drawing in bank.drawings(DrawingFilter(**where)))
+
+    assert ids() == sorted([right, wrong, unread])
+    assert ids(label=0) == sorted([wrong, unread])
+    assert ids(reading=6) == [wrong]
+    assert ids(correct=True) == [right] and ids(correct=False) == [wrong]
+    assert ids(writer="pen-03") == [unread]
+    assert ids(source="upload") == [wrong]
+    now = datetime.now(timezone.utc)
+    assert ids(since=now - timedelta(minutes=5)) == sorted([right, wrong, unread])
+    assert ids(until=now - timedelta(minutes=5)) == []
+    assert bank.count(DrawingFilter(label=0)) == 2
+    assert bank.writers() == ["Ana", "Ben", "pen-03"]
+
+
+def test_as_dataset_gives_labelled_drawings_with_writers(bank):
+    """Test that as_dataset returns the 28x28 images, labels and writers of labelled drawings, per writer if asked."""
+    first = bank.add(a_drawing(1, writer="Ana"))
+    bank.add(a_drawing(None, "zero", writer="Ana"))  # no label: not a training or test example
+    third = bank.add(a_drawing(0, "zero", writer="Ben"))
+    dataset = bank.as_dataset()
+    assert dataset.x.shape == (2, 28, 28) and dataset.x.dtype == np.uint8
+    assert dataset.y.tolist() == [1, 0] and dataset.writers.tolist() == ["Ana", "Ben"]
+    assert dataset.ids.tolist() == [first, third]
+    assert np.array_equal(dataset.x[1], bank.get(third).mnist)
+    assert bank.as_dataset(writer="Ben").y.tolist() == [0]
+    assert len(bank.as_dataset(writer="nobody")) == 0
+
+
+@pytest.mark.parametrize("label", [10, -1, "a", "", 1.5, True, "12"])
+def test_a_label_outside_0_to_9_is_refused(sqlite_bank, label):
+    """Test that a label that is not a digit 0-9 is refused with a message, and nothing is stored."""
+    with pytest.raises(DrawingRejectedError, match="digit from 0 to 9"):
+        sqlite_bank.add(a_drawing(label))
+    assert sqlite_bank.count() == 0
+
+
+def test_bad_images_and_forged_canvas_messages_are_refused(sqlite_bank):
+    """Test that a non-image, an oversized image and forged canvas messages are refused and store nothing."""
+    cases = [
+        (lambda: prepare_drawing(b"<html>not a picture</html>", 1, "upload"), "not a PNG or JPEG"),
+        (lambda: prepare_drawing(_huge_png(), 1, "upload"), "too large"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes="{not json"), "not valid JSON"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes='["a list"]'), "not a drawing"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes='{"objects": "x"}'), "no list of stroke objects"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes={"objects": [{"type": "path"}] * 5000}), "strokes"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes="x" * 3_000_000), "larger than"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes='{"objects": [{"type": "path", "left": NaN}]}'),
+         "NaN"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", strokes="[" * 100_000 + "]" * 100_000), "not valid JSON"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", probabilities=[0.5, 0.5]), "ten numbers"),
+        (lambda: prepare_drawing(digit_png(), 1, "draw", writer="<script>"), "writer tag"),
+        (lambda: prepare_drawing(digit_png(), 1, "hacked"), "source"),
+        (lambda: prepare_drawing(_blank_png(), 1, "draw"), "no digit"),
+    ]
+    for make, message in cases:
+        with pytest.raises(DrawingRejectedError, match=message):
+            sqlite_bank.add(make())
+    assert sqlite_bank.count() == 0
+
+
+def _huge_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", (5000, 5000), 0).save(buffer, "PNG")  # 25 megapixels: over the upload limit
+    return buffer.getvalue()
+
+
+def _blank_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _save_many(url: str, count: int, writer: str) -> None:
+    bank = drawings.DrawingBank(url)
+    drawing = a_drawing(1, writer=writer)
+    for _ in range(count):
+        bank.add(drawing)
+
+
+def test_concurrent_writers_lose_nothing(bank):
+    """Test that four processes saving at once all get their drawings stored."""
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_save_many, args=(bank.url, 15, f"w{n}")) for n in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(120)
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    assert bank.count() == 60
+    assert {writer: bank.count(DrawingFilter(writer=writer)) for writer in bank.writers()} == {
+        "w0": 15, "w1": 15, "w2": 15, "w3": 15}
+
+
+def test_a_full_disk_during_a_save_loses_nothing_and_says_so(sqlite_bank):
+    """Test that when the database file cannot grow, the save fails with a message and earlier drawings stay."""
+    from sqlalchemy import event
+
+    kept = sqlite_bank.add(a_drawing(1, writer="kept"))
+
+    @event.listens_for(sqlite_bank.engine, "connect")
+    def _tiny_disk(dbapi_connection, _record):
+        # SQLite's own limit on the file's pages: past it, writes fail exactly as on a full disk.
+        pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+
+    sqlite_bank.engine.dispose()
+    saved = 0
+    with pytest.raises(DrawingBankError, match="could not be written .*full.*Nothing was saved"):
+        for _ in range(200):
+            sqlite_bank.add(a_drawing(0, "zero", writer="filler"))
+            saved += 1
+    assert sqlite_bank.count() == 1 + saved  # the failed save left no half row; the earlier ones are all there
+    assert sqlite_bank.get(kept).writer == "kept"
+
+
+def test_a_dropped_connection_is_replaced_and_nothing_is_lost(tmp_path):
+    """Test that after the server drops the bank's connections the next save still works and earlier rows stay."""
+    url = fresh_database_url("postgresql", tmp_path)
+    bank = drawings.DrawingBank(_migrated(url))
+    first = bank.add(a_drawing(1))
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(os.environ["DIGITLAB_TEST_POSTGRES_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        dropped = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :name"),
+            {"name": bank.engine.url.database}).scalar()
+    admin.dispose()
+    assert dropped >= 1
+    second = bank.add(a_drawing(0, "zero"))
+    assert [drawing.id for drawing in bank.drawings(newest_first=False)] == [first, second]
+
+
+def test_an_unreachable_database_is_reported_not_raised(tmp_path):
+    """Test that a database server that is not there gives a DrawingBankError with a readable message."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free, and nothing listens on it once the probe closes
+    with pytest.raises(DrawingBankError, match="could not be (written|read)"):
+        drawings.open_bank(f"postgresql+psycopg://nobody:secret@127.0.0.1:{port}/none?connect_timeout=3")
+
+
+def test_schema_version_is_recorded_and_a_newer_schema_is_refused(sqlite_bank):
+    """Test that migrating twice applies nothing new, and a database from a newer DigitLab is refused."""
+    from sqlalchemy import insert
+
+    assert sqlite_bank.migrate() == drawings.SCHEMA_VERSION
+    assert sqlite_bank.migrate() == drawings.SCHEMA_VERSION
+    with sqlite_bank.engine.begin() as connection:
+        connection.execute(insert(drawings.schema_versions).values(
+            version=drawings.SCHEMA_VERSION + 1, applied_at=datetime.now(timezone.utc)))
+    with pytest.raises(DrawingBankError, match="newer than this DigitLab"):
+        sqlite_bank.migrate()
+
+
+def test_a_visitor_is_held_to_saves_per_minute_and_bank_size(sqlite_bank):
+    """Test that a visitor's saves stop at the per-minute limit and at the bank size, with a message."""
+    limits = VisitorLimits(saves_per_minute=3, max_drawings=5)
+    for _ in range(3):
+        sqlite_bank.add(a_drawing(1, session="visitor-a"), limits)
+    with pytest.raises(DrawingRejectedError, match="in the last minute"):
+        sqlite_bank.add(a_drawing(1, session="visitor-a"), limits)
+    sqlite_bank.add(a_drawing(1, session="visitor-b"), limits)
+    sqlite_bank.add(a_drawing(1, session="visitor-b"), limits)
+    with pytest.raises(DrawingRejectedError, match="full"):
+        sqlite_bank.add(a_drawing(1, session="visitor-c"), limits)
+    assert sqlite_bank.count() == 5
+
+
+def test_a_visitor_deletes_only_their_own_drawings(sqlite_bank):
+    """Test that delete with a session removes that session's drawing but not another's."""
+    mine = sqlite_bank.add(a_drawing(1, session="me"))
+    theirs = sqlite_bank.add(a_drawing(1, session="them"))
+    assert not sqlite_bank.delete(theirs, session="me")
+    assert sqlite_bank.delete(mine, session="me")
+    assert [drawing.id for drawing in sqlite_bank.drawings()] == [theirs]
+    assert sqlite_bank.delete(theirs)  # the owner (no session) may delete any
+
+
+def test_export_then_import_into_a_fresh_bank_keeps_everything(bank, tmp_path):
+    """Test that a zip export imported into an empty bank gives the same drawings, labels, writers and strokes."""
+    bank.add(a_drawing(1, writer="Ana", strokes=STROKES, reading=7, probabilities=[0.1] * 10,
+                       model_sha256="cd" * 32))
+    bank.add(a_drawing(0, "zero", writer="Ben", source="upload"))
+    out = tmp_path / "bank.zip"
+    assert export_zip(bank, out) == 2
+    with zipfile.ZipFile(out) as archive:
+        names = archive.namelist()
+        rows = list(csv.DictReader(io.StringIO(archive.read("labels.csv").decode())))
+    assert sum(name.endswith(".png") for name in names) == 2 and "strokes.json" in names
+    assert [row["label"] for row in rows] == ["1", "0"]
+
+    other = drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "other")))
+    report = import_file(other, out)
+    assert report.problems == [] and len(report.added) == 2
+    originals, copies = bank.drawings(newest_first=False), other.drawings(newest_first=False)
+    for original, copy in zip(originals, copies):
+        assert (copy.label, copy.writer, copy.source, copy.reading) == (
+            original.label, original.writer, original.source, original.reading)
+        assert copy.png == original.png and np.array_equal(copy.mnist, original.mnist)
+        assert copy.created_at == original.created_at
+    assert json.loads(copies[0].strokes) == STROKES
+
+
+def test_an_import_with_broken_rows_takes_the_good_ones_and_lists_the_rest(sqlite_bank, tmp_path):
+    """Test that rows with a bad label, a missing image or a non-image are listed and the good rows go in."""
+    out = tmp_path / "mixed.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("drawings/a.png", digit_png("one"))
+        archive.writestr("drawings/b.png", digit_png("zero"))
+        archive.writestr("drawings/c.png", b"not an image at all")
+        archive.writestr("labels.csv", "id,file,label,source,writer\n1,drawings/a.png,1,draw,Ana\n"
+                                       "2,drawings/b.png,12,draw,Ana\n3,drawings/missing.png,3,draw,Ana\n"
+                                       "4,drawings/c.png,4,draw,Ana\n5,drawings/b.png,0,import,Ben\n")
+    report = import_file(sqlite_bank, out)
+    assert len(report.added) == 2
+    assert [problem.split(":")[0] for problem in report.problems] == [
+        "labels.csv line 3", "labels.csv line 4", "labels.csv line 5"]
+    assert "digit from 0 to 9" in report.problems[0] and "not in the zip" in report.problems[1]
+    assert "not a PNG or JPEG" in report.problems[2]
+    assert sorted((d.label, d.writer) for d in sqlite_bank.drawings()) == [(0, "Ben"), (1, "Ana")]
+
+
+def test_a_zip_that_is_not_an_export_is_refused(sqlite_bank, tmp_path):
+    """Test that a zip without labels.csv is refused with a message and stores nothing."""
+    out = tmp_path / "photos.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.png", digit_png())
+    with pytest.raises(DrawingRejectedError, match="no labels.csv"):
+        import_file(sqlite_bank, out)
+    assert sqlite_bank.count() == 0
+
+
+@pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="pendigits-orig.tra is not in ../shared/data")
+def test_unipen_import_draws_pen_digits_with_writer_tags(sqlite_bank, tmp_path):
+    """Test that UNIPEN text comes in as drawings tagged by writer, with a broken segment listed and skipped."""
+    lines = SHARED_PENDIGITS.read_text().splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith(".SEGMENT")]
+    sample = lines[: starts[12]]
+    broken = [".SEGMENT DIGIT 99 ? \"7\"", ".COMMENT 7 5 1", ".PEN_DOWN", " 10 ten", ".PEN_UP"]
+    path = tmp_path / "pen.tra"
+    path.write_text("\n".join(sample[: starts[3]] + broken + sample[starts[3]:]) + "\n")
+    report = import_file(sqlite_bank, path)
+    assert len(report.added) == 12
+    assert len(report.problems) == 1 and report.problems[0].startswith(f"line {starts[3] + 1}:")
+    stored = sqlite_bank.drawings(newest_first=False)
+    from digitlab.pendigits import read_pendigits
+
+    expected = read_pendigits(SHARED_PENDIGITS)[:12]
+    assert [d.label for d in stored] == [digit.label for digit in expected]
+    assert [d.writer for d in stored] == [f"pen-{digit.writer:02d}" for digit in expected]
+    assert all(d.source == "import" and json.loads(d.strokes)["format"] == "unipen" for d in stored)
+    again = drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "again")))
+    import_file(again, path)
+    assert [d.png for d in again.drawings(newest_first=False)] == [d.png for d in stored]  # seeded: same images
+
+
+def test_database_url_comes_from_env_then_secrets_then_beside_the_runs(tmp_path):
+    """Test that DIGITLAB_DATABASE_URL wins over secrets, and the default is an SQLite file beside the runs folder."""
+    env = {"DIGITLAB_DATABASE_URL": "postgresql+psycopg://a@b/c"}
+    assert drawings.database_url({"DIGITLAB_DATABASE_URL": "sqlite:///x"}, env) == "postgresql+psycopg://a@b/c"
+    assert drawings.database_url({"DIGITLAB_DATABASE_URL": "sqlite:///x"}, {}) == "sqlite:///x"
+    runs = tmp_path / "somewhere" / "runs"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIGITLAB_RUNS", str(runs))
+        assert drawings.database_url({}, {}) == f"sqlite:///{runs.parent / 'drawings.sqlite'}"
+    assert "secret" not in drawings.describe_url("postgresql+psycopg://me:secret@host/db")
