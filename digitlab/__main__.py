@@ -113,7 +113,7 @@ def run_evaluate(args) -> int:
     if args.dataset == "drawings":
         from digitlab.drawings_cli import run_evaluate_drawings
 
-        return run_evaluate_drawings(args, predictor, resolve_model(args.model).sha256)
+        return run_evaluate_drawings(args, predictor, resolve_model(args.model).sha256, print_evaluation)
     try:
         mnist = load_mnist()
     except MnistUnavailableError as error:

@@ -175,7 +175,7 @@ def _delete(args, bank) -> int:
     return 1 if missing else 0
 
 
-def run_evaluate_drawings(args, predictor, model_sha256: str | None) -> int:
+def run_evaluate_drawings(args, predictor, model_sha256: str | None, print_evaluation) -> int:
     """evaluate --dataset drawings: the model on the bank's labelled drawings (of one writer, with --writer)."""
     from digitlab.drawings import DrawingBankError, evaluate_on_bank, open_bank
 
@@ -188,8 +188,6 @@ def run_evaluate_drawings(args, predictor, model_sha256: str | None) -> int:
     if not len(dataset):
         print(f"error: the drawing bank has no labelled drawings{who}.", file=sys.stderr)
         return 2
-    from digitlab.__main__ import print_evaluation
-
     result = {"dataset": "drawings", "writer": args.writer, "images": evaluation.n,
               "writers": len(set(dataset.writers)), **evaluation.to_json()}
     print_evaluation(result, f"Drawing bank{who}", args.json)
