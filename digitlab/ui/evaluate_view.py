@@ -13,7 +13,7 @@ from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
-from digitlab.ui.figures import pixel_image
+from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
 
 SELECTED_MODEL_KEY = "selected_model"  # set by app.py from the sidebar
@@ -31,6 +31,13 @@ GALLERY_ROWS = 3
 PIXEL_SCALE = 4  # each MNIST pixel becomes a 4x4 block: 112 px images with every pixel visible
 TABLE_ROW_HEIGHT = 35  # px, Streamlit's default dataframe row height
 CELL_MARKER_SIZE = 38  # px; the invisible click target over each cell, about a cell wide
+MATRIX_SIZE = 520  # px; a fixed square, so the colour bar sits right beside the matrix
+CLOSER_LOOK_KEY = "evaluate_closer_look"
+
+
+def percent(value: float) -> str:
+    """Every share on the page in one format: 97.23%."""
+    return f"{value:.2%}"
 
 
 def evaluate_page() -> None:
@@ -97,27 +104,29 @@ def _evaluation_for(sha256: str, _entry: ModelEntry) -> Evaluation:
 
 def show_headline(evaluation: Evaluation) -> None:
     accuracy, errors, macro_f1 = st.columns(3)
-    accuracy.metric("Accuracy", f"{evaluation.accuracy:.2%}")
+    accuracy.metric("Accuracy", percent(evaluation.accuracy))
     errors.metric("Errors", f"{evaluation.errors:,} of {evaluation.n:,}")
-    macro_f1.metric("Macro F1", f"{evaluation.macro['f1']:.4f}")
+    macro_f1.metric("Macro F1", percent(evaluation.macro["f1"]), help="The mean of the ten digits' F1 scores.")
     table = metrics_table(evaluation)
     st.dataframe(
         table,
         hide_index=True,
         height=TABLE_ROW_HEIGHT * (len(table) + 1) + 3,  # every row and the header, no scrolling
         column_config={
-            name: st.column_config.NumberColumn(name, format="percent") for name in ("Precision", "Recall", "F1")
+            **{name: st.column_config.NumberColumn(name, format="%.2f%%") for name in ("Precision", "Recall", "F1")},
+            "Support": st.column_config.NumberColumn("Support", format="localized"),
         },
     )
 
 
 def metrics_table(evaluation: Evaluation) -> pd.DataFrame:
     """One row per digit and a last row of macro averages."""
-    rows = [{"Digit": str(row["digit"]), "Precision": row["precision"], "Recall": row["recall"], "F1": row["f1"],
-             "Support": row["support"]} for row in evaluation.per_class]
+    # Shares are stored as percentages so the table prints them as the rest of the page does (97.23%).
+    rows = [{"Digit": str(row["digit"]), "Precision": 100 * row["precision"], "Recall": 100 * row["recall"],
+             "F1": 100 * row["f1"], "Support": row["support"]} for row in evaluation.per_class]
     macro = evaluation.macro
-    rows.append({"Digit": "Macro average", "Precision": macro["precision"], "Recall": macro["recall"],
-                 "F1": macro["f1"], "Support": macro["support"]})
+    rows.append({"Digit": "Macro average", "Precision": 100 * macro["precision"], "Recall": 100 * macro["recall"],
+                 "F1": 100 * macro["f1"], "Support": macro["support"]})
     return pd.DataFrame(rows)
 
 
@@ -131,7 +140,7 @@ def show_confusion_matrix(evaluation: Evaluation) -> None:
                "out so the mistakes stand out. Click a cell to see its images below.")
     figure = confusion_figure(evaluation.confusion, row_rates, highlighted_cell())
     st.plotly_chart(figure, key=CHART_KEY, on_select=_filter_by_selected_cell, selection_mode="points",
-                    config={"displayModeBar": False})
+                    config={"displayModeBar": False}, width="content")
 
 
 def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: tuple[int, int] | None = None) -> go.Figure:
@@ -145,16 +154,17 @@ def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: 
     colour_values = np.where(off_diagonal, values, np.nan)  # NaN cells take no colour: the diagonal is masked
     brightest = max(float(np.nanmax(colour_values)) if off_diagonal.any() else 0.0, 1e-9)
 
+    tick_values, tick_texts = colour_bar_ticks(brightest, row_rates)
     figure = go.Figure(go.Heatmap(
         z=colour_values, x=digits, y=digits, colorscale="Reds", zmin=0, zmax=brightest, hoverinfo="skip",
-        xgap=1, ygap=1, colorbar={"title": {"text": "share of row" if row_rates else "images"},
-                                  "tickformat": ".0%" if row_rates else ",d"},
+        xgap=1, ygap=1, colorbar={"title": {"text": "share of row" if row_rates else "images"}, "tickvals": tick_values,
+                                  "ticktext": tick_texts, "thickness": 14, "xpad": 6},
     ))
     annotations = []
     for true_digit in digits:
         for predicted_digit in digits:
             value = values[true_digit, predicted_digit]
-            text = f"{value:.1%}" if row_rates else f"{int(value):,}"
+            text = percent(value) if row_rates else f"{int(value):,}"
             if not off_diagonal[true_digit, predicted_digit] or value == 0:
                 colour = "#9e9e9e"  # right answers and empty cells: quiet grey
             else:
@@ -162,10 +172,12 @@ def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: 
             annotations.append({"x": predicted_digit, "y": true_digit, "text": text, "showarrow": False,
                                 "font": {"color": colour, "size": 12}})
 
-    # Plotly cannot select heatmap cells, so an invisible scatter point over each mistake cell is the
-    # click target; Streamlit reports which point was clicked.
-    true_digits, predicted_digits = np.nonzero(off_diagonal)
-    hover = [f"true {t} → predicted {p}<br>{counts[t, p]:,} image(s), {rates[t, p]:.1%} of the {t}s<br>click to show them"
+    # Plotly cannot select heatmap cells, so an invisible scatter point over each cell is the click
+    # target; Streamlit reports which point was clicked. A diagonal cell says what it holds when clicked.
+    true_digits, predicted_digits = np.nonzero(np.ones_like(off_diagonal))
+    hover = [(f"true {t} → predicted {p}<br>{counts[t, p]:,} image(s), {percent(rates[t, p])} of the {t}s"
+              "<br>click to show them") if t != p else
+             f"{counts[t, p]:,} of the {int(totals[t, 0]):,} {t}s read right ({percent(rates[t, p])})"
              for t, p in zip(true_digits, predicted_digits)]
     figure.add_trace(go.Scatter(
         x=predicted_digits, y=true_digits, mode="markers", hovertext=hover, hoverinfo="text", showlegend=False,
@@ -178,7 +190,8 @@ def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: 
         shapes.append({"type": "rect", "x0": predicted_digit - 0.5, "x1": predicted_digit + 0.5,
                        "y0": true_digit - 0.5, "y1": true_digit + 0.5, "line": {"color": "#1f77b4", "width": 3}})
     figure.update_layout(
-        annotations=annotations, shapes=shapes, height=520, margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        annotations=annotations, shapes=shapes, height=MATRIX_SIZE, width=MATRIX_SIZE + 90,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
         # Fixed ranges: autorange would pad for the click targets' marker size and show empty margins.
         xaxis={"title": "Predicted digit", "tickvals": digits, "side": "top", "showgrid": False, "zeroline": False,
                "range": [-0.5, len(digits) - 0.5], "constrain": "domain", "fixedrange": True},
@@ -188,6 +201,22 @@ def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: 
         hoverlabel={"bgcolor": "white"},
     )
     return figure
+
+
+def colour_bar_ticks(brightest: float, row_rates: bool) -> tuple[list[float], list[str]]:
+    """About five round, distinct tick values from 0 to the brightest cell, labelled as the cells are."""
+    raw_step = brightest / 4
+    magnitude = 10 ** np.floor(np.log10(raw_step)) if raw_step > 0 else 1.0
+    step = next(factor * magnitude for factor in (1, 2, 5, 10) if factor * magnitude >= raw_step)
+    if not row_rates:
+        step = max(1.0, float(np.ceil(step)))  # counts are whole images
+    values = [float(value) for value in np.arange(0, brightest + step * 1e-6, step)]
+    if row_rates:
+        decimals = max(0, int(-np.floor(np.log10(step * 100)))) if step < 0.01 else 0
+        texts = [f"{value * 100:.{decimals}f}%" for value in values]
+    else:
+        texts = [f"{int(value):,}" for value in values]
+    return values, texts
 
 
 def selected_cell(chart_state) -> tuple[int, int] | None:
@@ -235,7 +264,11 @@ def show_mistakes(evaluation: Evaluation, mnist: Mnist) -> None:
     predicted_digit = predicted_box.selectbox("Predicted as", DIGIT_CHOICES, key=PREDICTED_DIGIT_KEY,
                                               format_func=describe_digit, on_change=_show_first_page_of_mistakes)
     if true_digit is not None and true_digit == predicted_digit:
-        st.info(f"A {true_digit} predicted as {true_digit} is a right answer. Pick two different digits.")
+        right = int(evaluation.confusion[true_digit, true_digit])
+        total = int(evaluation.confusion[true_digit].sum())
+        st.info(f"That cell holds the right answers: {right:,} of the {total:,} {true_digit}s were read as "
+                f"{true_digit} ({percent(right / total if total else 0.0)}). Click a cell off the diagonal, or pick "
+                "two different digits, to see mistakes.")
         return
     indices = misclassified(evaluation, true_digit, predicted_digit, sort="confidence")
     what = f"true {describe_digit(true_digit)}, predicted as {describe_digit(predicted_digit)}"
@@ -247,9 +280,26 @@ def show_mistakes(evaluation: Evaluation, mnist: Mnist) -> None:
     confidence = evaluation.confidence
 
     def caption(index: int) -> str:
-        return f"{evaluation.labels[index]} → {evaluation.predictions[index]} · {confidence[index]:.0%}"
+        return f"{evaluation.labels[index]} → {evaluation.predictions[index]} · {percent(confidence[index])}"
 
     show_gallery(indices, mnist, caption, MISTAKES_PAGE_KEY)
+    show_closer_look(indices, evaluation, mnist)
+
+
+def show_closer_look(indices: np.ndarray, evaluation: Evaluation, mnist: Mnist) -> None:
+    """One of the mistakes enlarged, with the model's probability for every digit."""
+    choices = [int(index) for index in indices[:200]]
+    chosen = st.selectbox("Look closer at one of them", choices, index=None, key=CLOSER_LOOK_KEY,
+                          placeholder="Choose an image to see all ten probabilities",
+                          format_func=lambda index: f"test image {index:,}: a {evaluation.labels[index]} read as "
+                                                    f"{evaluation.predictions[index]}")
+    if chosen is None or chosen not in choices:
+        return
+    picture, bars = st.columns([1, 3])
+    picture.image(pixel_image(mnist.x_test[chosen], 7), caption=f"true {evaluation.labels[chosen]}")
+    with bars:
+        st.plotly_chart(probability_chart(evaluation.probabilities[chosen][:10]), config={"displayModeBar": False},
+                        key="evaluate-closer-look-chart")
 
 
 def show_gallery(indices: np.ndarray, mnist: Mnist, caption: Callable[[int], str], page_key: str) -> None:
@@ -302,6 +352,15 @@ def confidence_figure(evaluation: Evaluation) -> go.Figure:
 # --- comparison -------------------------------------------------------------------------------------
 
 
+def per_class_changes(first: Evaluation, second: Evaluation) -> pd.DataFrame:
+    """Each digit's recall under model A and model B, and B's change in percentage points."""
+    rows = []
+    for row_a, row_b in zip(first.per_class, second.per_class):
+        rows.append({"Digit": str(row_a["digit"]), "Recall A": percent(row_a["recall"]),
+                     "Recall B": percent(row_b["recall"]), "Change": 100 * (row_b["recall"] - row_a["recall"])})
+    return pd.DataFrame(rows)
+
+
 def show_comparison(entry: ModelEntry, evaluation: Evaluation, mnist: Mnist) -> None:
     st.subheader("Compare with another model")
     others = {other.name: other for other in list_models() if other.usable and other.name != entry.name}
@@ -320,10 +379,12 @@ def show_comparison(entry: ModelEntry, evaluation: Evaluation, mnist: Mnist) -> 
         return
     differing = disagreements(evaluation, other_evaluation)
     first, second, apart = st.columns(3)
-    first.metric(f"A: {entry.name}", f"{evaluation.accuracy:.2%}")
-    second.metric(f"B: {other.name}", f"{other_evaluation.accuracy:.2%}",
+    first.metric(f"A: {entry.name}", percent(evaluation.accuracy))
+    second.metric(f"B: {other.name}", percent(other_evaluation.accuracy),
                   delta=f"{(other_evaluation.accuracy - evaluation.accuracy) * 100:+.2f} points")
     apart.metric("Test images they disagree on", f"{differing.size:,}")
+    st.dataframe(per_class_changes(evaluation, other_evaluation), hide_index=True,
+                 column_config={"Change": st.column_config.NumberColumn("Change (points)", format="%+.2f")})
     if differing.size == 0:
         st.success("The two models give the same answer on every test image.")
         return

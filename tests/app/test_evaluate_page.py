@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from digitlab.ui import evaluate_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "evaluate.py"
-CAPTION_PATTERN = re.compile(r"^(\d) → (\d) · (\d+)%$")  # true → predicted · confidence
+CAPTION_PATTERN = re.compile(r"^(\d) → (\d) · (\d+\.\d\d)%$")  # true → predicted · confidence
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +94,8 @@ def test_page_shows_accuracy_per_class_table_matrix_and_mistakes(model_entry, ex
     table = at.dataframe[0].value
     assert table["Digit"].tolist() == [*map(str, range(10)), "Macro average"]
     assert table["Support"].tolist()[:10] == [row["support"] for row in expected.per_class]
-    assert table["Recall"].iloc[-1] == pytest.approx(expected.macro["recall"])
+    assert table["Recall"].iloc[-1] == pytest.approx(100 * expected.macro["recall"]), "shares shown as 97.23%"
+    assert metrics["Macro F1"] == f"{expected.macro['f1']:.2%}", "one format for every share on the page"
 
     spec = confusion_spec(at)
     heatmap = plotly_array(spec["data"][0]["z"])
@@ -108,7 +109,7 @@ def test_page_shows_accuracy_per_class_table_matrix_and_mistakes(model_entry, ex
     captions = gallery_captions(at)
     assert matching_count(at) == expected.errors
     assert len(captions) == min(24, expected.errors)
-    confidences = [int(CAPTION_PATTERN.match(caption).group(3)) for caption in captions]
+    confidences = [float(CAPTION_PATTERN.match(caption).group(3)) for caption in captions]
     assert all(CAPTION_PATTERN.match(caption).group(1) != CAPTION_PATTERN.match(caption).group(2) for caption in captions)
     assert confidences == sorted(confidences, reverse=True), "most confident mistakes first"
     assert len(at.get("plotly_chart")) == 2  # the matrix and the confidence histograms
@@ -137,7 +138,7 @@ def test_rates_toggle_shows_each_cell_as_a_share_of_its_true_digit(model_entry, 
     at.toggle(key=evaluate_view.ROW_RATES_KEY).set_value(True).run()
 
     cell_labels = {(a["y"], a["x"]): a["text"] for a in confusion_spec(at)["layout"]["annotations"]}
-    assert cell_labels[(7, 7)] == f"{expected.confusion[7, 7] / expected.confusion[7].sum():.1%}"
+    assert cell_labels[(7, 7)] == f"{expected.confusion[7, 7] / expected.confusion[7].sum():.2%}"
 
 
 def test_selected_cell_reads_the_point_streamlit_reports_for_a_click():
@@ -176,6 +177,9 @@ def test_comparing_with_another_model_shows_both_accuracies_and_their_disagreeme
     assert len(comparison_captions) == min(24, disagreeing)
     assert all(re.fullmatch(r"\d · A \d · B \d", caption) for caption in comparison_captions)
     assert any(caption.endswith("B 3") for caption in comparison_captions)
+    changes = at.dataframe[-1].value  # per digit: recall under A and B
+    assert changes["Digit"].tolist() == list(map(str, range(10)))
+    assert changes.loc[changes["Digit"] == "3", "Change"].item() > 0, "the 3-loving model recalls more 3s"
 
 
 def test_only_one_model_says_how_to_get_a_second(model_entry):
@@ -198,3 +202,30 @@ def test_missing_mnist_shows_how_to_provide_it(model_entry, monkeypatch, tmp_pat
     assert "could not be loaded" in error.value
     assert "nowhere/mnist.npz" in error.value and "DIGITLAB_MNIST" in error.value
     assert not at.metric and not at.get("plotly_chart")
+
+
+def test_rates_colour_bar_has_distinct_ticks_and_a_diagonal_click_explains_itself(model_entry, expected):
+    """Test that in rates mode the colour bar's tick labels all differ, and choosing a diagonal cell says it
+    holds the right answers and how many."""
+    at = evaluate_page(model_entry)
+    at.toggle(key=evaluate_view.ROW_RATES_KEY).set_value(True).run()
+
+    colour_bar = confusion_spec(at)["data"][0]["colorbar"]
+    assert len(colour_bar["ticktext"]) >= 2 and len(set(colour_bar["ticktext"])) == len(colour_bar["ticktext"])
+
+    at.selectbox(key=evaluate_view.TRUE_DIGIT_KEY).set_value(4)
+    at.selectbox(key=evaluate_view.PREDICTED_DIGIT_KEY).set_value(4).run()
+    right = int(expected.confusion[4, 4])
+    assert f"{right:,} of the {int(expected.confusion[4].sum()):,} 4s were read as 4" in at.info[0].value
+
+
+def test_a_mistake_can_be_looked_at_closer_with_all_ten_probabilities(model_entry, expected):
+    """Test that choosing one misclassified image shows it with the model's probability bar for every digit."""
+    at = evaluate_page(model_entry)
+    options = at.selectbox(key=evaluate_view.CLOSER_LOOK_KEY).options
+    assert options, "the mistakes can be looked at one by one"
+    at.selectbox(key=evaluate_view.CLOSER_LOOK_KEY).select_index(0).run()
+
+    charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    bars = [chart for chart in charts if chart["data"] and chart["data"][0].get("type") == "bar"]
+    assert bars and plotly_array(bars[-1]["data"][0]["y"]).shape == (10,)
