@@ -51,11 +51,11 @@ def run_train(args) -> int:
 
 def load_predictor_or_exit(model: Path | None):
     """The Predictor for --model (or the active default); None after printing why it cannot load."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import ModelLoadError, load_entry, resolve_model
+    from digitlab.flatbuffer import load_serving_predictor
+    from digitlab.registry import ModelLoadError, resolve_model
 
     try:
-        return Predictor(load_entry(resolve_model(model)))
+        return load_serving_predictor(resolve_model(model))  # its LiteRT flatbuffer: no TensorFlow
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return None

@@ -68,18 +68,19 @@ class Predictor:
     def __init__(self, model, runtime: str | None = None):
         """runtime: "litert" (fastest), "tensorflow", or "auto" (LiteRT where it is installed and can
         convert the model, else TensorFlow); by default $DIGITLAB_RUNTIME, else "auto"."""
-        if runtime is None:
-            runtime = os.environ.get(RUNTIME_ENV_VAR, "auto").strip().lower() or "auto"
-            if runtime not in RUNTIMES:  # a deployment's typo must not take the app down
-                logger.warning("Ignoring %s=%r: use one of %s.", RUNTIME_ENV_VAR, runtime, ", ".join(RUNTIMES))
-                runtime = "auto"
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
+        runtime = requested_runtime(runtime)
         self.model = model
         lite = None if runtime == "tensorflow" else _lite_model_or_none(model, required=runtime == "litert")
         self.runtime = "tensorflow" if lite is None else "litert"
         # Both are warmed up as they are made, so a user's first stroke is not the slow one.
         self._forward = traced_forward(model) if lite is None else lite
+
+    @classmethod
+    def from_lite(cls, lite_model) -> "Predictor":
+        """A Predictor over a LiteModel alone: no Keras model, so TensorFlow is never imported."""
+        predictor = cls.__new__(cls)
+        predictor.model, predictor.runtime, predictor._forward = None, "litert", lite_model
+        return predictor
 
     @classmethod
     def from_file(cls, path: str | Path, expected_sha256: str | None = None) -> "Predictor":
@@ -102,6 +103,18 @@ class Predictor:
             return Prediction(None, None, None, prepared.reason)
         probabilities = self.predict_mnist(prepared.mnist[None])[0]
         return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist)
+
+
+def requested_runtime(runtime: str | None) -> str:
+    """runtime checked, or when None $DIGITLAB_RUNTIME (a typo there is logged and read as "auto")."""
+    if runtime is None:
+        runtime = os.environ.get(RUNTIME_ENV_VAR, "auto").strip().lower() or "auto"
+        if runtime not in RUNTIMES:  # a deployment's typo must not take the app down
+            logger.warning("Ignoring %s=%r: use one of %s.", RUNTIME_ENV_VAR, runtime, ", ".join(RUNTIMES))
+            runtime = "auto"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
+    return runtime
 
 
 def _lite_model_or_none(model, required: bool):

@@ -190,7 +190,11 @@ def register_model(model_file: Path, name: str, card: dict, directory: Path | No
     directory = directory or models_dir()
     target = directory / f"{name}{MODEL_SUFFIX}"
     write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
-    card = {**card, "name": name, "file": target.name, "sha256": file_sha256(target)}
+    sha256 = file_sha256(target)
+    # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/flatbuffer.py).
+    from digitlab.flatbuffer import write_flatbuffer
+
+    card = {**card, "name": name, "file": target.name, "sha256": sha256, **write_flatbuffer(target, sha256)}
     write_json_atomic(directory / f"{name}.json", card)
     return ModelEntry(name, target, card)
 
