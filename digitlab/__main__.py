@@ -118,6 +118,11 @@ def run_bench_command(args) -> int:
     from digitlab.data import MnistUnavailableError
     from digitlab.registry import ModelLoadError
 
+    if args.browser:  # what a person drawing feels, against the canvas's own floor (digitlab/browser_bench.py)
+        from digitlab.browser_bench import run_browser_bench
+
+        print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
+        return 0
     load = [int(n) for n in args.load.split(",")] if args.load else None
     try:
         report = run_bench(args.model, quick=args.quick, load_clients=load, while_training=args.while_training)
@@ -175,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="small samples: a smoke run, not figures to record")
     bench.add_argument("--load", default=None, help="concurrent clients to simulate, e.g. 1,4,16")
     bench.add_argument("--while-training", action="store_true", help="also measure while a training run is active")
+    bench.add_argument("--browser", action="store_true",
+                       help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
+    bench.add_argument("--digits", type=int, default=20, help="with --browser: pen digits drawn on each app")
 
     promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it active")
     promote.add_argument("run", type=Path, help="the run folder")
