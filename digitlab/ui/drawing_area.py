@@ -12,7 +12,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from digitlab.inference import Prediction
 from digitlab.ui import canvas
-from digitlab.ui.figures import pixel_image, probability_chart
+from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
 
 DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
 CANVAS_PANEL_WIDTH = canvas.CANVAS_SIZE + 10
@@ -34,7 +34,7 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
             st.info(f"{prediction.message} Draw or upload a single digit, large and centred.")
         return
     with model_view_column:
-        st.image(pixel_image(prediction.mnist, MODEL_VIEW_SCALE), output_format="PNG",
+        st.image(png_data_url(pixel_image(prediction.mnist, MODEL_VIEW_SCALE)), width=28 * MODEL_VIEW_SCALE,
                  caption="What the model sees: 28 × 28 pixels, centred and scaled like MNIST")
     with result_column:
         st.metric("Prediction", str(prediction.digit), delta=f"{prediction.confidence:.0%} probability",
