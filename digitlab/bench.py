@@ -111,11 +111,12 @@ def latency(predictor: Predictor, canvases: list[np.ndarray], n_fast: int = 300,
 
 
 def draw_page_latency(predictor: Predictor, canvases: list[np.ndarray], n: int = 200) -> dict:
-    """The draw page's server-side work after a stroke: decode the canvas PNG, predict, build the chart."""
+    """The Draw page's server work after a stroke, past the canvas component: decode its PNG, predict, and
+    build and serialise the page's answer with the page's own code (show_on_page)."""
     from digitlab.loadtest import serve_stroke
 
     pngs = [canvas_png(canvas) for canvas in canvases[:n]]
-    return percentiles_ms(time_calls(lambda png: serve_stroke(predictor, png, build_chart), pngs))
+    return percentiles_ms(time_calls(lambda png: serve_stroke(predictor, png, show_on_page), pngs))
 
 
 def canvas_png(canvas: np.ndarray) -> bytes:
@@ -129,12 +130,19 @@ def canvas_png(canvas: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def build_chart(prediction) -> None:
-    """The draw page's probability chart for a prediction, serialised as Streamlit sends it."""
-    from digitlab.ui.figures import probability_chart
+def show_on_page(prediction) -> None:
+    """The Draw page's own code for showing a prediction (model view, metric, chart), run in bare Streamlit.
 
-    if prediction.digit is not None:
-        probability_chart(prediction.probabilities).to_plotly_json()
+    Outside `streamlit run`, Streamlit builds and serialises each element exactly as for a browser and
+    then drops it, so this times the page's real server work after the prediction, not a stand-in.
+    """
+    import logging
+
+    from digitlab.ui.drawing_area import reading_panels, show_reading
+
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+    _, model_view_column, result_column = reading_panels()
+    show_reading(prediction, model_view_column, result_column)
 
 
 def batch_throughput(predictor: Predictor, images: np.ndarray, batch_size: int = 1000) -> dict:
@@ -203,7 +211,7 @@ def load_figures(predictor: Predictor, canvases: list[np.ndarray], clients_list:
     from digitlab.loadtest import run_load
 
     payloads = [canvas_png(canvas) for canvas in canvases[:200]]
-    return {str(clients): run_load(predictor, clients, requests, payloads, after_prediction=build_chart)
+    return {str(clients): run_load(predictor, clients, requests, payloads, after_prediction=show_on_page)
             for clients in clients_list}
 
 
