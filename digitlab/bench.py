@@ -171,11 +171,15 @@ def training_throughput(mnist, arch: str, n_images: int = 4096) -> dict:
     return {"arch": arch, "images_per_s": round(n_images / (time.perf_counter() - start)), "augment": True}
 
 
-def cold_start(model_path: Path, sha256: str) -> dict:
-    """Seconds (and peak memory) for a fresh interpreter to import DigitLab, load the model and predict once."""
+def cold_start(model_path: Path) -> dict:
+    """Seconds (and peak memory) for a fresh interpreter to import DigitLab, load the model and predict once.
+
+    The model is loaded as the app and `predict` load it: from its LiteRT flatbuffer where it has one.
+    """
     code = (
-        "import time; t=time.perf_counter(); import numpy as np; from digitlab.inference import Predictor; "
-        f"p=Predictor.from_file({str(model_path)!r}, {sha256!r}); p.predict_mnist(np.zeros((1,28,28),np.uint8)); "
+        "import time; t=time.perf_counter(); import numpy as np; from digitlab.flatbuffer import load_serving_predictor; "
+        "from digitlab.registry import entry_for_path; "
+        f"p=load_serving_predictor(entry_for_path({str(model_path)!r})); p.predict_mnist(np.zeros((1,28,28),np.uint8)); "
         "print(time.perf_counter()-t); "
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec, so a child would report the parent's peak.
         "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) / 1024)"
@@ -281,7 +285,7 @@ def run_bench(model_path: Path | None, quick: bool = False, load_clients: list[i
     report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, n=30 if quick else 200)
     report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])
     report["training_throughput"] = training_throughput(mnist, DEFAULT_ARCHITECTURE, n_images=512 if quick else 4096)
-    report["cold_start"] = cold_start(entry.path, entry.sha256)
+    report["cold_start"] = cold_start(entry.path)
     report["evaluate_first_visit"] = first_evaluation(predictor, mnist, entry.sha256)
     if load_clients:
         requests = 5 if quick else 40
