@@ -7,6 +7,7 @@ stroke costs the same however many runs and models there are.
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -63,5 +64,8 @@ def drawing_area(predictor) -> None:
     if drawing is None:
         with result_column:
             st.info(DRAW_PROMPT)
+            # Empty bars where the answer will appear: the browser loads the charting library with the
+            # page, not on the first stroke (seconds on a busy machine), and the layout does not jump.
+            st.plotly_chart(probability_chart(np.zeros(10)), config={"displayModeBar": False, "staticPlot": True})
     else:
         show_reading(predictor.predict_image(drawing), model_view_column, result_column)

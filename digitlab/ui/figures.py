@@ -17,7 +17,7 @@ GRID_SHADE = 0.6  # grid lines are pixels darkened to this share, so ink and pap
 def probability_chart(probabilities: np.ndarray, validate: bool = False) -> go.Figure:
     """Bar chart of the probability of each digit 0-9 on a fixed 0-1 axis, the top digit highlighted."""
     probabilities = np.asarray(probabilities, dtype=float)
-    top = int(probabilities.argmax())
+    top = int(probabilities.argmax()) if probabilities.max() > 0 else None  # all zeros: nothing read yet
     digits = [str(digit) for digit in range(len(probabilities))]
     # Built in one constructor call from plain values, unvalidated: plotly's validation of every
     # property costs about 8 ms on 2 busy cores, paid on every stroke. The structure is fixed and
