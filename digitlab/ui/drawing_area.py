@@ -44,7 +44,7 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
             runner_up = prediction.runner_up
             st.warning(f"The model is unsure: it might also be a {runner_up} "
                        f"({prediction.probabilities[runner_up]:.0%}).")
-        st.plotly_chart(probability_chart(prediction.probabilities), config={"displayModeBar": False})
+        st.plotly_chart(probability_chart(prediction.probabilities), config={"displayModeBar": False, "staticPlot": True})
 
 
 @st.fragment
