@@ -152,3 +152,21 @@ def test_a_missing_flatbuffer_falls_back_to_the_keras_file(registered):
     predictor = load_serving_predictor(entry_for_path(registered))
     assert not predictor.serving.from_flatbuffer and "cannot be read" in predictor.serving.note
     assert predictor.predict_mnist(np.zeros((1, 28, 28), np.uint8)).shape == (1, 10)
+
+
+def test_without_litert_the_model_is_served_by_tensorflow(registered, monkeypatch, mnist):
+    """Test that where LiteRT is not installed, a model is still registered and served, by TensorFlow."""
+    expected = load_serving_predictor(entry_for_path(registered)).predict_mnist(mnist.x_test[:20])
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # `import ai_edge_litert...` now raises ImportError
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+
+    predictor = load_serving_predictor(entry_for_path(registered))
+    assert predictor.serving.runtime == "tensorflow" and "not installed" in predictor.serving.note
+    np.testing.assert_allclose(predictor.predict_mnist(mnist.x_test[:20]), expected, atol=1e-5)
+
+    from digitlab.registry import register_model
+
+    again = register_model(registered, "without-litert", {}, registered.parent)
+    assert "not installed" in again.card["litert"]["error"]
+    assert not flatbuffer_path(again.path).exists()
+    assert load_serving_predictor(again).serving.runtime == "tensorflow"
