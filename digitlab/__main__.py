@@ -64,11 +64,11 @@ def run_train(args) -> int:
 
 def load_predictor_or_exit(model: str | None):
     """The Predictor for --model (or the active default); None after printing why it cannot load."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import ModelLoadError, load_entry, resolve_model
+    from digitlab.inference import load_serving_predictor
+    from digitlab.registry import ModelLoadError, resolve_model
 
     try:
-        return Predictor(load_entry(resolve_model(model)))
+        return load_serving_predictor(resolve_model(model))  # its LiteRT flatbuffer: no TensorFlow
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return None
@@ -140,6 +140,11 @@ def run_bench_command(args) -> int:
     from digitlab.data import MnistUnavailableError
     from digitlab.registry import ModelLoadError
 
+    if args.browser:  # what a person drawing feels, against the canvas's own floor (digitlab/browser_bench.py)
+        from digitlab.browser_bench import run_browser_bench
+
+        print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
+        return 0
     load = [int(n) for n in args.load.split(",")] if args.load else None
     try:
         report = run_bench(args.model, quick=args.quick, load_clients=load, while_training=args.while_training)
@@ -206,6 +211,24 @@ def run_models(args) -> int:
             mark = "*" if row["default"] else " "
             print(f"{mark} {entry.name:<40} {accuracy:>7}  {entry.problem or entry.card.get('architecture') or ''}")
     return 0
+
+
+def run_flatbuffer(args) -> int:
+    """Write the flatbuffer for registered .keras files and print each card's new section."""
+    from digitlab.flatbuffer import CARD_KEY, write_flatbuffer
+    from digitlab.registry import entry_for_path, load_keras_model
+
+    failures = 0
+    for path in args.models:
+        entry = entry_for_path(path)
+        if not entry.usable:
+            print(f"error: {path}: {entry.problem}", file=sys.stderr)
+            failures += 1
+            continue
+        section = write_flatbuffer(entry.path, entry.sha256, lambda: load_keras_model(entry.path, entry.sha256))
+        failures += "error" in section[CARD_KEY]
+        print(json.dumps({"model": str(entry.path), **section}))
+    return 1 if failures else 0
 
 
 def run_owner_password(args) -> int:
@@ -281,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--quick", action="store_true", help="small samples: a smoke run, not figures to record")
     bench.add_argument("--load", default=None, help="concurrent clients to simulate, e.g. 1,4,16")
     bench.add_argument("--while-training", action="store_true", help="also measure while a training run is active")
+    bench.add_argument("--browser", action="store_true",
+                       help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
+    bench.add_argument("--digits", type=int, default=20, help="with --browser: pen digits drawn on each app")
 
     promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it the default")
     promote.add_argument("run", type=Path, help="the run folder (or its name under the runs folder)")
@@ -298,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
 
     models = subparsers.add_parser("models", help="list the models (models/ and finished runs); * marks the default")
     models.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    flatbuffer = subparsers.add_parser("flatbuffer", help="(re)write the LiteRT flatbuffer of registered .keras files")
+    flatbuffer.add_argument("models", nargs="+", help="registered .keras files; prints each card's new litert section")
 
     owner = subparsers.add_parser("owner-password", help="print the hash to set as the owner's password")
     owner.add_argument("--stdin", action="store_true", help="read the password from standard input")
@@ -318,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_drawings(args)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
                 "promote": run_promote, "restore": run_restore, "models": run_models, "ensemble": run_ensemble,
-                "owner-password": run_owner_password}
+                "owner-password": run_owner_password, "flatbuffer": run_flatbuffer}
     return commands[args.command](args)
 
 

@@ -68,18 +68,19 @@ class Predictor:
     def __init__(self, model, runtime: str | None = None):
         """runtime: "litert" (fastest), "tensorflow", or "auto" (LiteRT where it is installed and can
         convert the model, else TensorFlow); by default $DIGITLAB_RUNTIME, else "auto"."""
-        if runtime is None:
-            runtime = os.environ.get(RUNTIME_ENV_VAR, "auto").strip().lower() or "auto"
-            if runtime not in RUNTIMES:  # a deployment's typo must not take the app down
-                logger.warning("Ignoring %s=%r: use one of %s.", RUNTIME_ENV_VAR, runtime, ", ".join(RUNTIMES))
-                runtime = "auto"
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
+        runtime = requested_runtime(runtime)
         self.model = model
         lite = None if runtime == "tensorflow" else _lite_model_or_none(model, required=runtime == "litert")
         self.runtime = "tensorflow" if lite is None else "litert"
         # Both are warmed up as they are made, so a user's first stroke is not the slow one.
         self._forward = traced_forward(model) if lite is None else lite
+
+    @classmethod
+    def from_lite(cls, lite_model) -> "Predictor":
+        """A Predictor over a LiteModel alone: no Keras model, so TensorFlow is never imported."""
+        predictor = cls.__new__(cls)
+        predictor.model, predictor.runtime, predictor._forward = None, "litert", lite_model
+        return predictor
 
     @classmethod
     def from_file(cls, path: str | Path, expected_sha256: str | None = None) -> "Predictor":
@@ -102,6 +103,18 @@ class Predictor:
             return Prediction(None, None, None, prepared.reason)
         probabilities = self.predict_mnist(prepared.mnist[None])[0]
         return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist)
+
+
+def requested_runtime(runtime: str | None) -> str:
+    """runtime checked, or when None $DIGITLAB_RUNTIME (a typo there is logged and read as "auto")."""
+    if runtime is None:
+        runtime = os.environ.get(RUNTIME_ENV_VAR, "auto").strip().lower() or "auto"
+        if runtime not in RUNTIMES:  # a deployment's typo must not take the app down
+            logger.warning("Ignoring %s=%r: use one of %s.", RUNTIME_ENV_VAR, runtime, ", ".join(RUNTIMES))
+            runtime = "auto"
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}.")
+    return runtime
 
 
 def _lite_model_or_none(model, required: bool):
@@ -131,3 +144,39 @@ def traced_forward(model):
                           input_signature=[spec]).get_concrete_function()
     forward(tf.zeros([1, 28, 28, 1]))  # the first call sets up the kernels
     return lambda batch: forward(tf.constant(batch)).numpy()
+
+
+@dataclass(frozen=True)
+class ServingSource:
+    """Where a Predictor's answers come from, in words for a page or the CLI."""
+
+    runtime: str  # "litert" or "tensorflow"
+    from_flatbuffer: bool
+    note: str = ""  # why the flatbuffer was not used, when it was not
+
+
+def load_serving_predictor(entry, runtime: str | None = None):
+    """The Predictor for a registry entry: from its checked flatbuffer (no TensorFlow), else its .keras file.
+
+    Raises registry.ModelLoadError when the model cannot be served at all. The Predictor's
+    `serving` attribute says which way it went and why.
+    """
+    from digitlab.flatbuffer import FlatbufferRefused, read_flatbuffer
+    from digitlab.lite_runtime import LiteModel, LiteRuntimeUnavailable
+    from digitlab.registry import ModelLoadError, load_entry
+
+    if not entry.usable:
+        raise ModelLoadError(f"Model '{entry.name}' cannot be used: {entry.problem}.")
+    runtime = requested_runtime(runtime)
+    note = "TensorFlow was asked for"
+    if runtime != "tensorflow":
+        try:
+            predictor = Predictor.from_lite(LiteModel(read_flatbuffer(entry.path, entry.card)))
+            predictor.serving = ServingSource("litert", True)
+            return predictor
+        except (FlatbufferRefused, LiteRuntimeUnavailable) as error:
+            note = f"the LiteRT flatbuffer was not used: {error}"
+            logger.warning("Model '%s': %s; loading its .keras file instead.", entry.name, note)
+    predictor = Predictor(load_entry(entry), runtime=runtime)
+    predictor.serving = ServingSource(predictor.runtime, False, note)
+    return predictor

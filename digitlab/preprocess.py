@@ -9,6 +9,7 @@ otherwise reach the model far thinner or thicker than any MNIST stroke.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,12 +123,12 @@ def stroke_width(mask: np.ndarray) -> float:
     A stroke of length L and width w covers about w*L pixels and has about 2*L boundary pixels,
     so w is about 2 * area / boundary.
     """
-    area = int(mask.sum())
+    area = int(np.count_nonzero(mask))
     if area == 0:
         return 0.0
-    padded = np.pad(mask, 1)
-    interior = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    boundary = area - int(interior.sum())
+    # Interior pixels have all four neighbours inked; pixels on the mask's edge never do (beyond it is paper).
+    interior = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    boundary = area - int(np.count_nonzero(interior))
     return 2.0 * area / max(boundary, 1)
 
 
@@ -138,16 +139,20 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
     edge to edge all come back as blank. Arrays that are not an image (wrong shape, empty, NaN,
     not numbers) raise ValueError.
     """
-    ink = to_ink(image)
+    # A canvas drawing is mostly empty transparent paper: its ink is found on the strokes' bounding box
+    # alone (about a fifth of the canvas), the same values to_ink gives there, and zero around it.
+    layer = _ink_of_strokes_layer(image) if isinstance(image, np.ndarray) else None
+    ink, (row_offset, col_offset), shape = layer if layer is not None else (to_ink(image), (0, 0), None)
+    shape = shape or ink.shape
     mask = ink > INK_THRESHOLD
-    ink_pixels = int(mask.sum())
+    ink_pixels = int(np.count_nonzero(mask))
     if ink_pixels == 0:
         return Preprocessed(None, "The image is blank.")
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     extent = max(bottom - top, right - left)
-    if ink_pixels < MIN_INK_FRACTION * ink.size or extent < MIN_INK_EXTENT * max(ink.shape):
+    if ink_pixels < MIN_INK_FRACTION * shape[0] * shape[1] or extent < MIN_INK_EXTENT * max(shape):
         return Preprocessed(None, "There is too little ink to read a digit.")
 
     crop = ink[top:bottom, left:right]
@@ -165,6 +170,52 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
     final_size = (max(1, round(work.width / WORK_SCALE)), max(1, round(work.height / WORK_SCALE)))
     digit = np.asarray(work.resize(final_size, Image.Resampling.BOX), dtype=np.float32)
     return Preprocessed(_place_by_centre_of_mass(digit))
+
+
+def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]] | None:
+    """to_ink of a canvas drawing (grey strokes on a transparent RGBA layer), computed on the strokes' box.
+
+    Returns (ink inside the box, the box's top-left corner, the whole image's shape), or None for any
+    other image, which to_ink then reads whole. Where no stroke touches the image's edge, the edge is
+    transparent, so to_ink's background is 0 and every pixel outside the box is 0 ink; inside it, the
+    same arithmetic on the same pixels gives the same values. (Only the box's pixels are checked for
+    colour: transparent pixels carry no ink whatever their colour.)
+    """
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 4 or min(array.shape[:2]) < 3:
+        return None
+    if array.flags.c_contiguous and sys.byteorder == "little":
+        # Each RGBA pixel read as one 32-bit number, alpha its top byte: one pass over whole pixels
+        # is cheaper than a strided pass over the alpha channel.
+        drawn = array.view(np.uint32)[:, :, 0] > 0x00FFFFFF
+    else:
+        drawn = array[:, :, 3] > 0
+    rows = np.flatnonzero(drawn.any(axis=1))
+    if len(rows) == 0 or rows[0] == 0 or rows[-1] == array.shape[0] - 1:
+        return None  # nothing drawn (to_ink says blank), or strokes on the edge change the background
+    cols = np.flatnonzero(drawn[rows[0] : rows[-1] + 1].any(axis=0))
+    if cols[0] == 0 or cols[-1] == array.shape[1] - 1:
+        return None
+    top, left = int(rows[0]), int(cols[0])
+    box = array[top : rows[-1] + 1, left : cols[-1] + 1]
+    if not _is_grey(box):  # colour strokes: to_ink mixes the channels
+        return None
+    levels, alpha_levels = box[:, :, 0], box[:, :, 3]
+    gray = levels.astype(np.float32) / np.float32(255)
+    alpha = alpha_levels.astype(np.float32) / np.float32(255)
+    opaque = alpha_levels > 127
+    # to_ink's median stroke level, skipped where no stroke pixel is dark (white ink: the median is light).
+    dark_strokes = bool((opaque & (levels < 128)).any()) and float(np.median(gray[opaque])) < 0.5
+    gray *= alpha
+    if dark_strokes:  # dark strokes sit on white, which to_ink then inverts against the white edge
+        gray += 1.0 - alpha
+        gray = 1.0 - gray  # the same float operations as to_ink's, so the same values
+    peak = float(gray.max())
+    if peak < MIN_CONTRAST:
+        return np.zeros(gray.shape, np.float32), (top, left), array.shape[:2]
+    if peak != 1.0:
+        gray /= peak
+        np.clip(gray, 0.0, 1.0, out=gray)
+    return gray, (top, left), array.shape[:2]
 
 
 def _normalize_stroke_width(work: Image.Image, drawn_width: float) -> Image.Image:

@@ -279,8 +279,13 @@ def register_model(model_file: Path, name: str, card: dict, directory: Path | No
         version = max([int(item.get("version") or 1) for item in previous] + [1]) + 1
     target = _free_version_file(directory, name, version)
     write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
-    card = {**card, "name": name, "file": target.name, "sha256": file_sha256(target), "version": version,
-            "registered_at": time.time(), "previous_versions": previous}
+    sha256 = file_sha256(target)
+    # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/flatbuffer.py).
+    from digitlab.flatbuffer import write_flatbuffer
+
+    card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
+            "registered_at": time.time(), "previous_versions": previous,
+            **write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256))}
     write_json_atomic(card_path, card)
     return ModelEntry(name, target, card)
 
@@ -342,6 +347,7 @@ def delete_model(name: str, directory: Path | None = None) -> None:
     card_path.unlink()  # unregistered first: from here on nothing loads it
     for file in filter(None, files):
         (directory / file).unlink(missing_ok=True)
+        (directory / file).with_suffix(".tflite").unlink(missing_ok=True)  # its LiteRT flatbuffer
     if active_model_name(directory) == name:
         (directory / ACTIVE_FILE).unlink(missing_ok=True)
 

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from digitlab.registry import ModelEntry, ModelLoadError
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
-def _load_predictor(path: str, sha256: str):
-    # Keyed by path and content hash: a model promoted over the same file name is a new key. The
-    # Predictor is shared by every session and never mutated.
-    from digitlab.inference import Predictor
+def _load_predictor(path: str, sha256: str, flatbuffer_sha256: str | None, _entry: ModelEntry):
+    # Keyed by path and the content hashes of the model and its flatbuffer: a model promoted over the
+    # same file name is a new key. The Predictor is shared by every session and never mutated.
+    from digitlab.inference import load_serving_predictor
 
-    return Predictor.from_file(Path(path), sha256)
+    return load_serving_predictor(_entry)
 
 
 def load_predictor(entry: ModelEntry):
     """The shared Predictor for a model entry; raises ModelLoadError with a message for the user."""
     if not entry.usable:
         raise ModelLoadError(f"Model '{entry.name}' cannot be used: {entry.problem}.")
-    return _load_predictor(str(entry.path), entry.sha256)
+    litert = entry.card.get("litert")
+    return _load_predictor(str(entry.path), entry.sha256, litert.get("sha256") if isinstance(litert, dict) else None,
+                           entry)

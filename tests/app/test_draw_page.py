@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -128,13 +129,16 @@ def test_unsure_reading_names_the_runner_up(monkeypatch, model_entry, predictor,
 
 
 def test_empty_canvas_shows_prompt_and_no_prediction(monkeypatch, model_entry):
-    """Test that an empty canvas shows a drawing prompt and neither a prediction nor a chart."""
+    """Test that an empty canvas shows a drawing prompt, no prediction, and the chart with no bars yet."""
     at = draw_page(monkeypatch, model_entry, None)
 
     assert not at.exception
     assert any("Draw a digit" in info.value for info in at.info)
     assert not at.metric
-    assert not plotly_charts(at)
+    [chart] = plotly_charts(at)
+    bars = json.loads(chart.proto.spec)["data"][0]
+    assert not np.frombuffer(base64.b64decode(bars["y"]["bdata"]), bars["y"]["dtype"]).any()  # all zero
+    assert "#FF4B4B" not in bars["marker"]["color"]  # no digit highlighted
 
 
 def test_stray_dot_says_why_there_is_no_prediction(monkeypatch, model_entry):

@@ -1,0 +1,75 @@
+"""The Draw page's reading panels, and its drawing area as a fragment.
+
+Each stroke on the canvas sends the drawing to the server. Inside a fragment, that reruns only the
+drawing area: not app.py, not the sidebar with its model list, not the page's title and tabs. So a
+stroke costs the same however many runs and models there are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from digitlab.inference import Prediction
+from digitlab.ui import canvas
+from digitlab.ui.corrections import correction_panel
+from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
+
+DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
+CANVAS_PANEL_WIDTH = canvas.CANVAS_SIZE + 10
+MODEL_VIEW_SCALE = 7  # screen pixels per model pixel
+MODEL_VIEW_WIDTH = 28 * MODEL_VIEW_SCALE + 10
+
+
+def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
+    """The input, the model's view of it and the answer side by side; they wrap onto rows on a phone."""
+    # A fixed-width panel keeps the 280 px canvas whole; ratio-based columns would clip it on a laptop.
+    row = st.container(horizontal=True, gap="medium")
+    return row.container(width=CANVAS_PANEL_WIDTH), row.container(width=MODEL_VIEW_WIDTH), row.container()
+
+
+def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
+    """Show the model's input and its answer, or why there is no answer."""
+    if prediction.digit is None:
+        with result_column:
+            st.info(f"{prediction.message} Draw or upload a single digit, large and centred.")
+        return
+    with model_view_column:
+        st.image(png_data_url(pixel_image(prediction.mnist, MODEL_VIEW_SCALE)), width=28 * MODEL_VIEW_SCALE,
+                 caption="What the model sees: 28 × 28 pixels, centred and scaled like MNIST")
+    with result_column:
+        st.metric("Prediction", str(prediction.digit), delta=f"{prediction.confidence:.0%} probability",
+                  delta_color="off", delta_arrow="off")
+        if prediction.is_unsure:
+            runner_up = prediction.runner_up
+            st.warning(f"The model is unsure: it might also be a {runner_up} "
+                       f"({prediction.probabilities[runner_up]:.0%}).")
+        st.plotly_chart(probability_chart(prediction.probabilities), config={"displayModeBar": False, "staticPlot": True})
+
+
+@st.fragment
+def drawing_area(predictor, model_sha256: str | None) -> None:
+    """The canvas, its brush and Clear, and the reading of the drawing: reruns alone after each stroke."""
+    input_column, model_view_column, result_column = reading_panels()
+    with input_column:
+        st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
+        canvas_slot = st.container()  # filled below, once the slider under it has a value
+        brush_width = st.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
+                                help="Pen thickness in canvas pixels. Strokes are thinned or thickened "
+                                     "to MNIST's width before the model sees them.")
+        with canvas_slot:
+            drawing = canvas.drawing_canvas(brush_width)
+        st.button("Clear", on_click=canvas.clear_drawing, icon=":material/delete:",
+                  help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
+    if drawing is None:
+        with result_column:
+            st.info(DRAW_PROMPT)
+            # Empty bars where the answer will appear: the browser loads the charting library with the
+            # page, not on the first stroke (seconds on a busy machine), and the layout does not jump.
+            st.plotly_chart(probability_chart(np.zeros(10)), config={"displayModeBar": False, "staticPlot": True})
+    else:
+        prediction = predictor.predict_image(drawing)
+        show_reading(prediction, model_view_column, result_column)
+        with result_column:
+            correction_panel(prediction, drawing, "draw", model_sha256, *canvas.last_canvas_message())

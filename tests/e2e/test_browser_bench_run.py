@@ -1,0 +1,35 @@
+"""`python -m digitlab bench --browser` end to end, on one pen digit: both apps answer every stroke."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import SHARED_PENDIGITS
+from tests.e2e.conftest import REPO_ROOT, chromium_path
+
+
+def test_browser_bench_times_every_stroke_on_both_apps():
+    """Test that the browser bench draws a pen digit on the app and the floor and reports each stroke answered."""
+    if chromium_path() is None:
+        pytest.skip("no Chromium browser on this machine (install Debian's 'chromium' package)")
+    if not SHARED_PENDIGITS.is_file():
+        pytest.skip(f"pen digits not found at {SHARED_PENDIGITS}")
+    # Its own process: Playwright's sync API cannot start inside the browser fixtures' running event loop.
+    result = subprocess.run([sys.executable, "-m", "digitlab", "bench", "--browser", "--digits", "1", "--json"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+
+    app, floor = report["apps"]["app"], report["apps"]["floor"]
+    for figures in (app, floor):
+        assert figures["strokes"] >= 1 and figures["unanswered"] == 0, figures
+        assert 0 < figures["p50_ms"] <= figures["max_ms"]
+        assert figures["rss_after_first_prediction_mb"] > 50
+    assert app["pen_digits_read_correctly"] in ("0/1", "1/1")
+    assert report["ratios"]["stroke_p50"] > 0 and report["predict_one_file_s"] > 0

@@ -1,0 +1,47 @@
+"""The browser benchmark's parts that need no browser: pen strokes on the canvas, and a server's memory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from digitlab.browser_bench import DIGIT_SIZE, canvas_strokes, process_tree_rss_mb, stroke_figures
+from digitlab.pendigits import PenDigit
+
+
+def test_pen_strokes_are_centred_on_the_canvas_at_the_digit_size():
+    """Test that a pen digit's strokes keep their order and shape, centred, the longer side DIGIT_SIZE of the canvas."""
+    digit = PenDigit(7, 1, [np.array([[0, 0], [100, 0]], np.float32), np.array([[100, 0], [40, 200]], np.float32)])
+    strokes = canvas_strokes(digit, size=280)
+    assert len(strokes) == 2 and strokes[0][1] == strokes[1][0]
+    points = np.array([point for stroke in strokes for point in stroke])
+    height = points[:, 1].max() - points[:, 1].min()
+    assert abs(height - DIGIT_SIZE * 280) < 1e-6
+    assert abs((points[:, 0].max() + points[:, 0].min()) / 2 - 140) < 1e-6
+    assert abs((points[:, 1].max() + points[:, 1].min()) / 2 - 140) < 1e-6
+
+
+def test_server_memory_counts_its_children():
+    """Test that a process's resident memory includes a child's: a child holding 200 MB counts."""
+    code = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', "
+            "'b = bytearray(200 * 1024 * 1024); print(1, flush=True); import time; time.sleep(60)'], "
+            "stdout=sys.stdout); print(child.pid, flush=True); time.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        child_pid = int(parent.stdout.readline())
+        parent.stdout.readline()  # the child has filled its 200 MB
+        assert process_tree_rss_mb(parent.pid) > process_tree_rss_mb(child_pid) >= 200
+    finally:
+        os.kill(child_pid, 9)
+        parent.kill()
+        parent.wait()
+
+
+def test_stroke_figures_count_unanswered_strokes_apart():
+    """Test that strokes never answered are counted, not averaged in as zero."""
+    figures = stroke_figures([100.0, 200.0, None, 300.0])
+    assert figures["strokes"] == 4 and figures["unanswered"] == 1
+    assert figures["p50_ms"] == 200.0 and figures["max_ms"] == 300.0
