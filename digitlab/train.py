@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.atomic import read_json, write_json_atomic
-from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE, NUM_CLASSES
 from digitlab.registry import file_sha256
 
 CONFIG_FILE = "config.json"
@@ -51,6 +51,11 @@ class TrainConfig:
     teacher: str | None = None  # a registered .keras model whose probabilities the student also learns
     teacher_weight: float = 0.7  # share of the target taken from the teacher; the rest is the true label
     extra: dict = field(default_factory=dict)  # free-form notes carried into the run's config
+    pen_digits: str | None = None  # pendigits-orig.tra: its training writers' drawings are added to MNIST
+    pen_copies: int = 3  # times each pen digit is drawn (each with its own size, place and brush)
+    non_digits: int = 0  # generated non-digit drawings to add; any adds an 11th output, "not a digit"
+    init_from: str | None = None  # a registered .keras model whose weights the run starts from
+    init_member: int | None = None  # which member (1-based) of an ensemble init_from to start from
 
     def validate(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -67,6 +72,10 @@ class TrainConfig:
             raise ValueError("validation fraction must be between 0 and 0.5.")
         if not (0 <= self.teacher_weight <= 1):
             raise ValueError("teacher weight must be between 0 and 1.")
+        if self.pen_digits is not None and not Path(self.pen_digits).is_file():
+            raise ValueError(f"pen digits file {self.pen_digits} not found.")
+        if self.pen_copies < 1 or self.non_digits < 0:
+            raise ValueError("pen copies must be at least 1 and non-digits at least 0.")
 
 
 def command_line(config: TrainConfig, out: str | Path) -> list[str]:
@@ -80,6 +89,14 @@ def command_line(config: TrainConfig, out: str | Path) -> list[str]:
         args += ["--threads", str(config.threads)]
     if config.teacher is not None:
         args += ["--teacher", str(config.teacher), "--teacher-weight", str(config.teacher_weight)]
+    if config.pen_digits is not None:
+        args += ["--pen-digits", str(config.pen_digits), "--pen-copies", str(config.pen_copies)]
+    if config.non_digits:
+        args += ["--non-digits", str(config.non_digits)]
+    if config.init_from is not None:
+        args += ["--init-from", str(config.init_from)]
+    if config.init_member is not None:
+        args += ["--init-member", str(config.init_member)]
     return args
 
 
@@ -265,6 +282,7 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
 
     from digitlab.data import load_mnist
     from digitlab.models import build_model
+    from digitlab.precise_batch_norm import PRECISE_BATCH_NORM_IMAGES, PreciseBatchNorm
 
     mnist = load_mnist()
     x_train, y_train, x_val, y_val = split_data(mnist.x_train, mnist.y_train, config)
@@ -273,11 +291,27 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
 
         extra_x, extra_y = style_variants(x_train, y_train, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+    if config.pen_digits or config.non_digits:
+        from digitlab.training_data import extra_training_images
+
+        files.update_status(message="Drawing pen digits and non-digits")
+        extra_x, extra_y, described = extra_training_images(config.pen_digits, config.pen_copies, config.non_digits,
+                                                            seed=config.seed)
+        x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+        files.update_status(extra_training_data=described)
     train_data = make_dataset(x_train, y_train, config, training=True)
     val_data = make_dataset(x_val, y_val, config, training=False)
     batches_per_epoch = math.ceil(len(x_train) / config.batch_size)
 
-    model = build_model(config.arch)
+    classes = NUM_CLASSES + 1 if config.non_digits else NUM_CLASSES
+    if config.init_from is None:
+        model = build_model(config.arch, classes)
+    else:
+        from digitlab.starting_weights import load_starting_model, with_classes
+
+        start = load_starting_model(config.init_from, config.init_member)
+        model = with_classes(start, max(classes, start.output_shape[-1]), config.arch)
+    classes = model.output_shape[-1]
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.lr * 0.1, decay_steps=config.epochs * batches_per_epoch,
         warmup_target=config.lr, warmup_steps=min(batches_per_epoch, 500),
@@ -290,10 +324,10 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
     files.update_status(message="Training", train_images=len(x_train), validation_images=len(x_val),
                         parameters=model.count_params())
     progress = make_progress_callback(files, config, batches_per_epoch, started)
-    one_hot = lambda images, labels: (images, tf.one_hot(labels, 10))  # noqa: E731 - smoothing needs one-hot
+    one_hot = lambda images, labels: (images, tf.one_hot(labels, classes))  # noqa: E731 - smoothing needs one-hot
     train_targets = one_hot if config.teacher is None else teacher_targets(config)
     model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
-              callbacks=[progress], verbose=2)
+              callbacks=[PreciseBatchNorm(x_train[:PRECISE_BATCH_NORM_IMAGES]), progress], verbose=2)
 
     stopped = files.stop_requested()
     if progress.completed_epochs == 0:
@@ -304,7 +338,7 @@ def _train(config: TrainConfig, files: RunFiles, started: float) -> dict:
     files.update_status(message="Measuring test accuracy")
     saved = keras.models.load_model(files.model_path, safe_mode=True, compile=False)
     probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
-    test_accuracy = float((probabilities.argmax(axis=1) == mnist.y_test).mean())
+    test_accuracy = float((probabilities[:, :NUM_CLASSES].argmax(axis=1) == mnist.y_test).mean())
     finished = time.time()
     return files.update_status(
         state="stopped" if stopped else "done",
