@@ -122,6 +122,7 @@ def run_card(run_dir: Path) -> dict:
         "command": " ".join(["python", *config.get("command", [])[1:]]) if config.get("command") else None,
         "config": config,
         "data": "MNIST training set (validation held out), augmented" if config.get("augment") else "MNIST training set",
+        "extra_data": status.get("extra_training_data"),  # pen digits (source, writers) and non-digits, if any
         "metrics": {
             "mnist_test_accuracy": status.get("test_accuracy"),
             "best_val_accuracy": status.get("best_val_accuracy"),

@@ -11,6 +11,7 @@ from PIL import Image
 from digitlab.loadtest import canvas_from_digit
 from digitlab.nondigits import FAMILIES, LETTERS, NOT_A_DIGIT, non_digit_canvases
 from digitlab.preprocess import preprocess
+from tests.conftest import SHARED_PENDIGITS
 from tests.refusal_models import register_with_not_a_digit
 from tests.unit.test_cli import digitlab
 
@@ -97,3 +98,32 @@ def test_held_out_non_digits_differ_from_training_ones():
 
 def test_not_a_digit_is_the_class_after_the_ten_digits():
     assert NOT_A_DIGIT == 10
+
+
+def test_bench_refusal_rates_count_what_each_model_refuses(refusal_models, mnist):
+    """Test that the bench's refusal rates are 100% for a model that refuses everything and 0% for one that never does."""
+    from digitlab.bench import refusal_rates
+
+    refusing = refusal_rates(predictor_for(refusal_models["refuser"]), mnist.x_test[:50], n_non_digits=32)
+    reading = refusal_rates(predictor_for(refusal_models["reader"]), mnist.x_test[:50], n_non_digits=32)
+    assert refusing["non_digits_refused"] == refusing["mnist_test_refused"] == 1.0
+    assert reading["non_digits_refused"] == reading["mnist_test_refused"] == 0.0
+    assert refusing["non_digits"] == 32 and set(refusing["non_digits_refused_per_family"]) == set(FAMILIES)
+
+
+@pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason=f"{SHARED_PENDIGITS} is not present")
+def test_bench_held_out_writers_figure_uses_only_held_out_writers(refusal_models):
+    """Test that the headline real-drawing figure is measured on held-out writers, and its confusions add up."""
+    from digitlab.bench import held_out_writers_accuracy
+    from digitlab.pendigits import HELD_OUT_WRITERS
+
+    report = held_out_writers_accuracy(predictor_for(refusal_models["reader"]), SHARED_PENDIGITS, limit=60)
+    assert report["n"] == 60 and set(report["writers"]) <= HELD_OUT_WRITERS
+    assert 0.0 <= report["accuracy"] <= 1.0 and report["refused"] == 0
+    wrong = round((1 - report["accuracy"]) * report["n"])
+    assert sum(row["count"] for row in report["confusions"]) <= wrong
+    assert all(row["digit"] != row["read_as"] for row in report["confusions"])
+
+    refused = held_out_writers_accuracy(predictor_for(refusal_models["refuser"]), SHARED_PENDIGITS, limit=20)
+    assert refused["accuracy"] == 0.0 and refused["refused"] == 20
+    assert refused["confusions"][0]["read_as"] == "not a digit"
