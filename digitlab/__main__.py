@@ -35,6 +35,14 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight,
                         help="share of each target taken from the teacher's probabilities")
     parser.add_argument("--title", default="", help="a name for the run, shown in the app")
+    parser.add_argument("--pen-digits", default=None,
+                        help="pendigits-orig.tra: add its training writers' drawings (never the held-out ones)")
+    parser.add_argument("--pen-copies", type=int, default=defaults.pen_copies,
+                        help="times each pen digit is drawn, each with its own size, place and brush")
+    parser.add_argument("--non-digits", type=int, default=defaults.non_digits,
+                        help="add this many generated non-digit drawings and a 'not a digit' output")
+    parser.add_argument("--init-from", default=None, help="a registered model (name or path) to start from (fine-tune)")
+    parser.add_argument("--init-member", type=int, default=None, help="which member of an ensemble --init-from to use")
 
 
 def run_train(args) -> int:
@@ -46,7 +54,9 @@ def run_train(args) -> int:
     else:
         config = runs.TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                   augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
-                                  teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title)
+                                  teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title,
+                                  pen_digits=args.pen_digits, pen_copies=args.pen_copies, non_digits=args.non_digits,
+                                  init_from=args.init_from, init_member=args.init_member)
         try:
             if config.teacher is not None:
                 from digitlab.registry import resolve_model

@@ -85,6 +85,49 @@ def drawing_accuracy(predictor: Predictor, canvases: list[np.ndarray], labels: n
             "without_stroke_normalization_accuracy": round(float((plain == labels).mean()), 4)}
 
 
+def held_out_writers_accuracy(predictor: Predictor, path: Path, seed: int = 0, limit: int | None = None) -> dict:
+    """The headline real-drawing figure: digits by writers never trained on nor used to choose a model.
+
+    A refused digit counts as wrong. Also per-digit accuracy and the most common confusions.
+    """
+    from digitlab.pendigits import split_by_writer
+
+    _, held_out = split_by_writer(read_pendigits(path))
+    held_out = held_out[:limit] if limit is not None else held_out
+    rng = np.random.default_rng(seed)
+    labels = np.array([digit.label for digit in held_out])
+    predictions = [predictor.predict_image(render_on_canvas(digit, rng)) for digit in held_out]
+    read = np.array([-1 if p.digit is None else p.digit for p in predictions])
+    correct = read == labels
+    confusions: dict[tuple[int, int], int] = {}
+    for truth, answer in zip(labels[~correct], read[~correct]):
+        confusions[(int(truth), int(answer))] = confusions.get((int(truth), int(answer)), 0) + 1
+    common = sorted(confusions.items(), key=lambda item: -item[1])[:8]
+    return {"accuracy": round(float(correct.mean()), 4), "n": len(labels),
+            "writers": sorted({digit.writer for digit in held_out}),
+            "refused": int(sum(p.refused for p in predictions)),
+            "per_digit": {int(d): round(float(correct[labels == d].mean()), 4) for d in range(10) if (labels == d).any()},
+            "confusions": [{"digit": truth, "read_as": "not a digit" if answer == -1 else answer, "count": count}
+                           for (truth, answer), count in common]}
+
+
+def refusal_rates(predictor: Predictor, mnist_images: np.ndarray, n_non_digits: int = 1600, seed: int = 0) -> dict:
+    """How often "not a digit" is answered: for held-out non-digit drawings (should be high) and for MNIST
+    test digits (should be near zero; held_out_writers_accuracy counts refused pen digits)."""
+    from digitlab.inference import NOT_A_DIGIT_THRESHOLD
+    from digitlab.nondigits import non_digit_canvases
+
+    canvases, families = non_digit_canvases(n_non_digits, seed=seed, held_out=True)
+    refused = np.array([predictor.predict_image(canvas).refused for canvas in canvases])
+    per_family = {family: round(float(refused[np.array(families) == family].mean()), 4)
+                  for family in sorted(set(families))}
+    _, mnist_not_a_digit = predictor.predict_with_refusal(mnist_images)
+    return {"non_digits_refused": round(float(refused.mean()), 4), "non_digits": len(canvases),
+            "non_digits_refused_per_family": per_family,
+            "mnist_test_refused": round(float((mnist_not_a_digit >= NOT_A_DIGIT_THRESHOLD).mean()), 4),
+            "mnist_test_images": len(mnist_images)}
+
+
 def time_calls(function, inputs: list, warmup: int = 3) -> list[float]:
     for item in inputs[:warmup]:
         function(item)
@@ -278,6 +321,11 @@ def run_bench(model_path: str | Path | None, quick: bool = False, load_clients: 
     else:
         canvases, labels = render_pendigits(pen_path, limit=300 if quick else None)
         report["pendigits"] = drawing_accuracy(predictor, canvases, labels)
+        report["held_out_writers"] = held_out_writers_accuracy(predictor, pen_path, limit=300 if quick else None)
+    report["refusal"] = refusal_rates(predictor, mnist.x_test[:n_test], n_non_digits=160 if quick else 1600)
+    if "held_out_writers" in report:
+        held_out = report["held_out_writers"]
+        report["refusal"]["held_out_pen_digits_refused"] = round(held_out["refused"] / held_out["n"], 4)
     if not canvases:
         from digitlab.loadtest import canvas_from_digit
 

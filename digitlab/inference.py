@@ -23,6 +23,13 @@ logger = logging.getLogger(__name__)
 
 UNSURE_TOP_PROBABILITY = 0.6  # below this the model is guessing
 UNSURE_MARGIN = 0.25  # or when the runner-up is this close
+DIGITS = 10
+# A model with an 11th output says how likely a drawing is no digit at all (scribbles, letters,
+# doodles). At or above this it is refused rather than read as its likeliest digit. Chosen on data
+# no model was trained or judged on (MNIST's validation split, non-digits of unused seeds): for the
+# shipped default, 0.7 refuses 0.1% of those digits and 94% of those non-digits (0.5: 0.27%, 97%).
+NOT_A_DIGIT_THRESHOLD = 0.7
+NOT_A_DIGIT_MESSAGE = "This does not look like a digit."
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,12 @@ class Prediction:
     probabilities: np.ndarray | None  # (10,) float, sums to 1
     mnist: np.ndarray | None  # the 28x28 uint8 image the model saw
     message: str = ""  # why there is no digit
+    not_a_digit: float = 0.0  # the model's probability that the drawing is no digit (0 for 10-output models)
+
+    @property
+    def refused(self) -> bool:
+        """Whether the model saw the drawing and judged it not a digit (rather than finding no ink)."""
+        return self.digit is None and self.probabilities is not None
 
     @property
     def confidence(self) -> float:
@@ -53,7 +66,10 @@ class Prediction:
 
     def to_json(self) -> dict:
         probabilities = None if self.probabilities is None else [round(float(p), 6) for p in self.probabilities]
-        return {"digit": self.digit, "probabilities": probabilities}
+        result = {"digit": self.digit, "probabilities": probabilities, "not_a_digit": round(self.not_a_digit, 6)}
+        if self.digit is None:
+            result["reason"] = "not_a_digit" if self.refused else "no_digit"
+        return result
 
 
 # Larger batches are no faster on a CPU (LiteRT is a little faster at 32-64 images, its activations
@@ -89,20 +105,35 @@ class Predictor:
         return cls(load_keras_model(path, expected_sha256))
 
     def predict_mnist(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, 10) for MNIST-style uint8 images (n, 28, 28), in bounded batches."""
+        """Digit probabilities (n, 10) for MNIST-style uint8 images (n, 28, 28), in bounded batches."""
+        return self.predict_with_refusal(images)[0]
+
+    def predict_with_refusal(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(digit probabilities (n, 10) summing to 1, probability of "not a digit" (n,)).
+
+        A model with an 11th "not a digit" output has its ten digit probabilities renormalised, so
+        bars and metrics read the same as for a ten-output model; others never refuse (zeros).
+        """
         batch = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
         if len(batch) == 0:
-            return np.zeros((0, 10), np.float32)
-        return np.concatenate([self._forward(batch[start : start + MAX_BATCH])
-                               for start in range(0, len(batch), MAX_BATCH)])
+            return np.zeros((0, DIGITS), np.float32), np.zeros((0,), np.float32)
+        outputs = np.concatenate([self._forward(batch[start : start + MAX_BATCH])
+                                  for start in range(0, len(batch), MAX_BATCH)])
+        digits = outputs[:, :DIGITS]
+        if outputs.shape[1] == DIGITS:
+            return digits, np.zeros(len(outputs), np.float32)
+        return digits / np.maximum(digits.sum(axis=1, keepdims=True), 1e-12), outputs[:, DIGITS]
 
     def predict_image(self, image) -> Prediction:
         """Preprocess any digit image (canvas RGBA, photo, array) and predict it."""
         prepared = preprocess(image)
         if not prepared.has_digit:
             return Prediction(None, None, None, prepared.reason)
-        probabilities = self.predict_mnist(prepared.mnist[None])[0]
-        return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist)
+        digits, not_a_digit = self.predict_with_refusal(prepared.mnist[None])
+        probabilities, not_a_digit = digits[0], float(not_a_digit[0])
+        if not_a_digit >= NOT_A_DIGIT_THRESHOLD:
+            return Prediction(None, probabilities, prepared.mnist, NOT_A_DIGIT_MESSAGE, not_a_digit)
+        return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist, not_a_digit=not_a_digit)
 
 
 def requested_runtime(runtime: str | None) -> str:

@@ -11,44 +11,51 @@ from typing import Callable
 DEFAULT_ARCHITECTURE = "digitnet"
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+# Keras's default momentum (0.99) keeps about half of the initial statistics after 70 steps, so a
+# short run (2 epochs of 5,000 images) predicted from unsettled batch-norm statistics: chance
+# accuracy. At 0.9 they settle within a few dozen steps, and long runs are unaffected.
+BATCH_NORM_MOMENTUM = 0.9
+# MNIST's pixel mean and standard deviation (on 0..1). Networks without batch norm learn faster from
+# inputs centred this way: a 2-epoch mlp run on 5,000 images reached 89.7% from 0..1 inputs, 90.4% so.
+PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081
 
 
-def build_mlp():
+def build_mlp(classes: int = NUM_CLASSES):
     """The classic baseline: two hidden dense layers."""
     from keras import layers, Sequential
 
     return Sequential(
         [
             layers.Input(INPUT_SHAPE),
-            layers.Rescaling(1 / 255),
+            layers.Rescaling(1 / (255 * PIXEL_STD), offset=-PIXEL_MEAN / PIXEL_STD),
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
             layers.Dense(128, activation="relu"),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(classes, activation="softmax"),
         ],
         name="mlp",
     )
 
 
-def build_cnn_small():
+def build_cnn_small(classes: int = NUM_CLASSES):
     """The classic small CNN: one convolution, one pooling, one hidden dense layer."""
     from keras import layers, Sequential
 
     return Sequential(
         [
             layers.Input(INPUT_SHAPE),
-            layers.Rescaling(1 / 255),
+            layers.Rescaling(1 / (255 * PIXEL_STD), offset=-PIXEL_MEAN / PIXEL_STD),
             layers.Conv2D(32, 3, activation="relu"),
             layers.MaxPooling2D(),
             layers.Flatten(),
             layers.Dense(64, activation="relu"),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(classes, activation="softmax"),
         ],
         name="cnn_small",
     )
 
 
-def build_cnn_deep():
+def build_cnn_deep(classes: int = NUM_CLASSES):
     """The deep stack popular digit apps ship (~17 layers of Conv/BatchNorm/MaxPool/Dropout)."""
     from keras import layers, Sequential
 
@@ -57,30 +64,30 @@ def build_cnn_deep():
             layers.Input(INPUT_SHAPE),
             layers.Rescaling(1 / 255),
             layers.Conv2D(32, 3, activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Conv2D(32, 3, activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Conv2D(32, 5, strides=2, padding="same", activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Dropout(0.4),
             layers.Conv2D(64, 3, activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Conv2D(64, 3, activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Conv2D(64, 5, strides=2, padding="same", activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Dropout(0.4),
             layers.Flatten(),
             layers.Dense(128, activation="relu"),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Dropout(0.4),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(classes, activation="softmax"),
         ],
         name="cnn_deep",
     )
 
 
-def build_digitnet():
+def build_digitnet(classes: int = NUM_CLASSES):
     """DigitLab's default: two VGG-style blocks and a small head, for drawings on a CPU.
 
     Batch norm and dropout let it train with strong augmentation (rotation, shear, stroke width)
@@ -91,7 +98,7 @@ def build_digitnet():
     def conv_block(filters: int) -> list:
         return [
             layers.Conv2D(filters, 3, padding="same", use_bias=False),
-            layers.BatchNormalization(),
+            layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM),
             layers.Activation("relu"),
         ]
 
@@ -108,7 +115,7 @@ def build_digitnet():
             *conv_block(128),
             layers.GlobalAveragePooling2D(),
             layers.Dropout(0.3),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(classes, activation="softmax"),
         ],
         name="digitnet",
     )
@@ -122,10 +129,10 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-def build_model(name: str):
-    """Build an untrained model by architecture name."""
+def build_model(name: str, classes: int = NUM_CLASSES):
+    """Build an untrained model by architecture name (11 classes adds "not a digit")."""
     try:
         builder = ARCHITECTURES[name]
     except KeyError:
         raise ValueError(f"Unknown architecture '{name}'. Choose one of: {', '.join(ARCHITECTURES)}.") from None
-    return builder()
+    return builder(classes)

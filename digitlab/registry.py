@@ -158,6 +158,7 @@ def run_card(run: runs.Run | Path) -> dict:
         "command": runs.train_command(config) if config else None,
         "config": config.to_json() if config else None,
         "data": data,
+        "extra_data": status.extra_training_data,  # pen digits (source, writers) and non-digits, if any
         "metrics": {"mnist_test_accuracy": status.test_accuracy, "best_val_accuracy": status.best_val_accuracy},
         "epochs_completed": status.completed_epochs,
         "partial": status.partial,

@@ -72,6 +72,11 @@ class TrainConfig:
     label_smoothing: float = 0.05  # softens targets so confidences stay honest on odd drawings
     teacher: str | None = None  # a registered model (name or path) whose probabilities the student also learns
     teacher_weight: float = 0.7  # share of the target taken from the teacher; the rest is the true label
+    pen_digits: str | None = None  # pendigits-orig.tra: its training writers' drawings are added to MNIST
+    pen_copies: int = 3  # times each pen digit is drawn (each with its own size, place and brush)
+    non_digits: int = 0  # generated non-digit drawings to add; any adds an 11th output, "not a digit"
+    init_from: str | None = None  # a registered model (name or path) whose weights the run starts from
+    init_member: int | None = None  # which member (1-based) of an ensemble init_from to start from
     title: str = ""  # the name a person gave the run, shown in tables and legends
     notes: str = ""  # what the person wanted to find out with it
     extra: dict = field(default_factory=dict)  # free-form notes carried into the run's config
@@ -94,6 +99,10 @@ class TrainConfig:
             raise ValueError("label smoothing must be at least 0 and below 1.")
         if not (0 <= self.teacher_weight <= 1):
             raise ValueError("teacher weight must be between 0 and 1.")
+        if self.pen_digits is not None and not Path(self.pen_digits).is_file():
+            raise ValueError(f"pen digits file {self.pen_digits} not found.")
+        if self.pen_copies < 1 or self.non_digits < 0:
+            raise ValueError("pen copies must be at least 1 and non-digits at least 0.")
         if len(self.title) > 80:
             raise ValueError("a run's name may have at most 80 characters.")
 
@@ -123,6 +132,14 @@ def train_command(config: TrainConfig) -> str:
         args += ["--limit", str(config.limit)]
     if config.teacher is not None:
         args += ["--teacher", str(config.teacher), "--teacher-weight", str(config.teacher_weight)]
+    if config.pen_digits is not None:
+        args += ["--pen-digits", str(config.pen_digits), "--pen-copies", str(config.pen_copies)]
+    if config.non_digits:
+        args += ["--non-digits", str(config.non_digits)]
+    if config.init_from is not None:
+        args += ["--init-from", str(config.init_from)]
+    if config.init_member is not None:
+        args += ["--init-member", str(config.init_member)]
     return " ".join(args)
 
 
@@ -161,6 +178,7 @@ class RunStatus:
     parameters: int | None = None  # weights in the model
     partial: bool = False  # stopped before its last epoch: the model is of an earlier epoch
     warning: str | None = None  # why its model should not be trusted (for example: it learned nothing)
+    extra_training_data: dict | None = None  # the pen digits and non-digits added to MNIST, as the card records them
 
     @property
     def is_active(self) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 
 from digitlab import runs
 from digitlab.atomic import file_sha256
+from digitlab.models import NUM_CLASSES
 from digitlab.runs import TrainConfig
 
 BATCH_ROW_EVERY = 10  # batches between history rows: enough for a live curve, little I/O
@@ -191,6 +192,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
 
     from digitlab.data import load_mnist
     from digitlab.models import build_model
+    from digitlab.precise_batch_norm import PRECISE_BATCH_NORM_IMAGES, PreciseBatchNorm
 
     mnist = load_mnist()
     x_train, y_train, x_val, y_val = split_data(mnist.x_train, mnist.y_train, config)
@@ -199,11 +201,27 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
 
         extra_x, extra_y = style_variants(x_train, y_train, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+    if config.pen_digits or config.non_digits:
+        from digitlab.training_data import extra_training_images
+
+        runs.update_status(run_dir, message="Drawing pen digits and non-digits")
+        extra_x, extra_y, described = extra_training_images(config.pen_digits, config.pen_copies, config.non_digits,
+                                                            seed=config.seed)
+        x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+        runs.update_status(run_dir, extra_training_data=described)
     train_data = make_dataset(x_train, y_train, config, training=True)
     val_data = make_dataset(x_val, y_val, config, training=False)
     batches_per_epoch = math.ceil(len(x_train) / config.batch_size)
 
-    model = build_model(config.arch)
+    classes = NUM_CLASSES + 1 if config.non_digits else NUM_CLASSES
+    if config.init_from is None:
+        model = build_model(config.arch, classes)
+    else:
+        from digitlab.starting_weights import load_starting_model, with_classes
+
+        start = load_starting_model(config.init_from, config.init_member)
+        model = with_classes(start, max(classes, start.output_shape[-1]), config.arch)
+    classes = model.output_shape[-1]
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=config.lr * 0.1, decay_steps=config.epochs * batches_per_epoch,
         warmup_target=config.lr, warmup_steps=min(batches_per_epoch, 500),
@@ -216,10 +234,10 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
     runs.update_status(run_dir, message="Training", train_images=len(x_train), validation_images=len(x_val),
                         parameters=model.count_params())
     progress = make_progress_callback(run_dir, config, batches_per_epoch, started)
-    one_hot = lambda images, labels: (images, tf.one_hot(labels, 10))  # noqa: E731 - smoothing needs one-hot
+    one_hot = lambda images, labels: (images, tf.one_hot(labels, classes))  # noqa: E731 - smoothing needs one-hot
     train_targets = one_hot if config.teacher is None else teacher_targets(config)
     model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
-              callbacks=[progress], verbose=2)
+              callbacks=[PreciseBatchNorm(x_train[:PRECISE_BATCH_NORM_IMAGES]), progress], verbose=2)
 
     stopped = runs.stop_requested(run_dir)
     if progress.completed_epochs == 0:
@@ -231,7 +249,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
     runs.update_status(run_dir, message="Measuring test accuracy")
     saved = keras.models.load_model(run_dir / runs.MODEL_FILE, safe_mode=True, compile=False)
     probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
-    test_accuracy = float((probabilities.argmax(axis=1) == mnist.y_test).mean())
+    test_accuracy = float((probabilities[:, :NUM_CLASSES].argmax(axis=1) == mnist.y_test).mean())
     finished = time.time()
     return runs.update_status(
         run_dir,

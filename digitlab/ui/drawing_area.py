@@ -31,6 +31,10 @@ def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
 
 def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
     """Show the model's input and its answer, or why there is no answer."""
+    if prediction.refused:  # the model saw a drawing and judged it no digit: no bars for a guess
+        with result_column:
+            st.warning(f"Not a digit. {prediction.message} Draw a single digit from 0 to 9.")
+        return
     if prediction.digit is None:
         with result_column:
             st.info(f"{prediction.message} Draw or upload a single digit, large and centred.")
