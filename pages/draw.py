@@ -6,7 +6,7 @@ from streamlit.delta_generator import DeltaGenerator
 from digitlab.images import ImageRejectedError, decode_image
 from digitlab.inference import Prediction
 from digitlab.registry import ModelLoadError
-from digitlab.ui import canvas
+from digitlab.ui import canvas, number_view
 from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
 
@@ -54,6 +54,11 @@ try:
     predictor = load_predictor(entry)
 except ModelLoadError as error:
     st.error(f"{error} Pick another model in the sidebar, or train one on the Train page.")
+    st.stop()
+
+if st.segmented_control("What to read", ["One digit", "A number"], default="One digit", key="read_mode",
+                        label_visibility="collapsed") == "A number":
+    number_view.show_number_mode(predictor)
     st.stop()
 
 # Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.
