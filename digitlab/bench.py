@@ -144,7 +144,7 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
     from digitlab.numbers import read_number
     from digitlab.pen_numbers import LENGTHS, build_numbers
     from digitlab.pendigits import split_by_writer
-    from digitlab.ui.number_figures import reading_overlay
+    from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
 
     _, held_out = split_by_writer(read_pendigits(pen_path))
 
@@ -167,8 +167,7 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
         image = decode_image(canvas_png(number.canvas))
         reading = read_number(predictor, image, number.strokes)
         reading_overlay(image, reading)
-        for digit in reading.digits:
-            build_chart(digit.prediction)
+        digit_probability_charts(reading).to_plotly_json()
 
     return {"writers": sorted(int(w) for w in {d.writer for d in held_out}), "numbers": count,
             "four_digits_from_pixels": score(four, False), "four_digits_from_strokes": score(four, True),

@@ -39,6 +39,7 @@ CUT_COST = 0.3  # cutting connected ink: touching digits are rarer than separate
 # numbers (digitlab/pen_numbers.py); each digit height beyond costs WIDE_COST.
 WIDEST_USUAL = (1.31, 1.06, 1.34, 0.91, 0.89, 1.23, 0.86, 1.08, 0.84, 0.93)
 WIDE_COST = 2.0
+LEFT_OVER_MARK_COST = 3.0  # a short part over a digit that no reading takes in
 PAD = 4  # pixels of empty border around a digit's crop, so preprocessing sees the background
 
 
@@ -149,24 +150,30 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None) -> Number
     parts = _with_cuts(parts, digit_height)
     parts.sort(key=lambda part: (part.x0 + part.x1) / 2)
     groups = _candidate_groups(parts, digit_height)
-    crops = [_crop(ink, [parts[i] for i in range(start, end)], keep_faint=not strokes) for start, end in groups]
-    prepared = [preprocess(crop) for crop in crops]
-    readable = [index for index, item in enumerate(prepared) if item.has_digit]
-    probabilities = predictor.predict_mnist(np.stack([prepared[i].mnist for i in readable])) if readable else []
-    scores = {groups[index]: _group_score(parts, groups[index], probabilities[row], digit_height)
-              for row, index in enumerate(readable)}
+    # A group shorter than a digit (a crossbar or hat alone) is never read as one: it may only be
+    # left over as a mark, at a cost that any reading joining it to its digit beats.
+    tall = [group for group in groups if _box_height(parts[group[0] : group[1]]) >= MARK_HEIGHT * digit_height]
+    crops = {group: _crop(ink, parts[group[0] : group[1]], keep_faint=not strokes) for group in tall}
+    prepared = {group: preprocess(crop) for group, crop in crops.items()}
+    readable = [group for group in tall if prepared[group].has_digit]
+    batch = predictor.predict_mnist(np.stack([prepared[group].mnist for group in readable])) if readable else []
+    probabilities = dict(zip(readable, batch))
+    scores = {group: -LEFT_OVER_MARK_COST for group in groups if group not in crops}
+    scores.update({group: _group_score(parts, group, probabilities[group], digit_height) for group in readable})
     best = _best_grouping(len(parts), scores)
     if best is None:
         return NumberReading([], others, "No grouping of the ink reads as digits.")
-    row_of = {groups[index]: row for row, index in enumerate(readable)}
     digits = []
     for group in best:
         members = parts[group[0] : group[1]]
-        probability = probabilities[row_of[group]]
+        if group not in probabilities:
+            others.append(OtherMark(_box_of(members), "too small or flat for a digit"))
+            continue
+        probability = probabilities[group]
         # The same preprocessing and model as a single drawing, batched: Predictor.predict_image would
         # give this very Prediction for the digit's crop.
-        prediction = Prediction(int(probability.argmax()), probability, prepared[groups.index(group)].mnist)
-        digits.append(DigitReading(_box_of(members), prediction))
+        digits.append(DigitReading(_box_of(members), Prediction(int(probability.argmax()), probability,
+                                                                prepared[group].mnist)))
     others.sort(key=lambda mark: mark.box[0])
     return NumberReading(digits, others, "" if digits else "Nothing here reads as a digit.")
 
@@ -202,9 +209,9 @@ def _stroke_parts(ink: np.ndarray, strokes: list[Stroke]) -> list[_Part]:
         canvas = Image.new("1", (x1 - x0, y1 - y0), 0)
         draw = ImageDraw.Draw(canvas)
         local = [tuple(p) for p in (points - (x0, y0)).tolist()]
-        pen = max(1, round(stroke.width + 2))
+        pen = max(1, round(stroke.width + 2))  # a pixel wider each side: the mask only picks out ink
         if len(local) > 1:
-            draw.line(local, fill=1, width=pen, joint="curve")
+            draw.line(local, fill=1, width=pen)  # no round joints: they cost more than the rest of the read
         for x, y in (local[0], local[-1]):
             draw.ellipse((x - pen / 2, y - pen / 2, x + pen / 2, y + pen / 2), fill=1)
         mask = np.asarray(canvas, bool) & (ink[y0:y1, x0:x1] > INK_THRESHOLD)
@@ -334,6 +341,10 @@ def _best_grouping(count: int, scores: dict[tuple[int, int], float]) -> list[tup
         runs.append((back[end], end))
         end = back[end]
     return runs[::-1]
+
+
+def _box_height(parts: list[_Part]) -> int:
+    return max(p.y1 for p in parts) - min(p.y0 for p in parts)
 
 
 def _box_of(parts: list[_Part]) -> tuple[int, int, int, int]:

@@ -7,13 +7,12 @@ import streamlit as st
 from digitlab.images import ImageRejectedError, decode_image
 from digitlab.numbers import NumberReading, read_number
 from digitlab.ui import canvas
-from digitlab.ui.figures import pixel_image, probability_chart
-from digitlab.ui.number_figures import reading_overlay
+from digitlab.ui.figures import pixel_image
+from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
 
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")
 NUMBER_UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of a handwritten number, on one line."
-DIGIT_CHART_HEIGHT = 200
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
@@ -77,11 +76,9 @@ def show_number(image, reading: NumberReading, show_input: bool) -> None:
         count = len(reading.others)
         st.info(f"{count} {'mark is' if count == 1 else 'marks are'} not a digit and left out of the number "
                 f"({reading.others[0].reason}).")
-    columns = st.columns(min(len(reading.digits), 6))
+    st.plotly_chart(digit_probability_charts(reading), config={"displayModeBar": False}, key="number-digit-charts")
+    columns = st.columns(min(len(reading.digits), 10))
     for index, digit in enumerate(reading.digits):
         with columns[index % len(columns)]:
             st.image(pixel_image(digit.prediction.mnist, 3), output_format="PNG",
                      caption=f"{ORDINALS[index] if index < len(ORDINALS) else f'#{index + 1}'}: {digit.digit}")
-            figure = probability_chart(digit.prediction.probabilities)
-            figure.update_layout(height=DIGIT_CHART_HEIGHT, yaxis_title=None, xaxis_title=None)
-            st.plotly_chart(figure, config={"displayModeBar": False}, key=f"number-digit-chart-{index}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -42,7 +44,10 @@ def test_drawn_number_shows_number_boxes_and_bars_per_digit(monkeypatch, model_e
     assert not at.exception and not at.error
     [metric] = at.metric
     assert (metric.label, metric.value) == ("Number", "704")
-    assert len(at.get("plotly_chart")) == 3
+    [chart] = at.get("plotly_chart")  # one chart, a bar chart per digit
+    figure = json.loads(chart.proto.spec)
+    assert len(figure["data"]) == 3
+    assert all(len(bars["y"]) == 10 for bars in figure["data"])
     assert len(at.image) == 1 + 3  # the boxed input, and what the model saw of each digit
     least = expected.digits[expected.least_certain].prediction
     notes = [element.value for element in [*at.caption, *at.warning]]
