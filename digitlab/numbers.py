@@ -41,6 +41,11 @@ WIDEST_USUAL = (1.31, 1.06, 1.34, 0.91, 0.89, 1.23, 0.86, 1.08, 0.84, 0.93)
 WIDE_COST = 2.0
 LEFT_OVER_MARK_COST = 3.0  # a short part over a digit that no reading takes in
 PAD = 4  # pixels of empty border around a digit's crop, so preprocessing sees the background
+# Bounds on the work one image can cause (uploads come from anonymous visitors): pieces of ink read,
+# pieces in one digit, and the smallest component looked at.
+MAX_PARTS = 60
+MAX_PARTS_PER_DIGIT = 6
+MIN_COMPONENT_PIXELS = 4
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,19 @@ class _Part:
 def read_number(predictor, image, strokes: list[Stroke] | None = None) -> NumberReading:
     """Read every digit in an image (canvas RGBA, photo, array), using pen strokes where given."""
     ink = to_ink(image)
+    if strokes and len(strokes) > MAX_PARTS:
+        strokes = None  # read the pixels instead: their pieces are counted and bounded below
     parts = _stroke_parts(ink, strokes) if strokes else _component_parts(ink)
+    if parts is None:
+        return NumberReading([], [], f"There are too many separate pieces of ink to read as a number "
+                                     f"(more than {MAX_PARTS}). Write the digits on one line, on plain paper.")
     if not parts:
         return NumberReading([], [], "The image is blank." if not ink.any() else "There is too little ink to read.")
     digit_height = _digit_height(parts)
     parts = [part for part in parts if max(part.height, part.width) >= NOISE_SIZE * digit_height]
+    if len(parts) > MAX_PARTS:
+        return NumberReading([], [], f"There are too many separate pieces of ink to read as a number "
+                                     f"(more than {MAX_PARTS}). Write the digits on one line, on plain paper.")
     marks, parts = _separate_marks(parts, digit_height)
     others = [OtherMark(_box_of([mark]), "too small or flat for a digit") for mark in marks]
     if not parts:
@@ -178,17 +191,19 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None) -> Number
     return NumberReading(digits, others, "" if digits else "Nothing here reads as a digit.")
 
 
-def _component_parts(ink: np.ndarray) -> list[_Part]:
-    """Connected ink (8-neighbours) as parts."""
+def _component_parts(ink: np.ndarray) -> list[_Part] | None:
+    """Connected ink (8-neighbours) as parts, leaving out specks; None when there are too many to read."""
     from scipy import ndimage
 
     labels, count = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3), bool))
-    parts = []
-    for label, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
-            continue
-        parts.append(_Part(box[1].start, box[0].start, labels[box] == label, source=label))
-    return parts
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    sizeable = np.flatnonzero(areas >= MIN_COMPONENT_PIXELS)
+    sizeable = sizeable[sizeable > 0]  # label 0 is the background
+    if len(sizeable) > 2 * MAX_PARTS:  # a texture or noise, not handwriting; stop before the work grows
+        return None
+    boxes = ndimage.find_objects(labels)
+    return [_Part(boxes[label - 1][1].start, boxes[label - 1][0].start, labels[boxes[label - 1]] == label,
+                  source=int(label)) for label in sizeable]
 
 
 def _stroke_parts(ink: np.ndarray, strokes: list[Stroke]) -> list[_Part]:
@@ -293,7 +308,7 @@ def _candidate_groups(parts: list[_Part], digit_height: float) -> list[tuple[int
     for start in range(len(parts)):
         x0, x1 = parts[start].x0, parts[start].x1
         sources = {parts[start].source}
-        for end in range(start + 1, len(parts) + 1):
+        for end in range(start + 1, min(len(parts), start + MAX_PARTS_PER_DIGIT) + 1):
             if end > start + 1:
                 part = parts[end - 1]
                 if part.source not in sources:

@@ -182,3 +182,25 @@ def test_json_shape(predictor, sure_digits):
     for digit in result["digits"]:
         assert len(digit["box"]) == 4 and all(isinstance(v, int) for v in digit["box"])
         assert len(digit["probabilities"]) == 10 and abs(sum(digit["probabilities"]) - 1) < 1e-3
+
+
+def test_noise_and_stroke_floods_get_a_message_quickly(predictor):
+    """Test that a page of specks and a flood of tiny strokes are refused with a message, not read for seconds."""
+    import time
+
+    rng = np.random.default_rng(0)
+    specks = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    for row in (0, 1):  # a grid of separate 2x2 dots
+        for column in (0, 1):
+            specks[row::6, column::6, 3] = 255
+    strokes = [Stroke(rng.uniform(0, [WIDTH, HEIGHT], size=(2, 2)), 3.0) for _ in range(5000)]
+    scribbles = as_canvas_rgba(draw_strokes([s.points for s in strokes[:400]], (WIDTH, HEIGHT), 3.0))
+
+    started = time.perf_counter()
+    from_specks = read_number(predictor, specks)
+    from_strokes = read_number(predictor, scribbles, strokes)
+    elapsed = time.perf_counter() - started
+
+    assert from_specks.number is None and "too many" in from_specks.message
+    assert from_strokes.number is None or len(from_strokes.digits) <= 60
+    assert elapsed < 10
