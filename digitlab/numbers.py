@@ -5,7 +5,7 @@ digits may cross; their pixels still belong to their own stroke), connected ink 
 photos and files. Parts are ordered left to right and grouped into digits by trying every grouping
 of neighbouring parts that could be one digit, reading each group with the same preprocessing and
 model as a single drawing, and keeping the grouping whose digits are most probable together. A part
-wider than a narrow digit is also offered cut at the thinnest columns of its ink, so touching digits
+as wide as most digits is also offered cut at the thinnest columns of its ink, so touching digits
 are split by the same search: "23" written in one stroke reads better as a 2 and a 3 than as one
 digit. Flat or small marks beside the digits (a dash, a dot) are reported as not digits; marks over a
 digit (a 5's hat, a 7's crossbar) stay with it.
@@ -46,6 +46,8 @@ PAD = 4  # pixels of empty border around a digit's crop, so preprocessing sees t
 MAX_PARTS = 60
 MAX_PARTS_PER_DIGIT = 6
 MIN_COMPONENT_PIXELS = 4
+TOO_MANY_PIECES = (f"There are too many separate pieces of ink to read as a number (more than {MAX_PARTS}). "
+                   "Write the digits on one line, on plain paper.")
 
 
 @dataclass(frozen=True)
@@ -145,17 +147,18 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None) -> Number
     ink = to_ink(image)
     if strokes and len(strokes) > MAX_PARTS:
         strokes = None  # read the pixels instead: their pieces are counted and bounded below
-    parts = _stroke_parts(ink, strokes) if strokes else _component_parts(ink)
+    parts = _stroke_parts(ink, strokes) if strokes else None
+    if not parts:  # no strokes, or none of them over the image's ink: read the pixels alone
+        strokes = None
+        parts = _component_parts(ink)
     if parts is None:
-        return NumberReading([], [], f"There are too many separate pieces of ink to read as a number "
-                                     f"(more than {MAX_PARTS}). Write the digits on one line, on plain paper.")
+        return NumberReading([], [], TOO_MANY_PIECES)
     if not parts:
         return NumberReading([], [], "The image is blank." if not ink.any() else "There is too little ink to read.")
     digit_height = _digit_height(parts)
     parts = [part for part in parts if max(part.height, part.width) >= NOISE_SIZE * digit_height]
     if len(parts) > MAX_PARTS:
-        return NumberReading([], [], f"There are too many separate pieces of ink to read as a number "
-                                     f"(more than {MAX_PARTS}). Write the digits on one line, on plain paper.")
+        return NumberReading([], [], TOO_MANY_PIECES)
     marks, parts = _separate_marks(parts, digit_height)
     others = [OtherMark(_box_of([mark]), "too small or flat for a digit") for mark in marks]
     if not parts:

@@ -204,3 +204,12 @@ def test_noise_and_stroke_floods_get_a_message_quickly(predictor):
     assert from_specks.number is None and "too many" in from_specks.message
     assert from_strokes.number is None or len(from_strokes.digits) <= 60
     assert elapsed < 10
+
+
+def test_strokes_that_miss_the_ink_fall_back_to_pixels(predictor, sure_digits):
+    """Test that strokes lying nowhere near the drawing's ink (a canvas message out of step with its
+    image) do not hide the digits: the pixels are read instead."""
+    canvas = _compose([sure_digits[6], sure_digits[1]], [0, 50])
+    stray = [Stroke(np.array([[900.0, 10.0], [960.0, 12.0]]), 10.0)]
+
+    assert read_number(predictor, canvas, stray).number == read_number(predictor, canvas).number == "61"
