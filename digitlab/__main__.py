@@ -90,6 +90,10 @@ def run_predict(args) -> int:
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
+    if args.number:
+        from digitlab.numbers import print_number_readings
+
+        return print_number_readings(predictor, args.files, args.json)
     failures = 0
     for file in args.files:
         try:
@@ -300,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("files", nargs="+", type=Path)
     predict.add_argument("--model", default=None, help=MODEL_HELP)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--number", action="store_true", help="read every digit of a number in each image")
 
     evaluate = subparsers.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix on MNIST test")
     evaluate.add_argument("--model", default=None, help=MODEL_HELP)

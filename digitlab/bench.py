@@ -188,6 +188,44 @@ def show_on_page(prediction) -> None:
     show_reading(prediction, model_view_column, result_column)
 
 
+def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed: int = 100) -> dict:
+    """Whole numbers by the held-out writers (digitlab/pen_numbers.py), read from pixels as
+    `predict --number` reads a file and from strokes as the Draw page does; server ms per 4-digit number."""
+    from digitlab.images import decode_image
+    from digitlab.numbers import read_number
+    from digitlab.pen_numbers import LENGTHS, build_numbers
+    from digitlab.pendigits import split_by_writer
+    from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
+
+    _, held_out = split_by_writer(read_pendigits(pen_path))
+
+    def score(numbers, with_strokes: bool) -> dict:
+        exact = found = total = 0
+        for number in numbers:
+            reading = read_number(predictor, number.canvas, number.strokes if with_strokes else None)
+            exact += reading.number == number.text
+            total += len(number.text)
+            for label, (x0, y0, x1, y1) in zip(number.text, number.boxes):  # a digit is found when a box
+                x, y = (x0 + x1) / 2, (y0 + y1) / 2  # over its centre reads it
+                found += any(d.box[0] <= x < d.box[2] and d.box[1] <= y < d.box[3] and str(d.digit) == label
+                             for d in reading.digits)
+        return {"exact": round(exact / len(numbers), 4), "digit_accuracy": round(found / total, 4)}
+
+    four = build_numbers(held_out, count, lengths=(4,), seed=1)
+    mixed = build_numbers(held_out, count, lengths=LENGTHS, seed=2)
+
+    def serve_number(number) -> None:  # the Draw page's work for a stroke in Number mode
+        image = decode_image(canvas_png(number.canvas))
+        reading = read_number(predictor, image, number.strokes)
+        reading_overlay(image, reading)
+        digit_probability_charts(reading).to_plotly_json()
+
+    return {"writers": sorted(int(w) for w in {d.writer for d in held_out}), "numbers": count,
+            "four_digits_from_pixels": score(four, False), "four_digits_from_strokes": score(four, True),
+            "two_to_six_digits_from_strokes": score(mixed, True),
+            "server_ms_per_four_digit_number": percentiles_ms(time_calls(serve_number, four[:timed]))}
+
+
 def batch_throughput(predictor: Predictor, images: np.ndarray, batch_size: int = 1000) -> dict:
     predictor.predict_mnist(images[:batch_size])
     start = time.perf_counter()
@@ -332,6 +370,8 @@ def run_bench(model_path: str | Path | None, quick: bool = False, load_clients: 
         canvases = [canvas_from_digit(digit) for digit in mnist.x_test[:300]]
     report["latency"] = latency(predictor, canvases, n_fast=50 if quick else 300, n_predict=10 if quick else 60)
     report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, n=30 if quick else 200)
+    if pen_path is not None:
+        report["numbers"] = number_reading(predictor, pen_path, count=40 if quick else 500, timed=10 if quick else 100)
     report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])
     report["training_throughput"] = training_throughput(mnist, DEFAULT_ARCHITECTURE, n_images=512 if quick else 4096)
     report["cold_start"] = cold_start(entry.path)

@@ -116,22 +116,30 @@ def render_on_canvas(digit: PenDigit, rng: np.random.Generator, rgba: bool = Tru
     offset_x = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[0]))
     offset_y = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[1]))
 
-    big = CANVAS_SIZE * SUPERSAMPLE
-    image = Image.new("L", (big, big), 0)
+    strokes = [(stroke - low) * scale + (offset_x, offset_y) for stroke in digit.strokes]
+    gray = draw_strokes(strokes, (CANVAS_SIZE, CANVAS_SIZE), brush)
+    return as_canvas_rgba(gray) if rgba else gray
+
+
+def draw_strokes(strokes: list[np.ndarray], size: tuple[int, int], brush: float) -> np.ndarray:
+    """Grey (height, width) uint8 image of strokes (canvas pixel coordinates) drawn as round-capped lines."""
+    width, height = size
+    image = Image.new("L", (width * SUPERSAMPLE, height * SUPERSAMPLE), 0)
     draw = ImageDraw.Draw(image)
-    width = brush * SUPERSAMPLE
-    for stroke in digit.strokes:
-        xy = ((stroke - low) * scale + (offset_x, offset_y)) * SUPERSAMPLE
-        coords = [tuple(p) for p in xy.tolist()]
+    pen = brush * SUPERSAMPLE
+    for stroke in strokes:
+        coords = [tuple(p) for p in (np.asarray(stroke) * SUPERSAMPLE).tolist()]
         if len(coords) > 1:
-            draw.line(coords, fill=255, width=max(1, round(width)), joint="curve")
-        radius = width / 2
+            draw.line(coords, fill=255, width=max(1, round(pen)), joint="curve")
+        radius = pen / 2
         for x, y in (coords[0], coords[-1]):  # round caps
             draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-    gray = np.asarray(image.resize((CANVAS_SIZE, CANVAS_SIZE), Image.Resampling.BOX))
-    if not rgba:
-        return gray
-    canvas = np.zeros((CANVAS_SIZE, CANVAS_SIZE, 4), np.uint8)
+    return np.asarray(image.resize((width, height), Image.Resampling.BOX))
+
+
+def as_canvas_rgba(gray: np.ndarray) -> np.ndarray:
+    """A grey ink image as the canvas component sends it: white strokes on a transparent layer."""
+    canvas = np.zeros((*gray.shape, 4), np.uint8)
     canvas[:, :, :3] = 255
     canvas[:, :, 3] = gray
     return canvas

@@ -4,6 +4,7 @@ import streamlit as st
 
 from digitlab.images import ImageRejectedError, decode_image
 from digitlab.registry import ModelLoadError
+from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel
 from digitlab.ui.drawing_area import drawing_area, reading_panels, show_reading
 from digitlab.ui.loaders import load_predictor
@@ -21,6 +22,11 @@ try:
     predictor = load_predictor(entry)
 except ModelLoadError as error:
     st.error(f"{error} Pick another model in the sidebar, or train one on the Train page.")
+    st.stop()
+
+if st.segmented_control("What to read", ["One digit", "A number"], default="One digit", key="read_mode",
+                        label_visibility="collapsed") == "A number":
+    number_view.show_number_mode(predictor)
     st.stop()
 
 # Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.

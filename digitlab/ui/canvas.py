@@ -65,3 +65,73 @@ def last_canvas_message() -> tuple[bytes | None, dict | None]:
 def clear_drawing() -> None:
     """Empty the canvas (an on_click callback): a new key mounts a fresh canvas with no strokes."""
     st.session_state[_GENERATION_KEY] = st.session_state.get(_GENERATION_KEY, 0) + 1
+
+
+NUMBER_CANVAS_SIZE = (980, 280)  # width, height: room for a year, a price or a house number
+_NUMBER_GENERATION_KEY = "number_canvas_generation"
+_ORIGIN_SHARE = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
+
+
+def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, list] | None:
+    """Show the wide number canvas; return (RGBA drawing, pen strokes), or None while nothing is drawn.
+
+    The strokes (digitlab.numbers.Stroke, in canvas pixels) let the reader keep the parts of each
+    digit together even where digits touch; the pixels are still what each digit is read from.
+    """
+    from streamlit_drawable_canvas import st_canvas
+
+    width, height = NUMBER_CANVAS_SIZE
+    result = st_canvas(stroke_width=brush_width, stroke_color=INK_COLOR, background_color=PAPER_COLOR,
+                       update_streamlit=True, height=height, width=width, drawing_mode="freedraw",
+                       return_image_data=True,
+                       key=f"number-canvas-{st.session_state.get(_NUMBER_GENERATION_KEY, 0)}")
+    objects = (result.json_data or {}).get("objects")
+    if not objects or result.image_bytes is None:
+        return None
+    try:
+        image = decode_image(result.image_bytes)
+    except ImageRejectedError as error:
+        st.warning(f"The drawing could not be read ({error}). Clear the canvas and draw again.")
+        return None
+    return image, strokes_from_canvas_json(result.json_data)
+
+
+def clear_number_drawing() -> None:
+    """Empty the number canvas (an on_click callback)."""
+    st.session_state[_NUMBER_GENERATION_KEY] = st.session_state.get(_NUMBER_GENERATION_KEY, 0) + 1
+
+
+def strokes_from_canvas_json(json_data: dict | None) -> list:
+    """The free-drawn paths of the canvas's Fabric.js JSON as strokes in canvas pixels.
+
+    A path's points are in its own coordinates: Fabric places the centre of their bounds at the
+    object's centre (found from left/top and the origin), then scales, flips and rotates about it.
+    Freshly drawn paths come back unmoved; this also holds after the toolbar's edit mode moved one.
+    Objects that are not well-formed paths are skipped: the caller still has the pixels.
+    """
+    from digitlab.numbers import Stroke
+
+    strokes = []
+    for item in (json_data or {}).get("objects") or []:
+        try:
+            if str(item.get("type", "")).lower() != "path":
+                continue
+            points = np.array([command[-2:] for command in item["path"] if len(command) >= 3], np.float64)
+            if points.ndim != 2 or len(points) == 0 or not np.isfinite(points).all():
+                continue
+            pen = float(item.get("strokeWidth", 1.0))
+            scale = np.array([float(item.get("scaleX", 1.0)), float(item.get("scaleY", 1.0))])
+            flips = np.array([-1.0 if item.get("flipX") else 1.0, -1.0 if item.get("flipY") else 1.0])
+            size = (np.array([float(item.get("width", 0.0)), float(item.get("height", 0.0))]) + pen) * scale
+            corner = np.array([float(item.get("left", 0.0)), float(item.get("top", 0.0))])
+            share = np.array([_ORIGIN_SHARE.get(item.get("originX", "left"), 0.0),
+                              _ORIGIN_SHARE.get(item.get("originY", "top"), 0.0)])
+            centre = corner + (0.5 - share) * size
+            offset = (points.min(axis=0) + points.max(axis=0)) / 2
+            local = (points - offset) * scale * flips
+            angle = np.radians(float(item.get("angle", 0.0)))
+            rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            strokes.append(Stroke(local @ rotation.T + centre, pen * float(scale.mean())))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return strokes

@@ -29,14 +29,14 @@ def e2e_dirs(tmp_path_factory, small_models_dir) -> dict:
 
 
 @contextlib.contextmanager
-def running_app(dirs: dict, extra_env: dict | None = None):
-    """A fresh `streamlit run app.py` on a free port with the given models/ and runs/ folders."""
+def running_app(dirs: dict, extra_env: dict | None = None, script: str = "app.py"):
+    """A fresh `streamlit run <script>` on a free port with the given models/ and runs/ folders."""
     port = free_port()
     env = {**os.environ, "DIGITLAB_MODELS": str(dirs["models"]), "DIGITLAB_RUNS": str(dirs["runs"]), **(extra_env or {})}
     log_path = dirs["runs"].parent / f"streamlit-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+            [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
              "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

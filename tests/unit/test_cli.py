@@ -148,3 +148,31 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
                                                      runs_dir=runs_dir).stdout.splitlines()]
     default = next(row for row in listed if row["name"] == "default")
     assert default["version"] == 2 and default["mnist_test_accuracy"] == 0.46 and default["default"]
+def test_predict_number_json_gives_number_digits_and_boxes(tmp_path, mnist, small_models_dir):
+    """Test that predict --number --json reads a photo of a written number (dark ink on paper) into
+    its digits with boxes, gives null for a blank page, and an error line and exit 1 for a bad file."""
+    digits = [mnist.x_test[i] for i in (0, 1, 2)]  # a 7, a 2 and a 1
+    paper = np.full((100, 300), 255, np.uint8)
+    for index, digit in enumerate(digits):
+        paper[10:90, 20 + index * 90 : 100 + index * 90] = 255 - np.asarray(Image.fromarray(digit).resize((80, 80)))
+    number = tmp_path / "number.png"
+    Image.fromarray(paper).save(number)
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((100, 300), 255, np.uint8)).save(blank)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+
+    result = digitlab("predict", "--number", str(number), str(blank), str(broken), "--json", models_dir=small_models_dir)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    read, empty, bad = (json.loads(line) for line in result.stdout.strip().splitlines())
+    assert read["file"].endswith("number.png")
+    assert read["number"] == "721"
+    assert [digit["digit"] for digit in read["digits"]] == [7, 2, 1]
+    for index, digit in enumerate(read["digits"]):
+        x0, y0, x1, y1 = digit["box"]
+        assert 20 + index * 90 <= x0 < x1 <= 100 + index * 90 and 10 <= y0 < y1 <= 90
+        assert len(digit["probabilities"]) == 10
+    assert empty["number"] is None and empty["digits"] == []
+    assert bad["file"].endswith("broken.png") and "error" in bad

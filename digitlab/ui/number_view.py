@@ -1,0 +1,84 @@
+"""Number mode of the Draw page: draw or upload a whole number and see every digit read."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digitlab.images import ImageRejectedError, decode_image
+from digitlab.numbers import NumberReading, read_number
+from digitlab.ui import canvas
+from digitlab.ui.figures import pixel_image
+from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
+
+NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
+                      "Every digit is read after each stroke.")
+NUMBER_UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of a handwritten number, on one line."
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def show_number_mode(predictor) -> None:
+    """Number mode: a wide canvas or a photo, then the number, boxes over the input and bars per digit."""
+    draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key="number_source", on_change="rerun")
+    with draw_tab:
+        if draw_tab.open:
+            st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
+            canvas_slot = st.container()  # filled below, once the slider under it has a value
+            controls = st.container(horizontal=True, vertical_alignment="bottom")
+            brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
+                                          width=300, help="Pen thickness in canvas pixels.")
+            controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
+                            help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
+            with canvas_slot:
+                drawn = canvas.number_canvas(brush_width)
+            if drawn is None:
+                st.info(NUMBER_DRAW_PROMPT)
+            else:
+                image, strokes = drawn
+                show_number(image, read_number(predictor, image, strokes or None), show_input=False)
+    with upload_tab:
+        if upload_tab.open:
+            uploaded = st.file_uploader("Photo or scan of a number", type=["png", "jpg", "jpeg"],
+                                        key="number_upload",
+                                        help="Dark ink on light paper or light ink on dark both work.")
+            if uploaded is None:
+                st.info(NUMBER_UPLOAD_PROMPT)
+                return
+            try:
+                image = decode_image(uploaded.getvalue())
+            except ImageRejectedError as error:
+                st.error(f"{uploaded.name} cannot be read: {error}")
+                return
+            show_number(image, read_number(predictor, image), show_input=True)
+
+
+def show_number(image, reading: NumberReading, show_input: bool) -> None:
+    """The number in large type, the input with boxes, the least certain digit, and bars per digit."""
+    if reading.number is None:
+        st.info(f"{reading.message} Write the digits side by side, about the same size.")
+        if reading.others:
+            st.image(reading_overlay(image, reading), caption="Grey boxes: ink that is not a digit")
+        return
+    st.metric("Number", reading.number)
+    caption = "Green boxes: the digits read. Amber: the digit the model is least sure of."
+    if reading.others:
+        caption += " Grey: ink that is not a digit."
+    st.image(reading_overlay(image, reading), caption=caption, width="stretch" if show_input else "content")
+    least = reading.least_certain
+    if least is not None:
+        digit = reading.digits[least].prediction
+        note = (f"Least certain: the {ORDINALS[least] if least < len(ORDINALS) else f'#{least + 1}'} digit, "
+                f"read as {digit.digit} ({digit.confidence:.0%})")
+        if digit.is_unsure:
+            st.warning(f"{note}; it might also be a {digit.runner_up} ({digit.probabilities[digit.runner_up]:.0%}).")
+        else:
+            st.caption(f"{note}.")
+    if reading.others:
+        count = len(reading.others)
+        st.info(f"{count} {'mark is' if count == 1 else 'marks are'} not a digit and left out of the number "
+                f"({reading.others[0].reason}).")
+    st.plotly_chart(digit_probability_charts(reading), config={"displayModeBar": False}, key="number-digit-charts")
+    columns = st.columns(min(len(reading.digits), 10))
+    for index, digit in enumerate(reading.digits):
+        with columns[index % len(columns)]:
+            st.image(pixel_image(digit.prediction.mnist, 3), output_format="PNG",
+                     caption=f"{ORDINALS[index] if index < len(ORDINALS) else f'#{index + 1}'}: {digit.digit}")

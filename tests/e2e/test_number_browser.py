@@ -1,0 +1,59 @@
+"""Number mode in Chromium: a number written with the mouse on the wide canvas is read digit by digit."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import save_screenshot, wait_for_app_idle
+from tests.e2e.drawing import FOUR, ONE, RESULT_TIMEOUT, ZERO, canvas_area, draw, open_draw_page
+
+
+def shifted(strokes, dx: float):
+    return [[(x + dx, y) for x, y in stroke] for stroke in strokes]
+
+
+def open_number_mode(page, app_url: str) -> None:
+    open_draw_page(page, app_url)
+    page.get_by_text("A number", exact=True).click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("Write a number")).to_be_visible(timeout=RESULT_TIMEOUT)
+    wait_for_app_idle(page)
+    expect(canvas_area(page)).to_have_count(1, timeout=RESULT_TIMEOUT)
+    assert canvas_area(page).bounding_box()["width"] > 900  # the wide canvas, not the square one
+
+
+def test_number_written_with_the_mouse_is_read(page, app_url):
+    """Test that 1, 0 and 4 written side by side on the wide canvas read as 104, with bars per digit."""
+    open_number_mode(page, app_url)
+
+    draw(page, ONE + shifted(ZERO, 200) + shifted(FOUR, 420))
+
+    expect(page.get_by_test_id("stMetricLabel")).to_have_text("Number", timeout=RESULT_TIMEOUT)
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("104", timeout=RESULT_TIMEOUT)
+    wait_for_app_idle(page)
+    expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("Least certain")).to_be_visible()
+    save_screenshot(page, "draw-number")
+
+
+def test_canvas_strokes_come_back_where_they_were_drawn(page, e2e_dirs):
+    """Test that the strokes read from the canvas's JSON lie where the mouse drew them, in canvas pixels."""
+    import json
+
+    from tests.e2e.conftest import running_app
+
+    drawn = [[(100, 60), (100, 220)], [(300, 100), (400, 100), (400, 200)]]
+    with running_app(e2e_dirs, script="tests/e2e/stroke_probe_app.py") as url:
+        page.goto(url)
+        wait_for_app_idle(page)
+        draw(page, drawn)
+        code = page.get_by_test_id("stCode")
+        expect(code).to_have_count(1, timeout=RESULT_TIMEOUT)
+        expect(code).to_contain_text('], [', timeout=RESULT_TIMEOUT)  # both strokes have arrived
+        wait_for_app_idle(page)
+        result = json.loads(code.inner_text())
+    assert result["widths"] == [12, 12]
+    for stroke, bounds in zip(drawn, result["bounds"]):
+        xs, ys = [x for x, _ in stroke], [y for _, y in stroke]
+        expected = [min(xs), min(ys), max(xs), max(ys)]
+        assert all(abs(got - want) <= 4 for got, want in zip(bounds, expected)), (bounds, expected)
