@@ -1,4 +1,4 @@
-"""The command line: `python -m digitlab train|predict|evaluate|bench`."""
+"""The command line: `python -m digitlab train|predict|evaluate|bench|explain`."""
 
 from __future__ import annotations
 
@@ -184,9 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     ensemble.add_argument("runs", nargs="+", type=Path, help="run folders of finished runs (two or more)")
     ensemble.add_argument("--name", required=True, help="model name in models/")
 
+    from digitlab.explain_cli import add_explain_parser, run_explain
+
+    add_explain_parser(subparsers)
+
     args = parser.parse_args(argv)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
-                "promote": run_promote, "ensemble": run_ensemble}
+                "promote": run_promote, "ensemble": run_ensemble,
+                "explain": run_explain}
     return commands[args.command](args)
 
 

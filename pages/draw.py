@@ -9,6 +9,7 @@ from digitlab.registry import ModelLoadError
 from digitlab.ui import canvas
 from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
+from digitlab.ui.why_panel import why_panel
 
 DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
 UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of one handwritten digit."
@@ -76,7 +77,9 @@ with draw_tab:
             with result_column:
                 st.info(DRAW_PROMPT)
         else:
-            show_reading(predictor.predict_image(drawing), model_view_column, result_column)
+            prediction = predictor.predict_image(drawing)
+            show_reading(prediction, model_view_column, result_column)
+            why_panel(prediction, predictor, entry)
 
 with upload_tab:
     if upload_tab.open:
@@ -94,4 +97,6 @@ with upload_tab:
             else:
                 with input_column:
                     st.image(image, caption=uploaded.name, width=280)
-                show_reading(predictor.predict_image(image), model_view_column, result_column)
+                prediction = predictor.predict_image(image)
+                show_reading(prediction, model_view_column, result_column)
+                why_panel(prediction, predictor, entry)

@@ -12,6 +12,7 @@ import streamlit as st
 from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
+from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
 from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
 
@@ -53,6 +54,9 @@ def evaluate_page() -> None:
     show_confusion_matrix(evaluation)
     show_mistakes(evaluation, mnist)
     show_confidence(evaluation)
+    show_calibration(evaluation)
+    show_hardest(evaluation, mnist)
+    show_test_map(entry, evaluation, mnist)
     show_comparison(entry, evaluation, mnist)
 
 

@@ -1,0 +1,182 @@
+"""The Draw page's "Why?" panel: saliency, nearest training digits, what-if readings and feature maps.
+
+The panel is an expander that reruns the page when opened or closed and reports whether it is open,
+so while it is closed nothing here runs: a stroke costs exactly what it costs without the panel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from digitlab.data import MnistUnavailableError, load_mnist
+from digitlab.explain import (ExplainError, Explainer, Explanation, LayerActivation, NeighbourIndex,
+                              embeddings_cache_path, training_index)
+from digitlab.inference import Prediction
+from digitlab.registry import ModelEntry
+
+PANEL_KEY = "why_panel"
+MEMBER_KEY = "why_panel_member"
+SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
+THUMBNAIL_SCALE = 3
+FEATURE_CHANNELS = 16  # the most active channels of each layer; all 128 would be a wall of noise
+FEATURE_COLUMNS = 8
+FEATURE_SCALE = 2
+TRAINING_DIGITS: int | None = None  # index only the first this many training digits (None: all 60,000)
+
+
+def why_panel(prediction: Prediction, predictor, entry: ModelEntry) -> None:
+    """The collapsible "Why?" panel under a reading; computes only while it is open."""
+    panel = st.expander("Why this answer? What the model looked at, and what it resembles", key=PANEL_KEY,
+                        icon=":material/psychology_alt:", on_change="rerun")
+    if not panel.open or prediction.digit is None:
+        return
+    with panel:
+        try:
+            explainer = load_explainer(entry, predictor)
+        except ExplainError as error:
+            st.info(f"This model cannot be explained here: {error}")
+            return
+        index = neighbour_index(entry, explainer)
+        explanation = (explainer if index is None else explainer.with_index(index)).explain(
+            prediction.mnist, prediction.probabilities, predictor)
+        show_explanation(explanation, index is not None)
+
+
+@st.cache_resource(show_spinner="Preparing the explainer...", max_entries=4)
+def _explainer(sha256: str, _predictor) -> Explainer:
+    # Keyed by the model file's hash; like the Predictor, one Explainer serves every visitor, unmutated.
+    return Explainer(_predictor.model)
+
+
+def load_explainer(entry: ModelEntry, predictor) -> Explainer:
+    return _explainer(entry.sha256, predictor)
+
+
+def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex | None:
+    """The model's index of MNIST training digits, built on first use with a progress bar; None without MNIST."""
+    try:
+        mnist = load_mnist()
+    except MnistUnavailableError:
+        st.caption("The nearest training digits need the MNIST data set, which is not available here.")
+        return None
+    if not embeddings_cache_path(entry.sha256, "train").exists():
+        # Built outside the cached function, so the progress bar is shown live rather than replayed.
+        bar = st.progress(0.0, text="Embedding the MNIST training digits for this model (once per model)...")
+        training_index(explainer, _training_digits(mnist), entry.sha256,
+                       progress=lambda done, total: bar.progress(done / total, text=f"Embedding the MNIST "
+                                                                 f"training digits: {done:,} of {total:,} (once per model)"))
+        bar.empty()
+    return _index(entry.sha256, explainer)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)  # about 60 MB each
+def _index(sha256: str, _explainer: Explainer) -> NeighbourIndex:
+    return training_index(_explainer, _training_digits(load_mnist()), sha256)
+
+
+def _training_digits(mnist):
+    if TRAINING_DIGITS is None:
+        return mnist
+    from digitlab.data import Mnist
+
+    return Mnist(mnist.x_train[:TRAINING_DIGITS], mnist.y_train[:TRAINING_DIGITS], mnist.x_test, mnist.y_test,
+                 mnist.source)
+
+
+def show_explanation(explanation: Explanation, has_neighbours: bool) -> None:
+    saliency_column, neighbours_column = st.columns([1, 2])
+    with saliency_column:
+        st.markdown("**Where the ink counted**")
+        st.image(saliency_image(explanation.mnist, explanation.saliency, SALIENCY_SCALE), output_format="PNG")
+        st.caption(f"Red ink argued for {explanation.digit}, blue ink against it (integrated gradients). "
+                   "Empty paper gets no colour: the what-if strip shows what missing ink does.")
+    with neighbours_column:
+        st.markdown("**The most similar MNIST training digits**")
+        if has_neighbours:
+            _show_neighbours(explanation)
+    st.markdown("**What if the drawing were different?**")
+    st.caption("The same 28 × 28 input, changed, and the model's reading of each: what it is robust to.")
+    cells = st.columns(len(explanation.what_ifs) or 1)
+    for cell, what_if in zip(cells, explanation.what_ifs):
+        mark = "" if what_if.digit == explanation.digit else " ⚠"
+        cell.image(_enlarge(what_if.image, THUMBNAIL_SCALE),
+                   caption=f"{what_if.name}: {what_if.digit} ({what_if.probability:.0%}){mark}")
+    _show_layers(explanation.layers)
+
+
+def _show_neighbours(explanation: Explanation) -> None:
+    from digitlab.data import load_mnist as mnist_images  # the same cached arrays the index was built from
+
+    images = mnist_images().x_train
+    labels = [n.label for n in explanation.neighbours]
+    agreeing = sum(label == explanation.digit for label in labels)
+    st.caption(f"By the model's own penultimate-layer embedding (cosine similarity). {agreeing} of {len(labels)} "
+               f"are {explanation.digit}s.")
+    columns = st.columns(4)
+    for position, neighbour in enumerate(explanation.neighbours):
+        columns[position % 4].image(_enlarge(images[neighbour.index], THUMBNAIL_SCALE),
+                                    caption=f"{neighbour.label} · {neighbour.similarity:.2f} · #{neighbour.index}")
+
+
+def _show_layers(layers: list[LayerActivation]) -> None:
+    if not layers:
+        return
+    st.markdown("**What each layer sees**")
+    members = sorted({layer.name.split("/")[0] for layer in layers if "/" in layer.name})
+    if members:  # an ensemble: one member network at a time
+        member = st.segmented_control("Network", members, default=members[0], key=MEMBER_KEY) or members[0]
+        layers = [layer for layer in layers if layer.name.startswith(f"{member}/")]
+    for layer in layers:
+        if layer.kind == "conv":
+            height, width, channels = layer.values.shape
+            shown = min(FEATURE_CHANNELS, channels)
+            st.image(feature_grid(layer.values), caption=f"{layer.name}: {height} × {width} × {channels}; "
+                                                         f"the {shown} most active channels, brighter is stronger")
+        else:
+            st.image(unit_strip(layer.values), caption=f"{layer.name}: {layer.values.size} hidden units, "
+                                                       "brighter is stronger")
+
+
+# --- pictures -------------------------------------------------------------------------------------------
+
+
+def _enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(np.asarray(image), scale, axis=0), scale, axis=1)
+
+
+def saliency_image(mnist: np.ndarray, saliency: np.ndarray, scale: int) -> np.ndarray:
+    """RGB: the input in dim grey, red where saliency is positive and blue where negative."""
+    grey = np.asarray(mnist, np.float32) / 255 * 0.45
+    positive = np.clip(saliency, 0, 1) ** 0.6  # a gentle gamma: weak evidence stays visible
+    negative = np.clip(-saliency, 0, 1) ** 0.6
+    red = np.clip(grey + positive, 0, 1)
+    green = np.clip(grey * (1 - np.maximum(positive, negative)), 0, 1)
+    blue = np.clip(grey + negative, 0, 1)
+    rgb = (np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
+    return _enlarge(rgb, scale)
+
+
+def feature_grid(values: np.ndarray, channels: int = FEATURE_CHANNELS, columns: int = FEATURE_COLUMNS,
+                 scale: int = FEATURE_SCALE) -> np.ndarray:
+    """The most active channels of a (h, w, c) feature map as a grid of small grey images, one scale for all."""
+    values = np.maximum(np.asarray(values, np.float32), 0)
+    height, width, total = values.shape
+    chosen = np.argsort(-values.mean(axis=(0, 1)), kind="stable")[: min(channels, total)]
+    peak = float(values[..., chosen].max()) or 1.0
+    rows = -(-chosen.size // columns)
+    gap = 1
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), 40, np.uint8)
+    for position, channel in enumerate(chosen):
+        top, left = (position // columns) * (height + gap), (position % columns) * (width + gap)
+        grid[top : top + height, left : left + width] = (values[..., channel] / peak * 255).astype(np.uint8)
+    return _enlarge(grid, max(1, scale * 28 // max(height, 1) // 2))
+
+
+def unit_strip(values: np.ndarray, columns: int = 32, scale: int = 8) -> np.ndarray:
+    """Hidden units as a grid of grey squares, one per unit."""
+    values = np.maximum(np.asarray(values, np.float32).ravel(), 0)
+    rows = -(-values.size // columns)
+    padded = np.zeros(rows * columns, np.float32)
+    padded[: values.size] = values / (float(values.max()) or 1.0)
+    return _enlarge((padded.reshape(rows, columns) * 255).astype(np.uint8), scale)
