@@ -28,8 +28,9 @@ class TestMap:
     coordinates: np.ndarray  # (m, 2)
 
 
-def map_sample(predictions: np.ndarray, labels: np.ndarray, points: int = MAP_POINTS, seed: int = 0) -> np.ndarray:
-    """Every mistake plus an evenly random sample of the right answers, in test-set order."""
+def map_sample(predictions: np.ndarray, labels: np.ndarray, points: int | None = None, seed: int = 0) -> np.ndarray:
+    """Every mistake plus an evenly random sample of the right answers (MAP_POINTS in all), in test-set order."""
+    points = MAP_POINTS if points is None else points
     wrong = np.flatnonzero(predictions != labels)
     right = np.flatnonzero(predictions == labels)
     take = max(0, min(points - wrong.size, right.size))
