@@ -14,14 +14,12 @@ from digitlab.explain import (ExplainError, Explainer, Explanation, LayerActivat
                               embeddings_cache_path, training_index)
 from digitlab.inference import Prediction
 from digitlab.registry import ModelEntry
+from digitlab.ui.explain_pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
 
 PANEL_KEY = "why_panel"
 MEMBER_KEY = "why_panel_member"
 SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
 THUMBNAIL_SCALE = 3
-FEATURE_CHANNELS = 16  # the most active channels of each layer; all 128 would be a wall of noise
-FEATURE_COLUMNS = 8
-FEATURE_SCALE = 2
 TRAINING_DIGITS: int | None = None  # index only the first this many training digits (None: all 60,000)
 
 
@@ -100,7 +98,7 @@ def show_explanation(explanation: Explanation, has_neighbours: bool) -> None:
     cells = st.columns(len(explanation.what_ifs) or 1)
     for cell, what_if in zip(cells, explanation.what_ifs):
         mark = "" if what_if.digit == explanation.digit else " ⚠"
-        cell.image(_enlarge(what_if.image, THUMBNAIL_SCALE),
+        cell.image(enlarge(what_if.image, THUMBNAIL_SCALE),
                    caption=f"{what_if.name}: {what_if.digit} ({what_if.probability:.0%}){mark}")
     _show_layers(explanation.layers)
 
@@ -115,7 +113,7 @@ def _show_neighbours(explanation: Explanation) -> None:
                f"are {explanation.digit}s.")
     columns = st.columns(4)
     for position, neighbour in enumerate(explanation.neighbours):
-        columns[position % 4].image(_enlarge(images[neighbour.index], THUMBNAIL_SCALE),
+        columns[position % 4].image(enlarge(images[neighbour.index], THUMBNAIL_SCALE),
                                     caption=f"{neighbour.label} · {neighbour.similarity:.2f} · #{neighbour.index}")
 
 
@@ -136,47 +134,3 @@ def _show_layers(layers: list[LayerActivation]) -> None:
         else:
             st.image(unit_strip(layer.values), caption=f"{layer.name}: {layer.values.size} hidden units, "
                                                        "brighter is stronger")
-
-
-# --- pictures -------------------------------------------------------------------------------------------
-
-
-def _enlarge(image: np.ndarray, scale: int) -> np.ndarray:
-    return np.repeat(np.repeat(np.asarray(image), scale, axis=0), scale, axis=1)
-
-
-def saliency_image(mnist: np.ndarray, saliency: np.ndarray, scale: int) -> np.ndarray:
-    """RGB: the input in dim grey, red where saliency is positive and blue where negative."""
-    grey = np.asarray(mnist, np.float32) / 255 * 0.45
-    positive = np.clip(saliency, 0, 1) ** 0.6  # a gentle gamma: weak evidence stays visible
-    negative = np.clip(-saliency, 0, 1) ** 0.6
-    red = np.clip(grey + positive, 0, 1)
-    green = np.clip(grey * (1 - np.maximum(positive, negative)), 0, 1)
-    blue = np.clip(grey + negative, 0, 1)
-    rgb = (np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
-    return _enlarge(rgb, scale)
-
-
-def feature_grid(values: np.ndarray, channels: int = FEATURE_CHANNELS, columns: int = FEATURE_COLUMNS,
-                 scale: int = FEATURE_SCALE) -> np.ndarray:
-    """The most active channels of a (h, w, c) feature map as a grid of small grey images, one scale for all."""
-    values = np.maximum(np.asarray(values, np.float32), 0)
-    height, width, total = values.shape
-    chosen = np.argsort(-values.mean(axis=(0, 1)), kind="stable")[: min(channels, total)]
-    peak = float(values[..., chosen].max()) or 1.0
-    rows = -(-chosen.size // columns)
-    gap = 1
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), 40, np.uint8)
-    for position, channel in enumerate(chosen):
-        top, left = (position // columns) * (height + gap), (position % columns) * (width + gap)
-        grid[top : top + height, left : left + width] = (values[..., channel] / peak * 255).astype(np.uint8)
-    return _enlarge(grid, max(1, scale * 28 // max(height, 1) // 2))
-
-
-def unit_strip(values: np.ndarray, columns: int = 32, scale: int = 8) -> np.ndarray:
-    """Hidden units as a grid of grey squares, one per unit."""
-    values = np.maximum(np.asarray(values, np.float32).ravel(), 0)
-    rows = -(-values.size // columns)
-    padded = np.zeros(rows * columns, np.float32)
-    padded[: values.size] = values / (float(values.max()) or 1.0)
-    return _enlarge((padded.reshape(rows, columns) * 255).astype(np.uint8), scale)
