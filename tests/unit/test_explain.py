@@ -163,3 +163,15 @@ def test_explain_cli_prints_the_fields_and_an_error_line_for_a_bad_file(models_d
     assert all(set(n) == {"index", "label", "similarity"} and 0 <= n["index"] < 300 for n in first["neighbours"])
     assert first["layers"] and all(set(layer) >= {"name", "shape"} for layer in first["layers"])
     assert second["file"].endswith("broken.png") and second["error"]
+
+
+def test_neighbour_majority_accuracy_counts_majority_votes():
+    """Test the sanity measure: an input counts as right when most of its nearest training digits share its label."""
+    from digitlab.explain_check import neighbour_majority_accuracy
+
+    # Training digits: three of label 1 along the first axis, one of label 2 along the second.
+    index = NeighbourIndex(np.array([[1, 0], [0.99, 0.14], [0.98, 0.2], [0, 1]], np.float32), np.array([1, 1, 1, 2]))
+    queries = np.array([[1, 0], [0.1, 0.99]], np.float32)
+    assert neighbour_majority_accuracy(index, queries, np.array([1, 1]), k=3) == 1.0  # both see mostly 1s
+    assert neighbour_majority_accuracy(index, queries, np.array([1, 2]), k=3) == 0.5  # the 2 is outvoted by k=3
+    assert neighbour_majority_accuracy(index, queries, np.array([1, 2]), k=1) == 1.0
