@@ -18,8 +18,14 @@ def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def saliency_image(mnist: np.ndarray, saliency: np.ndarray, scale: int) -> np.ndarray:
-    """RGB: the input in dim grey, red where saliency is positive and blue where negative."""
+    """RGB: the input in dim grey, red where saliency is positive and blue where negative.
+
+    Pixel-level gradients alternate sign from one pixel to the next along a stroke; averaged over
+    each 3x3 neighbourhood they show which parts of a stroke argued for or against the answer.
+    """
     grey = np.asarray(mnist, np.float32) / 255 * 0.45
+    saliency = _box_blur(np.asarray(saliency, np.float32))
+    saliency = saliency / (float(np.abs(saliency).max()) or 1.0)
     positive = np.clip(saliency, 0, 1) ** 0.6  # a gentle gamma: weak evidence stays visible
     negative = np.clip(-saliency, 0, 1) ** 0.6
     red = np.clip(grey * (1 - negative) + positive, 0, 1)  # each colour replaces the grey under it
@@ -27,6 +33,11 @@ def saliency_image(mnist: np.ndarray, saliency: np.ndarray, scale: int) -> np.nd
     blue = np.clip(grey * (1 - positive) + negative, 0, 1)
     rgb = (np.stack([red, green, blue], axis=-1) * 255).astype(np.uint8)
     return enlarge(rgb, scale)
+
+
+def _box_blur(values: np.ndarray) -> np.ndarray:
+    padded = np.pad(values, 1)
+    return sum(padded[dy : dy + values.shape[0], dx : dx + values.shape[1]] for dy in range(3) for dx in range(3)) / 9
 
 
 def feature_grid(values: np.ndarray, channels: int = FEATURE_CHANNELS, columns: int = FEATURE_COLUMNS,
