@@ -39,9 +39,9 @@ from digitlab.atomic import write_atomic
 from digitlab.evaluate import default_cache_dir
 
 # Points on the black-to-input path; each costs a forward and backward pass. On the default model
-# 4 points give saliency that correlates 0.95 on average with 32 points (8 points: 0.98, at about
-# 1.7x the cost), and keep the open panel within its time budget per stroke (BENCHMARKS.md).
-PATH_STEPS = 4
+# 3 points give saliency that correlates 0.94 on average with 32 points (4 points: 0.95, 8 points:
+# 0.98 at twice the cost), and keep the open panel near its time budget per stroke (BENCHMARKS.md).
+PATH_STEPS = 3
 NEIGHBOURS = 8
 INDEX_FORMAT = "v1"  # part of the cache file names: bump it when what is stored changes
 EMBED_BATCH = 256
