@@ -6,7 +6,6 @@ so while it is closed nothing here runs: a stroke costs exactly what it costs wi
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from digitlab.data import MnistUnavailableError, load_mnist
@@ -104,9 +103,7 @@ def show_explanation(explanation: Explanation, has_neighbours: bool) -> None:
 
 
 def _show_neighbours(explanation: Explanation) -> None:
-    from digitlab.data import load_mnist as mnist_images  # the same cached arrays the index was built from
-
-    images = mnist_images().x_train
+    images = load_mnist().x_train  # the same arrays (cached in memory) the index was built from
     labels = [n.label for n in explanation.neighbours]
     agreeing = sum(label == explanation.digit for label in labels)
     st.caption(f"By the model's own penultimate-layer embedding (cosine similarity). {agreeing} of {len(labels)} "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -61,8 +61,6 @@ def test_opening_the_map_lays_out_the_test_set_once(model_entry, monkeypatch, pr
     panel = next(expander for expander in at.expander if expander.label.startswith("Map of the test set"))
     charts = panel.get("plotly_chart")
     assert len(charts) == 1
-    import json
-
     figure = json.loads(charts[0].proto.spec)
     names = [trace.get("name") for trace in figure["data"]]
     assert names == [str(digit) for digit in range(10)] + ["mistake"]
