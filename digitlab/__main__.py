@@ -1,4 +1,4 @@
-"""The command line: `python -m digitlab train|predict|evaluate|bench|models|promote|restore|ensemble|drawings`."""
+"""The command line: `python -m digitlab train|predict|evaluate|bench|models|promote|restore|ensemble|drawings|explain`."""
 
 from __future__ import annotations
 
@@ -355,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_drawings_parser(subparsers)
 
+    from digitlab.explain_cli import add_explain_parser, run_explain
+
+    add_explain_parser(subparsers)
+
     args = parser.parse_args(argv)
     if not verbose and __name__ == "__main__":  # a real command line, not a test calling main()
         quiet_native_logs()
@@ -362,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_drawings(args)
     commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate, "bench": run_bench_command,
                 "promote": run_promote, "restore": run_restore, "models": run_models, "ensemble": run_ensemble,
-                "owner-password": run_owner_password, "flatbuffer": run_flatbuffer}
+                "owner-password": run_owner_password, "flatbuffer": run_flatbuffer, "explain": run_explain}
     return commands[args.command](args)
 
 

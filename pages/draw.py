@@ -8,6 +8,7 @@ from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel
 from digitlab.ui.drawing_area import drawing_area, reading_panels, show_reading
 from digitlab.ui.loaders import load_predictor
+from digitlab.ui.why_panel import why_panel
 
 UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of one handwritten digit."
 
@@ -34,7 +35,7 @@ draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key="digit_source", on_change
 
 with draw_tab:
     if draw_tab.open:
-        drawing_area(predictor, entry.sha256)  # a fragment: a stroke reruns only the drawing area
+        drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area
 
 with upload_tab:
     if upload_tab.open:
@@ -56,3 +57,4 @@ with upload_tab:
                 show_reading(prediction, model_view_column, result_column)
                 with result_column:
                     correction_panel(prediction, image, "upload", entry.sha256, uploaded.getvalue())
+                why_panel(prediction, predictor, entry)

@@ -13,8 +13,10 @@ from streamlit.delta_generator import DeltaGenerator
 
 from digitlab.inference import Prediction
 from digitlab.ui import canvas
+from digitlab.registry import ModelEntry
 from digitlab.ui.corrections import correction_panel
 from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
+from digitlab.ui.why_panel import why_panel
 
 DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
 CANVAS_PANEL_WIDTH = canvas.CANVAS_SIZE + 10
@@ -53,7 +55,7 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
 
 
 @st.fragment
-def drawing_area(predictor, model_sha256: str | None) -> None:
+def drawing_area(predictor, entry: ModelEntry) -> None:
     """The canvas, its brush and Clear, and the reading of the drawing: reruns alone after each stroke."""
     input_column, model_view_column, result_column = reading_panels()
     with input_column:
@@ -76,4 +78,5 @@ def drawing_area(predictor, model_sha256: str | None) -> None:
         prediction = predictor.predict_image(drawing)
         show_reading(prediction, model_view_column, result_column)
         with result_column:
-            correction_panel(prediction, drawing, "draw", model_sha256, *canvas.last_canvas_message())
+            correction_panel(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())
+        why_panel(prediction, predictor, entry)  # collapsed by default: nothing is computed for it then

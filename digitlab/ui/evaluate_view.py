@@ -13,6 +13,7 @@ from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
+from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
 from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
 
@@ -70,7 +71,10 @@ def evaluate_page() -> None:
     show_confusion_matrix(evaluation)
     show_mistakes(evaluation, mnist)
     show_confidence(evaluation)
-    if not dataset.bank:  # the second model is compared on MNIST test
+    show_calibration(evaluation)
+    show_hardest(evaluation, mnist)
+    if not dataset.bank:  # the map and the second model are of MNIST test
+        show_test_map(entry, evaluation, mnist)
         show_comparison(entry, evaluation, mnist)
 
 

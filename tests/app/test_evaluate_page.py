@@ -73,7 +73,9 @@ def plotly_array(value) -> np.ndarray:
 
 
 def gallery_captions(at: AppTest) -> list[str]:
-    return [caption for image in at.image for caption in image.captions]
+    """Captions of the mistakes and comparison galleries (not the hardest images, captioned with a loss)."""
+    return [caption for image in at.image for caption in image.captions
+            if CAPTION_PATTERN.match(caption) or " · A " in caption]
 
 
 def matching_count(at: AppTest) -> int:
@@ -112,7 +114,7 @@ def test_page_shows_accuracy_per_class_table_matrix_and_mistakes(model_entry, ex
     confidences = [float(CAPTION_PATTERN.match(caption).group(3)) for caption in captions]
     assert all(CAPTION_PATTERN.match(caption).group(1) != CAPTION_PATTERN.match(caption).group(2) for caption in captions)
     assert confidences == sorted(confidences, reverse=True), "most confident mistakes first"
-    assert len(at.get("plotly_chart")) == 2  # the matrix and the confidence histograms
+    assert len(at.get("plotly_chart")) == 3  # the matrix, the confidence histograms, the reliability diagram
 
 
 def test_choosing_a_cell_filters_the_gallery_to_that_confusion(model_entry, expected):

@@ -1,0 +1,134 @@
+"""The Draw page's "Why?" panel: saliency, nearest training digits, what-if readings and feature maps.
+
+The panel is an expander that reruns the page when opened or closed and reports whether it is open,
+so while it is closed nothing here runs: a stroke costs exactly what it costs without the panel.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digitlab.data import MnistUnavailableError, load_mnist
+from digitlab.explain import (ExplainError, Explainer, Explanation, LayerActivation, NeighbourIndex,
+                              embeddings_cache_path, training_index)
+from digitlab.inference import Prediction
+from digitlab.registry import ModelEntry, load_entry
+from digitlab.ui.explain_pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
+
+PANEL_KEY = "why_panel"
+MEMBER_KEY = "why_panel_member"
+SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
+THUMBNAIL_SCALE = 3
+TRAINING_DIGITS: int | None = None  # index only the first this many training digits (None: all 60,000)
+
+
+def why_panel(prediction: Prediction, predictor, entry: ModelEntry) -> None:
+    """The collapsible "Why?" panel under a reading; computes only while it is open."""
+    panel = st.expander("Why this answer? What the model looked at, and what it resembles", key=PANEL_KEY,
+                        icon=":material/psychology_alt:", on_change="rerun")
+    if not panel.open or prediction.digit is None:
+        return
+    with panel:
+        try:
+            explainer = load_explainer(entry, predictor)
+        except ExplainError as error:
+            st.info(f"This model cannot be explained here: {error}")
+            return
+        index = neighbour_index(entry, explainer)
+        explanation = (explainer if index is None else explainer.with_index(index)).explain(
+            prediction.mnist, prediction.probabilities, predictor)
+        show_explanation(explanation, index is not None)
+
+
+@st.cache_resource(show_spinner="Preparing the explainer...", max_entries=4)
+def _explainer(sha256: str, _predictor, _entry: ModelEntry) -> Explainer:
+    # Keyed by the model file's hash; like the Predictor, one Explainer serves every visitor, unmutated.
+    # Gradients need the Keras model itself; a Predictor serving a LiteRT flatbuffer has none.
+    return Explainer(_predictor.model if _predictor.model is not None else load_entry(_entry))
+
+
+def load_explainer(entry: ModelEntry, predictor) -> Explainer:
+    return _explainer(entry.sha256, predictor, entry)
+
+
+def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex | None:
+    """The model's index of MNIST training digits, built on first use with a progress bar; None without MNIST."""
+    try:
+        mnist = load_mnist()
+    except MnistUnavailableError:
+        st.caption("The nearest training digits need the MNIST data set, which is not available here.")
+        return None
+    if not embeddings_cache_path(entry.sha256, "train").exists():
+        # Built outside the cached function, so the progress bar is shown live rather than replayed.
+        bar = st.progress(0.0, text="Embedding the MNIST training digits for this model (once per model)...")
+        training_index(explainer, _training_digits(mnist), entry.sha256,
+                       progress=lambda done, total: bar.progress(done / total, text=f"Embedding the MNIST "
+                                                                 f"training digits: {done:,} of {total:,} (once per model)"))
+        bar.empty()
+    return _index(entry.sha256, explainer)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)  # about 60 MB each
+def _index(sha256: str, _explainer: Explainer) -> NeighbourIndex:
+    return training_index(_explainer, _training_digits(load_mnist()), sha256)
+
+
+def _training_digits(mnist):
+    if TRAINING_DIGITS is None:
+        return mnist
+    from digitlab.data import Mnist
+
+    return Mnist(mnist.x_train[:TRAINING_DIGITS], mnist.y_train[:TRAINING_DIGITS], mnist.x_test, mnist.y_test,
+                 mnist.source)
+
+
+def show_explanation(explanation: Explanation, has_neighbours: bool) -> None:
+    saliency_column, neighbours_column = st.columns([1, 2])
+    with saliency_column:
+        st.markdown("**Where the ink counted**")
+        st.image(saliency_image(explanation.mnist, explanation.saliency, SALIENCY_SCALE), output_format="PNG")
+        st.caption(f"Red ink argued for {explanation.digit}, blue ink against it (integrated gradients). "
+                   "Empty paper gets no colour: the what-if strip shows what missing ink does.")
+    with neighbours_column:
+        st.markdown("**The most similar MNIST training digits**")
+        if has_neighbours:
+            _show_neighbours(explanation)
+    st.markdown("**What if the drawing were different?**")
+    st.caption("The same 28 × 28 input, changed, and the model's reading of each: what it is robust to.")
+    cells = st.columns(len(explanation.what_ifs) or 1)
+    for cell, what_if in zip(cells, explanation.what_ifs):
+        mark = "" if what_if.digit == explanation.digit else " ⚠"
+        cell.image(enlarge(what_if.image, THUMBNAIL_SCALE),
+                   caption=f"{what_if.name}: {what_if.digit} ({what_if.probability:.0%}){mark}")
+    _show_layers(explanation.layers)
+
+
+def _show_neighbours(explanation: Explanation) -> None:
+    images = load_mnist().x_train  # the same arrays (cached in memory) the index was built from
+    labels = [n.label for n in explanation.neighbours]
+    agreeing = sum(label == explanation.digit for label in labels)
+    st.caption(f"By the model's own penultimate-layer embedding (cosine similarity). {agreeing} of {len(labels)} "
+               f"are {explanation.digit}s.")
+    columns = st.columns(4)
+    for position, neighbour in enumerate(explanation.neighbours):
+        columns[position % 4].image(enlarge(images[neighbour.index], THUMBNAIL_SCALE),
+                                    caption=f"{neighbour.label} · {neighbour.similarity:.2f} · #{neighbour.index}")
+
+
+def _show_layers(layers: list[LayerActivation]) -> None:
+    if not layers:
+        return
+    st.markdown("**What each layer sees**")
+    members = sorted({layer.name.split("/")[0] for layer in layers if "/" in layer.name})
+    if members:  # an ensemble: one member network at a time
+        member = st.segmented_control("Network", members, default=members[0], key=MEMBER_KEY) or members[0]
+        layers = [layer for layer in layers if layer.name.startswith(f"{member}/")]
+    for layer in layers:
+        if layer.kind == "conv":
+            height, width, channels = layer.values.shape
+            shown = min(FEATURE_CHANNELS, channels)
+            st.image(feature_grid(layer.values), caption=f"{layer.name}: {height} × {width} × {channels}; "
+                                                         f"the {shown} most active channels, brighter is stronger")
+        else:
+            st.image(unit_strip(layer.values), caption=f"{layer.name}: {layer.values.size} hidden units, "
+                                                       "brighter is stronger")

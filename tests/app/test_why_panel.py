@@ -1,0 +1,70 @@
+"""The Draw page's Why? panel in AppTest: closed it computes nothing; open it shows saliency, neighbours, what-ifs, layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from digitlab.loadtest import canvas_from_digit
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
+PANEL_KEY = "why_panel"
+
+
+@pytest.fixture(scope="module")
+def model_entry(small_models_dir):
+    from digitlab.registry import entry_for_path
+
+    entry = entry_for_path(small_models_dir / "default.keras")
+    assert entry.usable, entry.problem
+    return entry
+
+
+def draw_page(monkeypatch, entry, canvas_image, panel_open: bool) -> AppTest:
+    import digitlab.ui.canvas
+    import digitlab.ui.why_panel
+
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: canvas_image)
+    monkeypatch.setattr(digitlab.ui.why_panel, "TRAINING_DIGITS", 500)  # an index of 60,000 is too slow for a test
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["selected_model"] = entry
+    if panel_open:
+        at.session_state[PANEL_KEY] = True
+    return at.run()
+
+
+def test_closed_panel_computes_nothing(monkeypatch, model_entry, mnist):
+    """Test that with the panel closed the page shows its label and no explanation is computed."""
+    import digitlab.explain
+
+    def fail(*args, **kwargs):
+        raise AssertionError("an explanation was computed while the panel was closed")
+
+    monkeypatch.setattr(digitlab.explain.Explainer, "explain", fail)
+    at = draw_page(monkeypatch, model_entry, canvas_from_digit(mnist.x_test[0]), panel_open=False)
+    assert not at.exception
+    assert [expander.label for expander in at.expander] == ["Why this answer? What the model looked at, and what it resembles"]
+    assert at.metric[0].value == "7"
+
+
+def test_open_panel_shows_saliency_neighbours_what_ifs_and_feature_maps(monkeypatch, model_entry, mnist):
+    """Test that opening the panel shows where the ink counted, similar training digits, what-ifs and each layer."""
+    at = draw_page(monkeypatch, model_entry, canvas_from_digit(mnist.x_test[0]), panel_open=True)
+    assert not at.exception
+    panel = at.expander[0]
+    text = " ".join(element.value for element in panel.markdown)
+    for heading in ("Where the ink counted", "most similar MNIST training digits", "What if the drawing",
+                    "What each layer sees"):
+        assert heading in text
+    captions = " ".join(element.value for element in panel.caption)
+    assert "Red ink argued for 7" in captions
+    assert "are 7s" in captions
+    pictures = [caption for image in panel.image for caption in image.captions]
+    assert any(caption.startswith("shifted 4 px left: ") for caption in pictures)
+    assert any(caption.startswith("thinner: ") for caption in pictures)
+    assert any("26 × 26 × 32" in caption for caption in pictures)  # cnn-small's convolution
+    assert any("64 hidden units" in caption for caption in pictures)
+    assert sum(caption.count(" · #") for caption in pictures) == 8  # eight neighbours: label · similarity · #index
+
