@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.inference import Predictor
-from digitlab.pendigits import read_pendigits, render_on_canvas
+from digitlab.pendigits import PENDIGITS_ENV_VAR, pendigits_path, read_pendigits, render_on_canvas
 from digitlab.preprocess import preprocess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PENDIGITS_ENV_VAR = "DIGITLAB_PENDIGITS"
-DEFAULT_PENDIGITS = REPO_ROOT.parent / "shared" / "data" / "pendigits-orig.tra"
 
 
 def percentiles_ms(seconds: list[float]) -> dict:
@@ -44,11 +42,6 @@ def machine_description() -> dict:
 
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
             "platform": platform.platform()}
-
-
-def pendigits_path() -> Path | None:
-    path = Path(os.environ.get(PENDIGITS_ENV_VAR) or DEFAULT_PENDIGITS)
-    return path if path.is_file() else None
 
 
 def render_pendigits(path: Path, seed: int = 0, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:

@@ -237,7 +237,7 @@ def predict_one_file_s(repeats: int = 3) -> float:
 
 def pick_pen_digits(n_digits: int, seed: int = 0) -> list:
     """n_digits pen digits of the held-out writers, two of each class first, in a seeded order."""
-    from digitlab.bench import pendigits_path
+    from digitlab.pendigits import pendigits_path
     from digitlab.pendigits import read_pendigits, split_by_writer
 
     path = pendigits_path()

@@ -75,7 +75,7 @@ def saliency_share(explainer: Explainer, predictor, inputs: np.ndarray) -> dict:
 
 def held_out_pen_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
     """The held-out writers' pen digits as the 28x28 the model sees, with labels; None without the data."""
-    from digitlab.bench import pendigits_path
+    from digitlab.pendigits import pendigits_path
     from digitlab.pendigits import read_pendigits, render_on_canvas, split_by_writer
     from digitlab.preprocess import preprocess
 

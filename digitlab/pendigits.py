@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+PENDIGITS_ENV_VAR = "DIGITLAB_PENDIGITS"  # where pendigits-orig.tra is, when not in ../shared/data
+DEFAULT_PENDIGITS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pendigits-orig.tra"
 CANVAS_SIZE = 280
 TABLET_SIZE = 500  # pendigits coordinates lie in a 0..500 box with y pointing up
 BRUSH_WIDTHS = (10, 28)  # the canvas's brush slider range, in canvas pixels
@@ -89,6 +92,12 @@ def _parse_lines(lines: list[str]) -> list[PenDigit]:
             points.append((float(x), float(y)))
     finish_digit()
     return digits
+
+
+def pendigits_path() -> Path | None:
+    """The pen trajectories file, or None where it is not on this machine."""
+    path = Path(os.environ.get(PENDIGITS_ENV_VAR) or DEFAULT_PENDIGITS)
+    return path if path.is_file() else None
 
 
 def split_by_writer(digits: list[PenDigit]) -> tuple[list[PenDigit], list[PenDigit]]:

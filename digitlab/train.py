@@ -250,6 +250,9 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
     saved = keras.models.load_model(run_dir / runs.MODEL_FILE, safe_mode=True, compile=False)
     probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
     test_accuracy = float((probabilities[:, :NUM_CLASSES].argmax(axis=1) == mnist.y_test).mean())
+    from digitlab.run_health import run_warning
+
+    warning = run_warning(test_accuracy, runs.read_status(run_dir).train_accuracy)
     finished = time.time()
     return runs.update_status(
         run_dir,
@@ -258,6 +261,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
         finished_at=finished,
         elapsed=finished - started,
         test_accuracy=test_accuracy,
+        warning=warning,
         eta=0.0,
         message=(f"Stopped: the model of epoch {progress.completed_epochs} of {config.epochs} is kept (partial)."
                  if stopped else "Finished"),

@@ -16,6 +16,7 @@ import streamlit as st
 
 from digitlab import jobs, runs
 from digitlab.models import ARCHITECTURES
+from digitlab.pendigits import pendigits_path
 from digitlab.registry import ModelExistsError, ModelLoadError, list_store_models, models_dir, promote_run
 from digitlab.runs import Run, TrainConfig
 from digitlab.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
@@ -30,7 +31,9 @@ FULL_RERUN_KEY = "train_full_rerun"  # set by the runs table's callbacks, whose 
 MODEL_PICKER_KEY = "model_name"  # the sidebar's model selectbox (digitlab.ui.sidebar)
 FORM_KEYS = {"arch": "train_arch", "epochs": "train_epochs", "batch_size": "train_batch_size", "lr": "train_lr",
              "augment": "train_augment", "images": "train_images", "seed": "train_seed", "title": "train_title",
-             "notes": "train_notes"}
+             "notes": "train_notes", "pen": "train_pen_digits", "refuse": "train_non_digits"}
+PEN_COPIES = 2  # each training writer's digit drawn twice, with its own size, place and brush
+NON_DIGITS = 6000  # generated scribbles, letters and doodles, when the run learns "not a digit"
 MIN_TRAIN_IMAGES = 1000  # fewer teaches little; 10% of them are held out for validation
 BATCH_SIZE_RANGE = (8, 2048)
 LEARNING_RATE_RANGE = (1e-5, 0.5)
@@ -70,9 +73,12 @@ def default_model_recipe() -> TrainConfig:
     if not isinstance(config, dict):
         return DEFAULT_MODEL_RECIPE
     known = {field.name for field in fields(TrainConfig)} - {"threads", "extra", "teacher", "teacher_weight",
-                                                             "title", "notes"}
+                                                             "title", "notes", "init_from", "init_member"}
+    values = {key: value for key, value in config.items() if key in known}
+    if values.get("pen_digits"):  # recorded as a path on the machine that trained it: use this server's copy
+        values["pen_digits"] = str(pendigits_path()) if pendigits_path() else None
     try:
-        recipe = TrainConfig(**{key: value for key, value in config.items() if key in known})
+        recipe = TrainConfig(**values)
         recipe.validate()
     except (TypeError, ValueError):
         return DEFAULT_MODEL_RECIPE
@@ -113,6 +119,14 @@ def train_form(settings: Settings, active: Run | None) -> None:
                        help="; ".join(f"{name}: {_first_line(build.__doc__)}" for name, build in ARCHITECTURES.items()))
         left.toggle("Augmentation", key=FORM_KEYS["augment"],
                     help="Random shifts, rotations and stroke widths, so the model copes with drawings.")
+        pen_file = pendigits_path()
+        left.toggle("Real pen drawings", key=FORM_KEYS["pen"], disabled=pen_file is None,
+                    help="Adds the 22 training writers' pen digits (UCI pendigits, CC BY 4.0), drawn as the canvas "
+                         "draws, to MNIST; the 8 held-out writers are never trained on. "
+                         + ("" if pen_file else "The pen data is not on this server."))
+        left.toggle("Learn “not a digit”", key=FORM_KEYS["refuse"],
+                    help=f"Adds {NON_DIGITS:,} generated scribbles, letters and doodles and an 11th output, so the "
+                         "model can refuse a drawing that is no digit.")
         middle.number_input("Epochs", min_value=1, max_value=settings.max_epochs, step=1, key=FORM_KEYS["epochs"])
         fewest, most = _images_range(settings)
         middle.number_input("Training images", min_value=fewest, max_value=most, step=1000, key=FORM_KEYS["images"],
@@ -142,7 +156,7 @@ def _form_values(recipe: TrainConfig, settings: Settings) -> dict:
     return {"arch": recipe.arch, "epochs": clamp(recipe.epochs, 1, settings.max_epochs),
             "batch_size": clamp(recipe.batch_size, *BATCH_SIZE_RANGE), "lr": clamp(recipe.lr, *LEARNING_RATE_RANGE),
             "augment": recipe.augment, "seed": clamp(recipe.seed, 0, MAX_SEED), "title": recipe.title,
-            "notes": recipe.notes,
+            "notes": recipe.notes, "pen": recipe.pen_digits is not None, "refuse": recipe.non_digits > 0,
             "images": clamp(recipe.limit or MNIST_TRAIN_IMAGES, *_images_range(settings))}
 
 
@@ -158,6 +172,8 @@ def _start(settings: Settings) -> None:
                          augment=bool(state[FORM_KEYS["augment"]]), seed=int(state[FORM_KEYS["seed"]]),
                          limit=None if images >= MNIST_TRAIN_IMAGES else images,
                          title=str(state.get(FORM_KEYS["title"]) or "").strip(),
+                         pen_digits=str(pendigits_path()) if state.get(FORM_KEYS["pen"]) and pendigits_path() else None,
+                         pen_copies=PEN_COPIES, non_digits=NON_DIGITS if state.get(FORM_KEYS["refuse"]) else 0,
                          notes=str(state.get(FORM_KEYS["notes"]) or "").strip())
     try:
         run = jobs.start_run(config, settings, started_by=viewer_id())
@@ -236,7 +252,7 @@ def _run_status(run: Run, can_stop: bool = False) -> None:
     columns[2].metric("Epochs completed", f"{status.completed_epochs} of {epochs}")
     columns[3].metric("Duration", format_duration(run.duration))
     if run.state == "done" and status.warning:
-        st.warning(f"Finished, but {status.warning}")
+        st.warning(f"Finished, with a warning. {status.warning}")
     elif run.state == "done":
         st.success(f"Finished. Test accuracy on the 10,000 MNIST test images: {_percent(status.test_accuracy)}.")
     elif run.state == "stopped":
@@ -384,15 +400,18 @@ def _promote_form(run: Run) -> None:
     """The owner's promotion: a name, a confirmation to replace an existing model, and whether it becomes the default."""
     name_key, replace_key, default_key = (f"promote-name-{run.name}", f"promote-replace-{run.name}",
                                           f"promote-default-{run.name}")
+    anyway_key = f"promote-anyway-{run.name}"
     if run.status.warning:
         st.warning(f"Check before promoting: {run.status.warning}")
+        st.checkbox("Promote it anyway", key=anyway_key)
     name = st.text_input("Model name", value=run.name, key=name_key, max_chars=80,
                          help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
     taken = any(entry.name == (name or "").strip() for entry in list_store_models())
     if taken:
         st.checkbox(f"Replace the existing model '{name.strip()}' (its current version is kept)", key=replace_key)
     st.checkbox("Make it the default for everyone", value=True, key=default_key)
-    confirmed = not taken or st.session_state.get(replace_key, False)
+    confirmed = ((not taken or st.session_state.get(replace_key, False))
+                 and (not run.status.warning or st.session_state.get(anyway_key, False)))
     st.button("Promote to models/", type="primary", key=f"promote-{run.name}", disabled=not confirmed,
               on_click=_promote, args=(run, name_key, replace_key, default_key))
     local_notice = st.session_state.pop(f"{NOTICE_KEY}-{run.name}", None)

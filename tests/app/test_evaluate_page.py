@@ -229,5 +229,6 @@ def test_a_mistake_can_be_looked_at_closer_with_all_ten_probabilities(model_entr
     at.selectbox(key=evaluate_view.CLOSER_LOOK_KEY).select_index(0).run()
 
     charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-    bars = [chart for chart in charts if chart["data"] and chart["data"][0].get("type") == "bar"]
-    assert bars and plotly_array(bars[-1]["data"][0]["y"]).shape == (10,)
+    bars = [chart for chart in charts if chart["data"] and chart["data"][0].get("type") == "bar"
+            and str(chart["data"][0].get("hovertemplate", "")).startswith("digit ")]  # the probability chart
+    assert len(bars) == 1 and plotly_array(bars[0]["data"][0]["y"]).shape == (10,)

@@ -225,13 +225,20 @@ def test_a_run_whose_process_died_shows_as_failed_with_its_log(models_dir, runs_
 
 def test_a_run_that_learned_nothing_is_not_shown_as_a_green_success(models_dir, runs_dir, small_run):
     """Test that a finished run carrying a warning is shown with it, and the owner is warned before promoting."""
-    make_run(runs_dir, "20260101-120000-digitnet", "done", model_from=small_run, test_accuracy=0.11,
-             warning="its test accuracy (11.0%) is near chance: it has not learned to read digits.")
+    from digitlab.run_health import run_warning
+
+    run_dir = make_run(runs_dir, "20260101-120000-digitnet", "done", model_from=small_run, test_accuracy=0.11,
+                       warning=run_warning(0.11))
 
     at = select_rows(open_page(owner=True), [0])
 
     assert not texts(at.success).startswith("Finished.")
-    assert "near chance" in texts(at.warning) and "Check before promoting" in texts(at.warning)
+    assert "about what guessing gets" in texts(at.warning) and "Check before promoting" in texts(at.warning)
+    assert button(at, "Promote to models/").disabled, "promoting it needs a confirmation"
+    at.checkbox(key=f"promote-anyway-{run_dir.name}").check().run()
+    at.text_input(key=f"promote-name-{run_dir.name}").set_value("guesser").run()
+    button(at, "Promote to models/").click().run()
+    assert (models_dir / "guesser.json").is_file()
 
 
 def test_training_can_be_turned_off_for_a_public_deployment(models_dir, finished_run, monkeypatch):
