@@ -54,28 +54,54 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
         st.plotly_chart(probability_chart(prediction.probabilities), config={"displayModeBar": False, "staticPlot": True})
 
 
+# On a phone the panels stack, and the full answer lands below the canvas, out of sight while drawing.
+# A one-line reading above the canvas shows only on narrow screens; the canvas's hover toolbar (undo,
+# redo, reset) opens above the canvas, so the canvas keeps room for it instead of covering the caption.
+NARROW_SCREEN_CSS = """<style>
+.st-key-phone-reading { display: none; }
+@media (max-width: 640px) { .st-key-phone-reading { display: block; } }
+.st-key-drawing-canvas-slot { margin-top: 2.6rem; }
+</style>"""
+
+
+def phone_reading_text(prediction: Prediction | None) -> str:
+    """The answer in one line, for the top of the canvas on a phone."""
+    if prediction is None:
+        return "Draw a digit below: the answer appears here."
+    if prediction.refused:
+        return "**Not a digit**"
+    if prediction.digit is None:
+        return prediction.message
+    unsure = f" · might be a {prediction.runner_up}" if prediction.is_unsure else ""
+    return f"Reading: **{prediction.digit}** · {prediction.confidence:.0%}{unsure}"
+
+
 @st.fragment
 def drawing_area(predictor, entry: ModelEntry) -> None:
     """The canvas, its brush and Clear, and the reading of the drawing: reruns alone after each stroke."""
+    st.html(NARROW_SCREEN_CSS)
     input_column, model_view_column, result_column = reading_panels()
     with input_column:
-        st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
-        canvas_slot = st.container()  # filled below, once the slider under it has a value
+        phone_reading = st.container(key="phone-reading")
+        canvas_slot = st.container(key="drawing-canvas-slot")  # filled below, once the slider has a value
         brush_width = st.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
                                 help="Pen thickness in canvas pixels. Strokes are thinned or thickened "
                                      "to MNIST's width before the model sees them.")
         with canvas_slot:
             drawing = canvas.drawing_canvas(brush_width)
         st.button("Clear", on_click=canvas.clear_drawing, icon=":material/delete:",
-                  help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
-    if drawing is None:
+                  help="Start again on an empty canvas.")
+        st.caption("Draw with the mouse or a finger. With a mouse, undo and redo are in the toolbar that opens "
+                   "above the canvas when you point at it; on a touch screen, Clear starts again.")
+    prediction = None if drawing is None else predictor.predict_image(drawing)
+    phone_reading.markdown(phone_reading_text(prediction))
+    if prediction is None:
         with result_column:
             st.info(DRAW_PROMPT)
             # Empty bars where the answer will appear: the browser loads the charting library with the
             # page, not on the first stroke (seconds on a busy machine), and the layout does not jump.
             st.plotly_chart(probability_chart(np.zeros(10)), config={"displayModeBar": False, "staticPlot": True})
     else:
-        prediction = predictor.predict_image(drawing)
         show_reading(prediction, model_view_column, result_column)
         with result_column:
             correction_panel(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())
