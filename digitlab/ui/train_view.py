@@ -11,6 +11,7 @@ import hashlib
 import time
 from dataclasses import fields
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +22,7 @@ from digitlab.registry import ModelExistsError, ModelLoadError, list_store_model
 from digitlab.runs import Run, TrainConfig
 from digitlab.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_id, viewer_is_owner
+from digitlab.ui.figures import pixel_image
 from digitlab.ui.training_charts import overlay_figure, training_curves_figure
 
 LIVE_REFRESH_SECONDS = 1.0
@@ -220,6 +222,12 @@ def _run_curves(run: Run, key: str, title: str | None = None) -> None:
     if len(history):
         st.plotly_chart(training_curves_figure(history, run.status.batches_per_epoch, **({"title": title} if title else {})),
                         config={"displayModeBar": False}, key=key)
+        smoothing = run.config.label_smoothing if run.config else 0.0
+        if smoothing > 0:
+            st.caption(f"Why the loss stays above {smoothing_loss_floor(smoothing):.2f}: the run trains with label "
+                       f"smoothing {smoothing:g}, so each target is {1 - smoothing + smoothing / 10:.1%} sure of its "
+                       "digit rather than 100%, which keeps the model's confidence honest on odd drawings. A model "
+                       "that matched every target exactly would still score that loss.")
     elif run.is_active:
         st.caption("The curves appear after the first batches.")
 
@@ -460,6 +468,45 @@ def _delete_runs(selected: list[Run]) -> None:
     text = (f"Deleted {', '.join(deleted)}. " if deleted else "") + " ".join(refused)
     st.session_state[NOTICE_KEY] = ("warning" if refused else "success", text)
     st.session_state[FULL_RERUN_KEY] = True
+
+
+def smoothing_loss_floor(smoothing: float, classes: int = 10) -> float:
+    """The lowest cross-entropy a model can reach on label-smoothed targets: their own entropy."""
+    import math
+
+    sure, spread = 1 - smoothing + smoothing / classes, smoothing / classes
+    return -(sure * math.log(sure) + (classes - 1) * spread * math.log(spread))
+
+
+def augmentation_preview() -> None:
+    """A few MNIST training digits beside what augmentation makes of them; computed only when opened."""
+    panel = st.expander("What does augmentation do?", key="train_augmentation_preview", on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
+        try:
+            from digitlab.data import load_mnist
+
+            mnist = load_mnist()
+        except Exception as error:  # noqa: BLE001 - MnistUnavailableError or a broken file: say so, keep the page
+            st.info(f"The preview needs the MNIST training images: {error}")
+            return
+        originals, variants = augmented_examples(mnist.x_train[:8])
+        st.caption("Top: MNIST training digits. Below: the same digits as one epoch of an augmented run might "
+                   "see them: shifted, turned, scaled and drawn thicker or thinner. Every epoch draws new ones.")
+        for row in (originals, *variants):
+            columns = st.columns(len(row))
+            for column, image in zip(columns, row):
+                column.image(pixel_image(image, 3, grid=False))
+
+
+@st.cache_data(show_spinner="Augmenting a few digits...", max_entries=1)
+def augmented_examples(images: np.ndarray, rounds: int = 2) -> tuple[np.ndarray, list[np.ndarray]]:
+    from digitlab.augment import augment_batch
+
+    batch = images[..., None].astype(np.float32)
+    variants = [np.clip(np.asarray(augment_batch(batch))[..., 0], 0, 255).astype(np.uint8) for _ in range(rounds)]
+    return images, variants
 
 
 # --- formatting ------------------------------------------------------------------------------------------

@@ -280,3 +280,21 @@ def test_ensemble_default_presets_its_first_members_recipe(models_dir, runs_dir)
     assert at.selectbox(key="train_arch").value == "digitnet"
     assert at.number_input(key="train_epochs").value == 7
     assert at.number_input(key="train_seed").value == 5
+
+
+def test_augmentation_preview_shows_digits_and_their_augmented_versions_when_opened(models_dir, runs_dir):
+    """Test that the augmentation preview computes nothing while closed and shows originals and variants open."""
+    at = open_page()
+    assert not at.image, "closed: no images were made"
+    opened = AppTest.from_file(PAGE, default_timeout=60)
+    opened.session_state["train_augmentation_preview"] = True
+    opened.run()
+
+    assert any(expander.label == "What does augmentation do?" for expander in opened.expander)
+    assert len(opened.image) == 3 * 8, "eight digits, each with two augmented versions"
+
+
+def test_a_finished_runs_curves_explain_the_loss_floor_of_label_smoothing(models_dir, finished_run):
+    """Test that the loss curve's caption names the smoothing and the loss a perfect model would still have."""
+    at = select_rows(open_page(), [0])
+    assert "label smoothing 0.05" in texts(at.caption) and "0.28" in texts(at.caption)
