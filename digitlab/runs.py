@@ -203,8 +203,8 @@ class RunStatus:
 
 def _coerce(value: Any, default: Any) -> Any:
     """value as the type of the field's default; None when it cannot be."""
-    if default is None:  # optional fields: numbers and text as they are
-        return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+    if default is None:  # optional fields: numbers, text and records (extra_training_data) as they are
+        return value if isinstance(value, (int, float, str, dict)) and not isinstance(value, bool) else None
     kind = type(default)
     if kind is bool:
         return value if isinstance(value, bool) else None

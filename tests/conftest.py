@@ -34,7 +34,8 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, mnist) -> Path:
     """A finished training run of cnn-small on 8,000 MNIST images (about 93% accurate)."""
-    from digitlab.train import TrainConfig, run_training
+    from digitlab.runs import TrainConfig
+    from digitlab.train import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "small-run"
     status = run_training(TrainConfig(arch="cnn-small", epochs=2, limit=8000, augment=False, seed=1), run_dir)

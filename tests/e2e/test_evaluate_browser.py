@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.e2e.conftest import save_screenshot, wait_for_app_idle
 
-CAPTION_PATTERN = re.compile(r"^(\d) → (\d) · (\d+)%$")  # true → predicted · confidence
+CAPTION_PATTERN = re.compile(r"^(\d) → (\d) · (\d+\.\d\d)%$")  # true → predicted · confidence
 
 
 def confusion_chart(page):
@@ -51,7 +53,8 @@ def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_
     page.goto(f"{app_url}/evaluate")
     wait_for_app_idle(page, timeout=120_000)
 
-    assert page.get_by_text("Accuracy", exact=True).is_visible()
+    # A first visit straight to /evaluate reruns through app.py once: wait for the page, not just for idle.
+    expect(page.get_by_text("Accuracy", exact=True)).to_be_visible(timeout=60_000)
     confusion_chart(page).wait_for(timeout=30_000)
     assert confusion_chart(page).locator(".annotation-text").count() == 100  # every cell labelled
     captions = wait_for_captions(page, lambda found: len(found) > 0)

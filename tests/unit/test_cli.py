@@ -136,7 +136,8 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
 
     refused = digitlab("promote", str(run_dir), "--name", "default", models_dir=models_dir, runs_dir=runs_dir)
     assert refused.returncode == 2 and "already exists" in refused.stderr and "--replace" in refused.stderr
-    assert sorted(path.name for path in models_dir.iterdir()) == ["active.json", "default.json", "default.keras"]
+    assert sorted(path.name for path in models_dir.iterdir()) == ["active.json", "default.json", "default.keras",
+                                                                  "default.tflite"]
 
     replaced = digitlab("promote", run_dir.name, "--name", "default", "--replace", models_dir=models_dir,
                         runs_dir=runs_dir)

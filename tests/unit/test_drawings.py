@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import multiprocessing
 import os
 import zipfile
 from datetime import datetime, timedelta, timezone
@@ -155,22 +154,32 @@ def _blank_png() -> bytes:
     return buffer.getvalue()
 
 
-def _save_many(url: str, count: int, writer: str) -> None:
-    bank = drawings.DrawingBank(url)
-    drawing = a_drawing(1, writer=writer)
-    for _ in range(count):
-        bank.add(drawing)
+SAVE_MANY = """
+import sys
+from digitlab import drawings
+from tests.unit.test_drawings import a_drawing
+
+url, count, writer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+bank = drawings.DrawingBank(url)
+drawing = a_drawing(1, writer=writer)
+for _ in range(count):
+    bank.add(drawing)
+"""
 
 
 def test_concurrent_writers_lose_nothing(bank):
     """Test that four processes saving at once all get their drawings stored."""
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_save_many, args=(bank.url, 15, f"w{n}")) for n in range(4)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(120)
-    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    import subprocess
+    import sys
+
+    # Fresh interpreters, not multiprocessing: a spawned child re-runs the parent's __main__, which after an
+    # AppTest in the same pytest process can be a page script.
+    root = Path(__file__).resolve().parents[2]
+    processes = [subprocess.Popen([sys.executable, "-c", SAVE_MANY, bank.url, "15", f"w{n}"], cwd=root,
+                                  env={**os.environ, "PYTHONPATH": str(root)}, stderr=subprocess.PIPE, text=True)
+                 for n in range(4)]
+    errors = [process.communicate(timeout=180)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0, 0], errors
     assert bank.count() == 60
     assert {writer: bank.count(DrawingFilter(writer=writer)) for writer in bank.writers()} == {
         "w0": 15, "w1": 15, "w2": 15, "w3": 15}

@@ -37,10 +37,11 @@ def test_short_digitnet_run_learns(tmp_path, mnist):
 
     Before batch-norm momentum was lowered, such runs predicted from unsettled statistics: about 11%.
     """
-    from digitlab.train import TrainConfig, run_training
+    from digitlab.runs import TrainConfig
+    from digitlab.train import run_training
 
     status = run_training(TrainConfig(arch="digitnet", epochs=2, limit=1000, batch_size=32, augment=False, seed=0),
                           tmp_path / "short")
-    assert status["state"] == "done", status
-    assert status["test_accuracy"] > 0.6, status["test_accuracy"]
-    assert run_warning(status["test_accuracy"]) is None
+    assert status.state == "done", status
+    assert status.test_accuracy > 0.6, status.test_accuracy
+    assert run_warning(status.test_accuracy) is None and status.warning is None, "no warning on a run that learned"

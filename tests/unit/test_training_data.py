@@ -82,15 +82,19 @@ def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_p
     """Test that a run given pen digits and non-digits trains an 11-output model and records its data."""
     import keras
 
-    from digitlab.train import TrainConfig, run_training
+    from digitlab.runs import TrainConfig
+    from digitlab.train import run_training
 
     config = TrainConfig(arch="mlp", epochs=1, limit=300, augment=False, pen_digits=str(small_pendigits),
                          pen_copies=1, non_digits=40)
     status = run_training(config, tmp_path / "run")
-    assert status["state"] == "done", status
+    assert status.state == "done", status
     model = keras.models.load_model(tmp_path / "run" / "model.keras", compile=False)
     assert model.output_shape[-1] == 11
-    assert status["extra_training_data"]["non_digits"]["images"] == 40
-    assert not set(status["extra_training_data"]["pen_digits"]["writers"]) & HELD_OUT_WRITERS
-    command = (tmp_path / "run" / "config.json").read_text()
-    assert "--pen-digits" in command and "--non-digits" in command
+    assert status.extra_training_data["non_digits"]["images"] == 40
+    assert not set(status.extra_training_data["pen_digits"]["writers"]) & HELD_OUT_WRITERS
+    from digitlab.registry import run_card
+
+    card = run_card(tmp_path / "run")
+    assert "--pen-digits" in card["command"] and "--non-digits" in card["command"], "the card's command retrains it"
+    assert card["extra_data"] == status.extra_training_data
