@@ -6,7 +6,8 @@ from digitlab.images import ImageRejectedError, decode_image
 from digitlab.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel
-from digitlab.ui.drawing_area import drawing_area, reading_panels, show_reading
+from digitlab.ui.drawing_area import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
+from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.why_panel import why_panel
 
@@ -31,7 +32,7 @@ if st.segmented_control("What to read", ["One digit", "A number"], default="One 
     st.stop()
 
 # Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.
-draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key="digit_source", on_change="rerun")
+draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key=SOURCE_TABS_KEY, on_change="rerun")
 
 with draw_tab:
     if draw_tab.open:
@@ -42,7 +43,16 @@ with upload_tab:
         uploaded = st.file_uploader("Photo or scan of one digit", type=["png", "jpg", "jpeg"],
                                     help="Dark ink on light paper or light ink on dark both work.")
         input_column, model_view_column, result_column = reading_panels()
-        if uploaded is None:
+        sent = st.session_state.get(SENT_IMAGE_KEY)
+        if uploaded is None and sent is not None:  # an image another page (Evaluate) sent here to be read
+            image, caption = sent
+            with input_column:
+                st.image(pixel_image(image, 10, grid=False) if image.shape == (28, 28) else image, caption=caption,
+                         width=280)
+            prediction = predictor.predict_image(image)
+            show_reading(prediction, model_view_column, result_column)
+            why_panel(prediction, predictor, entry)
+        elif uploaded is None:
             with result_column:
                 st.info(UPLOAD_PROMPT)
         else:

@@ -24,6 +24,16 @@ MODEL_VIEW_SCALE = 7  # screen pixels per model pixel
 MODEL_VIEW_WIDTH = 28 * MODEL_VIEW_SCALE + 10
 
 
+SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
+SOURCE_TABS_KEY = "digit_source"  # the Draw page's Draw / Upload tabs
+
+
+def send_to_draw_page(image: np.ndarray, caption: str) -> None:
+    """Have the Draw page's Upload tab read this image next (call, then switch to the Draw page)."""
+    st.session_state[SENT_IMAGE_KEY] = (np.asarray(image), caption)
+    st.session_state[SOURCE_TABS_KEY] = "Upload"
+
+
 def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
     """The input, the model's view of it and the answer side by side; they wrap onto rows on a phone."""
     # A fixed-width panel keeps the 280 px canvas whole; ratio-based columns would clip it on a laptop.

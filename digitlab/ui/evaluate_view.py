@@ -13,6 +13,7 @@ from digitlab.data import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
 from digitlab.registry import ModelEntry, ModelLoadError, list_models
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
+from digitlab.ui.drawing_area import send_to_draw_page
 from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
 from digitlab.ui.figures import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
@@ -304,6 +305,10 @@ def show_closer_look(indices: np.ndarray, evaluation: Evaluation, mnist: Mnist) 
     with bars:
         st.plotly_chart(probability_chart(evaluation.probabilities[chosen][:10]), config={"displayModeBar": False},
                         key="evaluate-closer-look-chart")
+    if st.button("Open it on the Draw page", key="evaluate-open-on-draw",
+                 help="Read it there with the Why? panel: what the model looked at and what it resembles."):
+        send_to_draw_page(mnist.x_test[chosen], f"MNIST test image {chosen:,} (a {evaluation.labels[chosen]})")
+        st.switch_page("pages/draw.py")
 
 
 def show_gallery(indices: np.ndarray, mnist: Mnist, caption: Callable[[int], str], page_key: str) -> None:

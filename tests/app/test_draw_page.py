@@ -229,3 +229,19 @@ def test_several_visitors_drawing_in_turn_each_get_their_own_digit(monkeypatch, 
             at.run()
 
     assert {label: at.metric[0].value for label, at in sessions.items()} == {label: str(label) for label in canvases}
+
+
+def test_an_image_sent_from_evaluate_is_read_on_the_upload_tab(model_entry, predictor, clear_digits):
+    """Test that a test image the Evaluate page sends opens on the Upload tab with its caption and reading."""
+    from digitlab.ui.drawing_area import SENT_IMAGE_KEY
+
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = model_entry
+    at.session_state[SOURCE_TABS_KEY] = "Upload"
+    at.session_state[SENT_IMAGE_KEY] = (clear_digits[4], "MNIST test image 42 (a 4)")
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.image[0].captions == ["MNIST test image 42 (a 4)"]
+    metric = {m.label: m.value for m in at.metric}
+    assert metric["Prediction"] == str(predictor.predict_image(clear_digits[4]).digit) == "4"

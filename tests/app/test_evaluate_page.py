@@ -232,3 +232,4 @@ def test_a_mistake_can_be_looked_at_closer_with_all_ten_probabilities(model_entr
     bars = [chart for chart in charts if chart["data"] and chart["data"][0].get("type") == "bar"
             and str(chart["data"][0].get("hovertemplate", "")).startswith("digit ")]  # the probability chart
     assert len(bars) == 1 and plotly_array(bars[0]["data"][0]["y"]).shape == (10,)
+    assert any(button.label == "Open it on the Draw page" for button in at.button)
