@@ -13,7 +13,7 @@ from digitlab.registry import active_model_name, entry_for_path, load_entry
 
 
 @pytest.fixture(scope="module")
-def mlp_run(tmp_path_factory):
+def mlp_run(tmp_path_factory, mnist):
     """A second finished run, of a different architecture, so the members disagree on some images."""
     from digitlab.runs import TrainConfig
     from digitlab.train import run_training

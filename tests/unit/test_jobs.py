@@ -64,7 +64,7 @@ def running_run(runs_dir):
 
 
 @pytest.fixture
-def launched(runs_dir):
+def launched(runs_dir, mnist):
     """Start runs through jobs.start_run and kill whatever is still running at the end of the test."""
     started: list[runs.Run] = []
 
@@ -222,7 +222,7 @@ except jobs.TrainingBusyError as refusal:
 """
 
 
-def test_two_servers_racing_to_start_get_exactly_one_run(runs_dir):
+def test_two_servers_racing_to_start_get_exactly_one_run(runs_dir, mnist):
     """Test that two processes pressing Start at the same instant get one run and one clear refusal."""
     start_at = time.time() + 8  # both interpreters have imported everything by then
     racers = [subprocess.Popen([sys.executable, "-c", RACING_START, str(runs_dir), str(start_at)],

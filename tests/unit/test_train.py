@@ -31,7 +31,7 @@ def test_tiny_run_writes_every_run_file(small_run):
     keras.models.load_model(small_run / "model.keras", safe_mode=True)
 
 
-def test_run_writes_log_when_started_as_a_process(tmp_path):
+def test_run_writes_log_when_started_as_a_process(tmp_path, mnist):
     """Test that `python -m digitlab train` in its own process writes log.txt-ready output and the run folder."""
     import subprocess
     import sys
@@ -99,7 +99,7 @@ def test_a_run_folder_with_a_broken_config_fails_with_the_reason(tmp_path):
     assert status.state == "failed" and "epochs must be at least 1" in status.message
 
 
-def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed_epoch(tmp_path):
+def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed_epoch(tmp_path, mnist):
     """Test that a STOP file ends the run within its epoch, marked stopped and partial, with epoch 1's model
     and no validation point for the epoch it cut short."""
     run_dir = runs.create_run(TrainConfig(arch="mlp", epochs=30, limit=20_000, batch_size=32, augment=False),
@@ -126,7 +126,7 @@ def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed
     assert runs.read_run(run_dir).has_model
 
 
-def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch):
+def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch, mnist):
     """Test that a write error while saving the model marks the run failed, with the reason, and no model file."""
     import digitlab.train as train
 

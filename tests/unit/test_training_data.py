@@ -78,7 +78,7 @@ def test_pen_digits_are_preprocessed_like_the_draw_page(small_pendigits):
 
 
 @needs_pendigits
-def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_path, small_pendigits):
+def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_path, small_pendigits, mnist):
     """Test that a run given pen digits and non-digits trains an 11-output model and records its data."""
     import keras
 
