@@ -110,9 +110,11 @@ def train_form(settings: Settings, active: Run | None) -> None:
 
     recipes = st.container(horizontal=True)
     recipes.button("Quick run settings", on_click=_apply_recipe, args=(QUICK_RECIPE, settings),
-                   help="Fills in the form: cnn-small, 2 epochs, 10,000 images, about a minute on two CPU cores.")
+                   help="Fills in the form: cnn-small, 2 epochs, 10,000 images. Measured: 12.5 s on two CPU cores, "
+                        "95% on MNIST test.")
     recipes.button("Default model's settings", on_click=_apply_recipe, args=(default_model_recipe(), settings),
-                   help="Fills in the form with the settings the default model was trained with (much longer).")
+                   help="Fills in the form with the default model's last training step (its card, models/default.json, "
+                        "lists the whole recipe). That step took 29 minutes on two busy CPU cores.")
 
     # Enter in a number field must not start minutes of training: only the button submits.
     with st.form("train_form", border=True, enter_to_submit=False):
