@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 import shutil
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import (CHROMIUM_FLAGS, REPO_ROOT, chromium_path, running_app, save_screenshot,
-                                wait_for_app_idle)
+from tests.e2e.conftest import REPO_ROOT, running_app, save_screenshot, wait_for_app_idle
 from tests.e2e.drawing import RESULT_TIMEOUT, ZERO, canvas_area, wait_until_canvas_takes_strokes
 
 PHONE = {"width": 390, "height": 844}
@@ -37,30 +35,26 @@ def on_screen(box: dict | None) -> bool:
         and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
 
 
-def test_a_digit_drawn_with_a_finger_on_a_phone_is_read_with_the_answer_on_screen(tmp_path):
+def test_a_digit_drawn_with_a_finger_on_a_phone_is_read_with_the_answer_on_screen(browser, tmp_path):
     """Test that on a 390x844 touch screen a finger-drawn 0 is read, and the reading and the whole canvas are
     on screen together, without scrolling."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium browser on this machine (install Debian's 'chromium' package)")
     models = tmp_path / "models"
     shutil.copytree(REPO_ROOT / "models", models)
-    from playwright.sync_api import sync_playwright
-
-    with running_app({"models": models, "runs": tmp_path / "runs"}) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_FLAGS)
+    with running_app({"models": models, "runs": tmp_path / "runs"}) as url:
         context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
-        page = context.new_page()
-        page.goto(url)
-        wait_for_app_idle(page)
-        canvas_area(page).wait_for(timeout=RESULT_TIMEOUT)
+        try:
+            page = context.new_page()
+            page.goto(url)
+            wait_for_app_idle(page)
+            canvas_area(page).wait_for(timeout=RESULT_TIMEOUT)
 
-        touch_draw(page, ZERO)
+            touch_draw(page, ZERO)
 
-        reading = page.get_by_test_id("stMarkdown").filter(has_text="Reading:")
-        expect(reading).to_contain_text("Reading: 0", timeout=RESULT_TIMEOUT)
-        wait_for_app_idle(page)
-        assert on_screen(reading.bounding_box()), "the answer is in sight while drawing"
-        assert on_screen(canvas_area(page).bounding_box()), "the whole canvas is in sight"
-        save_screenshot(page, "draw-phone")
-        browser.close()
+            reading = page.get_by_test_id("stMarkdown").filter(has_text="Reading:")
+            expect(reading).to_contain_text("Reading: 0", timeout=RESULT_TIMEOUT)
+            wait_for_app_idle(page)
+            assert on_screen(reading.bounding_box()), "the answer is in sight while drawing"
+            assert on_screen(canvas_area(page).bounding_box()), "the whole canvas is in sight"
+            save_screenshot(page, "draw-phone")
+        finally:
+            context.close()
