@@ -85,35 +85,34 @@ def load_predictor_or_exit(model: str | None):
 
 
 def run_predict(args) -> int:
-    from digitlab.images import ImageRejectedError, read_image_file
+    from digitlab.file_results import report_each_file
 
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
     if args.number:
-        from digitlab.numbers import print_number_readings
+        from digitlab.numbers import read_number
 
-        return print_number_readings(predictor, args.files, args.json)
-    failures = 0
-    for file in args.files:
-        try:
-            prediction = predictor.predict_image(read_image_file(file))
-        except (ImageRejectedError, ValueError) as error:
-            failures += 1
-            result = {"file": str(file), "error": str(error)}
-        else:
-            result = {"file": str(file), **prediction.to_json()}
-            if prediction.digit is None:
-                result["message"] = prediction.message
-        if args.json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{file}: error: {result['error']}", flush=True)
-        elif result["digit"] is None:
-            print(f"{file}: no digit ({result['message']})", flush=True)
-        else:
-            print(f"{file}: {result['digit']} ({max(result['probabilities']):.1%})", flush=True)
-    return 1 if failures else 0
+        return report_each_file(args.files, lambda image: read_number(predictor, image).to_json(), describe_number,
+                                args.json)
+
+    def read(image) -> dict:
+        prediction = predictor.predict_image(image)
+        return {**prediction.to_json(), **({"message": prediction.message} if prediction.digit is None else {})}
+
+    return report_each_file(args.files, read, describe_prediction, args.json)
+
+
+def describe_prediction(result: dict) -> str:
+    if result["digit"] is None:
+        return f"{result['file']}: no digit ({result['message']})"
+    return f"{result['file']}: {result['digit']} ({max(result['probabilities']):.1%})"
+
+
+def describe_number(result: dict) -> str:
+    if result["number"] is None:
+        return f"{result['file']}: no number ({result['message']})"
+    return f"{result['file']}: {result['number']}"
 
 
 def run_evaluate(args) -> int:

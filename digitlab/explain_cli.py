@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +10,8 @@ def add_explain_parser(subparsers) -> None:
     parser = subparsers.add_parser("explain", help="explain the reading of image files: saliency, nearest "
                                                    "MNIST training digits, layer shapes, what-if readings")
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--model", type=Path, default=None, help="a registered .keras file (default: the active model)")
+    parser.add_argument("--model", default=None, help="a registered model's name (see `models`), a run folder, or a "
+                                                      "registered .keras file (default: the active model)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--neighbours", type=int, default=8, help="nearest training digits to list (at least 1)")
 
@@ -24,7 +24,7 @@ def _index_progress(done: int, total: int) -> None:
 def run_explain(args) -> int:
     from digitlab.data import MnistUnavailableError, load_mnist
     from digitlab.explain import ExplainError, Explainer, training_index
-    from digitlab.images import ImageRejectedError, read_image_file
+    from digitlab.file_results import report_each_file
     from digitlab.inference import load_serving_predictor
     from digitlab.registry import ModelLoadError, load_entry, resolve_model
 
@@ -42,31 +42,18 @@ def run_explain(args) -> int:
         return 2
     index = training_index(explainer, mnist, entry.sha256, progress=_index_progress)
     explainer = explainer.with_index(index)
-    failures = 0
-    for file in args.files:
-        try:
-            prediction = predictor.predict_image(read_image_file(file))
-        except (ImageRejectedError, ValueError) as error:
-            failures += 1
-            result = {"file": str(file), "error": str(error)}
-        else:
-            if prediction.digit is None:
-                result = {"file": str(file), **prediction.to_json(), "message": prediction.message}
-            else:
-                explanation = explainer.explain(prediction.mnist, prediction.probabilities, predictor, args.neighbours)
-                result = {"file": str(file), **explanation.to_json()}
-        if args.json:
-            print(json.dumps(result), flush=True)
-        else:
-            print(describe(result), flush=True)
-    return 1 if failures else 0
+    def read(image) -> dict:
+        prediction = predictor.predict_image(image)
+        if prediction.digit is None:
+            return {**prediction.to_json(), "message": prediction.message}
+        return explainer.explain(prediction.mnist, prediction.probabilities, predictor, args.neighbours).to_json()
+
+    return report_each_file(args.files, read, describe, args.json)
 
 
 def describe(result: dict) -> str:
     """One readable line for a person, from a result's JSON."""
     file = result["file"]
-    if "error" in result:
-        return f"{file}: error: {result['error']}"
     if result["digit"] is None:
         return f"{file}: no digit ({result['message']})"
     neighbours = ", ".join(f"{n['label']} (#{n['index']}, {n['similarity']:.2f})" for n in result["neighbours"])

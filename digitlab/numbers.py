@@ -394,27 +394,3 @@ def _grow(mask: np.ndarray) -> np.ndarray:
     grown[:, 1:] |= mask[:, :-1]
     grown[:, :-1] |= mask[:, 1:]
     return grown
-
-
-def print_number_readings(predictor, files, as_json: bool) -> int:
-    """`predict --number`: one line per file (JSON or text); 1 where any file could not be read, else 0."""
-    import json
-
-    from digitlab.images import ImageRejectedError, read_image_file
-
-    failures = 0
-    for file in files:
-        try:
-            result = {"file": str(file), **read_number(predictor, read_image_file(file)).to_json()}
-        except (ImageRejectedError, ValueError) as error:
-            failures += 1
-            result = {"file": str(file), "error": str(error)}
-        if as_json:
-            print(json.dumps(result), flush=True)
-        elif "error" in result:
-            print(f"{file}: error: {result['error']}", flush=True)
-        elif result["number"] is None:
-            print(f"{file}: no number ({result['message']})", flush=True)
-        else:
-            print(f"{file}: {result['number']}", flush=True)
-    return 1 if failures else 0
