@@ -19,13 +19,6 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.fixture
-def model_entry(models_dir):
-    from digitlab.registry import entry_for_path
-
-    return entry_for_path(models_dir / "default.keras")
-
-
 def evaluate_page(entry, map_open: bool = False) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=300)
     at.session_state["selected_model"] = entry

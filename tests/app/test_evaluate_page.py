@@ -31,15 +31,6 @@ def private_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.fixture
-def model_entry(models_dir):
-    from digitlab.registry import entry_for_path
-
-    entry = entry_for_path(models_dir / "default.keras")
-    assert entry.usable, entry.problem
-    return entry
-
-
 @pytest.fixture(scope="module")
 def expected(small_models_dir, mnist):
     """The small model's evaluation, computed here without the page."""
