@@ -54,7 +54,7 @@ def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_
     wait_for_app_idle(page, timeout=120_000)
 
     # A first visit straight to /evaluate reruns through app.py once: wait for the page, not just for idle.
-    expect(page.get_by_text("Accuracy", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Accuracy")).to_be_visible(timeout=60_000)
     confusion_chart(page).wait_for(timeout=30_000)
     assert confusion_chart(page).locator(".annotation-text").count() == 100  # every cell labelled
     captions = wait_for_captions(page, lambda found: len(found) > 0)
