@@ -43,6 +43,10 @@ def add_train_parser(subparsers) -> None:
                         help="add this many generated non-digit drawings and a 'not a digit' output")
     parser.add_argument("--init-from", default=None, help="a registered model (name or path) to start from (fine-tune)")
     parser.add_argument("--init-member", type=int, default=None, help="which member of an ensemble --init-from to use")
+    parser.add_argument("--bank-weight", type=int, default=0,
+                        help="also train on the drawing bank (DIGITLAB_DATABASE_URL), each drawing this many times; "
+                             "a quarter of its writers are held out to compare before and after. Fine-tune on the "
+                             "bank: --init-from default --bank-weight 3 --limit 10000 --epochs 2 --lr 0.0003")
 
 
 def run_train(args) -> int:
@@ -56,19 +60,26 @@ def run_train(args) -> int:
                                   augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
                                   teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title,
                                   pen_digits=args.pen_digits, pen_copies=args.pen_copies, non_digits=args.non_digits,
-                                  init_from=args.init_from, init_member=args.init_member)
+                                  init_from=args.init_from, init_member=args.init_member,
+                                  bank_weight=args.bank_weight)
         try:
             if config.teacher is not None:
                 from digitlab.registry import resolve_model
 
                 resolve_model(config.teacher)  # a missing teacher is refused before a run folder is made
-            run_dir = runs.create_run(config, run_dir=args.out)
+            bank = None
+            if config.bank_weight:
+                from digitlab.bank_training import snapshot_bank
+                from digitlab.drawings import open_bank
+
+                bank = snapshot_bank(open_bank())
+            run_dir = runs.create_run(config, run_dir=args.out, bank=bank)
         except (ValueError, OSError, RuntimeError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     status = train_run(run_dir)
     print(json.dumps({"run": str(run_dir), "state": status.state, "test_accuracy": status.test_accuracy,
-                      "message": status.message, "warning": status.warning}))
+                      "message": status.message, "warning": status.warning, "comparison": status.comparison}))
     return 0 if status.state in ("done", "stopped") else 1
 
 
@@ -157,6 +168,21 @@ def run_bench_command(args) -> int:
         from digitlab.browser_bench import run_browser_bench
 
         print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
+        return 0
+    if args.bank_effect:  # what training on the drawing bank does for unseen writers (digitlab/bank_effect.py)
+        from digitlab.bank_effect import run_bank_effect
+        from digitlab.pendigits import pendigits_path
+
+        if pendigits_path() is None:
+            print("error: the pen writers' file (pendigits-orig.tra) is not on this machine; see "
+                  "../shared/data/README.md.", file=sys.stderr)
+            return 2
+        try:
+            report = run_bank_effect(args.model, pendigits_path(), member=args.member)
+        except (ModelLoadError, MnistUnavailableError, ValueError, RuntimeError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(json.dumps(report, indent=None if args.json else 2))
         return 0
     load = [int(n) for n in args.load.split(",")] if args.load else None
     try:
@@ -321,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--browser", action="store_true",
                        help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
     bench.add_argument("--digits", type=int, default=20, help="with --browser: pen digits drawn on each app")
+    bench.add_argument("--bank-effect", action="store_true",
+                       help="import pen writers 1-20 into a drawing bank, fine-tune --model on it, and read writers "
+                            "21-30 before and after (several minutes)")
+    bench.add_argument("--member", type=int, default=None,
+                       help="with --bank-effect: fine-tune this member of an ensemble --model")
 
     promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it the default")
     promote.add_argument("run", type=Path, help="the run folder (or its name under the runs folder)")

@@ -164,6 +164,14 @@ class DrawingDataset:
     y: np.ndarray  # (n,) int64 labels
     writers: np.ndarray  # (n,) writer tags (str, "" where none was given)
     ids: np.ndarray  # (n,) drawing ids, so a result can be traced back to its drawing
+    sessions: np.ndarray | None = None  # (n,) the browser session that saved each ("" where none)
+
+    @property
+    def people(self) -> np.ndarray:
+        """Who drew each drawing as far as the bank knows: the writer tag, else the saving session."""
+        sessions = self.sessions if self.sessions is not None else np.full(len(self), "", dtype=object)
+        return np.array([writer or (f"session {session[:8]}" if session else "untagged")
+                         for writer, session in zip(self.writers, sessions)], dtype=object)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -351,7 +359,8 @@ class DrawingBank:
     def as_dataset(self, writer: str | None = None, source: str | None = None,
                    writers: Iterable[str] | None = None) -> DrawingDataset:
         """The labelled drawings (of one writer, several, or all) as arrays, oldest first."""
-        columns = (drawings_table.c.id, drawings_table.c.label, drawings_table.c.writer, drawings_table.c.mnist)
+        columns = (drawings_table.c.id, drawings_table.c.label, drawings_table.c.writer, drawings_table.c.session,
+                   drawings_table.c.mnist)
         statement = select(*columns).where(drawings_table.c.label.is_not(None),
                                            *_conditions(DrawingFilter(writer=writer, source=source)))
         if writers is not None:
@@ -363,7 +372,8 @@ class DrawingBank:
             x[index] = np.frombuffer(row.mnist, np.uint8).reshape(MNIST_SHAPE)
         return DrawingDataset(x=x, y=np.array([row.label for row in rows], np.int64),
                               writers=np.array([row.writer or "" for row in rows], dtype=object),
-                              ids=np.array([row.id for row in rows], np.int64))
+                              ids=np.array([row.id for row in rows], np.int64),
+                              sessions=np.array([row.session or "" for row in rows], dtype=object))
 
     # -- transactions --
 

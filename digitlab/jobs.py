@@ -27,7 +27,7 @@ from pathlib import Path
 
 from digitlab import runs
 from digitlab.atomic import write_json_atomic
-from digitlab.runs import ACTIVE_STATES, FINISHED_STATES, JobRecord, Run, TrainConfig, read_run, runs_root
+from digitlab.runs import ACTIVE_STATES, FINISHED_STATES, BankDrawings, JobRecord, Run, TrainConfig, read_run, runs_root
 from digitlab.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -257,8 +257,10 @@ def quota_refusal(settings: Settings, started_by: str, root: Path | None = None)
 
 
 def start_run(config: TrainConfig, settings: Settings | None = None, root: Path | None = None,
-              started_by: str = LOCAL_USER) -> Run:
-    """Write config into a new run folder and launch its trainer; return the starting run.
+              started_by: str = LOCAL_USER, bank: BankDrawings | None = None) -> Run:
+    """Write config (and the bank snapshot it trains on) into a new run folder and launch its trainer.
+
+    Returns the starting run.
 
     started_by names who asked (a visitor's id, or "local"); visitors are held to the per-hour quota.
     Raises ValueError (bad config, or one this deployment does not allow), RunQuotaError or
@@ -279,7 +281,7 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
         _take_lock(root)
         run_dir = None
         try:
-            run_dir = runs.create_run(config, root)
+            run_dir = runs.create_run(config, root, bank=bank)
             command = runs.trainer_command(run_dir)
             process = _launch(command, run_dir, config.threads)
         except BaseException:

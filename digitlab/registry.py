@@ -160,6 +160,7 @@ def run_card(run: runs.Run | Path) -> dict:
         "data": data,
         "extra_data": status.extra_training_data,  # pen digits (source, writers) and non-digits, if any
         "metrics": {"mnist_test_accuracy": status.test_accuracy, "best_val_accuracy": status.best_val_accuracy},
+        "comparison": status.comparison,  # before and after on MNIST test and held-out drawings, if measured
         "epochs_completed": status.completed_epochs,
         "partial": status.partial,
         "warning": status.warning,

@@ -9,6 +9,8 @@ everyone who watches (the Train page, the model store, the CLI):
     history.csv   one row every few batches and one per epoch, flushed as written
     log.txt       what the trainer printed, tracebacks included
     model.keras   the model of the last completed epoch, saved atomically
+    bank.npz      BankDrawings: the drawing bank as it was when the run was made, split by writer
+                  (only for runs that train on the bank; the trainer never opens the database)
     STOP          created by whoever wants the run to stop; the trainer checks it after every batch
 
 This module is the only one that knows these names and formats; everyone else asks it.
@@ -26,7 +28,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from digitlab.atomic import read_json, write_json_atomic
+import numpy as np
+
+from digitlab.atomic import read_json, write_atomic, write_json_atomic
 from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE
 
 if TYPE_CHECKING:
@@ -41,8 +45,11 @@ STATUS_FILE = "status.json"
 HISTORY_FILE = "history.csv"
 LOG_FILE = "log.txt"
 MODEL_FILE = "model.keras"
+BANK_FILE = "bank.npz"
 STOP_FILE = "STOP"
 HISTORY_COLUMNS = ["kind", "epoch", "batch", "step", "elapsed", "loss", "accuracy", "val_loss", "val_accuracy"]
+
+MAX_BANK_WEIGHT = 20  # more copies than this only make the run slower than training longer would
 
 ACTIVE_STATES = ("starting", "running")
 FINISHED_STATES = ("done", "stopped", "failed")
@@ -77,6 +84,7 @@ class TrainConfig:
     non_digits: int = 0  # generated non-digit drawings to add; any adds an 11th output, "not a digit"
     init_from: str | None = None  # a registered model (name or path) whose weights the run starts from
     init_member: int | None = None  # which member (1-based) of an ensemble init_from to start from
+    bank_weight: int = 0  # times each drawing of the bank snapshot (bank.npz) is repeated in training; 0: no bank
     title: str = ""  # the name a person gave the run, shown in tables and legends
     notes: str = ""  # what the person wanted to find out with it
     extra: dict = field(default_factory=dict)  # free-form notes carried into the run's config
@@ -103,6 +111,8 @@ class TrainConfig:
             raise ValueError(f"pen digits file {self.pen_digits} not found.")
         if self.pen_copies < 1 or self.non_digits < 0:
             raise ValueError("pen copies must be at least 1 and non-digits at least 0.")
+        if not (0 <= self.bank_weight <= MAX_BANK_WEIGHT):
+            raise ValueError(f"bank weight must be between 0 and {MAX_BANK_WEIGHT}.")
         if len(self.title) > 80:
             raise ValueError("a run's name may have at most 80 characters.")
 
@@ -140,6 +150,8 @@ def train_command(config: TrainConfig) -> str:
         args += ["--init-from", str(config.init_from)]
     if config.init_member is not None:
         args += ["--init-member", str(config.init_member)]
+    if config.bank_weight:
+        args += ["--bank-weight", str(config.bank_weight)]
     return " ".join(args)
 
 
@@ -179,6 +191,7 @@ class RunStatus:
     partial: bool = False  # stopped before its last epoch: the model is of an earlier epoch
     warning: str | None = None  # why its model should not be trusted (for example: it learned nothing)
     extra_training_data: dict | None = None  # the pen digits and non-digits added to MNIST, as the card records them
+    comparison: dict | None = None  # the starting (or active) model and this one on MNIST test and held-out drawings
 
     @property
     def is_active(self) -> bool:
@@ -352,9 +365,16 @@ def find_run(name: str, root: Path | None = None) -> Run | None:
 # --- writing -----------------------------------------------------------------------------------------------
 
 
-def create_run(config: TrainConfig, root: Path | None = None, run_dir: Path | None = None) -> Path:
-    """A new run folder holding config.json (validated); the folder is named after the time and architecture."""
+def create_run(config: TrainConfig, root: Path | None = None, run_dir: Path | None = None,
+               bank: "BankDrawings | None" = None) -> Path:
+    """A new run folder holding config.json (validated), and bank.npz when the run trains on the bank.
+
+    The folder is named after the time and architecture. Both files are in place before this returns,
+    so a trainer launched afterwards finds everything it needs.
+    """
     config.validate()
+    if config.bank_weight and (bank is None or not len(bank.train_y)):
+        raise ValueError("The drawing bank has no labelled drawings to train on (held-out writers aside).")
     if run_dir is None:
         run_dir = _new_run_dir(config.arch, root or runs_root())
     else:
@@ -362,6 +382,8 @@ def create_run(config: TrainConfig, root: Path | None = None, run_dir: Path | No
         run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / CONFIG_FILE).exists():
             raise FileExistsError(f"{run_dir} already holds a run; choose an empty folder.")
+    if config.bank_weight:
+        write_bank_drawings(run_dir, bank)
     write_json_atomic(run_dir / CONFIG_FILE, config.to_json())
     return run_dir
 
@@ -384,6 +406,59 @@ def read_config(run_dir: Path) -> TrainConfig:
     if data is None:
         raise ValueError(f"{run_dir} has no readable {CONFIG_FILE}.")
     return TrainConfig.from_json(data)
+
+
+@dataclass
+class BankDrawings:
+    """bank.npz: the bank's labelled drawings as the model sees them (28x28), split by writer.
+
+    The trainer learns from the train_ part and never sees the held_out_ part, whose writers the
+    before/after comparison is measured on. `source` describes the bank (never a password).
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    train_writers: np.ndarray
+    held_out_x: np.ndarray
+    held_out_y: np.ndarray
+    held_out_writers: np.ndarray
+    source: str = ""
+
+    def describe(self) -> dict:
+        """What the model card and the Train page say about the bank part of a run."""
+        return {"source": self.source, "train_drawings": int(len(self.train_y)),
+                "train_writers": sorted(set(self.train_writers.tolist())),
+                "held_out_drawings": int(len(self.held_out_y)),
+                "held_out_writers": sorted(set(self.held_out_writers.tolist()))}
+
+
+def write_bank_drawings(run_dir: Path, bank: BankDrawings) -> None:
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as file:
+            np.savez_compressed(
+                file, train_x=bank.train_x.astype(np.uint8), train_y=bank.train_y.astype(np.int64),
+                train_writers=bank.train_writers.astype(str), held_out_x=bank.held_out_x.astype(np.uint8),
+                held_out_y=bank.held_out_y.astype(np.int64), held_out_writers=bank.held_out_writers.astype(str),
+                source=np.array(bank.source))
+
+    write_atomic(Path(run_dir) / BANK_FILE, write)
+
+
+def read_bank_drawings(run_dir: Path) -> BankDrawings:
+    """The run's bank snapshot; ValueError when it is missing or not one."""
+    path = Path(run_dir) / BANK_FILE
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            bank = BankDrawings(**{name: data[name] for name in
+                                   ("train_x", "train_y", "train_writers", "held_out_x", "held_out_y",
+                                    "held_out_writers")}, source=str(data["source"]))
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"{path.name} (the run's drawing bank) cannot be read: {error}") from None
+    for part in ("train", "held_out"):
+        images, labels = getattr(bank, f"{part}_x"), getattr(bank, f"{part}_y")
+        if images.shape[1:] != (28, 28) or len(images) != len(labels) or (labels.size and (labels.min() < 0 or labels.max() > 9)):
+            raise ValueError(f"{path.name} (the run's drawing bank) holds malformed {part} drawings.")
+    return bank
 
 
 def write_job(run_dir: Path, job: JobRecord) -> None:

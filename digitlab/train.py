@@ -140,6 +140,37 @@ def teacher_targets(config: TrainConfig):
     return targets
 
 
+def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mnist, bank) -> dict:
+    """This run's model beside the one it would replace, on MNIST test and the bank's held-out writers.
+
+    "Before" is the model the run started from, or the active model for a run trained from scratch.
+    """
+    from digitlab.bank_training import accuracy, comparison
+    from digitlab.registry import default_entry, load_entry
+    from digitlab.starting_weights import load_starting_model
+
+    if config.init_from is not None:
+        before = load_starting_model(config.init_from, config.init_member)
+        before_name = config.init_from + (f" (member {config.init_member})" if config.init_member else "")
+    else:
+        entry = default_entry()
+        before, before_name = load_entry(entry), f"{entry.name} (the active model)"
+    mnist_images = mnist.x_test[..., None].astype(np.float32)
+    sizes = {"mnist_test": len(mnist.y_test)}
+    before_scores = {"mnist_test": accuracy(before.predict(mnist_images, batch_size=1000, verbose=0), mnist.y_test)}
+    after_scores = {"mnist_test": accuracy(after_mnist, mnist.y_test)}
+    held_out_writers: list[str] = []
+    if bank is not None and len(bank.held_out_y):
+        images = bank.held_out_x[..., None].astype(np.float32)
+        sizes["held_out_drawings"] = len(bank.held_out_y)
+        before_scores["held_out_drawings"] = accuracy(before.predict(images, batch_size=1000, verbose=0),
+                                                      bank.held_out_y)
+        after_scores["held_out_drawings"] = accuracy(after.predict(images, batch_size=1000, verbose=0),
+                                                     bank.held_out_y)
+        held_out_writers = sorted(set(bank.held_out_writers.tolist()))
+    return comparison(before_name, before_scores, after_scores, sizes, held_out_writers)
+
+
 def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bool):
     import tensorflow as tf
 
@@ -201,6 +232,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
 
         extra_x, extra_y = style_variants(x_train, y_train, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+    described: dict = {}
     if config.pen_digits or config.non_digits:
         from digitlab.training_data import extra_training_images
 
@@ -208,6 +240,13 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
         extra_x, extra_y, described = extra_training_images(config.pen_digits, config.pen_copies, config.non_digits,
                                                             seed=config.seed)
         x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+    bank = runs.read_bank_drawings(run_dir) if config.bank_weight else None
+    if bank is not None:
+        repeats = config.bank_weight
+        x_train = np.concatenate([x_train, np.tile(bank.train_x, (repeats, 1, 1))])
+        y_train = np.concatenate([y_train, np.tile(bank.train_y, repeats)])
+        described["drawing_bank"] = {**bank.describe(), "weight": repeats}
+    if described:
         runs.update_status(run_dir, extra_training_data=described)
     train_data = make_dataset(x_train, y_train, config, training=True)
     val_data = make_dataset(x_val, y_val, config, training=False)
@@ -253,6 +292,9 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
     from digitlab.run_health import run_warning
 
     warning = run_warning(test_accuracy, runs.read_status(run_dir).train_accuracy)
+    if config.init_from is not None or bank is not None:
+        runs.update_status(run_dir, message="Comparing with the model it would replace")
+        runs.update_status(run_dir, comparison=compare_before_after(config, saved, probabilities, mnist, bank))
     finished = time.time()
     return runs.update_status(
         run_dir,

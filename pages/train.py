@@ -4,8 +4,8 @@ import streamlit as st
 
 from digitlab import jobs
 from digitlab.ui.frame import ensure_app_frame
-from digitlab.ui.train_view import (augmentation_preview, deployment_settings, live_run_panel, runs_section,
-                                   train_form)
+from digitlab.ui.train_view import (augmentation_preview, bank_fine_tune, deployment_settings, live_run_panel,
+                                   runs_section, train_form)
 
 ensure_app_frame()
 
@@ -16,6 +16,7 @@ st.caption("Each run trains in its own process and writes its progress to a run 
 settings = deployment_settings()
 active = jobs.active_run()
 train_form(settings, active)
+bank_fine_tune(settings, active)
 augmentation_preview()
 live_run_panel(active, settings)
 runs_section(settings, active)

@@ -19,9 +19,10 @@ from digitlab import jobs, runs
 from digitlab.models import ARCHITECTURES
 from digitlab.pendigits import pendigits_path
 from digitlab.registry import ModelExistsError, ModelLoadError, list_store_models, models_dir, promote_run
-from digitlab.runs import Run, TrainConfig
+from digitlab.runs import MAX_BANK_WEIGHT, Run, TrainConfig
 from digitlab.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_id, viewer_is_owner
+from digitlab.ui.bank_fine_tune import bank_snapshot_or_message, comparison_table, fine_tune_panel
 from digitlab.ui.figures import pixel_image
 from digitlab.ui.training_charts import overlay_figure, training_curves_figure
 
@@ -33,7 +34,8 @@ FULL_RERUN_KEY = "train_full_rerun"  # set by the runs table's callbacks, whose 
 MODEL_PICKER_KEY = "model_name"  # the sidebar's model selectbox (digitlab.ui.sidebar)
 FORM_KEYS = {"arch": "train_arch", "epochs": "train_epochs", "batch_size": "train_batch_size", "lr": "train_lr",
              "augment": "train_augment", "images": "train_images", "seed": "train_seed", "title": "train_title",
-             "notes": "train_notes", "pen": "train_pen_digits", "refuse": "train_non_digits"}
+             "notes": "train_notes", "pen": "train_pen_digits", "refuse": "train_non_digits",
+             "bank": "train_bank", "bank_weight": "train_bank_weight"}
 PEN_COPIES = 2  # each training writer's digit drawn twice, with its own size, place and brush
 NON_DIGITS = 6000  # generated scribbles, letters and doodles, when the run learns "not a digit"
 MIN_TRAIN_IMAGES = 1000  # fewer teaches little; 10% of them are held out for validation
@@ -131,6 +133,10 @@ def train_form(settings: Settings, active: Run | None) -> None:
         left.toggle("Learn “not a digit”", key=FORM_KEYS["refuse"],
                     help=f"Adds {NON_DIGITS:,} generated scribbles, letters and doodles and an 11th output, so the "
                          "model can refuse a drawing that is no digit.")
+        left.toggle("Drawing bank", key=FORM_KEYS["bank"],
+                    help="Adds the drawings people saved on the Draw page or imported (a quarter of their writers "
+                         "held out, to compare before and after). Bank weight: times each is shown per epoch.")
+        left.number_input("Bank weight", 1, MAX_BANK_WEIGHT, key=FORM_KEYS["bank_weight"], label_visibility="collapsed")
         middle.number_input("Epochs", min_value=1, max_value=settings.max_epochs, step=1, key=FORM_KEYS["epochs"])
         fewest, most = _images_range(settings)
         middle.number_input("Training images", min_value=fewest, max_value=most, step=1000, key=FORM_KEYS["images"],
@@ -161,6 +167,7 @@ def _form_values(recipe: TrainConfig, settings: Settings) -> dict:
             "batch_size": clamp(recipe.batch_size, *BATCH_SIZE_RANGE), "lr": clamp(recipe.lr, *LEARNING_RATE_RANGE),
             "augment": recipe.augment, "seed": clamp(recipe.seed, 0, MAX_SEED), "title": recipe.title,
             "notes": recipe.notes, "pen": recipe.pen_digits is not None, "refuse": recipe.non_digits > 0,
+            "bank": recipe.bank_weight > 0, "bank_weight": clamp(recipe.bank_weight or 1, 1, MAX_BANK_WEIGHT),
             "images": clamp(recipe.limit or MNIST_TRAIN_IMAGES, *_images_range(settings))}
 
 
@@ -178,17 +185,35 @@ def _start(settings: Settings) -> None:
                          title=str(state.get(FORM_KEYS["title"]) or "").strip(),
                          pen_digits=str(pendigits_path()) if state.get(FORM_KEYS["pen"]) and pendigits_path() else None,
                          pen_copies=PEN_COPIES, non_digits=NON_DIGITS if state.get(FORM_KEYS["refuse"]) else 0,
-                         notes=str(state.get(FORM_KEYS["notes"]) or "").strip())
+                         notes=str(state.get(FORM_KEYS["notes"]) or "").strip(),
+                         bank_weight=int(state[FORM_KEYS["bank_weight"]]) if state.get(FORM_KEYS["bank"]) else 0)
+    bank = None
+    if config.bank_weight:
+        bank = bank_snapshot_or_message()
+        if bank is None:
+            return
     try:
-        run = jobs.start_run(config, settings, started_by=viewer_id())
+        run = jobs.start_run(config, settings, started_by=viewer_id(), bank=bank)
     except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
         st.warning(str(error))
         return
     except (ValueError, OSError) as error:
         st.error(f"The run could not start: {error}")
         return
+    watch(run)
+
+
+def watch(run: Run) -> None:
+    """Follow a run that was just started in the live view."""
     st.session_state[WATCHED_RUN_KEY] = run.name
     st.rerun()  # redraw the page with the live view polling
+
+
+def bank_fine_tune(settings: Settings, active: Run | None) -> None:
+    """The "fine-tune a model on the drawing bank" panel; the run it starts is followed live."""
+    run = fine_tune_panel(settings, active)
+    if run is not None:
+        watch(run)
 
 
 # --- the live view -----------------------------------------------------------------------------------------
@@ -274,6 +299,7 @@ def _run_status(run: Run, can_stop: bool = False) -> None:
             st.code(tail, language=None)
     elif run.config_problem:
         st.error(f"This run folder cannot be read: {run.config_problem}.")
+    comparison_table(run)
 
 
 def _stop_controls(run: Run) -> None:
@@ -537,7 +563,9 @@ def _describe_settings(config: TrainConfig | None) -> str:
     images = config.limit
     return (f"{config.epochs} epoch{'' if config.epochs == 1 else 's'} · batch {config.batch_size} · "
             f"lr {config.lr} · {'augmented' if config.augment else 'no augmentation'} · "
-            f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}")
+            f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}"
+            + (f" · from {config.init_from}" if config.init_from else "")
+            + (f" · drawing bank ×{config.bank_weight}" if config.bank_weight else ""))
 
 
 def _first_line(text: str | None) -> str:

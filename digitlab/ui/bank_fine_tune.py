@@ -1,0 +1,128 @@
+"""The Train page's drawing-bank parts: fine-tune a model on the bank, and a run's before/after table.
+
+Fine-tuning starts from a registered model's weights, learns the bank's drawings (a quarter of its
+writers held out) and replays some MNIST so the model does not forget what it knew. When the run ends,
+the page shows it beside the model it started from, on MNIST test and on the held-out writers, so
+whoever promotes it sees what it gained and what it cost.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from digitlab import jobs
+from digitlab.bank_training import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
+                                    DEFAULT_REPLAY_IMAGES, comparison_rows, held_out_people, snapshot_bank,
+                                    starting_architecture)
+from digitlab.drawings import DrawingBankError
+from digitlab.registry import ModelEntry, list_store_models
+from digitlab.runs import MAX_BANK_WEIGHT, BankDrawings, Run, TrainConfig
+from digitlab.settings import Settings
+from digitlab.ui.access import viewer_id
+from digitlab.ui.bank import drawing_bank
+
+REPLAY_NON_DIGITS = 2000  # for a model that refuses non-digits: keeps that output in practice while it learns
+FINE_TUNE_KEYS = {"model": "bank_tune_model", "weight": "bank_tune_weight", "replay": "bank_tune_replay",
+                  "epochs": "bank_tune_epochs"}
+
+
+def bank_snapshot_or_message() -> BankDrawings | None:
+    """The bank, split for a run; None after saying why it cannot be trained on."""
+    try:
+        snapshot = snapshot_bank(drawing_bank())
+    except DrawingBankError as error:
+        st.error(f"The drawing bank cannot be read: {error}")
+        return None
+    if not len(snapshot.train_y):
+        st.warning("The drawing bank has no labelled drawings to train on yet. Save some on the Draw page "
+                   "(Right / Wrong) or import them on the Drawings page.")
+        return None
+    return snapshot
+
+
+def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
+    """"Fine-tune a model on the bank": pick a model, the bank's weight and the MNIST replay; the run started."""
+    if not settings.training_enabled:
+        return None
+    with st.expander("Fine-tune a model on the drawing bank"):
+        try:
+            dataset = drawing_bank().as_dataset()
+        except DrawingBankError as error:
+            st.error(f"The drawing bank cannot be read: {error}")
+            return None
+        people = sorted(set(dataset.people.tolist()))
+        held_out = held_out_people(people)
+        st.caption(f"The bank holds {len(dataset):,} labelled drawings by {len(people)} writer(s). "
+                   + (f"{len(held_out)} writer(s) are held out ({', '.join(sorted(held_out))}): never trained on, "
+                      "so the before/after comparison shows how the model reads people it has not seen."
+                      if held_out else "With a single writer nobody can be held out, so the comparison shows "
+                                       "MNIST test only."))
+        models = [entry for entry in list_store_models() if entry.usable]
+        if not models:
+            st.info("There is no registered model to start from.")
+            return None
+        left, middle, right = st.columns(3)
+        left.selectbox("Start from", [entry.name for entry in models], key=FINE_TUNE_KEYS["model"])
+        middle.number_input("Bank weight", 1, MAX_BANK_WEIGHT, value=DEFAULT_BANK_WEIGHT, key=FINE_TUNE_KEYS["weight"],
+                            help="Each bank drawing is shown this many times per epoch (each time augmented).")
+        right.number_input("MNIST replay images", 1000, settings.max_train_images,
+                           value=min(DEFAULT_REPLAY_IMAGES, settings.max_train_images), step=1000,
+                           key=FINE_TUNE_KEYS["replay"],
+                           help="MNIST images mixed in so the model keeps reading MNIST-style digits.")
+        left.number_input("Epochs", 1, settings.max_epochs, value=min(DEFAULT_FINE_TUNE_EPOCHS, settings.max_epochs),
+                          key=FINE_TUNE_KEYS["epochs"])
+        if st.button("Fine-tune on the bank", disabled=active is not None or not len(dataset),
+                     help="Starts a run from the chosen model's weights at a low learning rate."):
+            entry = next(entry for entry in models if entry.name == st.session_state[FINE_TUNE_KEYS["model"]])
+            return _start_fine_tune(entry, settings)
+    return None
+
+
+def fine_tune_config(entry: ModelEntry, weight: int, replay: int, epochs: int) -> TrainConfig:
+    """The run that fine-tunes a registered model on the bank, replaying MNIST (and non-digits if it refuses)."""
+    card = entry.card or {}
+    config = card.get("config") or {}
+    refuses = bool(config.get("non_digits")) or "non_digits" in (card.get("extra_data") or {})
+    member = 1 if card.get("members") else None  # an ensemble: its first network is the one fine-tuned
+    return TrainConfig(arch=starting_architecture(card, member), epochs=epochs,
+                       lr=DEFAULT_FINE_TUNE_LR, augment=True, limit=replay, init_from=entry.name,
+                       init_member=member, bank_weight=weight,
+                       non_digits=REPLAY_NON_DIGITS if refuses else 0,
+                       title=f"{entry.name} + drawing bank", notes="Fine-tuned on the drawing bank from the Train page.")
+
+
+def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
+    state = st.session_state
+    snapshot = bank_snapshot_or_message()
+    if snapshot is None:
+        return None
+    config = fine_tune_config(entry, int(state[FINE_TUNE_KEYS["weight"]]), int(state[FINE_TUNE_KEYS["replay"]]),
+                              int(state[FINE_TUNE_KEYS["epochs"]]))
+    try:
+        return jobs.start_run(config, settings, started_by=viewer_id(), bank=snapshot)
+    except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
+        st.warning(str(error))
+    except (ValueError, OSError) as error:
+        st.error(f"The run could not start: {error}")
+    return None
+
+
+def comparison_table(run: Run) -> None:
+    """Before and after on MNIST test and held-out drawings, for a finished run that measured them."""
+    record = run.status.comparison
+    rows = comparison_rows(record)
+    if not rows:
+        return
+    st.markdown(f"**Before and after** · before is *{record.get('before_model')}*")
+    table = pd.DataFrame(rows).rename(columns={"dataset": "Dataset", "images": "Images", "before": "Before",
+                                               "after": "After", "change": "Change"})
+    table["Change"] = table["Change"] * 100  # in percentage points, as people compare accuracies
+    st.dataframe(table, hide_index=True, key=f"comparison-{run.name}", column_config={
+        "Before": st.column_config.NumberColumn(format="percent"),
+        "After": st.column_config.NumberColumn(format="percent"),
+        "Change": st.column_config.NumberColumn(format="%+.2f points", help="After minus before"),
+    })
+    writers = record.get("held_out_writers") or []
+    if writers:
+        st.caption(f"Held-out writers (never trained on): {', '.join(writers)}.")
