@@ -35,6 +35,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 QUIET_MS = 600  # a page unchanged this long has settled; longer than any gap inside one answer
 STROKE_TIMEOUT_MS = 15_000  # a stroke not answered in this long is counted as unanswered
 PAGE_TIMEOUT_MS = 120_000
+SETTLE_AFTER_LOAD_S = 3.0  # a person looks at a new page about this long before drawing
 DIGIT_SIZE = 0.7  # a drawn digit's longer side, as a share of the canvas
 POINTS_PER_MOVE = 8  # canvas pixels per mouse event, about what a 60 Hz pointer gives when drawing
 
@@ -171,6 +172,12 @@ class DrawingTab:
         self.page.evaluate(SETTLE_WATCH_JS)
         return seconds
 
+    def let_settle(self) -> None:
+        """Wait out what the page loads after its first view (the Draw page's charting library), so that
+        neither the next server's start nor the first stroke is measured while it loads."""
+        self.page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        time.sleep(SETTLE_AFTER_LOAD_S)
+
     def draw_stroke(self, stroke: list[tuple[float, float]]) -> float | None:
         """Draw one stroke; milliseconds from pen-up until the page settled, or None when it never answered."""
         box = self.page.locator(".dc-container").first.bounding_box()
@@ -276,6 +283,7 @@ def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
                 page_s = tabs[name].open()
                 first[name] = {"server_healthy_s": round(healthy_s, 2), "page_load_s": round(page_s, 2),
                                "start_to_page_s": round(time.perf_counter() - server.started, 2)}
+                tabs[name].let_settle()
             read_correctly = 0
             for index, digit in enumerate(digits):
                 for name, tab in tabs.items():

@@ -5,7 +5,8 @@ import streamlit as st
 from digitlab.images import ImageRejectedError, decode_image
 from digitlab.registry import ModelLoadError
 from digitlab.ui import number_view
-from digitlab.ui.corrections import correction_panel
+from digitlab.ui.chart_preload import preload_chart_library
+from digitlab.ui.corrections import correction_panel, offer_reading
 from digitlab.ui.drawing_area import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
@@ -34,9 +35,12 @@ if st.segmented_control("What to read", ["One digit", "A number"], default="One 
 # Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.
 draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key=SOURCE_TABS_KEY, on_change="rerun")
 
+preload_chart_library()  # the probability bars' script, fetched once the page is idle
+
 with draw_tab:
     if draw_tab.open:
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area
+        correction_panel()  # its own fragment: the buttons act on the drawing on screen
 
 with upload_tab:
     if upload_tab.open:
@@ -51,6 +55,7 @@ with upload_tab:
                          width=280)
             prediction = predictor.predict_image(image)
             show_reading(prediction, model_view_column, result_column)
+            offer_reading(None, None, "upload", entry.sha256)  # not the visitor's drawing: nothing to store
             why_panel(prediction, predictor, entry)
         elif uploaded is None:
             with result_column:
@@ -65,6 +70,7 @@ with upload_tab:
                     st.image(image, caption=uploaded.name, width=280)
                 prediction = predictor.predict_image(image)
                 show_reading(prediction, model_view_column, result_column)
-                with result_column:
-                    correction_panel(prediction, image, "upload", entry.sha256, uploaded.getvalue())
+                offer_reading(prediction, image, "upload", entry.sha256, uploaded.getvalue())
                 why_panel(prediction, predictor, entry)
+                if prediction.digit is not None:
+                    correction_panel()

@@ -6,7 +6,10 @@ import uuid
 
 import streamlit as st
 
-from digitlab.drawings import DrawingBank, VisitorLimits, database_url, open_bank
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened on the first save
+    from digitlab.drawings import DrawingBank, VisitorLimits
 from digitlab.settings import Settings, SettingsError, load_settings
 from digitlab.ui.access import viewer_is_owner
 
@@ -21,8 +24,10 @@ def secrets() -> dict:
         return {}
 
 
-def drawing_bank() -> DrawingBank:
+def drawing_bank() -> "DrawingBank":
     """The bank this deployment uses; raises DrawingBankError (with a message for the user) when it is unreachable."""
+    from digitlab.drawings import database_url, open_bank
+
     return open_bank(database_url(secrets()))
 
 
@@ -38,8 +43,10 @@ def writer_tag() -> str:
     return (st.session_state.get(WRITER_KEY) or "").strip() or session_tag()
 
 
-def visitor_limits() -> VisitorLimits | None:
+def visitor_limits() -> "VisitorLimits | None":
     """The limits on this session's saves, or None for the owner."""
+    from digitlab.drawings import VisitorLimits
+
     if viewer_is_owner():
         return None
     try:

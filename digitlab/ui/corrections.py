@@ -1,4 +1,9 @@
-"""The Draw page's "Right / Wrong, it's a ..." panel: a reading the user confirms or corrects goes into the bank."""
+"""The Draw page's "Right / Wrong, it's a ..." panel: a reading the user confirms or corrects goes into the bank.
+
+The panel sits outside the per-stroke fragment, in a fragment of its own, and its buttons do not
+depend on the reading: a stroke redraws nothing here. Each reading only leaves what the panel needs
+in the session (offer_reading), and a button reads the drawing on screen when it is pressed.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +12,60 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from digitlab.drawings import DrawingBankError, DrawingRejectedError, encode_png, prepare_drawing
 from digitlab.inference import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limits, writer_tag
 
-LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading"} of this session's last save
+ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
+LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer"} of this session's last save
 WRITER_INPUT_KEY = "bank_writer_input"
-NOTICE_KEY = "bank_notice"  # (drawing key, kind, message) shown once under the buttons
+NOTICE_KEY = "bank_notice"  # (kind, message) shown once under the buttons
 
 
-def correction_panel(prediction: Prediction, image: np.ndarray, source: str, model_sha256: str | None,
-                     sent_png: bytes | None = None, strokes: dict | None = None) -> None:
-    """Under a reading: "Right" or "Wrong, it's a ..." stores the drawing with its label; the last save can be undone.
+def offer_reading(prediction: Prediction | None, image: np.ndarray | None, source: str, model_sha256: str | None,
+                  sent_png: bytes | None = None, strokes: dict | None = None) -> None:
+    """Remember the reading on screen for the panel's buttons (per stroke: one session write, nothing drawn).
 
     image is the decoded drawing the model read; sent_png and strokes are what the browser sent, kept
     as they came when they are the same drawing.
     """
-    if prediction.digit is None:
+    if prediction is None or prediction.digit is None:
+        st.session_state.pop(ON_SCREEN_KEY, None)
         return
-    key = drawing_key(prediction)
-    payload = {"key": key, "image": image, "source": source, "sha256": model_sha256, "png": sent_png,
-               "strokes": strokes, "reading": prediction.digit, "probabilities": prediction.probabilities,
-               "mnist": prediction.mnist}
-    last = st.session_state.get(LAST_SAVE_KEY)
+    st.session_state[ON_SCREEN_KEY] = {
+        "key": drawing_key(prediction), "image": image, "source": source, "sha256": model_sha256, "png": sent_png,
+        "strokes": strokes, "reading": prediction.digit, "probabilities": prediction.probabilities,
+        "mnist": prediction.mnist}
+
+
+@st.fragment
+def correction_panel() -> None:
+    """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; the last save can be undone."""
     with st.container(border=True, key="bank_panel"):
-        if last is not None and last["drawing"] == key:
+        st.caption(f"Was the model right? Your answer stores the drawing on screen in the drawing bank, under the "
+                   f"writer tag **{writer_tag()}**, to test and train models on.")
+        row = st.container(horizontal=True, gap="small", vertical_alignment="center", key="bank_digits")
+        row.button("Right", icon=":material/check:", key="bank_right", on_click=_save, args=(None,),
+                   help="The model read it right: store it with the digit it read.")
+        row.markdown("Wrong, it's a …")
+        for digit in range(10):
+            row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit,),
+                       help=f"It is a {digit}: store it with that label.")
+        # The widget's own state is dropped by Streamlit whenever the panel is not drawn (another tab,
+        # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
+        st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
+                      on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
+                      help="A name or class tag, so a teacher can pool a class's drawings and see where the model "
+                           "fails them. Letters, digits, spaces and . @ + - _")
+        last = st.session_state.get(LAST_SAVE_KEY)
+        if last is not None:
             verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"
             st.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with the image, its strokes "
                        f"and the model's reading, under the writer tag {last['writer']}.")
             st.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
-                      help="Remove this drawing from the bank again.")
-        else:
-            st.caption(f"Was the model right? Your answer stores this drawing in the drawing bank, "
-                       f"under the writer tag **{writer_tag()}**, to test and train models on.")
-            st.button(f"Right, it's a {prediction.digit}", icon=":material/check:", key="bank_right",
-                      on_click=_save, args=(prediction.digit, payload))
-            st.caption("Wrong, it's a …")
-            row = st.container(horizontal=True, gap="small", key="bank_digits")
-            for digit in range(10):
-                row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit, payload),
-                           disabled=digit == prediction.digit, help=f"It is a {digit}: store it with that label.")
-            # The widget's own state is dropped by Streamlit whenever the panel is not drawn (after a
-            # save, on an empty canvas), so the tag is kept under WRITER_KEY and the box refilled from it.
-            st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
-                          on_change=_remember_writer, max_chars=64, placeholder=session_tag(), help="A name or class tag, so a teacher can pool a class's "
-                          "drawings and see where the model fails them. Letters, digits, spaces and . @ + - _")
-        notice = st.session_state.get(NOTICE_KEY)
-        if notice is not None and notice[0] in (key, None):
-            kind, message = notice[1], notice[2]
+                      help=f"Remove drawing #{last['id']} from the bank again.")
+        notice = st.session_state.pop(NOTICE_KEY, None)
+        if notice is not None:
+            kind, message = notice
             (st.error if kind == "error" else st.info)(message)
 
 
@@ -67,13 +78,28 @@ def drawing_key(prediction: Prediction) -> str:
     return hashlib.sha256(np.ascontiguousarray(prediction.mnist).tobytes()).hexdigest()[:16]
 
 
-def _save(label: int, payload: dict) -> None:
-    st.session_state.pop(NOTICE_KEY, None)
+def _save(label: int | None) -> None:
+    """Store the drawing on screen with label (None: the model's reading); a second answer relabels it."""
+    # Imported here: SQLAlchemy is a tenth of a second the page need not pay before the first save.
+    from digitlab.drawings import DrawingBankError, DrawingRejectedError
+
+    payload = st.session_state.get(ON_SCREEN_KEY)
+    if payload is None:
+        st.session_state[NOTICE_KEY] = ("info", "Draw a digit first, then say whether the model read it right.")
+        return
+    label = payload["reading"] if label is None else label
+    last = st.session_state.get(LAST_SAVE_KEY)
+    if last is not None and last["drawing"] == payload["key"] and last["label"] == label:
+        st.session_state[NOTICE_KEY] = ("info", f"This drawing is already stored as drawing #{last['id']}.")
+        return
     try:
         drawing = _prepared(label, payload)
-        drawing_id = drawing_bank().add(drawing, visitor_limits())
+        bank = drawing_bank()
+        drawing_id = bank.add(drawing, visitor_limits())
+        if last is not None and last["drawing"] == payload["key"]:
+            bank.delete(last["id"], session=session_tag())  # the same drawing answered again: keep the new label only
     except (DrawingRejectedError, DrawingBankError) as error:
-        st.session_state[NOTICE_KEY] = (payload["key"], "error", f"Not saved: {error}")
+        st.session_state[NOTICE_KEY] = ("error", f"Not saved: {error}")
         return
     st.session_state[LAST_SAVE_KEY] = {"id": drawing_id, "drawing": payload["key"], "label": label,
                                        "reading": payload["reading"], "writer": drawing.writer}
@@ -81,6 +107,8 @@ def _save(label: int, payload: dict) -> None:
 
 def _prepared(label: int, payload: dict):
     """The drawing to store: from the PNG and strokes as sent when they are what the model read, else the image."""
+    from digitlab.drawings import encode_png, prepare_drawing
+
     fields = dict(writer=writer_tag(), session=session_tag(), reading=payload["reading"],
                   probabilities=payload["probabilities"], model_sha256=payload["sha256"])
     if payload["png"] is not None:
@@ -91,6 +119,8 @@ def _prepared(label: int, payload: dict):
 
 
 def _undo_last_save() -> None:
+    from digitlab.drawings import DrawingBankError
+
     last = st.session_state.pop(LAST_SAVE_KEY, None)
     if last is None:
         return
@@ -98,8 +128,8 @@ def _undo_last_save() -> None:
         removed = drawing_bank().delete(last["id"], session=session_tag())
     except DrawingBankError as error:
         st.session_state[LAST_SAVE_KEY] = last
-        st.session_state[NOTICE_KEY] = (last["drawing"], "error", f"Not undone: {error}")
+        st.session_state[NOTICE_KEY] = ("error", f"Not undone: {error}")
         return
     message = (f"Drawing #{last['id']} was removed from the bank." if removed
                else f"Drawing #{last['id']} was already gone from the bank.")
-    st.session_state[NOTICE_KEY] = (last["drawing"], "info", message)
+    st.session_state[NOTICE_KEY] = ("info", message)

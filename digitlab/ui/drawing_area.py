@@ -1,8 +1,9 @@
 """The Draw page's reading panels, and its drawing area as a fragment.
 
 Each stroke on the canvas sends the drawing to the server. Inside a fragment, that reruns only the
-drawing area: not app.py, not the sidebar with its model list, not the page's title and tabs. So a
-stroke costs the same however many runs and models there are.
+drawing area: not app.py, not the sidebar with its model list, not the page's title and tabs, not the
+Right/Wrong panel under it. So a stroke costs the same however many runs and models there are, and
+what the browser redraws per stroke is the answer itself.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 from digitlab.inference import Prediction
 from digitlab.ui import canvas
 from digitlab.registry import ModelEntry
-from digitlab.ui.corrections import correction_panel
+from digitlab.ui.corrections import offer_reading
 from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
 from digitlab.ui.why_panel import why_panel
 
@@ -22,6 +23,7 @@ DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction upda
 CANVAS_PANEL_WIDTH = canvas.CANVAS_SIZE + 10
 MODEL_VIEW_SCALE = 7  # screen pixels per model pixel
 MODEL_VIEW_WIDTH = 28 * MODEL_VIEW_SCALE + 10
+MODEL_VIEW_CAPTION = "What the model sees: 28 × 28 pixels, centred and scaled like MNIST"
 
 
 SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
@@ -51,17 +53,30 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
         with result_column:
             st.info(f"{prediction.message} Draw or upload a single digit, large and centred.")
         return
-    with model_view_column:
-        st.image(png_data_url(pixel_image(prediction.mnist, MODEL_VIEW_SCALE)), width=28 * MODEL_VIEW_SCALE,
-                 caption="What the model sees: 28 × 28 pixels, centred and scaled like MNIST")
-    with result_column:
-        st.metric("Prediction", str(prediction.digit), delta=f"{prediction.confidence:.0%} probability",
-                  delta_color="off", delta_arrow="off")
-        if prediction.is_unsure:
-            runner_up = prediction.runner_up
-            st.warning(f"The model is unsure: it might also be a {runner_up} "
-                       f"({prediction.probabilities[runner_up]:.0%}).")
-        st.plotly_chart(probability_chart(prediction.probabilities), config={"displayModeBar": False, "staticPlot": True})
+    # The image and the metric stand where the empty reading has them, so a first stroke updates them in place.
+    model_view_column.image(png_data_url(pixel_image(prediction.mnist, MODEL_VIEW_SCALE)),
+                            width=28 * MODEL_VIEW_SCALE, caption=MODEL_VIEW_CAPTION)
+    result_column.metric("Prediction", str(prediction.digit), delta=f"{prediction.confidence:.0%} probability",
+                         delta_color="off", delta_arrow="off")
+    result_column.plotly_chart(probability_chart(prediction.probabilities),
+                               config={"displayModeBar": False, "staticPlot": True})
+    if prediction.is_unsure:
+        runner_up = prediction.runner_up
+        result_column.warning(f"The model is unsure: it might also be a {runner_up} "
+                              f"({prediction.probabilities[runner_up]:.0%}).")
+
+
+def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
+    """Before the first stroke: the model's empty view and an empty answer, with the prompt under them.
+
+    The image and the metric stand where an answer puts them, so the first stroke updates them in
+    place. The chart is left out: the charting library is a large script that would hold up the first
+    view of the page; preload_chart_library fetches it once the page is idle.
+    """
+    model_view_column.image(png_data_url(pixel_image(np.zeros((28, 28), np.uint8), MODEL_VIEW_SCALE)),
+                            width=28 * MODEL_VIEW_SCALE, caption=MODEL_VIEW_CAPTION)
+    result_column.metric("Prediction", "–", delta="draw a digit", delta_color="off", delta_arrow="off")
+    result_column.info(DRAW_PROMPT)
 
 
 # On a phone the panels stack, and the full answer lands below the canvas, out of sight while drawing.
@@ -106,13 +121,9 @@ def drawing_area(predictor, entry: ModelEntry) -> None:
     prediction = None if drawing is None else predictor.predict_image(drawing)
     phone_reading.markdown(phone_reading_text(prediction))
     if prediction is None:
-        with result_column:
-            st.info(DRAW_PROMPT)
-            # Empty bars where the answer will appear: the browser loads the charting library with the
-            # page, not on the first stroke (seconds on a busy machine), and the layout does not jump.
-            st.plotly_chart(probability_chart(np.zeros(10)), config={"displayModeBar": False, "staticPlot": True})
+        show_empty_reading(model_view_column, result_column)
     else:
         show_reading(prediction, model_view_column, result_column)
-        with result_column:
-            correction_panel(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())
+    offer_reading(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())  # for the Right/Wrong panel
+    if prediction is not None:
         why_panel(prediction, predictor, entry)  # collapsed by default: nothing is computed for it then

@@ -31,7 +31,7 @@ def bank_url(tmp_path, monkeypatch) -> str:
 def draw(monkeypatch, entry, digit_image: np.ndarray) -> AppTest:
     import digitlab.ui.canvas
 
-    canvas_image = canvas_from_digit(digit_image)
+    canvas_image = None if digit_image is None else canvas_from_digit(digit_image)
     monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: canvas_image)
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["selected_model"] = entry
@@ -100,3 +100,28 @@ def test_an_unwritable_bank_says_nothing_was_saved(monkeypatch, model_entry, tmp
     at.button(key="bank_label_1").click().run()
     assert not at.exception
     assert any("Not saved" in message.value for message in at.error)
+
+
+def test_a_second_answer_for_the_same_drawing_relabels_it_instead_of_storing_it_twice(
+        monkeypatch, model_entry, bank_url, mnist):
+    """Test that "Right" then "Wrong, it's a 3" on one drawing leaves one stored drawing, labelled 3."""
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    reading = int(at.metric[0].value)
+    other = 3 if reading != 3 else 5
+    at.button(key="bank_right").click().run()
+    at.button(key="bank_right").click().run()
+    assert any("already stored" in message.value for message in at.info)
+    at.button(key=f"bank_label_{other}").click().run()
+
+    [stored] = DrawingBank(bank_url).drawings()
+    assert (stored.label, stored.reading) == (other, reading)
+    assert any(f"drawing #{stored.id} (a {other}, read as {reading})" in message.value for message in at.success)
+
+
+def test_answering_before_drawing_asks_for_a_drawing_and_stores_nothing(monkeypatch, model_entry, bank_url):
+    """Test that the panel's buttons on an empty canvas say to draw first, and nothing reaches the bank."""
+    at = draw(monkeypatch, model_entry, None)
+    at.button(key="bank_label_4").click().run()
+    assert not at.exception
+    assert any("Draw a digit first" in message.value for message in at.info)
+    assert not Path(bank_url.removeprefix("sqlite:///")).exists(), "the bank was not even opened"

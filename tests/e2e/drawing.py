@@ -66,7 +66,7 @@ def expect_prediction(page, digit: str) -> None:
 
 
 def expect_empty_canvas_prompt(page) -> None:
-    expect(page.get_by_test_id("stMetric")).to_have_count(0, timeout=RESULT_TIMEOUT)
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("–", timeout=RESULT_TIMEOUT)
     expect(page.get_by_text("Draw a digit from 0 to 9")).to_be_visible()
 
 
