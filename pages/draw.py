@@ -39,8 +39,8 @@ preload_chart_library()  # the probability bars' script, fetched once the page i
 
 with draw_tab:
     if draw_tab.open:
+        correction_panel()  # its own fragment, above the drawing: its buttons act on the drawing on screen
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area
-        correction_panel()  # its own fragment: the buttons act on the drawing on screen
 
 with upload_tab:
     if upload_tab.open:

@@ -39,30 +39,35 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
 
 @st.fragment
 def correction_panel() -> None:
-    """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; the last save can be undone."""
+    """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; the last save can be undone.
+
+    One compact bar, so it sits above the drawing area where it is seen beside the reading.
+    """
     with st.container(border=True, key="bank_panel"):
-        st.caption(f"Was the model right? Your answer stores the drawing on screen in the drawing bank, under the "
-                   f"writer tag **{writer_tag()}**, to test and train models on.")
-        row = st.container(horizontal=True, gap="small", vertical_alignment="center", key="bank_digits")
+        row = st.container(horizontal=True, gap="xsmall", vertical_alignment="center", key="bank_digits")
         row.button("Right", icon=":material/check:", key="bank_right", on_click=_save, args=(None,),
-                   help="The model read it right: store it with the digit it read.")
-        row.markdown("Wrong, it's a …")
+                   help="The model read it right: store the drawing with the digit it read.")
+        row.markdown("or wrong, it's a", width="content")
         for digit in range(10):
             row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit,),
-                       help=f"It is a {digit}: store it with that label.")
-        # The widget's own state is dropped by Streamlit whenever the panel is not drawn (another tab,
-        # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
-        st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
-                      on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
-                      help="A name or class tag, so a teacher can pool a class's drawings and see where the model "
-                           "fails them. Letters, digits, spaces and . @ + - _")
+                       help=f"It is a {digit}: store the drawing with that label.")
+        with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings"):
+            # The widget's own state is dropped by Streamlit whenever it is not drawn (another tab,
+            # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
+            st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
+                          on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
+                          help="A name or class tag, so a teacher can pool a class's drawings and see where the "
+                               "model fails them. Letters, digits, spaces and . @ + - _")
+        st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
+                   f"**{writer_tag()}**, to test and train models on.")
         last = st.session_state.get(LAST_SAVE_KEY)
         if last is not None:
             verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"
-            st.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with the image, its strokes "
-                       f"and the model's reading, under the writer tag {last['writer']}.")
-            st.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
-                      help=f"Remove drawing #{last['id']} from the bank again.")
+            done = st.container(horizontal=True, vertical_alignment="center")
+            done.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with the image, its "
+                         f"strokes and the model's reading, under the writer tag {last['writer']}.")
+            done.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
+                        help=f"Remove drawing #{last['id']} from the bank again.")
         notice = st.session_state.pop(NOTICE_KEY, None)
         if notice is not None:
             kind, message = notice

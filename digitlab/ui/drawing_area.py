@@ -82,9 +82,14 @@ def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGe
 # On a phone the panels stack, and the full answer lands below the canvas, out of sight while drawing.
 # A one-line reading above the canvas shows only on narrow screens; the canvas's hover toolbar (undo,
 # redo, reset) opens above the canvas, so the canvas keeps room for it instead of covering the caption.
+# The Right/Wrong bar sits above the drawing area on a wide screen, beside the reading; on a phone it
+# moves below it (flex order), so the canvas and the one-line reading stay in sight while drawing.
 NARROW_SCREEN_CSS = """<style>
 .st-key-phone-reading { display: none; }
-@media (max-width: 640px) { .st-key-phone-reading { display: block; } }
+@media (max-width: 640px) {
+  .st-key-phone-reading { display: block; }
+  [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
+}
 .st-key-drawing-canvas-slot { margin-top: 2.6rem; }
 </style>"""
 
