@@ -146,12 +146,13 @@ def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mn
     "Before" is the model the run started from, or the active model for a run trained from scratch.
     """
     from digitlab.bank_training import accuracy, comparison
-    from digitlab.registry import default_entry, load_entry
+    from digitlab.registry import default_entry, load_entry, resolve_model
     from digitlab.starting_weights import load_starting_model
 
     if config.init_from is not None:
         before = load_starting_model(config.init_from, config.init_member)
-        before_name = config.init_from + (f" (member {config.init_member})" if config.init_member else "")
+        before_name = resolve_model(config.init_from).name + (f" (member {config.init_member})"
+                                                                if config.init_member else "")
     else:
         entry = default_entry()
         before, before_name = load_entry(entry), f"{entry.name} (the active model)"

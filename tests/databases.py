@@ -27,3 +27,15 @@ def fresh_database_url(backend: str, tmp_path) -> str:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def bank_of_mnist_digits(url: str, mnist, count: int, writers: list[str], source: str = "draw"):
+    """A migrated bank at url holding the first `count` MNIST test digits, saved by `writers` in turn."""
+    from digitlab.drawings import DrawingBank, NewDrawing, encode_png
+
+    bank = DrawingBank(url)
+    bank.migrate()
+    bank.add_many(NewDrawing(png=encode_png(image), mnist=image, label=int(label), source=source,
+                             writer=writers[index % len(writers)])
+                  for index, (image, label) in enumerate(zip(mnist.x_test[:count], mnist.y_test[:count])))
+    return bank

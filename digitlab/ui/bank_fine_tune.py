@@ -119,6 +119,7 @@ def comparison_table(run: Run) -> None:
                                                "after": "After", "change": "Change"})
     table["Change"] = table["Change"] * 100  # in percentage points, as people compare accuracies
     st.dataframe(table, hide_index=True, key=f"comparison-{run.name}", column_config={
+        "Images": st.column_config.NumberColumn(format="localized"),
         "Before": st.column_config.NumberColumn(format="percent"),
         "After": st.column_config.NumberColumn(format="percent"),
         "Change": st.column_config.NumberColumn(format="%+.2f points", help="After minus before"),

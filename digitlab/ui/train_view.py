@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -564,7 +565,7 @@ def _describe_settings(config: TrainConfig | None) -> str:
     return (f"{config.epochs} epoch{'' if config.epochs == 1 else 's'} · batch {config.batch_size} · "
             f"lr {config.lr} · {'augmented' if config.augment else 'no augmentation'} · "
             f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}"
-            + (f" · from {config.init_from}" if config.init_from else "")
+            + (f" · from {Path(config.init_from).name}" if config.init_from else "")
             + (f" · drawing bank ×{config.bank_weight}" if config.bank_weight else ""))
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from digitlab import jobs, runs
-from digitlab.drawings import DrawingBank, NewDrawing, encode_png
+from digitlab.drawings import DrawingBank
 from tests.app.test_train_page import button, open_page, select_rows, texts
-from tests.databases import fresh_database_url
+from tests.databases import bank_of_mnist_digits, fresh_database_url
 from tests.run_fixtures import make_run
 
 WRITERS = ["ana", "ben", "cleo", "dev"]
@@ -19,12 +19,7 @@ def class_bank(tmp_path, mnist, monkeypatch) -> DrawingBank:
     """The deployment's bank, holding 80 MNIST test digits saved by four writers."""
     url = fresh_database_url("sqlite", tmp_path)
     monkeypatch.setenv("DIGITLAB_DATABASE_URL", url)
-    bank = DrawingBank(url)
-    bank.migrate()
-    bank.add_many(NewDrawing(png=encode_png(image), mnist=image, label=int(label), source="draw",
-                             writer=WRITERS[index % len(WRITERS)])
-                  for index, (image, label) in enumerate(zip(mnist.x_test[:80], mnist.y_test[:80])))
-    return bank
+    return bank_of_mnist_digits(url, mnist, 80, WRITERS)
 
 
 def test_fine_tune_on_the_bank_starts_a_run_from_the_model_with_the_bank_and_mnist_replay(

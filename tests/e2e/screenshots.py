@@ -1,6 +1,6 @@
 """The README's screenshots, taken in Chromium from the real app so they show what the code does today.
 
-    python -m tests.e2e.screenshots [--out docs/screenshots] [--only draw,why,number,train,evaluate,drawings,draw-phone]
+    python -m tests.e2e.screenshots [--out docs/screenshots] [--only draw,why,number,train,train-bank,evaluate,drawings,draw-phone]
 
 Serves `streamlit run app.py` with a copy of the shipped models/ and a throwaway runs folder and drawing
 bank (nothing in the repository changes), draws real pen digits (UCI pendigits, held-out writers) with
@@ -32,6 +32,8 @@ PAGE_TIMEOUT = 180_000  # ms: on a busy machine the first page view loads the mo
 SHOWN_DIGIT = 4  # the pen digit drawn on the Draw page: several strokes, so drawing it stroke by stroke shows
 NUMBER_DIGITS = (2, 0, 2, 6)  # the number written in Number mode
 BANK_DIGITS_PER_CLASS = 2  # pen digits imported into the drawing bank for the Drawings page
+SHORT_RUN = "20260101-120000-cnn-small"  # the short run's folder, for the Train page
+BANK_RUN = "20260101-130000-cnn-small"  # the short run fine-tuned on a drawing bank
 TRAINING = ["--arch", "cnn-small", "--epochs", "3", "--limit", "4000", "--threads", "1", "--no-augment",
             "--seed", "0", "--title", "cnn-small on 4,000 MNIST images"]
 
@@ -118,10 +120,24 @@ def train_a_run(runs: Path, models: Path, env: dict) -> None:
     print("training a short run for the Train page (cnn-small, 3 epochs on 4,000 images) ...")
     started = time.time()
     subprocess.run(["nice", "-n", "10", sys.executable, "-m", "digitlab", "train", *TRAINING,
-                    "--out", str(runs / "20260101-120000-cnn-small")],
+                    "--out", str(runs / SHORT_RUN)],
                    cwd=REPO_ROOT, env={**env, "DIGITLAB_RUNS": str(runs), "DIGITLAB_MODELS": str(models)},
                    check=True, capture_output=True)
     print(f"  trained in {time.time() - started:.0f} s")
+
+
+def fine_tune_on_the_bank(runs: Path, models: Path, database_url: str, pen_path: Path, env: dict) -> None:
+    """Import six pen writers into the bank and fine-tune the short run on it, as the Train page would."""
+    print("fine-tuning the short run on a drawing bank of pen writers 1-6 ...")
+    started = time.time()
+    run_env = {**env, "DIGITLAB_RUNS": str(runs), "DIGITLAB_MODELS": str(models), "DIGITLAB_DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "digitlab", "drawings", "import", str(pen_path), "--writers", "1-6"],
+                   cwd=REPO_ROOT, env=run_env, check=True, capture_output=True)
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "digitlab", "train", "--arch", "cnn-small",
+                    "--init-from", str(runs / SHORT_RUN), "--bank-weight", "3", "--limit", "2000", "--epochs", "1",
+                    "--lr", "0.0003", "--no-augment", "--title", "short run + drawing bank",
+                    "--out", str(runs / BANK_RUN)], cwd=REPO_ROOT, env=run_env, check=True, capture_output=True)
+    print(f"  imported and trained in {time.time() - started:.0f} s")
 
 
 def fill_drawing_bank(database_url: str, by_class: dict[int, list], folder: Path, env: dict) -> None:
@@ -172,10 +188,10 @@ def take_screenshots(out: Path, only: set[str]) -> int:
     pen_path = pendigits_path()
     if mnist is None:
         print("note: no MNIST (set DIGITLAB_MNIST): the Why?, Train and Evaluate shots are skipped")
-        only -= {"why", "train", "evaluate"}
+        only -= {"why", "train", "train-bank", "evaluate"}
     if pen_path is None:
         print("note: no pendigits-orig.tra: digits are drawn from simple mouse strokes, the Drawings shot is skipped")
-        only -= {"drawings"}
+        only -= {"drawings", "train-bank"}
     by_class = held_out_digits(pen_path) if pen_path else None
     out.mkdir(parents=True, exist_ok=True)
 
@@ -189,8 +205,11 @@ def take_screenshots(out: Path, only: set[str]) -> int:
         server_env = {"DIGITLAB_DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "3"}
         if mnist is not None:
             server_env["DIGITLAB_MNIST"] = env["DIGITLAB_MNIST"] = str(mnist)
-        if "train" in only:
+        if only & {"train", "train-bank"}:
             train_a_run(dirs["runs"], dirs["models"], env)
+        if "train-bank" in only:
+            fine_tune_on_the_bank(dirs["runs"], dirs["models"], f"sqlite:///{root / 'bank-for-training.sqlite'}",
+                                  pen_path, env)
         if "drawings" in only:
             fill_drawing_bank(database_url, by_class, root, env)
 
@@ -250,11 +269,24 @@ def take_screenshots(out: Path, only: set[str]) -> int:
                 table = page.get_by_test_id("stDataFrame")
                 scroll_to_top_of_view(table)
                 box = table.bounding_box()
-                page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
+                row = 1 if "train-bank" in only else 0  # the fine-tune on the bank, newer, comes first
+                page.mouse.click(box["x"] + 18, box["y"] + 35 + 17 + 35 * row)  # that row's selection box
                 expect(page.get_by_text("Its curves")).to_be_visible(timeout=RESULT_TIMEOUT)
                 wait_for_app_idle(page)
                 scroll_to_top_of_view(page.get_by_role("heading", name="Runs"))
                 save(page, out, "train")
+
+            if "train-bank" in only:  # the fine-tune on the bank, chosen in the runs table: before and after
+                page.goto(f"{url}/train")
+                wait_for_app_idle(page, timeout=PAGE_TIMEOUT)
+                table = page.get_by_test_id("stDataFrame")
+                scroll_to_top_of_view(table)
+                box = table.bounding_box()
+                page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row: the newest run
+                expect(page.get_by_text("Before and after")).to_be_visible(timeout=RESULT_TIMEOUT)
+                wait_for_app_idle(page)
+                scroll_to_top_of_view(page.get_by_text("short run + drawing bank").last)
+                save(page, out, "train-bank")
 
             if "evaluate" in only:
                 page.goto(f"{url}/evaluate")
@@ -283,7 +315,7 @@ def take_screenshots(out: Path, only: set[str]) -> int:
     return 0
 
 
-SHOTS = ("draw", "why", "number", "train", "evaluate", "drawings", "draw-phone")
+SHOTS = ("draw", "why", "number", "train", "train-bank", "evaluate", "drawings", "draw-phone")
 
 
 def main(argv: list[str] | None = None) -> int:

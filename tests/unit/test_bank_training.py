@@ -12,10 +12,10 @@ import pytest
 
 from digitlab import runs
 from digitlab.bank_training import comparison_rows, held_out_people, snapshot_bank, snapshot_dataset
-from digitlab.drawings import DrawingBank, DrawingDataset, NewDrawing, encode_png
+from digitlab.drawings import DrawingBank, DrawingDataset
 from digitlab.runs import TrainConfig
 from tests.conftest import REPO_ROOT
-from tests.databases import fresh_database_url
+from tests.databases import bank_of_mnist_digits, fresh_database_url
 
 WRITERS = [f"pupil-{number}" for number in range(8)]
 
@@ -79,11 +79,7 @@ def test_a_bank_run_needs_drawings_and_a_damaged_snapshot_is_refused(tmp_path):
 def class_bank(tmp_path, mnist) -> str:
     """An SQLite bank holding 240 MNIST test digits by eight writers, as a class would have saved them."""
     url = fresh_database_url("sqlite", tmp_path)
-    bank = DrawingBank(url)
-    bank.migrate()
-    bank.add_many(NewDrawing(png=encode_png(image), mnist=image, label=int(label), source="import",
-                             writer=WRITERS[index % len(WRITERS)])
-                  for index, (image, label) in enumerate(zip(mnist.x_test[:240], mnist.y_test[:240])))
+    bank_of_mnist_digits(url, mnist, 240, WRITERS, source="import")
     return url
 
 
