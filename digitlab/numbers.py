@@ -21,6 +21,9 @@ import numpy as np
 from digitlab.inference import Prediction
 from digitlab.preprocess import INK_THRESHOLD, preprocess, to_ink
 
+# The Draw page's number canvas, about 3.5:1: room for a year, a price or a house number, and narrow
+# enough to fit whole beside the sidebar on a 1280 px wide screen (the page's main column is 820 px).
+NUMBER_CANVAS_SIZE = (800, 230)  # width, height in canvas pixels
 NOISE_SIZE = 0.08  # parts smaller than this share of the digit height, both ways, are specks, ignored
 MARK_HEIGHT = 0.45  # a part this much shorter than the digits is a mark unless it sits over a digit
 MARK_OVERLAP = 0.3  # share of a mark's width over a digit's ink that makes it part of that digit

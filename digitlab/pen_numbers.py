@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.numbers import Stroke
+from digitlab.numbers import NUMBER_CANVAS_SIZE, Stroke
 from digitlab.pendigits import PenDigit, as_canvas_rgba, draw_strokes
 
-NUMBER_CANVAS = (980, 280)  # width, height: the Draw page's number canvas
 LENGTHS = (2, 3, 4, 5, 6)
 HEIGHT_RANGE = (0.42, 0.72)  # digit height as a share of the canvas height
 TALLEST_DIGIT = 1.05  # each digit's height varies up to this share of the number's (and down to 0.92)
@@ -47,7 +46,7 @@ def digits_by_writer(digits: list[PenDigit]) -> dict[int, list[PenDigit]]:
 
 
 def build_number(digits: list[PenDigit], rng: np.random.Generator,
-                 size: tuple[int, int] = NUMBER_CANVAS) -> PenNumber:
+                 size: tuple[int, int] = NUMBER_CANVAS_SIZE) -> PenNumber:
     """Draw the given pen digits (one writer's) left to right as one number on a canvas of size (w, h)."""
     canvas_width, canvas_height = size
     brush = float(rng.uniform(*BRUSH_RANGE))

@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from digitlab.images import ImageRejectedError, decode_image
+from digitlab.numbers import NUMBER_CANVAS_SIZE
 
 CANVAS_SIZE = 280  # pixels; ten canvas pixels per MNIST pixel
 INK_COLOR = "#FFFFFF"  # white ink on black paper, as MNIST digits look
@@ -67,7 +68,6 @@ def clear_drawing() -> None:
     st.session_state[_GENERATION_KEY] = st.session_state.get(_GENERATION_KEY, 0) + 1
 
 
-NUMBER_CANVAS_SIZE = (980, 280)  # width, height: room for a year, a price or a house number
 _NUMBER_GENERATION_KEY = "number_canvas_generation"
 _ORIGIN_SHARE = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 

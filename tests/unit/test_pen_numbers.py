@@ -20,7 +20,8 @@ def pen_digits():
 def test_numbers_are_one_writers_digits_laid_out_left_to_right(pen_digits):
     """Test that each built number is 2-6 digits by one writer, drawn inside the wide canvas, its true
     boxes left to right at one shared height, and that some neighbours touch while others stand apart."""
-    from digitlab.pen_numbers import NUMBER_CANVAS, build_numbers, digits_by_writer
+    from digitlab.numbers import NUMBER_CANVAS_SIZE as NUMBER_CANVAS
+    from digitlab.pen_numbers import build_numbers, digits_by_writer
 
     numbers = build_numbers(pen_digits, 120, seed=4)
     by_writer = digits_by_writer(pen_digits)
