@@ -168,13 +168,17 @@ class DrawingDataset:
 
     @property
     def people(self) -> np.ndarray:
-        """Who drew each drawing as far as the bank knows: the writer tag, else the saving session."""
+        """Who drew each drawing as far as the bank knows (see person)."""
         sessions = self.sessions if self.sessions is not None else np.full(len(self), "", dtype=object)
-        return np.array([writer or (f"session {session[:8]}" if session else "untagged")
-                         for writer, session in zip(self.writers, sessions)], dtype=object)
+        return np.array([person(writer, session) for writer, session in zip(self.writers, sessions)], dtype=object)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+
+def person(writer: str | None, session: str | None) -> str:
+    """Who drew a drawing as far as the bank knows: the writer tag, else the browser session that saved it."""
+    return writer or (f"session {session}" if session else "untagged")
 
 
 @dataclass(frozen=True)
@@ -355,6 +359,16 @@ class DrawingBank:
             rows = connection.execute(select(drawings_table.c.writer).where(
                 drawings_table.c.writer.is_not(None)).distinct())
             return sorted(row[0] for row in rows)
+
+    def labelled_people(self) -> dict[str, int]:
+        """How many labelled drawings each person (see person) has in the bank, without reading the images."""
+        columns = (drawings_table.c.writer, drawings_table.c.session)
+        statement = select(*columns, func.count()).where(drawings_table.c.label.is_not(None)).group_by(*columns)
+        counts: dict[str, int] = {}
+        with self._reading() as connection:
+            for writer, session, count in connection.execute(statement):
+                counts[person(writer, session)] = counts.get(person(writer, session), 0) + int(count)
+        return counts
 
     def as_dataset(self, writer: str | None = None, source: str | None = None,
                    writers: Iterable[str] | None = None) -> DrawingDataset:

@@ -47,13 +47,12 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
         return None
     with st.expander("Fine-tune a model on the drawing bank"):
         try:
-            dataset = drawing_bank().as_dataset()
+            counts = drawing_bank().labelled_people()  # counted in the database: the images are read only to train
         except DrawingBankError as error:
             st.error(f"The drawing bank cannot be read: {error}")
             return None
-        people = sorted(set(dataset.people.tolist()))
-        held_out = held_out_people(people)
-        st.caption(f"The bank holds {len(dataset):,} labelled drawings by {len(people)} writer(s). "
+        held_out = held_out_people(counts)
+        st.caption(f"The bank holds {sum(counts.values()):,} labelled drawings by {len(counts)} writer(s). "
                    + (f"{len(held_out)} writer(s) are held out ({', '.join(sorted(held_out))}): never trained on, "
                       "so the before/after comparison shows how the model reads people it has not seen."
                       if held_out else "With a single writer nobody can be held out, so the comparison shows "
@@ -72,7 +71,7 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
                            help="MNIST images mixed in so the model keeps reading MNIST-style digits.")
         left.number_input("Epochs", 1, settings.max_epochs, value=min(DEFAULT_FINE_TUNE_EPOCHS, settings.max_epochs),
                           key=FINE_TUNE_KEYS["epochs"])
-        if st.button("Fine-tune on the bank", disabled=active is not None or not len(dataset),
+        if st.button("Fine-tune on the bank", disabled=active is not None or not counts,
                      help="Starts a run from the chosen model's weights at a low learning rate."):
             entry = next(entry for entry in models if entry.name == st.session_state[FINE_TUNE_KEYS["model"]])
             return _start_fine_tune(entry, settings)

@@ -55,7 +55,7 @@ def test_drawings_without_a_writer_are_grouped_by_the_session_that_saved_them():
     """Test that untagged drawings from one browser session stay together on one side of the split."""
     dataset = _dataset(12, [""], sessions=["a1b2c3d4e5"] * 6 + ["ffee0011aa"] * 6)
     snapshot = snapshot_dataset(dataset, "bank")
-    assert set(snapshot.train_writers) | set(snapshot.held_out_writers) == {"session a1b2c3d4", "session ffee0011"}
+    assert set(snapshot.train_writers) | set(snapshot.held_out_writers) == {"session a1b2c3d4e5", "session ffee0011aa"}
     assert len(set(snapshot.held_out_writers)) == 1
 
 

@@ -361,3 +361,16 @@ def test_database_url_comes_from_env_then_secrets_then_beside_the_runs(tmp_path)
         patch.setenv("DIGITLAB_RUNS", str(runs))
         assert drawings.database_url({}, {}) == f"sqlite:///{runs.parent / 'drawings.sqlite'}"
     assert "secret" not in drawings.describe_url("postgresql+psycopg://me:secret@host/db")
+
+
+def test_labelled_people_are_counted_as_the_training_split_names_them(bank):
+    """Test that the per-person counts (writer tag, else session) match the dataset a run would snapshot."""
+    bank.add(a_drawing(1, writer="Ana"))
+    bank.add(a_drawing(0, shape="zero", writer="Ana"))
+    bank.add(a_drawing(1, session="visitor-0123456789"))
+    bank.add(a_drawing(None))  # unlabelled: never trained on, not counted
+
+    counts = bank.labelled_people()
+    assert counts == {"Ana": 2, "session visitor-0123456789": 1}
+    people = bank.as_dataset().people.tolist()
+    assert {name: people.count(name) for name in set(people)} == counts
