@@ -6,7 +6,7 @@ from digitlab.images import ImageRejectedError, decode_image
 from digitlab.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.chart_preload import preload_chart_library
-from digitlab.ui.corrections import correction_panel, offer_reading
+from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
 from digitlab.ui.drawing_area import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures import pixel_image
 from digitlab.ui.loaders import load_predictor
@@ -46,6 +46,7 @@ with upload_tab:
     if upload_tab.open:
         uploaded = st.file_uploader("Photo or scan of one digit", type=["png", "jpg", "jpeg"],
                                     help="Dark ink on light paper or light ink on dark both work.")
+        answer_slot = st.container()  # the Right/Wrong bar, above the reading as on the Draw tab
         input_column, model_view_column, result_column = reading_panels()
         sent = st.session_state.get(SENT_IMAGE_KEY)
         if uploaded is None and sent is not None:  # an image another page (Evaluate) sent here to be read
@@ -71,6 +72,9 @@ with upload_tab:
                 prediction = predictor.predict_image(image)
                 show_reading(prediction, model_view_column, result_column)
                 offer_reading(prediction, image, "upload", entry.sha256, uploaded.getvalue())
+                with result_column:
+                    save_feedback(prediction)
                 why_panel(prediction, predictor, entry)
                 if prediction.digit is not None:
-                    correction_panel()
+                    with answer_slot:
+                        correction_panel()

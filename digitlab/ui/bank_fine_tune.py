@@ -22,6 +22,8 @@ from digitlab.settings import Settings
 from digitlab.ui.access import viewer_id
 from digitlab.ui.bank import drawing_bank
 
+EMPTY_BANK_NOTE = ("The drawing bank has no labelled drawings to train on yet. Save some on the Draw page "
+                   "(Right, or wrong and the digit) or import them on the Drawings page.")
 REPLAY_NON_DIGITS = 2000  # for a model that refuses non-digits: keeps that output in practice while it learns
 FINE_TUNE_KEYS = {"model": "bank_tune_model", "weight": "bank_tune_weight", "replay": "bank_tune_replay",
                   "epochs": "bank_tune_epochs"}
@@ -35,8 +37,7 @@ def bank_snapshot_or_message() -> BankDrawings | None:
         st.error(f"The drawing bank cannot be read: {error}")
         return None
     if not len(snapshot.train_y):
-        st.warning("The drawing bank has no labelled drawings to train on yet. Save some on the Draw page "
-                   "(Right / Wrong) or import them on the Drawings page.")
+        st.warning(EMPTY_BANK_NOTE)
         return None
     return snapshot
 
@@ -52,11 +53,14 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
             st.error(f"The drawing bank cannot be read: {error}")
             return None
         held_out = held_out_people(counts)
-        st.caption(f"The bank holds {sum(counts.values()):,} labelled drawings by {len(counts)} writer(s). "
-                   + (f"{len(held_out)} writer(s) are held out ({', '.join(sorted(held_out))}): never trained on, "
-                      "so the before/after comparison shows how the model reads people it has not seen."
-                      if held_out else "With a single writer nobody can be held out, so the comparison shows "
-                                       "MNIST test only."))
+        if not counts:
+            st.info(EMPTY_BANK_NOTE)
+        else:
+            st.caption(f"The bank holds {sum(counts.values()):,} labelled drawings by {len(counts)} writer(s). "
+                       + (f"{len(held_out)} writer(s) are held out ({', '.join(sorted(held_out))}): never trained "
+                          "on, so the before/after comparison shows how the model reads people it has not seen."
+                          if held_out else "With a single writer nobody can be held out, so the comparison shows "
+                                           "MNIST test only."))
         models = [entry for entry in list_store_models() if entry.usable]
         if not models:
             st.info("There is no registered model to start from.")
@@ -116,11 +120,11 @@ def comparison_table(run: Run) -> None:
     st.markdown(f"**Before and after** · before is *{record.get('before_model')}*")
     table = pd.DataFrame(rows).rename(columns={"dataset": "Dataset", "images": "Images", "before": "Before",
                                                "after": "After", "change": "Change"})
-    table["Change"] = table["Change"] * 100  # in percentage points, as people compare accuracies
+    table[["Before", "After", "Change"]] = table[["Before", "After", "Change"]] * 100  # in percent and points
     st.dataframe(table, hide_index=True, key=f"comparison-{run.name}", column_config={
         "Images": st.column_config.NumberColumn(format="localized"),
-        "Before": st.column_config.NumberColumn(format="percent"),
-        "After": st.column_config.NumberColumn(format="percent"),
+        "Before": st.column_config.NumberColumn(format="%.2f%%"),
+        "After": st.column_config.NumberColumn(format="%.2f%%"),
         "Change": st.column_config.NumberColumn(format="%+.2f points", help="After minus before"),
     })
     writers = record.get("held_out_writers") or []

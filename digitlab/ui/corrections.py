@@ -2,7 +2,8 @@
 
 The panel sits outside the per-stroke fragment, in a fragment of its own, and its buttons do not
 depend on the reading: a stroke redraws nothing here. Each reading only leaves what the panel needs
-in the session (offer_reading), and a button reads the drawing on screen when it is pressed.
+in the session (offer_reading), and a button reads the drawing on screen when it is pressed. What
+the answer did is shown under the reading (save_feedback), and only while that drawing is on screen.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limi
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
 LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer"} of this session's last save
 WRITER_INPUT_KEY = "bank_writer_input"
-NOTICE_KEY = "bank_notice"  # (kind, message) shown once under the buttons
+NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once beside that drawing
+REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
 
 
 def offer_reading(prediction: Prediction | None, image: np.ndarray | None, source: str, model_sha256: str | None,
@@ -41,8 +43,11 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
 def correction_panel() -> None:
     """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; the last save can be undone.
 
-    One compact bar, so it sits above the drawing area where it is seen beside the reading.
+    One compact bar, so it sits above the drawing area where it is seen beside the reading. What an
+    answer did is shown under the reading (save_feedback), beside the drawing it is about.
     """
+    if st.session_state.pop(REDRAW_KEY, False):
+        st.rerun(scope="app")  # after an answer: the drawing area shows what was stored, beside its drawing
     with st.container(border=True, key="bank_panel"):
         row = st.container(horizontal=True, gap="xsmall", vertical_alignment="center", key="bank_digits")
         row.button("Right", icon=":material/check:", key="bank_right", on_click=_save, args=(None,),
@@ -60,18 +65,27 @@ def correction_panel() -> None:
                                "model fails them. Letters, digits, spaces and . @ + - _")
         st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
                    f"**{writer_tag()}**, to test and train models on.")
-        last = st.session_state.get(LAST_SAVE_KEY)
-        if last is not None:
-            verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"
-            done = st.container(horizontal=True, vertical_alignment="center")
-            done.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with the image, its "
-                         f"strokes and the model's reading, under the writer tag {last['writer']}.")
-            done.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
-                        help=f"Remove drawing #{last['id']} from the bank again.")
-        notice = st.session_state.pop(NOTICE_KEY, None)
-        if notice is not None:
-            kind, message = notice
-            (st.error if kind == "error" else st.info)(message)
+
+
+def save_feedback(prediction: Prediction | None) -> None:
+    """Under the reading: what the last answer stored for the drawing on screen (with Undo), or why not.
+
+    Shown only beside the drawing it is about: after a new stroke it is gone, so Undo never removes a
+    drawing other than the one on screen. Costs nothing per stroke when there is nothing to say.
+    """
+    key = drawing_key(prediction) if prediction is not None and prediction.digit is not None else None
+    last = st.session_state.get(LAST_SAVE_KEY)
+    if last is not None and key is not None and last["drawing"] == key:
+        verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"
+        kept = "the image, its strokes" if last.get("strokes") else "the image"
+        done = st.container(horizontal=True, vertical_alignment="center")
+        done.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with {kept} and the "
+                     f"model's reading, under the writer tag {last['writer']}.")
+        done.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
+                    help=f"Remove drawing #{last['id']} from the bank again.")
+    notice = st.session_state.pop(NOTICE_KEY, None)  # shown once, and only beside its own drawing
+    if notice is not None and notice[0] == key:
+        (st.error if notice[1] == "error" else st.info)(notice[2])
 
 
 def _remember_writer() -> None:
@@ -88,14 +102,16 @@ def _save(label: int | None) -> None:
     # Imported here: SQLAlchemy is a tenth of a second the page need not pay before the first save.
     from digitlab.drawings import DrawingBankError, DrawingRejectedError
 
+    st.session_state[REDRAW_KEY] = True
     payload = st.session_state.get(ON_SCREEN_KEY)
     if payload is None:
-        st.session_state[NOTICE_KEY] = ("info", "Draw a digit first, then say whether the model read it right.")
+        st.session_state[NOTICE_KEY] = (None, "info", "Draw a digit first, then say whether the model read it right.")
         return
     label = payload["reading"] if label is None else label
     last = st.session_state.get(LAST_SAVE_KEY)
     if last is not None and last["drawing"] == payload["key"] and last["label"] == label:
-        st.session_state[NOTICE_KEY] = ("info", f"This drawing is already stored as drawing #{last['id']}.")
+        already = f"This drawing is already stored as drawing #{last['id']}."
+        st.session_state[NOTICE_KEY] = (payload["key"], "info", already)
         return
     try:
         drawing = _prepared(label, payload)
@@ -104,10 +120,11 @@ def _save(label: int | None) -> None:
         if last is not None and last["drawing"] == payload["key"]:
             bank.delete(last["id"], session=session_tag())  # the same drawing answered again: keep the new label only
     except (DrawingRejectedError, DrawingBankError) as error:
-        st.session_state[NOTICE_KEY] = ("error", f"Not saved: {error}")
+        st.session_state[NOTICE_KEY] = (payload["key"], "error", f"Not saved: {error}")
         return
     st.session_state[LAST_SAVE_KEY] = {"id": drawing_id, "drawing": payload["key"], "label": label,
-                                       "reading": payload["reading"], "writer": drawing.writer}
+                                       "reading": payload["reading"], "writer": drawing.writer,
+                                       "strokes": drawing.strokes is not None}
 
 
 def _prepared(label: int, payload: dict):
@@ -133,8 +150,8 @@ def _undo_last_save() -> None:
         removed = drawing_bank().delete(last["id"], session=session_tag())
     except DrawingBankError as error:
         st.session_state[LAST_SAVE_KEY] = last
-        st.session_state[NOTICE_KEY] = ("error", f"Not undone: {error}")
+        st.session_state[NOTICE_KEY] = (last["drawing"], "error", f"Not undone: {error}")
         return
     message = (f"Drawing #{last['id']} was removed from the bank." if removed
                else f"Drawing #{last['id']} was already gone from the bank.")
-    st.session_state[NOTICE_KEY] = ("info", message)
+    st.session_state[NOTICE_KEY] = (last["drawing"], "info", message)

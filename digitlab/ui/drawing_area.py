@@ -15,7 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 from digitlab.inference import Prediction
 from digitlab.ui import canvas
 from digitlab.registry import ModelEntry
-from digitlab.ui.corrections import offer_reading
+from digitlab.ui.corrections import offer_reading, save_feedback
 from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
 from digitlab.ui.why_panel import why_panel
 
@@ -130,5 +130,7 @@ def drawing_area(predictor, entry: ModelEntry) -> None:
     else:
         show_reading(prediction, model_view_column, result_column)
     offer_reading(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())  # for the Right/Wrong panel
+    with result_column:
+        save_feedback(prediction)  # what an answer stored for this drawing; nothing once it is redrawn
     if prediction is not None:
         why_panel(prediction, predictor, entry)  # collapsed by default: nothing is computed for it then

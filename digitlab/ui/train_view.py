@@ -137,7 +137,8 @@ def train_form(settings: Settings, active: Run | None) -> None:
         left.toggle("Drawing bank", key=FORM_KEYS["bank"],
                     help="Adds the drawings people saved on the Draw page or imported (a quarter of their writers "
                          "held out, to compare before and after). Bank weight: times each is shown per epoch.")
-        left.number_input("Bank weight", 1, MAX_BANK_WEIGHT, key=FORM_KEYS["bank_weight"], label_visibility="collapsed")
+        left.number_input("Bank weight", 1, MAX_BANK_WEIGHT, key=FORM_KEYS["bank_weight"],
+                          help="With the drawing bank: how many times each of its drawings is shown per epoch.")
         middle.number_input("Epochs", min_value=1, max_value=settings.max_epochs, step=1, key=FORM_KEYS["epochs"])
         fewest, most = _images_range(settings)
         middle.number_input("Training images", min_value=fewest, max_value=most, step=1000, key=FORM_KEYS["images"],

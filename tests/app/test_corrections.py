@@ -125,3 +125,20 @@ def test_answering_before_drawing_asks_for_a_drawing_and_stores_nothing(monkeypa
     assert not at.exception
     assert any("Draw a digit first" in message.value for message in at.info)
     assert not Path(bank_url.removeprefix("sqlite:///")).exists(), "the bank was not even opened"
+
+
+def test_what_was_stored_shows_beside_its_own_drawing_only(monkeypatch, model_entry, bank_url, mnist):
+    """Test that after a save and a new drawing, neither the stored message nor Undo is shown for the new one,
+    so Undo can only remove the drawing on screen."""
+    import digitlab.ui.canvas
+
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    at.button(key="bank_right").click().run()
+    assert any("Stored in the drawing bank" in message.value for message in at.success)
+    assert "with the image, its strokes" not in at.success[0].value  # the fake canvas sent no strokes
+
+    another = canvas_from_digit(mnist.x_test[1])
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: another)
+    at.run()  # the next stroke
+    assert not at.success and not [button for button in at.button if button.key == "bank_undo"]
+    assert DrawingBank(bank_url).count() == 1

@@ -97,3 +97,19 @@ def test_add_with_a_label_outside_0_to_9_stores_nothing(tmp_path, sevens, small_
     assert "digit from 0 to 9" in result.stderr and "Traceback" not in result.stderr
     listed = digitlab("drawings", "list", "--json", database=database, models_dir=small_models_dir)
     assert listed.returncode == 0 and listed.stdout.strip() == ""
+
+
+def test_a_listing_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path, mnist, small_models_dir):
+    """Test that `drawings list --json | head -1` ends without a traceback when head stops reading."""
+    from tests.databases import bank_of_mnist_digits
+
+    database = fresh_database_url("sqlite", tmp_path)
+    bank_of_mnist_digits(database, mnist, 3000, ["ana"])  # far more lines than a pipe's buffer holds
+    env = {**os.environ, "DIGITLAB_MODELS": str(small_models_dir), "DIGITLAB_DATABASE_URL": database}
+    lister = subprocess.Popen([sys.executable, "-m", "digitlab", "drawings", "list", "--json"], cwd=REPO_ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = json.loads(lister.stdout.readline())
+    lister.stdout.close()  # the reader goes away, as head does
+    errors = lister.stderr.read().decode()
+    assert lister.wait(timeout=60) == 0, errors
+    assert "Traceback" not in errors and first["writer"] == "ana"
