@@ -367,7 +367,8 @@ class DrawingBank:
         counts: dict[str, int] = {}
         with self._reading() as connection:
             for writer, session, count in connection.execute(statement):
-                counts[person(writer, session)] = counts.get(person(writer, session), 0) + int(count)
+                name = person(writer, session)
+                counts[name] = counts.get(name, 0) + int(count)
         return counts
 
     def as_dataset(self, writer: str | None = None, source: str | None = None,
