@@ -73,7 +73,7 @@ with upload_tab:
                 show_reading(prediction, model_view_column, result_column)
                 offer_reading(prediction, image, "upload", entry.sha256, uploaded.getvalue())
                 with result_column:
-                    save_feedback(prediction)
+                    save_feedback()
                 why_panel(prediction, predictor, entry)
                 if prediction.digit is not None:
                     with answer_slot:

@@ -17,7 +17,7 @@ from digitlab.inference import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limits, writer_tag
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
-LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer"} of this session's last save
+LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer", "strokes"}: this session's last save
 WRITER_INPUT_KEY = "bank_writer_input"
 NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once beside that drawing
 REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
@@ -67,13 +67,15 @@ def correction_panel() -> None:
                    f"**{writer_tag()}**, to test and train models on.")
 
 
-def save_feedback(prediction: Prediction | None) -> None:
+def save_feedback() -> None:
     """Under the reading: what the last answer stored for the drawing on screen (with Undo), or why not.
 
-    Shown only beside the drawing it is about: after a new stroke it is gone, so Undo never removes a
-    drawing other than the one on screen. Costs nothing per stroke when there is nothing to say.
+    Call it after offer_reading, whose record of the drawing on screen it reads. Shown only beside the
+    drawing it is about: after a new stroke it is gone, so Undo never removes a drawing other than the
+    one on screen. Costs nothing per stroke when there is nothing to say.
     """
-    key = drawing_key(prediction) if prediction is not None and prediction.digit is not None else None
+    on_screen = st.session_state.get(ON_SCREEN_KEY)
+    key = on_screen["key"] if on_screen is not None else None
     last = st.session_state.get(LAST_SAVE_KEY)
     if last is not None and key is not None and last["drawing"] == key:
         verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"

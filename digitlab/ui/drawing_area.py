@@ -131,6 +131,6 @@ def drawing_area(predictor, entry: ModelEntry) -> None:
         show_reading(prediction, model_view_column, result_column)
     offer_reading(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())  # for the Right/Wrong panel
     with result_column:
-        save_feedback(prediction)  # what an answer stored for this drawing; nothing once it is redrawn
+        save_feedback()  # what an answer stored for this drawing; nothing once it is redrawn
     if prediction is not None:
         why_panel(prediction, predictor, entry)  # collapsed by default: nothing is computed for it then
