@@ -119,12 +119,16 @@ def save_model_atomic(model, path: str | Path) -> Path:
     return write_atomic(path, write)
 
 
-def teacher_targets(config: TrainConfig):
+def teacher_targets(config: TrainConfig, classes: int = NUM_CLASSES):
     """A dataset map giving each (augmented) image a target mixed from its label and a teacher's belief.
 
     Distillation: a larger model (an ensemble, typically) knows which wrong digits a drawing resembles;
     learning those probabilities lets one small network approach the ensemble's accuracy at its own
-    speed. Only a registered model is used, loaded with safe_mode like every other.
+    speed. Starting from one of the teacher's own members, it also keeps what the member knew about
+    MNIST while it learns pen digits and "not a digit" (fine-tuning on hard labels alone forgets some).
+    The teacher is trusted only where it reads the label: a wrong belief (a pen digit an MNIST-only
+    teacher misreads) or one it cannot have ("not a digit" for a 10-output teacher) is replaced by the
+    label alone. Only a registered model is used, loaded with safe_mode like every other.
     """
     import tensorflow as tf
 
@@ -135,7 +139,13 @@ def teacher_targets(config: TrainConfig):
 
     def targets(images, labels):
         beliefs = tf.stop_gradient(teacher(images, training=False))
-        return images, (1.0 - weight) * tf.one_hot(labels, 10) + weight * beliefs
+        missing = classes - beliefs.shape[-1]
+        if missing > 0:
+            beliefs = tf.pad(beliefs, [[0, 0], [0, missing]])
+        labelled = tf.one_hot(labels, classes)
+        agrees = tf.equal(tf.argmax(beliefs, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32))
+        mixed = (1.0 - weight) * labelled + weight * beliefs
+        return images, tf.where(agrees[:, None], mixed, labelled)
 
     return targets
 
@@ -275,7 +285,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
                         parameters=model.count_params())
     progress = make_progress_callback(run_dir, config, batches_per_epoch, started)
     one_hot = lambda images, labels: (images, tf.one_hot(labels, classes))  # noqa: E731 - smoothing needs one-hot
-    train_targets = one_hot if config.teacher is None else teacher_targets(config)
+    train_targets = one_hot if config.teacher is None else teacher_targets(config, classes)
     model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
               callbacks=[PreciseBatchNorm(x_train[:PRECISE_BATCH_NORM_IMAGES]), progress], verbose=2)
 

@@ -68,22 +68,46 @@ def test_ensemble_with_an_altered_member_is_refused(models_dir, small_run, mlp_r
     assert not (models_dir / "pair.keras").exists()
 
 
-def test_distillation_targets_mix_the_label_with_the_teachers_probabilities(small_run, mnist):
-    """Test that a student's targets are (1 - w) * one-hot label + w * the teacher's probabilities."""
+def test_distillation_targets_mix_the_label_with_the_teachers_probabilities_where_it_reads_the_label(small_run,
+                                                                                                     mnist):
+    """Test that a student's targets are (1 - w) * one-hot label + w * the teacher's probabilities where the
+    teacher reads the label, and the label alone where it misreads it."""
     from digitlab.runs import TrainConfig
     from digitlab.train import teacher_targets
 
     teacher_path = small_run / "model.keras"
     config = TrainConfig(arch="mlp", teacher=str(teacher_path), teacher_weight=0.6)
-    images = mnist.x_test[:32, :, :, None].astype(np.float32)
-    labels = mnist.y_test[:32].astype(np.int32)
+    images = mnist.x_test[:200, :, :, None].astype(np.float32)
+    labels = mnist.y_test[:200].astype(np.int32)
 
     _, targets = teacher_targets(config)(images, labels)
 
-    beliefs = Predictor(load_entry(entry_for_path(teacher_path))).predict_mnist(mnist.x_test[:32])
-    expected = 0.4 * np.eye(10)[labels] + 0.6 * beliefs
+    beliefs = Predictor(load_entry(entry_for_path(teacher_path))).predict_mnist(mnist.x_test[:200])
+    reads = beliefs.argmax(axis=1) == labels
+    assert reads.any() and not reads.all(), "the small teacher should read some of these digits and misread others"
+    expected = np.where(reads[:, None], 0.4 * np.eye(10)[labels] + 0.6 * beliefs, np.eye(10)[labels])
     np.testing.assert_allclose(np.asarray(targets), expected, atol=1e-5)
     np.testing.assert_allclose(np.asarray(targets).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_a_ten_digit_teacher_leaves_not_a_digit_labels_to_the_label(small_run, mnist):
+    """Test that an 11-output student distilled from a 10-output teacher learns "not a digit" from the label
+    alone, and digits from the mix with the teacher's belief padded with a zero "not a digit" share."""
+    from digitlab.runs import TrainConfig
+    from digitlab.train import teacher_targets
+
+    teacher_path = small_run / "model.keras"
+    config = TrainConfig(arch="mlp", teacher=str(teacher_path), teacher_weight=0.5)
+    images = mnist.x_test[:64, :, :, None].astype(np.float32)
+    labels = np.where(np.arange(64) % 2 == 0, 10, mnist.y_test[:64]).astype(np.int32)
+
+    _, targets = images, np.asarray(teacher_targets(config, classes=11)(images, labels)[1])
+
+    assert targets.shape == (64, 11)
+    np.testing.assert_allclose(targets[labels == 10], np.eye(11)[[10] * int((labels == 10).sum())], atol=1e-6)
+    digits = targets[labels != 10]
+    assert (digits[:, 10] == 0).all()
+    np.testing.assert_allclose(digits.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_training_with_an_unregistered_teacher_fails_clearly(tmp_path, small_run):
