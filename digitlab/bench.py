@@ -186,7 +186,7 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
     `predict --number` reads a file and from strokes as the Draw page does; server ms per 4-digit number."""
     from digitlab.images import decode_image
     from digitlab.numbers import read_number
-    from digitlab.pen_numbers import LENGTHS, build_numbers
+    from digitlab.pen_numbers import LENGTHS, OVERLAPPING_GAP_RANGE, build_numbers
     from digitlab.pendigits import split_by_writer
     from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
 
@@ -206,6 +206,8 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
 
     four = build_numbers(held_out, count, lengths=(4,), seed=1)
     mixed = build_numbers(held_out, count, lengths=LENGTHS, seed=2)
+    # Beyond the targets: neighbours written into each other, boxes overlapping by up to 12% of the height.
+    overlapping = build_numbers(held_out, count, lengths=(4,), seed=3, gap_range=OVERLAPPING_GAP_RANGE)
 
     def serve_number(sent) -> None:  # the Draw page's work for a stroke in Number mode, from the PNG it is sent
         png, strokes = sent
@@ -220,6 +222,8 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
     return {"writers": sorted(int(w) for w in {d.writer for d in held_out}), "numbers": count,
             "four_digits_from_pixels": score(four, False), "four_digits_from_strokes": score(four, True),
             "two_to_six_digits_from_strokes": score(mixed, True),
+            "overlapping_four_digits_from_pixels": score(overlapping, False),
+            "overlapping_four_digits_from_strokes": score(overlapping, True),
             "server_ms_per_four_digit_number": percentiles_ms(time_calls(serve_number, sent))}
 
 

@@ -31,17 +31,24 @@ HAT_GAP = 0.12  # a flat mark this close (in digit heights) to a digit's top or 
 MAX_DIGIT_WIDTH = 1.45  # a group wider than this many digit heights is never one digit
 SIDE_BY_SIDE = 0.25  # inks overlapping less than this share of the narrower one lie side by side
 CUT_FROM_WIDTH = 0.8  # parts at least this many digit heights wide are also offered cut in two or more
-MIN_CUT_PIECE = 0.3  # a cut leaves at least this many digit heights of ink on each side
-MAX_CUTS = 2  # thinnest columns offered as cuts per part
+MIN_CUT_PIECE = 0.2  # a cut leaves at least this many digit heights of ink on each side
+MAX_CUTS = 4  # seams offered as cuts per part
+MIN_CUT_INK = 0.1  # and each side of it keeps at least this share of the part's ink
+SEAM_STEP_COST = 0.05  # ink pixels a seam would rather cross than step one column sideways
 # Costs in log-probability, added to the model's log-probability of each candidate digit, chosen on
 # numbers by the training writers (never the held-out ones). A split must make the digits more
 # probable than one reading by DIGIT_COST per extra digit (no cost did best) and CUT_COST per cut.
-DIGIT_COST = 0.0
+DIGIT_COST = -0.3
 CUT_COST = 0.3  # cutting connected ink: touching digits are rarer than separate ones
 # Width in digit heights that 97.5% of each digit stay within, written by the training writers as
 # numbers (digitlab/pen_numbers.py); each digit height beyond costs WIDE_COST.
 WIDEST_USUAL = (1.31, 1.06, 1.34, 0.91, 0.89, 1.23, 0.86, 1.08, 0.84, 0.93)
 WIDE_COST = 2.0
+# The digits of one number share a height: a group much shorter than the writing's digit height is
+# more likely a piece of a digit (a 4's first stroke, half a 0) than a digit. Each digit height short
+# of SHORTEST_USUAL costs SHORT_COST.
+SHORTEST_USUAL = 0.8
+SHORT_COST = 5.0
 LEFT_OVER_MARK_COST = 3.0  # a short part over a digit that no reading takes in
 PAD = 4  # pixels of empty border around a digit's crop, so preprocessing sees the background
 # Bounds on the work one image can cause (uploads come from anonymous visitors): pieces of ink read,
@@ -150,7 +157,7 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None) -> Number
     ink = to_ink(image)
     if strokes and len(strokes) > MAX_PARTS:
         strokes = None  # read the pixels instead: their pieces are counted and bounded below
-    parts = _stroke_parts(ink, strokes) if strokes else None
+    parts = _sourced_by_ink(ink, _stroke_parts(ink, strokes)) if strokes else None
     if not parts:  # no strokes, or none of them over the image's ink: read the pixels alone
         strokes = None
         parts = _component_parts(ink)
@@ -244,6 +251,21 @@ def _stroke_parts(ink: np.ndarray, strokes: list[Stroke]) -> list[_Part]:
     return parts
 
 
+def _sourced_by_ink(ink: np.ndarray, parts: list[_Part]) -> list[_Part]:
+    """Strokes whose inks touch share a source, as the pieces of one cut component do: telling them
+    apart as digits then costs a cut. Strokes are the better guide to which ink is which digit, but
+    the strokes of one digit (a 4's two, a 0 in two halves) usually touch and those of neighbours
+    seldom do, so splitting touching strokes must make the digits more probable to be chosen."""
+    from scipy import ndimage
+
+    labels, _ = ndimage.label(ink > INK_THRESHOLD, structure=np.ones((3, 3), bool))
+    for part in parts:
+        under = labels[part.y0 : part.y1, part.x0 : part.x1][part.mask]
+        under = under[under > 0]
+        part.source = -1 - int(np.bincount(under).argmax()) if under.size else part.source
+    return parts
+
+
 def _digit_height(parts: list[_Part]) -> float:
     """The writing's digit height: the median height of the taller parts (hats and dots are short)."""
     heights = np.array([part.height for part in parts], float)
@@ -273,34 +295,71 @@ def _gap(a: _Part, b: _Part) -> int:
 
 
 def _with_cuts(parts: list[_Part], digit_height: float) -> list[_Part]:
-    """Parts wide enough to hold two digits, also offered as slices at their thinnest columns."""
+    """Parts wide enough to hold two digits, also offered as slices along the seams that cross least ink."""
     result = []
     for part in parts:
         if part.width < CUT_FROM_WIDTH * digit_height:
             result.append(part)
             continue
-        columns = part.mask.sum(axis=0).astype(float)
         margin = max(1, int(MIN_CUT_PIECE * digit_height))
-        order = np.argsort(columns[margin : part.width - margin], kind="stable") + margin
-        cuts: list[int] = []
-        for column in order:
-            if len(cuts) == MAX_CUTS:
-                break
-            if all(abs(column - cut) >= margin for cut in cuts) and _is_local_minimum(columns, column):
-                cuts.append(int(column))
-        edges = [0, *sorted(cuts), part.width]
+        seams = _cheapest_seams(part.mask, margin)
+        columns = np.arange(part.width)[None, :]
+        edges = [np.zeros(part.height, int), *seams, np.full(part.height, part.width)]
         for left, right in zip(edges, edges[1:]):
-            piece = part.mask[:, left:right]
-            rows = np.flatnonzero(piece.any(axis=1))
+            piece = part.mask & (columns >= left[:, None]) & (columns < right[:, None])
+            rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
             if rows.size == 0:
                 continue
-            result.append(_Part(part.x0 + left, part.y0 + int(rows[0]), piece[rows[0] : rows[-1] + 1], part.source))
+            result.append(_Part(part.x0 + int(cols[0]), part.y0 + int(rows[0]),
+                                piece[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], part.source))
     return result
 
 
-def _is_local_minimum(columns: np.ndarray, column: int, reach: int = 3) -> bool:
-    window = columns[max(0, column - reach) : column + reach + 1]
-    return columns[column] <= window.min()
+def _cheapest_seams(mask: np.ndarray, margin: int) -> list[np.ndarray]:
+    """Up to MAX_CUTS top-to-bottom paths through mask (a column per row) that cross the least ink.
+
+    Touching or overlapping digits seldom meet along a straight column: a 4's bar reaches under the
+    next digit, a 0 leans into a 6. A seam may step one column sideways per row (at a small cost, so
+    it stays straight where nothing is in the way) and so slips between them, crossing ink only where
+    they touch. Seams run (on average) at least margin columns from the sides and from each other.
+    """
+    height, width = mask.shape
+    ink = mask.astype(np.float32)
+    total = ink[0].copy()
+    came_from = np.zeros((height, width), np.int8)  # -1, 0, +1: the column step taken into each cell
+    from_left, from_right = np.full(width, np.inf, np.float32), np.full(width, np.inf, np.float32)
+    for row in range(1, height):
+        np.add(total[:-1], SEAM_STEP_COST, out=from_left[1:])
+        np.add(total[1:], SEAM_STEP_COST, out=from_right[:-1])
+        best = np.minimum(np.minimum(from_left, from_right), total)
+        steps = came_from[row]  # ties keep the straight step
+        steps[best < total] = 1
+        steps[best == from_left] = -1
+        steps[best == total] = 0
+        total = best + ink[row]
+    # Every bottom column's seam traced back to the top at once: paths[row, end] is its column there.
+    paths = np.empty((height, width), int)
+    paths[-1] = np.arange(width)
+    for row in range(height - 1, 0, -1):
+        paths[row - 1] = paths[row] + came_from[row, paths[row]]
+    middles = paths.mean(axis=0)  # a slanted seam is judged by where it runs, not where it ends
+    # A seam through empty paper beside slanted ink cuts nothing off; each side must keep some ink.
+    ink_before = np.concatenate([np.zeros((height, 1)), np.cumsum(ink, axis=1)], axis=1)
+    left_ink = ink_before[np.arange(height)[:, None], paths].sum(axis=0)
+    least_ink = MIN_CUT_INK * ink_before[:, -1].sum()
+    chosen: list[int] = []
+    for end in np.argsort(total, kind="stable"):
+        if len(chosen) == MAX_CUTS:
+            break
+        if not (margin <= middles[end] <= width - margin and least_ink <= left_ink[end] <= ink.sum() - least_ink):
+            continue
+        window = total[max(0, end - 3) : end + 4]
+        if total[end] <= window.min() and all(abs(middles[end] - middles[other]) >= margin for other in chosen):
+            chosen.append(int(end))
+    seams = [paths[:, end].copy() for end in sorted(chosen)]
+    for before, after in zip(seams, seams[1:]):  # seams never cross: each stays right of the one before
+        np.maximum(after, before, out=after)
+    return seams
 
 
 def _candidate_groups(parts: list[_Part], digit_height: float) -> list[tuple[int, int]]:
@@ -337,7 +396,8 @@ def _group_score(parts: list[_Part], group: tuple[int, int], probabilities: np.n
     width = (max(p.x1 for p in members) - min(p.x0 for p in members)) / digit_height
     # Two touching digits often read confidently as one (a "44" as a 4), but wider than that digit is.
     score = (math.log(max(float(probabilities[digit]), 1e-9)) - DIGIT_COST
-             - max(0.0, width - WIDEST_USUAL[digit]) * WIDE_COST)
+             - max(0.0, width - WIDEST_USUAL[digit]) * WIDE_COST
+             - max(0.0, SHORTEST_USUAL - _box_height(members) / digit_height) * SHORT_COST)
     # Pieces of one ink run cut apart: each cut is paid half by the group on either side of it.
     inside = {p.source for p in members}
     outside = {p.source for i, p in enumerate(parts) if not start <= i < end}

@@ -172,6 +172,28 @@ def test_crossing_strokes_of_neighbours_are_kept_apart(predictor):
     assert reading.digits[0].box[0] < 100 < reading.digits[1].box[0]
 
 
+def test_touching_slanted_strokes_are_cut_along_the_slant_not_across_a_stroke():
+    """Test that the cut offered through one piece of ink made of two slanted strokes joined by a bridge
+    runs between them, leaving each stroke whole on its own side (no straight column could)."""
+    from digitlab.numbers import _cheapest_seams
+
+    rows, columns = np.indices((120, 90))
+    first = np.abs(columns - (10 + 0.35 * rows)) < 6
+    second = np.abs(columns - (34 + 0.35 * rows)) < 6
+    bridge = (np.abs(rows - 60) < 3) & (columns > 10 + 0.35 * rows) & (columns < 34 + 0.35 * rows)
+    mask = first | second | bridge
+    straight_columns_crossing_both = [c for c in range(90) if first[:, c].any() and second[:, c].any()]
+    assert straight_columns_crossing_both, "the strokes should overlap column-wise, so no straight cut exists"
+
+    seams = _cheapest_seams(mask, margin=12)
+
+    assert seams, "a cut should be offered"
+    left_of_seam = columns < seams[0][:, None]
+    away_from_bridge = np.abs(rows - 60) > 4  # where the bridge joins them, the cut crosses ink
+    assert left_of_seam[first & away_from_bridge].all()  # the first stroke lies wholly left of the cut
+    assert not left_of_seam[second & away_from_bridge].any()  # and the second wholly right of it
+
+
 def test_json_shape(predictor, sure_digits):
     """Test that a reading's JSON has the number, and per digit its digit, box and ten probabilities."""
     reading = read_number(predictor, _compose([sure_digits[5], sure_digits[3]], [0, 50]))
