@@ -183,10 +183,12 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
     """
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 4 or min(array.shape[:2]) < 3:
         return None
+    pixels = None
     if array.flags.c_contiguous and sys.byteorder == "little":
         # Each RGBA pixel read as one 32-bit number, alpha its top byte: one pass over whole pixels
         # is cheaper than a strided pass over the alpha channel.
-        drawn = array.view(np.uint32)[:, :, 0] > 0x00FFFFFF
+        pixels = array.view(np.uint32)[:, :, 0]
+        drawn = pixels > 0x00FFFFFF
     else:
         drawn = array[:, :, 3] > 0
     rows = np.flatnonzero(drawn.any(axis=1))
@@ -197,6 +199,17 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
         return None
     top, left = int(rows[0]), int(cols[0])
     box = array[top : rows[-1] + 1, left : cols[-1] + 1]
+    if pixels is not None and _white_strokes(pixels[top : rows[-1] + 1, left : cols[-1] + 1]):
+        # The Draw canvas's own case: white strokes, nothing else drawn. to_ink's grey level is then
+        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values).
+        gray = box[:, :, 3].astype(np.float32) / np.float32(255)
+        peak = float(gray.max())
+        if peak != 1.0:
+            if peak < MIN_CONTRAST:
+                return np.zeros(gray.shape, np.float32), (top, left), array.shape[:2]
+            gray /= peak
+            np.clip(gray, 0.0, 1.0, out=gray)
+        return gray, (top, left), array.shape[:2]
     if not _is_grey(box):  # colour strokes: to_ink mixes the channels
         return None
     levels, alpha_levels = box[:, :, 0], box[:, :, 3]
@@ -216,6 +229,11 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
         gray /= peak
         np.clip(gray, 0.0, 1.0, out=gray)
     return gray, (top, left), array.shape[:2]
+
+
+def _white_strokes(pixels: np.ndarray) -> bool:
+    """Whether every pixel (RGBA read as little-endian uint32) is white or fully transparent."""
+    return bool((((pixels & 0x00FFFFFF) == 0x00FFFFFF) | (pixels <= 0x00FFFFFF)).all())
 
 
 def _normalize_stroke_width(work: Image.Image, drawn_width: float) -> Image.Image:
@@ -239,18 +257,20 @@ def _place_by_centre_of_mass(digit: np.ndarray) -> np.ndarray:
     """Place a digit (float, at most 20x20) in 28x28 so its centre of mass is at the centre."""
     canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     height, width = digit.shape
-    total = float(digit.sum())
+    # The centre of mass from the row and column sums: the same sums as weighting every pixel by its
+    # coordinates, at a fraction of the cost (this runs on every stroke).
+    row_mass, column_mass = digit.sum(axis=1, dtype=np.float64), digit.sum(axis=0, dtype=np.float64)
+    total = float(row_mass.sum())
     if total > 0:
-        ys, xs = np.indices(digit.shape)
-        com_y = float((ys * digit).sum() / total)
-        com_x = float((xs * digit).sum() / total)
+        com_y = float(row_mass @ np.arange(height)) / total
+        com_x = float(column_mass @ np.arange(width)) / total
     else:
         com_y, com_x = (height - 1) / 2, (width - 1) / 2
     centre = (MNIST_SIZE - 1) / 2
     top = int(np.clip(round(centre - com_y), 0, MNIST_SIZE - height))
     left = int(np.clip(round(centre - com_x), 0, MNIST_SIZE - width))
     canvas[top : top + height, left : left + width] = digit
-    peak = canvas.max()
+    peak = float(digit.max())
     if peak > 0:
-        canvas = canvas / peak
-    return np.clip(np.round(canvas * 255.0), 0, 255).astype(np.uint8)
+        canvas *= np.float32(255.0 / peak)
+    return np.clip(np.round(canvas), 0, 255, out=canvas).astype(np.uint8)
