@@ -89,7 +89,8 @@ def test_evaluate_json_reports_metrics(small_models_dir):
 
 @pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="needs ../shared/data/pendigits-orig.tra (real pen drawings)")
 def test_bench_quick_measures_everything(small_models_dir):
-    """Test that bench --quick --json reports accuracy on MNIST and pen drawings, latency, throughput and memory."""
+    """Test that bench --quick --json reports accuracy on MNIST, pen drawings and numbers (spaced as asked and
+    overlapping), latency, throughput and memory."""
     result = digitlab("bench", "--quick", "--json", models_dir=small_models_dir, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -99,6 +100,8 @@ def test_bench_quick_measures_everything(small_models_dir):
     for key in ("draw_page_after_stroke", "batch_throughput", "training_throughput", "cold_start", "peak_memory"):
         assert key in report
     assert report["cold_start"]["peak_memory_mb"] > 0
+    for key in ("four_digits_from_pixels", "four_digits_from_strokes", "overlapping_four_digits_from_pixels"):
+        assert 0 <= report["numbers"][key]["exact"] <= report["numbers"][key]["digit_accuracy"] <= 1  # held-out writers
 
 
 def test_model_is_named_the_same_way_on_every_command(digit_files, small_models_dir, small_run, tmp_path):
