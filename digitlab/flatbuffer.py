@@ -21,7 +21,8 @@ from typing import Callable
 from digitlab.atomic import write_atomic
 
 FLATBUFFER_SUFFIX = ".tflite"
-CARD_KEY = "litert"  # the card's section: {"file", "sha256", "model_sha256"} or {"error"}
+CARD_KEY = "litert"  # the card's section: {"file", "sha256", "model_sha256", "weights"} or {"error"}
+QUANTIZATION = "int8, dynamic range"  # how lite_runtime.convert stores the weights, for the card's reader
 logger = logging.getLogger(__name__)
 
 
@@ -52,7 +53,7 @@ def write_flatbuffer(model_path: str | Path, model_sha256: str, load_model: Call
         return {CARD_KEY: {"error": str(error)}}
     write_atomic(target, lambda temp: Path(temp).write_bytes(flatbuffer))
     return {CARD_KEY: {"file": target.name, "sha256": hashlib.sha256(flatbuffer).hexdigest(),
-                       "model_sha256": model_sha256}}
+                       "model_sha256": model_sha256, "weights": QUANTIZATION}}
 
 
 def read_flatbuffer(model_path: str | Path, card: dict) -> bytes:

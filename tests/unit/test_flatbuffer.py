@@ -163,7 +163,8 @@ def test_without_litert_the_model_is_served_by_tensorflow(registered, monkeypatc
 
     predictor = load_serving_predictor(entry_for_path(registered))
     assert predictor.serving.runtime == "tensorflow" and "not installed" in predictor.serving.note
-    np.testing.assert_allclose(predictor.predict_mnist(mnist.x_test[:20]), expected, atol=1e-5)
+    # TensorFlow runs the float weights the flatbuffer holds as 8-bit integers: close, not identical.
+    np.testing.assert_allclose(predictor.predict_mnist(mnist.x_test[:20]), expected, atol=0.05)
 
     from digitlab.registry import register_model
 
