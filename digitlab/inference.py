@@ -117,8 +117,11 @@ class Predictor:
         batch = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
         if len(batch) == 0:
             return np.zeros((0, DIGITS), np.float32), np.zeros((0,), np.float32)
-        outputs = np.concatenate([self._forward(batch[start : start + MAX_BATCH])
-                                  for start in range(0, len(batch), MAX_BATCH)])
+        if len(batch) <= MAX_BATCH:  # a drawing's stroke: one call, nothing to join
+            outputs = self._forward(batch)
+        else:
+            outputs = np.concatenate([self._forward(batch[start : start + MAX_BATCH])
+                                      for start in range(0, len(batch), MAX_BATCH)])
         digits = outputs[:, :DIGITS]
         if outputs.shape[1] == DIGITS:
             return digits, np.zeros(len(outputs), np.float32)
