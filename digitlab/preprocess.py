@@ -85,7 +85,8 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
             gray += 1.0 - alpha
 
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
-    background = float(np.median(border))
+    # An empty border (a canvas, a crop with a margin) is background 0 without sorting it for a median.
+    background = float(np.median(border)) if border.any() else 0.0
     if background > 0.5:
         gray = 1.0 - gray
         background = 1.0 - background
@@ -97,6 +98,18 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
     gray -= background  # in place: gray is this function's own array
     gray /= peak - background
     return np.clip(gray, 0.0, 1.0, out=gray)
+
+
+def ink_of_image(image: Image.Image | np.ndarray) -> np.ndarray:
+    """to_ink(image), the same values, computed on the strokes' box alone where image is a canvas
+    drawing (a wide number canvas is mostly empty paper, and this runs on every stroke)."""
+    layer = _ink_of_strokes_layer(image) if isinstance(image, np.ndarray) else None
+    if layer is None:
+        return to_ink(image)
+    box, (top, left), shape = layer
+    ink = np.zeros(shape, np.float32)
+    ink[top : top + box.shape[0], left : left + box.shape[1]] = box
+    return ink
 
 
 def _is_grey(array: np.ndarray) -> bool:

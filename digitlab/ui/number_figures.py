@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from digitlab.numbers import NumberReading
-from digitlab.preprocess import to_ink
+from digitlab.preprocess import ink_of_image
 from digitlab.ui.figures import OTHER_COLOR, TOP_COLOR
 
 DIGIT_BOX_COLOR = (80, 200, 120)  # green: a digit read
@@ -22,7 +22,7 @@ UNSURE_COLOR = "#FFAA00"  # the least certain digit's bar, amber as its box
 
 def reading_overlay(image, reading: NumberReading) -> np.ndarray:
     """The input as ink on black (RGB) with a labelled box over each digit and each non-digit mark."""
-    ink = np.round(to_ink(image) * 255).astype(np.uint8)
+    ink = np.round(ink_of_image(image) * 255).astype(np.uint8)
     picture = Image.fromarray(ink).convert("RGB")
     draw = ImageDraw.Draw(picture)
     least = reading.least_certain

@@ -61,3 +61,13 @@ def test_blank_and_dot_canvases_say_the_same_as_reading_them_whole(alpha):
     canvas[100:104, 100:104, 3] = alpha
     fast, whole = preprocess(canvas), read_whole(canvas)
     assert (fast.mnist is None) == (whole.mnist is None) and fast.reason == whole.reason
+
+
+def test_a_canvas_drawings_ink_is_the_same_read_on_its_box_or_whole(pen_canvases):
+    """Test that the ink Number mode reads from a canvas (computed on the strokes' box) is to_ink's, pixel
+    for pixel, in every variant a canvas or browser might send."""
+    from digitlab.preprocess import ink_of_image, to_ink
+
+    for canvas in pen_canvases[:20]:
+        for image in variants(canvas):
+            np.testing.assert_array_equal(ink_of_image(image), to_ink(image))
