@@ -183,7 +183,8 @@ def show_on_page(prediction) -> None:
 
 def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed: int = 100) -> dict:
     """Whole numbers by the held-out writers (digitlab/pen_numbers.py), read from pixels as
-    `predict --number` reads a file and from strokes as the Draw page does; server ms per 4-digit number."""
+    `predict --number` reads a file and from strokes as the Draw page does; server ms per 4-digit number
+    on the Draw page (with its boxes picture and bars) and for `predict --number` on a file."""
     from digitlab.images import decode_image
     from digitlab.numbers import read_number
     from digitlab.pen_numbers import LENGTHS, OVERLAPPING_GAP_RANGE, build_numbers
@@ -216,6 +217,9 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
         reading_overlay(image, reading)
         digit_probability_charts(reading).to_plotly_json()
 
+    def read_file(png) -> None:  # predict --number's work for one file: decode it and read it from pixels
+        read_number(predictor, decode_image(png))
+
     # Encoded before timing: the browser makes the PNG, the server only decodes it.
     sent = [(canvas_png(number.canvas), number.strokes) for number in four[:timed]]
 
@@ -224,7 +228,8 @@ def number_reading(predictor: Predictor, pen_path: Path, count: int = 500, timed
             "two_to_six_digits_from_strokes": score(mixed, True),
             "overlapping_four_digits_from_pixels": score(overlapping, False),
             "overlapping_four_digits_from_strokes": score(overlapping, True),
-            "server_ms_per_four_digit_number": percentiles_ms(time_calls(serve_number, sent))}
+            "server_ms_per_four_digit_number": percentiles_ms(time_calls(serve_number, sent)),
+            "predict_number_ms_per_four_digit_file": percentiles_ms(time_calls(read_file, [png for png, _ in sent]))}
 
 
 def batch_throughput(predictor: Predictor, images: np.ndarray, batch_size: int = 1000) -> dict:
