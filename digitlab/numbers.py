@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digitlab.inference import Prediction
-from digitlab.preprocess import INK_THRESHOLD, preprocess, to_ink
+from digitlab.preprocess import INK_THRESHOLD, ink_of_image, preprocess
 
 # The Draw page's number canvas, about 3.5:1: room for a year, a price or a house number, and narrow
 # enough to fit whole beside the sidebar on a 1280 px wide screen (the page's main column is 820 px).
@@ -158,7 +158,7 @@ class _Part:
 
 def read_number(predictor, image, strokes: list[Stroke] | None = None) -> NumberReading:
     """Read every digit in an image (canvas RGBA, photo, array), using pen strokes where given."""
-    ink = to_ink(image)
+    ink = ink_of_image(image)  # to_ink's values, read on a canvas drawing's strokes box alone
     if strokes and len(strokes) > MAX_PARTS:
         strokes = None  # read the pixels instead: their pieces are counted and bounded below
     parts = _sourced_by_ink(ink, _stroke_parts(ink, strokes)) if strokes else None
@@ -350,12 +350,13 @@ def _cheapest_seams(mask: np.ndarray, margin: int) -> list[np.ndarray]:
     # A seam through empty paper beside slanted ink cuts nothing off; each side must keep some ink.
     ink_before = np.concatenate([np.zeros((height, 1)), np.cumsum(ink, axis=1)], axis=1)
     left_ink = ink_before[np.arange(height)[:, None], paths].sum(axis=0)
-    least_ink = MIN_CUT_INK * ink_before[:, -1].sum()
+    all_ink = float(ink_before[:, -1].sum())
+    least_ink = MIN_CUT_INK * all_ink
     chosen: list[int] = []
     for end in np.argsort(total, kind="stable"):
         if len(chosen) == MAX_CUTS:
             break
-        if not (margin <= middles[end] <= width - margin and least_ink <= left_ink[end] <= ink.sum() - least_ink):
+        if not (margin <= middles[end] <= width - margin and least_ink <= left_ink[end] <= all_ink - least_ink):
             continue
         window = total[max(0, end - 3) : end + 4]
         if total[end] <= window.min() and all(abs(middles[end] - middles[other]) >= margin for other in chosen):
