@@ -212,10 +212,13 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
         return None
     top, left = int(rows[0]), int(cols[0])
     box = array[top : rows[-1] + 1, left : cols[-1] + 1]
-    if pixels is not None and _white_strokes(pixels[top : rows[-1] + 1, left : cols[-1] + 1]):
+    box_pixels = pixels[top : rows[-1] + 1, left : cols[-1] + 1] if pixels is not None else None
+    if box_pixels is not None and _white_strokes(box_pixels):
         # The Draw canvas's own case: white strokes, nothing else drawn. to_ink's grey level is then
-        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values).
-        gray = box[:, :, 3].astype(np.float32) / np.float32(255)
+        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values),
+        # read as each pixel's top byte: cheaper than a strided pass over the alpha channel.
+        gray = (box_pixels >> 24).astype(np.float32)
+        gray /= np.float32(255)
         peak = float(gray.max())
         if peak != 1.0:
             if peak < MIN_CONTRAST:
