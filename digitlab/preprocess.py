@@ -25,6 +25,7 @@ TARGET_STROKE_WIDTH = 3.2  # median MNIST stroke width in final pixels, measured
 STROKE_WIDTH_RANGE = (1.0, 6.0)
 
 INK_THRESHOLD = 0.35  # ink strength (0..1) above which a pixel counts as ink
+INK_LEVEL_THRESHOLD = 90  # the same on 8-bit levels: 90 / 255 is the first level above 0.35
 MIN_CONTRAST = 40 / 255  # below this the image is treated as blank: sensor noise, paper texture
 MIN_INK_FRACTION = 0.0005  # fewer ink pixels than this share of the image is a stray dot, not a digit
 MIN_INK_EXTENT = 0.03  # ink spanning less than this share of the longer image side is a dot
@@ -154,10 +155,17 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
     """
     # A canvas drawing is mostly empty transparent paper: its ink is found on the strokes' bounding box
     # alone (about a fifth of the canvas), the same values to_ink gives there, and zero around it.
-    layer = _ink_of_strokes_layer(image) if isinstance(image, np.ndarray) else None
-    ink, (row_offset, col_offset), shape = layer if layer is not None else (to_ink(image), (0, 0), None)
-    shape = shape or ink.shape
-    mask = ink > INK_THRESHOLD
+    found = _strokes_box(image) if isinstance(image, np.ndarray) else None
+    levels = _full_strength_white_levels(found) if found is not None else None
+    if levels is not None:
+        # The Draw canvas's own case: the ink's 8-bit levels are the alpha itself, no float pass needed.
+        ink, (row_offset, col_offset), shape = levels, found.corner, found.shape
+        mask = ink >= INK_LEVEL_THRESHOLD
+    else:
+        layer = _ink_of_strokes_layer(image, found) if found is not None else None
+        ink, (row_offset, col_offset), shape = layer if layer is not None else (to_ink(image), (0, 0), None)
+        shape = shape or ink.shape
+        mask = ink > INK_THRESHOLD
     ink_pixels = int(np.count_nonzero(mask))
     if ink_pixels == 0:
         return Preprocessed(None, "The image is blank.")
@@ -169,9 +177,13 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
         return Preprocessed(None, "There is too little ink to read a digit.")
 
     crop = ink[top:bottom, left:right]
+    if levels is None:
+        crop = _as_levels(crop)
     crop_mask = mask[top:bottom, left:right]
     height, width = crop.shape
-    # The longer side becomes DIGIT_BOX * WORK_SCALE pixels at the working resolution.
+    # The longer side becomes DIGIT_BOX * WORK_SCALE pixels at the working resolution. Resizing and
+    # the stroke-width filters work on 8-bit levels: a quarter of the memory float images take, and
+    # the levels' rounding is far below what the final 20x20 box can show.
     work_scale = DIGIT_BOX * WORK_SCALE / max(height, width)
     work_size = (max(1, round(width * work_scale)), max(1, round(height * work_scale)))
     work = Image.fromarray(crop).resize(work_size, Image.Resampling.BOX if work_scale < 1 else Image.Resampling.BILINEAR)
@@ -185,15 +197,27 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
     return Preprocessed(_place_by_centre_of_mass(digit))
 
 
-def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]] | None:
-    """to_ink of a canvas drawing (grey strokes on a transparent RGBA layer), computed on the strokes' box.
+def _as_levels(ink: np.ndarray) -> np.ndarray:
+    """Ink strength (float, 0..1) as 8-bit levels 0..255."""
+    levels = ink * np.float32(255)
+    return np.rint(levels, out=levels).astype(np.uint8)
 
-    Returns (ink inside the box, the box's top-left corner, the whole image's shape), or None for any
-    other image, which to_ink then reads whole. Where no stroke touches the image's edge, the edge is
-    transparent, so to_ink's background is 0 and every pixel outside the box is 0 ink; inside it, the
-    same arithmetic on the same pixels gives the same values. (Only the box's pixels are checked for
-    colour: transparent pixels carry no ink whatever their colour.)
-    """
+
+@dataclass(frozen=True)
+class _StrokesBox:
+    """Where a canvas drawing's strokes are: the box's RGBA pixels (and, read as little-endian uint32, the
+    same pixels, or None where they cannot be viewed so), its top-left corner and the image's shape."""
+
+    rgba: np.ndarray
+    pixels: np.ndarray | None
+    corner: tuple[int, int]
+    shape: tuple[int, int]
+
+
+def _strokes_box(array: np.ndarray) -> _StrokesBox | None:
+    """The box a canvas drawing's strokes (on a transparent RGBA layer) cover, or None for any other image,
+    which to_ink then reads whole. Where no stroke touches the image's edge, the edge is transparent,
+    so to_ink's background is 0 and every pixel outside the box is 0 ink."""
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 4 or min(array.shape[:2]) < 3:
         return None
     pixels = None
@@ -210,22 +234,46 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
     cols = np.flatnonzero(drawn[rows[0] : rows[-1] + 1].any(axis=0))
     if cols[0] == 0 or cols[-1] == array.shape[1] - 1:
         return None
-    top, left = int(rows[0]), int(cols[0])
-    box = array[top : rows[-1] + 1, left : cols[-1] + 1]
-    box_pixels = pixels[top : rows[-1] + 1, left : cols[-1] + 1] if pixels is not None else None
-    if box_pixels is not None and _white_strokes(box_pixels):
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return _StrokesBox(array[top:bottom, left:right], None if pixels is None else pixels[top:bottom, left:right],
+                       (top, left), array.shape[:2])
+
+
+def _full_strength_white_levels(found: _StrokesBox) -> np.ndarray | None:
+    """The alpha of the strokes' box where the strokes are white and some pixel fully opaque: to_ink's ink
+    there is exactly alpha / 255, so these are its 8-bit levels. None in every other case."""
+    if found.pixels is None or not _white_strokes(found.pixels):
+        return None
+    alpha = (found.pixels >> 24).astype(np.uint8)
+    return alpha if alpha.max() == 255 else None
+
+
+def _ink_of_strokes_layer(array: np.ndarray, found: _StrokesBox | None = None
+                          ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]] | None:
+    """to_ink of a canvas drawing (grey strokes on a transparent RGBA layer), computed on the strokes' box.
+
+    Returns (ink inside the box, the box's top-left corner, the whole image's shape), or None for any
+    other image, which to_ink then reads whole. Inside the box, the same arithmetic on the same pixels
+    gives the same values as to_ink. (Only the box's pixels are checked for colour: transparent pixels
+    carry no ink whatever their colour.)
+    """
+    found = found or _strokes_box(array)
+    if found is None:
+        return None
+    box, (top, left) = found.rgba, found.corner
+    if found.pixels is not None and _white_strokes(found.pixels):
         # The Draw canvas's own case: white strokes, nothing else drawn. to_ink's grey level is then
         # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values),
         # read as each pixel's top byte: cheaper than a strided pass over the alpha channel.
-        gray = (box_pixels >> 24).astype(np.float32)
+        gray = (found.pixels >> 24).astype(np.float32)
         gray /= np.float32(255)
         peak = float(gray.max())
         if peak != 1.0:
             if peak < MIN_CONTRAST:
-                return np.zeros(gray.shape, np.float32), (top, left), array.shape[:2]
+                return np.zeros(gray.shape, np.float32), (top, left), found.shape
             gray /= peak
             np.clip(gray, 0.0, 1.0, out=gray)
-        return gray, (top, left), array.shape[:2]
+        return gray, (top, left), found.shape
     if not _is_grey(box):  # colour strokes: to_ink mixes the channels
         return None
     levels, alpha_levels = box[:, :, 0], box[:, :, 3]
@@ -240,11 +288,11 @@ def _ink_of_strokes_layer(array: np.ndarray) -> tuple[np.ndarray, tuple[int, int
         gray = 1.0 - gray  # the same float operations as to_ink's, so the same values
     peak = float(gray.max())
     if peak < MIN_CONTRAST:
-        return np.zeros(gray.shape, np.float32), (top, left), array.shape[:2]
+        return np.zeros(gray.shape, np.float32), (top, left), found.shape
     if peak != 1.0:
         gray /= peak
         np.clip(gray, 0.0, 1.0, out=gray)
-    return gray, (top, left), array.shape[:2]
+    return gray, (top, left), found.shape
 
 
 def _white_strokes(pixels: np.ndarray) -> bool:

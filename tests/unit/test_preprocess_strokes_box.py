@@ -13,7 +13,7 @@ from tests.conftest import SHARED_PENDIGITS
 def read_whole(image) -> preprocess_module.Preprocessed:
     """preprocess with the strokes-box shortcut turned off: to_ink reads every pixel."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(preprocess_module, "_ink_of_strokes_layer", lambda array: None)
+        patch.setattr(preprocess_module, "_strokes_box", lambda array: None)
         return preprocess(image)
 
 
@@ -49,7 +49,7 @@ def test_pen_drawings_give_the_same_model_input_as_reading_them_whole(pen_canvas
             fast, whole = preprocess(image), read_whole(image)
             assert fast.reason == whole.reason
             np.testing.assert_array_equal(fast.mnist, whole.mnist)
-            used_shortcut += preprocess_module._ink_of_strokes_layer(image) is not None
+            used_shortcut += preprocess_module._strokes_box(image) is not None
     assert used_shortcut >= 3 * len(pen_canvases)  # the plain, black, faint and browser-style canvases
 
 
