@@ -156,9 +156,11 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
     # A canvas drawing is mostly empty transparent paper: its ink is found on the strokes' bounding box
     # alone (about a fifth of the canvas), the same values to_ink gives there, and zero around it.
     found = _strokes_box(image) if isinstance(image, np.ndarray) else None
-    levels = _full_strength_white_levels(found) if found is not None else None
+    alpha = _white_strokes_alpha(found) if found is not None else None
+    # The Draw canvas's own case, white strokes at full strength: to_ink's ink is exactly alpha / 255,
+    # so the alpha is the ink's 8-bit levels, with no float pass.
+    levels = alpha if alpha is not None and alpha.max() == 255 else None
     if levels is not None:
-        # The Draw canvas's own case: the ink's 8-bit levels are the alpha itself, no float pass needed.
         ink, (row_offset, col_offset), shape = levels, found.corner, found.shape
         mask = ink >= INK_LEVEL_THRESHOLD
     else:
@@ -239,13 +241,12 @@ def _strokes_box(array: np.ndarray) -> _StrokesBox | None:
                        (top, left), array.shape[:2])
 
 
-def _full_strength_white_levels(found: _StrokesBox) -> np.ndarray | None:
-    """The alpha of the strokes' box where the strokes are white and some pixel fully opaque: to_ink's ink
-    there is exactly alpha / 255, so these are its 8-bit levels. None in every other case."""
+def _white_strokes_alpha(found: _StrokesBox) -> np.ndarray | None:
+    """The alpha (uint8) of the strokes' box where every stroke is white, else None. It is read as each
+    pixel's top byte: cheaper than a strided pass over the alpha channel."""
     if found.pixels is None or not _white_strokes(found.pixels):
         return None
-    alpha = (found.pixels >> 24).astype(np.uint8)
-    return alpha if alpha.max() == 255 else None
+    return (found.pixels >> 24).astype(np.uint8)
 
 
 def _ink_of_strokes_layer(array: np.ndarray, found: _StrokesBox | None = None
@@ -261,11 +262,11 @@ def _ink_of_strokes_layer(array: np.ndarray, found: _StrokesBox | None = None
     if found is None:
         return None
     box, (top, left) = found.rgba, found.corner
-    if found.pixels is not None and _white_strokes(found.pixels):
+    alpha = _white_strokes_alpha(found)
+    if alpha is not None:
         # The Draw canvas's own case: white strokes, nothing else drawn. to_ink's grey level is then
-        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values),
-        # read as each pixel's top byte: cheaper than a strided pass over the alpha channel.
-        gray = (found.pixels >> 24).astype(np.float32)
+        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values).
+        gray = alpha.astype(np.float32)
         gray /= np.float32(255)
         peak = float(gray.max())
         if peak != 1.0:
