@@ -164,7 +164,10 @@ def preprocess(image: Image.Image | np.ndarray, normalize_stroke: bool = True) -
         ink, (row_offset, col_offset), shape = levels, found.corner, found.shape
         mask = ink >= INK_LEVEL_THRESHOLD
     else:
-        layer = _ink_of_strokes_layer(image, found) if found is not None else None
+        if alpha is not None:  # white strokes, none at full strength: their alpha is already read
+            layer = _ink_of_white_alpha(alpha), found.corner, found.shape
+        else:
+            layer = _ink_of_strokes_layer(image, found) if found is not None else None
         ink, (row_offset, col_offset), shape = layer if layer is not None else (to_ink(image), (0, 0), None)
         shape = shape or ink.shape
         mask = ink > INK_THRESHOLD
@@ -249,6 +252,20 @@ def _white_strokes_alpha(found: _StrokesBox) -> np.ndarray | None:
     return (found.pixels >> 24).astype(np.uint8)
 
 
+def _ink_of_white_alpha(alpha: np.ndarray) -> np.ndarray:
+    """to_ink's ink of white strokes from their alpha: to_ink's grey level is exactly 1 wherever there is
+    ink, so its ink is the alpha alone (the same float32 values)."""
+    gray = alpha.astype(np.float32)
+    gray /= np.float32(255)
+    peak = float(gray.max())
+    if peak != 1.0:
+        if peak < MIN_CONTRAST:
+            return np.zeros(gray.shape, np.float32)
+        gray /= peak
+        np.clip(gray, 0.0, 1.0, out=gray)
+    return gray
+
+
 def _ink_of_strokes_layer(array: np.ndarray, found: _StrokesBox | None = None
                           ) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]] | None:
     """to_ink of a canvas drawing (grey strokes on a transparent RGBA layer), computed on the strokes' box.
@@ -264,17 +281,7 @@ def _ink_of_strokes_layer(array: np.ndarray, found: _StrokesBox | None = None
     box, (top, left) = found.rgba, found.corner
     alpha = _white_strokes_alpha(found)
     if alpha is not None:
-        # The Draw canvas's own case: white strokes, nothing else drawn. to_ink's grey level is then
-        # exactly 1 wherever there is ink, so its ink is the alpha alone (the same float32 values).
-        gray = alpha.astype(np.float32)
-        gray /= np.float32(255)
-        peak = float(gray.max())
-        if peak != 1.0:
-            if peak < MIN_CONTRAST:
-                return np.zeros(gray.shape, np.float32), (top, left), found.shape
-            gray /= peak
-            np.clip(gray, 0.0, 1.0, out=gray)
-        return gray, (top, left), found.shape
+        return _ink_of_white_alpha(alpha), (top, left), found.shape
     if not _is_grey(box):  # colour strokes: to_ink mixes the channels
         return None
     levels, alpha_levels = box[:, :, 0], box[:, :, 3]
