@@ -15,8 +15,8 @@ MODEL_HELP = "a registered model's name (see `models`), a run folder, or a regis
 
 
 def add_train_parser(subparsers) -> None:
-    from digitlab.models import ARCHITECTURES, DEFAULT_ARCHITECTURE
-    from digitlab.runs import TrainConfig
+    from digitlab.training.architectures import ARCHITECTURES, DEFAULT_ARCHITECTURE
+    from digitlab.store.run_folder import TrainConfig
 
     defaults = TrainConfig()
     parser = subparsers.add_parser("train", help="train a model into a run folder")
@@ -50,8 +50,8 @@ def add_train_parser(subparsers) -> None:
 
 
 def run_train(args) -> int:
-    from digitlab import runs
-    from digitlab.train import train_run
+    from digitlab.store import run_folder as runs
+    from digitlab.training.trainer import train_run
 
     if args.run_dir is not None:
         run_dir = args.run_dir
@@ -64,13 +64,13 @@ def run_train(args) -> int:
                                   bank_weight=args.bank_weight)
         try:
             if config.teacher is not None:
-                from digitlab.registry import resolve_model
+                from digitlab.store.registry import resolve_model
 
                 resolve_model(config.teacher)  # a missing teacher is refused before a run folder is made
             bank = None
             if config.bank_weight:
-                from digitlab.bank_training import snapshot_bank
-                from digitlab.drawings import open_bank
+                from digitlab.training.bank_fine_tune import snapshot_bank
+                from digitlab.bank.repository import open_bank
 
                 bank = snapshot_bank(open_bank())
             run_dir = runs.create_run(config, run_dir=args.out, bank=bank)
@@ -85,8 +85,8 @@ def run_train(args) -> int:
 
 def load_predictor_or_exit(model: str | None):
     """The Predictor for --model (or the active default); None after printing why it cannot load."""
-    from digitlab.inference import load_serving_predictor
-    from digitlab.registry import ModelLoadError, resolve_model
+    from digitlab.serving.predictor import load_serving_predictor
+    from digitlab.store.registry import ModelLoadError, resolve_model
 
     try:
         return load_serving_predictor(resolve_model(model))  # its LiteRT flatbuffer: no TensorFlow
@@ -96,13 +96,13 @@ def load_predictor_or_exit(model: str | None):
 
 
 def run_predict(args) -> int:
-    from digitlab.file_results import report_each_file
+    from digitlab.cli.file_reports import report_each_file
 
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
     if args.number:
-        from digitlab.numbers import read_number
+        from digitlab.serving.number_segmentation import read_number
 
         return report_each_file(args.files, lambda image: read_number(predictor, image).to_json(), describe_number,
                                 args.json)
@@ -127,15 +127,15 @@ def describe_number(result: dict) -> str:
 
 
 def run_evaluate(args) -> int:
-    from digitlab.data import MnistUnavailableError, load_mnist
-    from digitlab.evaluate import evaluate_model
-    from digitlab.registry import resolve_model
+    from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
+    from digitlab.evaluation.metrics import evaluate_model
+    from digitlab.store.registry import resolve_model
 
     predictor = load_predictor_or_exit(args.model)
     if predictor is None:
         return 2
     if args.dataset == "drawings":
-        from digitlab.drawings_cli import run_evaluate_drawings
+        from digitlab.cli.drawings import run_evaluate_drawings
 
         return run_evaluate_drawings(args, predictor, resolve_model(args.model).sha256, print_evaluation)
     try:
@@ -160,18 +160,18 @@ def print_evaluation(result: dict, dataset: str, as_json: bool) -> None:
 
 
 def run_bench_command(args) -> int:
-    from digitlab.bench import run_bench
-    from digitlab.data import MnistUnavailableError
-    from digitlab.registry import ModelLoadError
+    from digitlab.bench.benchmarks import run_bench
+    from digitlab.datasets.mnist import MnistUnavailableError
+    from digitlab.store.registry import ModelLoadError
 
-    if args.browser:  # what a person drawing feels, against the canvas's own floor (digitlab/browser_bench.py)
-        from digitlab.browser_bench import run_browser_bench
+    if args.browser:  # what a person drawing feels, against the canvas's own floor (digitlab/bench/browser.py)
+        from digitlab.bench.browser import run_browser_bench
 
         print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
         return 0
-    if args.bank_effect:  # what training on the drawing bank does for unseen writers (digitlab/bank_effect.py)
-        from digitlab.bank_effect import run_bank_effect
-        from digitlab.pendigits import pendigits_path
+    if args.bank_effect:  # what training on the drawing bank does for unseen writers (digitlab/bench/bank_effect.py)
+        from digitlab.bench.bank_effect import run_bank_effect
+        from digitlab.datasets.pendigits import pendigits_path
 
         if pendigits_path() is None:
             print("error: the pen writers' file (pendigits-orig.tra) is not on this machine; see "
@@ -200,8 +200,8 @@ def registered_json(entry) -> dict:
 
 
 def run_promote(args) -> int:
-    from digitlab import runs
-    from digitlab.registry import ModelExistsError, ModelLoadError, promote_run
+    from digitlab.store import run_folder as runs
+    from digitlab.store.registry import ModelExistsError, ModelLoadError, promote_run
 
     run_dir = args.run
     if not run_dir.is_dir() and runs.find_run(str(args.run)) is not None:
@@ -222,7 +222,7 @@ def run_promote(args) -> int:
 
 
 def run_restore(args) -> int:
-    from digitlab.registry import ModelLoadError, restore_version, set_active_model
+    from digitlab.store.registry import ModelLoadError, restore_version, set_active_model
 
     try:
         entry = restore_version(args.name, args.version)
@@ -236,7 +236,7 @@ def run_restore(args) -> int:
 
 
 def run_models(args) -> int:
-    from digitlab.registry import active_model_name, list_models
+    from digitlab.store.registry import active_model_name, list_models
 
     active = active_model_name()
     for entry in list_models():
@@ -254,8 +254,8 @@ def run_models(args) -> int:
 
 def run_flatbuffer(args) -> int:
     """Write the flatbuffer for registered .keras files and print each card's new section."""
-    from digitlab.flatbuffer import CARD_KEY, write_flatbuffer
-    from digitlab.registry import entry_for_path, load_keras_model
+    from digitlab.store.flatbuffers import CARD_KEY, write_flatbuffer
+    from digitlab.store.registry import entry_for_path, load_keras_model
 
     failures = 0
     for path in args.models:
@@ -273,7 +273,7 @@ def run_flatbuffer(args) -> int:
 def run_owner_password(args) -> int:
     import getpass
 
-    from digitlab.access import OWNER_PASSWORD_HASH_VAR, hash_password
+    from digitlab.config.access import OWNER_PASSWORD_HASH_VAR, hash_password
 
     password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Owner password: ")
     try:
@@ -285,9 +285,9 @@ def run_owner_password(args) -> int:
 
 
 def run_ensemble(args) -> int:
-    from digitlab.data import MnistUnavailableError
-    from digitlab.ensemble import create_ensemble
-    from digitlab.registry import ModelLoadError
+    from digitlab.datasets.mnist import MnistUnavailableError
+    from digitlab.training.ensemble import create_ensemble
+    from digitlab.store.registry import ModelLoadError
 
     try:
         entry = create_ensemble(args.runs, args.name, replace=args.replace)
@@ -381,11 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     ensemble.add_argument("--name", required=True, help="model name in models/")
     ensemble.add_argument("--replace", action="store_true", help="replace a model of that name (its version is kept)")
 
-    from digitlab.drawings_cli import add_drawings_parser, run_drawings
+    from digitlab.cli.drawings import add_drawings_parser, run_drawings
 
     add_drawings_parser(subparsers)
 
-    from digitlab.explain_cli import add_explain_parser, run_explain
+    from digitlab.cli.explain import add_explain_parser, run_explain
 
     add_explain_parser(subparsers)
 

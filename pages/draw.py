@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from digitlab.images import ImageRejectedError, decode_image
-from digitlab.registry import ModelLoadError
+from digitlab.serving.images import ImageRejectedError, decode_image
+from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.chart_preload import preload_chart_library
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
-from digitlab.ui.drawing_area import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
-from digitlab.ui.figures import pixel_image
+from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
+from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.why_panel import why_panel
 

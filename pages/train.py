@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from digitlab import jobs
+from digitlab.training import jobs
 from digitlab.ui.frame import ensure_app_frame
 from digitlab.ui.train_view import (augmentation_preview, bank_fine_tune, deployment_settings, live_run_panel,
                                    runs_section, train_form)

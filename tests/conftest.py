@@ -23,7 +23,7 @@ os.environ.setdefault("DIGITLAB_CACHE", tempfile.mkdtemp(prefix="digitlab-test-c
 @pytest.fixture(scope="session")
 def mnist():
     """Real MNIST; the tests that need it skip, saying how to provide it, where there is none."""
-    from digitlab.data import MnistUnavailableError, load_mnist
+    from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
 
     try:
         return load_mnist(allow_download=False)
@@ -34,8 +34,8 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, mnist) -> Path:
     """A finished training run of cnn-small on 8,000 MNIST images (about 93% accurate)."""
-    from digitlab.runs import TrainConfig
-    from digitlab.train import run_training
+    from digitlab.store.run_folder import TrainConfig
+    from digitlab.training.trainer import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "small-run"
     status = run_training(TrainConfig(arch="cnn-small", epochs=2, limit=8000, augment=False, seed=1), run_dir)
@@ -46,7 +46,7 @@ def small_run(tmp_path_factory, mnist) -> Path:
 @pytest.fixture(scope="session")
 def small_models_dir(tmp_path_factory, small_run) -> Path:
     """A models/ folder holding the small run's model registered as 'default'."""
-    from digitlab.registry import promote_run
+    from digitlab.store.registry import promote_run
 
     directory = tmp_path_factory.mktemp("models")
     promote_run(small_run, "default", directory)

@@ -31,7 +31,7 @@ def fresh_database_url(backend: str, tmp_path) -> str:
 
 def bank_of_mnist_digits(url: str, mnist, count: int, writers: list[str], source: str = "draw"):
     """A migrated bank at url holding the first `count` MNIST test digits, saved by `writers` in turn."""
-    from digitlab.drawings import DrawingBank, NewDrawing, encode_png
+    from digitlab.bank.repository import DrawingBank, NewDrawing, encode_png
 
     bank = DrawingBank(url)
     bank.migrate()

@@ -11,9 +11,9 @@ def register_with_not_a_digit(small_run: Path, directory: Path, name: str, not_a
     A high bias makes a model that refuses every drawing; a very low one a model that refuses none
     and otherwise reads exactly as the small run's model.
     """
-    from digitlab.registry import entry_for_path, load_entry, register_model
-    from digitlab.starting_weights import with_classes
-    from digitlab.train import save_model_atomic
+    from digitlab.store.registry import entry_for_path, load_entry, register_model
+    from digitlab.training.starting_weights import with_classes
+    from digitlab.training.trainer import save_model_atomic
 
     model = with_classes(load_entry(entry_for_path(small_run / "model.keras")), 11, "cnn_small")
     kernel, bias = model.layers[-1].get_weights()

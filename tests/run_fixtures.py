@@ -1,4 +1,4 @@
-"""Run folders in every state, written through digitlab.runs, so tests need no training process."""
+"""Run folders in every state, written through digitlab.store.run_folder, so tests need no training process."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from digitlab import runs
-from digitlab.atomic import file_sha256
+from digitlab.store import run_folder as runs
+from digitlab.store.atomic import file_sha256
 
 HISTORY_ROWS = [  # two epochs of a run that learns
     {"kind": "batch", "epoch": 1, "batch": 10, "step": 10, "elapsed": 1.0, "loss": 1.9, "accuracy": 0.45},

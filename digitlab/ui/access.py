@@ -1,12 +1,12 @@
-"""Who is looking at the page (digitlab.access), and the sidebar's owner sign-in."""
+"""Who is looking at the page (digitlab.config.access), and the sidebar's owner sign-in."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.access import AccessPolicy, load_access_policy
-from digitlab.jobs import LOCAL_USER
-from digitlab.settings import SettingsError
+from digitlab.config.access import AccessPolicy, load_access_policy
+from digitlab.training.jobs import LOCAL_USER
+from digitlab.config.settings import SettingsError
 
 PASSWORD_ACCEPTED_KEY = "owner_password_accepted"
 

@@ -9,8 +9,8 @@ import streamlit as st
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened on the first save
-    from digitlab.drawings import DrawingBank, VisitorLimits
-from digitlab.settings import Settings, SettingsError, load_settings
+    from digitlab.bank.repository import DrawingBank, VisitorLimits
+from digitlab.config.settings import Settings, SettingsError, load_settings
 from digitlab.ui.access import viewer_is_owner
 
 SESSION_TAG_KEY = "bank_session_tag"
@@ -26,7 +26,7 @@ def secrets() -> dict:
 
 def drawing_bank() -> "DrawingBank":
     """The bank this deployment uses; raises DrawingBankError (with a message for the user) when it is unreachable."""
-    from digitlab.drawings import database_url, open_bank
+    from digitlab.bank.repository import database_url, open_bank
 
     return open_bank(database_url(secrets()))
 
@@ -45,7 +45,7 @@ def writer_tag() -> str:
 
 def visitor_limits() -> "VisitorLimits | None":
     """The limits on this session's saves, or None for the owner."""
-    from digitlab.drawings import VisitorLimits
+    from digitlab.bank.repository import VisitorLimits
 
     if viewer_is_owner():
         return None

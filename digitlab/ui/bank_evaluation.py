@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from digitlab.data import Mnist
-from digitlab.drawings import DrawingBankError, evaluate_on_bank
-from digitlab.evaluate import Evaluation
-from digitlab.registry import ModelEntry
+from digitlab.datasets.mnist import Mnist
+from digitlab.bank.repository import DrawingBankError, evaluate_on_bank
+from digitlab.evaluation.metrics import Evaluation
+from digitlab.store.registry import ModelEntry
 from digitlab.ui.bank import drawing_bank
 from digitlab.ui.loaders import load_predictor
 

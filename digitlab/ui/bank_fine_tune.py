@@ -11,14 +11,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from digitlab import jobs
-from digitlab.bank_training import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
+from digitlab.training import jobs
+from digitlab.training.bank_fine_tune import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
                                     DEFAULT_REPLAY_IMAGES, comparison_rows, held_out_people, snapshot_bank,
                                     starting_architecture)
-from digitlab.drawings import DrawingBankError
-from digitlab.registry import ModelEntry, list_store_models
-from digitlab.runs import MAX_BANK_WEIGHT, BankDrawings, Run, TrainConfig
-from digitlab.settings import Settings
+from digitlab.bank.repository import DrawingBankError
+from digitlab.store.registry import ModelEntry, list_store_models
+from digitlab.store.run_folder import MAX_BANK_WEIGHT, BankDrawings, Run, TrainConfig
+from digitlab.config.settings import Settings
 from digitlab.ui.access import viewer_id
 from digitlab.ui.bank import drawing_bank
 

@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from digitlab.inference import Prediction
+from digitlab.serving.predictor import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limits, writer_tag
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
@@ -102,7 +102,7 @@ def drawing_key(prediction: Prediction) -> str:
 def _save(label: int | None) -> None:
     """Store the drawing on screen with label (None: the model's reading); a second answer relabels it."""
     # Imported here: SQLAlchemy is a tenth of a second the page need not pay before the first save.
-    from digitlab.drawings import DrawingBankError, DrawingRejectedError
+    from digitlab.bank.repository import DrawingBankError, DrawingRejectedError
 
     st.session_state[REDRAW_KEY] = True
     payload = st.session_state.get(ON_SCREEN_KEY)
@@ -131,7 +131,7 @@ def _save(label: int | None) -> None:
 
 def _prepared(label: int, payload: dict):
     """The drawing to store: from the PNG and strokes as sent when they are what the model read, else the image."""
-    from digitlab.drawings import encode_png, prepare_drawing
+    from digitlab.bank.repository import encode_png, prepare_drawing
 
     fields = dict(writer=writer_tag(), session=session_tag(), reading=payload["reading"],
                   probabilities=payload["probabilities"], model_sha256=payload["sha256"])
@@ -143,7 +143,7 @@ def _prepared(label: int, payload: dict):
 
 
 def _undo_last_save() -> None:
-    from digitlab.drawings import DrawingBankError
+    from digitlab.bank.repository import DrawingBankError
 
     last = st.session_state.pop(LAST_SAVE_KEY, None)
     if last is None:

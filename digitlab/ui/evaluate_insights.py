@@ -6,10 +6,10 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from digitlab.calibration import RELIABILITY_BINS, expected_calibration_error, hardest_examples, per_image_loss, reliability_bins
-from digitlab.data import Mnist
-from digitlab.evaluate import Evaluation
-from digitlab.registry import ModelEntry
+from digitlab.evaluation.calibration import RELIABILITY_BINS, expected_calibration_error, hardest_examples, per_image_loss, reliability_bins
+from digitlab.datasets.mnist import Mnist
+from digitlab.evaluation.metrics import Evaluation
+from digitlab.store.registry import ModelEntry
 
 MAP_PANEL_KEY = "evaluate_map_panel"
 MAP_CHART_KEY = "evaluate_map_chart"
@@ -102,12 +102,12 @@ def show_test_map(entry: ModelEntry, evaluation: Evaluation, mnist: Mnist) -> No
 
 
 def _test_map(entry: ModelEntry, evaluation: Evaluation, mnist: Mnist):
-    from digitlab.embedding_map import build_test_map, read_test_map
+    from digitlab.evaluation.embedding_map import build_test_map, read_test_map
 
     stored = read_test_map(entry.sha256)
     if stored is not None:
         return stored
-    from digitlab.explain import ExplainError, cached_embeddings
+    from digitlab.explain.explainer import ExplainError, cached_embeddings
     from digitlab.ui.loaders import load_predictor
     from digitlab.ui.why_panel import load_explainer
 

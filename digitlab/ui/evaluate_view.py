@@ -9,13 +9,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from digitlab.data import Mnist, MnistUnavailableError, load_mnist
-from digitlab.evaluate import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
-from digitlab.registry import ModelEntry, ModelLoadError, list_models
+from digitlab.datasets.mnist import Mnist, MnistUnavailableError, load_mnist
+from digitlab.evaluation.metrics import Evaluation, cached_evaluation, disagreements, evaluate_model, misclassified
+from digitlab.store.registry import ModelEntry, ModelLoadError, list_models
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
-from digitlab.ui.drawing_area import send_to_draw_page
+from digitlab.ui.digit_reading import send_to_draw_page
 from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
-from digitlab.ui.figures import pixel_image, probability_chart
+from digitlab.ui.figures.probabilities import pixel_image, probability_chart
 from digitlab.ui.loaders import load_predictor
 
 SELECTED_MODEL_KEY = "selected_model"  # set by app.py from the sidebar

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.registry import ModelEntry, ModelLoadError
+from digitlab.store.registry import ModelEntry, ModelLoadError
 
 
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def _load_predictor(path: str, sha256: str, flatbuffer_sha256: str | None, _entry: ModelEntry):
     # Keyed by path and the content hashes of the model and its flatbuffer: a model promoted over the
     # same file name is a new key. The Predictor is shared by every session and never mutated.
-    from digitlab.inference import load_serving_predictor
+    from digitlab.serving.predictor import load_serving_predictor
 
     return load_serving_predictor(_entry)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.images import ImageRejectedError, decode_image
-from digitlab.numbers import NumberReading, read_number
+from digitlab.serving.images import ImageRejectedError, decode_image
+from digitlab.serving.number_segmentation import NumberReading, read_number
 from digitlab.ui import canvas
-from digitlab.ui.figures import pixel_image
-from digitlab.ui.number_figures import digit_probability_charts, reading_overlay
+from digitlab.ui.figures.probabilities import pixel_image
+from digitlab.ui.figures.numbers import digit_probability_charts, reading_overlay
 
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
+from digitlab.store.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
 from digitlab.ui.access import OWNER_ONLY_NOTE, owner_sidebar_section, viewer_is_owner
 
 MODEL_KEY = "model_name"

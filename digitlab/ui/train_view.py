@@ -1,6 +1,6 @@
 """The Train page's parts: the run form, the live view of a run, and the table of every run.
 
-Everything shown comes from run folders (digitlab.runs), never from this session's memory, so a reload,
+Everything shown comes from run folders (digitlab.store.run_folder), never from this session's memory, so a reload,
 a second tab or another visitor sees the same run. The live view is a fragment that refreshes itself
 every second while a run is active and not at all otherwise.
 """
@@ -16,16 +16,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from digitlab import jobs, runs
-from digitlab.models import ARCHITECTURES
-from digitlab.pendigits import pendigits_path
-from digitlab.registry import ModelExistsError, ModelLoadError, list_store_models, models_dir, promote_run
-from digitlab.runs import MAX_BANK_WEIGHT, Run, TrainConfig
-from digitlab.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
+from digitlab.training import jobs
+
+from digitlab.store import run_folder as runs
+from digitlab.training.architectures import ARCHITECTURES
+from digitlab.datasets.pendigits import pendigits_path
+from digitlab.store.registry import ModelExistsError, ModelLoadError, list_store_models, models_dir, promote_run
+from digitlab.store.run_folder import MAX_BANK_WEIGHT, Run, TrainConfig
+from digitlab.config.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_id, viewer_is_owner
 from digitlab.ui.bank_fine_tune import bank_snapshot_or_message, comparison_table, fine_tune_panel
-from digitlab.ui.figures import pixel_image
-from digitlab.ui.training_charts import overlay_figure, training_curves_figure
+from digitlab.ui.figures.probabilities import pixel_image
+from digitlab.ui.figures.training import overlay_figure, training_curves_figure
 
 LIVE_REFRESH_SECONDS = 1.0
 FORCE_STOP_AFTER_SECONDS = 30.0  # a run still going this long after Stop may be stuck: offer to kill it
@@ -68,7 +70,7 @@ def default_model_recipe() -> TrainConfig:
 
     For an ensemble that is the recipe of its first member: each member is one ordinary run.
     """
-    from digitlab.atomic import read_json
+    from digitlab.store.atomic import read_json
 
     card = read_json(models_dir() / "default.json", default={}) or {}
     config = card.get("config") if isinstance(card, dict) else None
@@ -515,7 +517,7 @@ def augmentation_preview() -> None:
         return
     with panel:
         try:
-            from digitlab.data import load_mnist
+            from digitlab.datasets.mnist import load_mnist
 
             mnist = load_mnist()
         except Exception as error:  # noqa: BLE001 - MnistUnavailableError or a broken file: say so, keep the page
@@ -532,7 +534,7 @@ def augmentation_preview() -> None:
 
 @st.cache_data(show_spinner="Augmenting a few digits...", max_entries=1)
 def augmented_examples(images: np.ndarray, rounds: int = 2) -> tuple[np.ndarray, list[np.ndarray]]:
-    from digitlab.augment import augment_batch
+    from digitlab.training.augmentation import augment_batch
 
     batch = images[..., None].astype(np.float32)
     variants = [np.clip(np.asarray(augment_batch(batch))[..., 0], 0, 255).astype(np.uint8) for _ in range(rounds)]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.data import MnistUnavailableError, load_mnist
-from digitlab.explain import (ExplainError, Explainer, Explanation, LayerActivation, NeighbourIndex,
+from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
+from digitlab.explain.explainer import (ExplainError, Explainer, Explanation, LayerActivation, NeighbourIndex,
                               embeddings_cache_path, training_index)
-from digitlab.inference import Prediction
-from digitlab.registry import ModelEntry, load_entry
-from digitlab.ui.explain_pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
+from digitlab.serving.predictor import Prediction
+from digitlab.store.registry import ModelEntry, load_entry
+from digitlab.explain.pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
 
 PANEL_KEY = "why_panel"
 MEMBER_KEY = "why_panel_member"
@@ -76,7 +76,7 @@ def _index(sha256: str, _explainer: Explainer) -> NeighbourIndex:
 def _training_digits(mnist):
     if TRAINING_DIGITS is None:
         return mnist
-    from digitlab.data import Mnist
+    from digitlab.datasets.mnist import Mnist
 
     return Mnist(mnist.x_train[:TRAINING_DIGITS], mnist.y_train[:TRAINING_DIGITS], mnist.x_test, mnist.y_test,
                  mnist.source)

@@ -11,7 +11,7 @@ def model_entry(models_dir):
 
     Pages that need no private models/ folder (Draw, corrections, the Why? panel) define their own.
     """
-    from digitlab.registry import entry_for_path
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(models_dir / "default.keras")
     assert entry.usable, entry.problem

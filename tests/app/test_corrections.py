@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.drawings import DrawingBank, DrawingFilter
-from digitlab.loadtest import canvas_from_digit
+from digitlab.bank.repository import DrawingBank, DrawingFilter
+from digitlab.bench.load import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 
 
 @pytest.fixture(scope="module")
 def model_entry(small_models_dir):
-    from digitlab.registry import entry_for_path
+    from digitlab.store.registry import entry_for_path
 
     return entry_for_path(small_models_dir / "default.keras")
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bench import canvas_png
-from digitlab.loadtest import canvas_from_digit
+from digitlab.bench.benchmarks import canvas_png
+from digitlab.bench.load import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 SOURCE_TABS_KEY = "digit_source"
@@ -21,7 +21,7 @@ CLEAR_CONFIDENCE = 0.95  # test digits the model reads at least this surely
 @pytest.fixture(scope="module")
 def model_entry(small_models_dir):
     """The registry entry of the small trained model, as the sidebar would hand it to the page."""
-    from digitlab.registry import entry_for_path
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(small_models_dir / "default.keras")
     assert entry.usable, entry.problem
@@ -30,7 +30,7 @@ def model_entry(small_models_dir):
 
 @pytest.fixture(scope="module")
 def predictor(model_entry):
-    from digitlab.inference import Predictor
+    from digitlab.serving.predictor import Predictor
 
     return Predictor.from_file(model_entry.path, model_entry.sha256)
 
@@ -168,7 +168,7 @@ def test_missing_model_shows_error(monkeypatch):
 
 def test_unloadable_model_shows_its_problem(monkeypatch, tmp_path):
     """Test that a broken model entry shows the reason it cannot be used, and the page stays up."""
-    from digitlab.registry import ModelEntry
+    from digitlab.store.registry import ModelEntry
 
     broken = ModelEntry("broken", tmp_path / "broken.keras", {}, "the model file broken.keras is missing")
     at = draw_page(monkeypatch, broken, None)
@@ -235,7 +235,7 @@ def test_several_visitors_drawing_in_turn_each_get_their_own_digit(monkeypatch, 
 
 def test_an_image_sent_from_evaluate_is_read_on_the_upload_tab(model_entry, predictor, clear_digits):
     """Test that a test image the Evaluate page sends opens on the Upload tab with its caption and reading."""
-    from digitlab.ui.drawing_area import SENT_IMAGE_KEY
+    from digitlab.ui.digit_reading import SENT_IMAGE_KEY
 
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["selected_model"] = model_entry

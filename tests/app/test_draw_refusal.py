@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from digitlab.loadtest import canvas_from_digit
+from digitlab.bench.load import canvas_from_digit
 from tests.app.test_draw_page import chart_bars, draw_page, plotly_charts
 from tests.refusal_models import register_with_not_a_digit
 

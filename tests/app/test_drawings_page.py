@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.drawings import DrawingBank, encode_png, open_bank, prepare_drawing
-from digitlab.loadtest import canvas_from_digit
+from digitlab.bank.repository import DrawingBank, encode_png, open_bank, prepare_drawing
+from digitlab.bench.load import canvas_from_digit
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -74,9 +74,9 @@ def test_owner_deletes_any_drawing(bank, mnist):
 
 def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
     """Test that a visitor sees Delete only on this session's drawings, and import is the owner's alone."""
-    import digitlab.ui.drawings_view
+    import digitlab.ui.bank_browser
 
-    monkeypatch.setattr(digitlab.ui.drawings_view, "viewer_is_owner", lambda: False)
+    monkeypatch.setattr(digitlab.ui.bank_browser, "viewer_is_owner", lambda: False)
     theirs = store(bank, mnist.x_test[0], 7, 7, "Ana", session="visitor-other")
     mine = store(bank, mnist.x_test[1], 2, 2, "Me", session="visitor-mine")
     at = drawings_page(session_tag="visitor-mine")
@@ -114,8 +114,8 @@ def test_export_then_import_of_a_zip_through_the_page(bank, mnist, tmp_path, mon
 
 def test_evaluate_page_on_the_drawing_bank(bank, mnist, small_models_dir):
     """Test that the Evaluate page's drawing-bank dataset scores the model on the bank, for one writer too."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import entry_for_path
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(small_models_dir / "default.keras")
     predictor = Predictor.from_file(entry.path, entry.sha256)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.calibration import expected_calibration_error, hardest_examples
+from digitlab.evaluation.calibration import expected_calibration_error, hardest_examples
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "evaluate.py"
 
@@ -29,8 +29,8 @@ def evaluate_page(entry, map_open: bool = False) -> AppTest:
 
 def test_calibration_and_hardest_images_are_shown(model_entry, mnist):
     """Test that the page states the model's ECE and shows its highest-loss test images first."""
-    from digitlab.evaluate import evaluate_model
-    from digitlab.inference import Predictor
+    from digitlab.evaluation.metrics import evaluate_model
+    from digitlab.serving.predictor import Predictor
 
     at = evaluate_page(model_entry)
     assert not at.exception
@@ -46,9 +46,9 @@ def test_calibration_and_hardest_images_are_shown(model_entry, mnist):
 
 def test_opening_the_map_lays_out_the_test_set_once(model_entry, monkeypatch, private_cache):
     """Test that the map shows every digit and the mistakes, and is kept on disk for the next visit."""
-    import digitlab.embedding_map
+    import digitlab.evaluation.embedding_map
 
-    monkeypatch.setattr(digitlab.embedding_map, "MAP_POINTS", 600)  # t-SNE of 3,000 points is too slow for a test
+    monkeypatch.setattr(digitlab.evaluation.embedding_map, "MAP_POINTS", 600)  # t-SNE of 3,000 points is too slow for a test
     at = evaluate_page(model_entry, map_open=True)
     assert not at.exception
     panel = next(expander for expander in at.expander if expander.label.startswith("Map of the test set"))
@@ -64,7 +64,7 @@ def test_opening_the_map_lays_out_the_test_set_once(model_entry, monkeypatch, pr
     def refuse(*args, **kwargs):
         raise AssertionError("the stored map should have been read")
 
-    monkeypatch.setattr(digitlab.embedding_map, "layout", refuse)
+    monkeypatch.setattr(digitlab.evaluation.embedding_map, "layout", refuse)
     assert not evaluate_page(model_entry, map_open=True).exception
 
 

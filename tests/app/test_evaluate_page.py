@@ -34,9 +34,9 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def expected(small_models_dir, mnist):
     """The small model's evaluation, computed here without the page."""
-    from digitlab.evaluate import evaluate_model
-    from digitlab.inference import Predictor
-    from digitlab.registry import entry_for_path
+    from digitlab.evaluation.metrics import evaluate_model
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(small_models_dir / "default.keras")
     return evaluate_model(Predictor.from_file(entry.path, entry.sha256), mnist)
@@ -149,7 +149,7 @@ def test_comparing_with_another_model_shows_both_accuracies_and_their_disagreeme
     """Test that choosing a second model shows both accuracies and the test images they answer differently."""
     import keras
 
-    from digitlab.registry import register_model
+    from digitlab.store.registry import register_model
 
     model = keras.models.load_model(model_entry.path, safe_mode=True, compile=False)
     kernel, bias = model.layers[-1].get_weights()

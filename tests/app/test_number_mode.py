@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bench import canvas_png
-from digitlab.loadtest import canvas_from_digit
-from digitlab.numbers import read_number
+from digitlab.bench.benchmarks import canvas_png
+from digitlab.bench.load import canvas_from_digit
+from digitlab.serving.number_segmentation import read_number
 from tests.app.test_draw_page import PAGE, clear_digits, model_entry, predictor  # noqa: F401 (fixtures)
 
 NUMBER_SOURCE_KEY = "number_source"

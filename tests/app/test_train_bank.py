@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitlab import jobs, runs
-from digitlab.drawings import DrawingBank
+from digitlab.training import jobs
+
+from digitlab.store import run_folder as runs
+from digitlab.bank.repository import DrawingBank
 from tests.app.test_train_page import button, open_page, select_rows, texts
 from tests.databases import bank_of_mnist_digits, fresh_database_url
 from tests.run_fixtures import make_run

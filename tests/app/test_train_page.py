@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab import jobs, runs
-from digitlab.access import hash_password
-from digitlab.registry import active_model_name
+from digitlab.training import jobs
+
+from digitlab.store import run_folder as runs
+from digitlab.config.access import hash_password
+from digitlab.store.registry import active_model_name
 from digitlab.ui.access import PASSWORD_ACCEPTED_KEY
 from digitlab.ui.train_view import runs_table_key
 from tests.run_fixtures import fake_trainer, make_run
@@ -225,7 +227,7 @@ def test_a_run_whose_process_died_shows_as_failed_with_its_log(models_dir, runs_
 
 def test_a_run_that_learned_nothing_is_not_shown_as_a_green_success(models_dir, runs_dir, small_run):
     """Test that a finished run carrying a warning is shown with it, and the owner is warned before promoting."""
-    from digitlab.run_health import run_warning
+    from digitlab.training.run_health import run_warning
 
     run_dir = make_run(runs_dir, "20260101-120000-digitnet", "done", model_from=small_run, test_accuracy=0.11,
                        warning=run_warning(0.11))

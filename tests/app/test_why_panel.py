@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.loadtest import canvas_from_digit
+from digitlab.bench.load import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 PANEL_KEY = "why_panel"
@@ -15,7 +15,7 @@ PANEL_KEY = "why_panel"
 
 @pytest.fixture(scope="module")
 def model_entry(small_models_dir):
-    from digitlab.registry import entry_for_path
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(small_models_dir / "default.keras")
     assert entry.usable, entry.problem
@@ -37,12 +37,12 @@ def draw_page(monkeypatch, entry, canvas_image, panel_open: bool) -> AppTest:
 
 def test_closed_panel_computes_nothing(monkeypatch, model_entry, mnist):
     """Test that with the panel closed the page shows its label and no explanation is computed."""
-    import digitlab.explain
+    import digitlab.explain.explainer
 
     def fail(*args, **kwargs):
         raise AssertionError("an explanation was computed while the panel was closed")
 
-    monkeypatch.setattr(digitlab.explain.Explainer, "explain", fail)
+    monkeypatch.setattr(digitlab.explain.explainer.Explainer, "explain", fail)
     at = draw_page(monkeypatch, model_entry, canvas_from_digit(mnist.x_test[0]), panel_open=False)
     assert not at.exception
     assert [expander.label for expander in at.expander] == ["Why this answer? What the model looked at, and what it resembles"]

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from digitlab.browser_bench import CHROMIUM_FLAGS, canvas_strokes, chromium_path
-from digitlab.pendigits import HELD_OUT_WRITERS, pendigits_path, read_pendigits
+from digitlab.bench.browser import CHROMIUM_FLAGS, canvas_strokes, chromium_path
+from digitlab.datasets.pendigits import HELD_OUT_WRITERS, pendigits_path, read_pendigits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
@@ -40,7 +40,7 @@ TRAINING = ["--arch", "cnn-small", "--epochs", "3", "--limit", "4000", "--thread
 
 def mnist_path() -> Path | None:
     """MNIST where DigitLab looks for it, or in the shared data folder beside the repository."""
-    from digitlab.data import candidate_paths
+    from digitlab.datasets.mnist import candidate_paths
 
     shared = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
     for path in [*(path for _, path in candidate_paths()), shared]:

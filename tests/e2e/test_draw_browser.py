@@ -56,9 +56,9 @@ def test_clear_and_undo_empty_the_canvas(page, app_url):
 @pytest.fixture(scope="module")
 def scan_of_seven(mnist, e2e_dirs) -> bytes:
     """A JPEG scan of an MNIST test 7 that the served model reads surely when decoded offline."""
-    from digitlab.images import decode_image
-    from digitlab.inference import Predictor
-    from digitlab.registry import entry_for_path
+    from digitlab.serving.images import decode_image
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import entry_for_path
 
     entry = entry_for_path(e2e_dirs["models"] / "default.keras")
     predictor = Predictor.from_file(entry.path, entry.sha256)

@@ -19,7 +19,7 @@ def open_number_mode(page, app_url: str) -> None:
     expect(page.get_by_text("Write a number")).to_be_visible(timeout=RESULT_TIMEOUT)
     wait_for_app_idle(page)
     expect(canvas_area(page)).to_have_count(1, timeout=RESULT_TIMEOUT)
-    from digitlab.numbers import NUMBER_CANVAS_SIZE
+    from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE
     from tests.e2e.screenshots import VISIBLE_WIDTH_JS
 
     box = canvas_area(page).bounding_box()

@@ -7,8 +7,8 @@ import shutil
 
 from playwright.sync_api import Page, expect
 
-from digitlab.access import hash_password
-from digitlab.registry import register_model
+from digitlab.config.access import hash_password
+from digitlab.store.registry import register_model
 from tests.e2e.conftest import running_app, wait_for_app_idle
 
 PASSWORD = "teacher's secret"

@@ -13,7 +13,7 @@ from tests.e2e.drawing import FOUR, ONE, draw, expect_prediction, open_draw_page
 # time the sidebar asks for the model list, which it does on every whole-app run.
 COUNTING_SITECUSTOMIZE = """
 import os
-import digitlab.registry as registry
+import digitlab.store.registry as registry
 
 _list_models = registry.list_models
 

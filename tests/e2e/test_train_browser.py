@@ -8,7 +8,9 @@ import shutil
 
 from playwright.sync_api import Page, expect
 
-from digitlab import jobs, runs
+from digitlab.training import jobs
+
+from digitlab.store import run_folder as runs
 from tests.e2e.conftest import running_app, save_screenshot, wait_for_app_idle
 from tests.run_fixtures import HISTORY_ROWS, fake_trainer, make_run
 

@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="module")
 def predictor(small_run):
     """The small run's model behind the app's Predictor."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import run_card
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import run_card
 
     return Predictor.from_file(small_run / "model.keras", run_card(small_run)["sha256"])

@@ -2,8 +2,8 @@
 
 import pytest
 
-from digitlab.access import AccessPolicy, hash_password, load_access_policy, verify_password
-from digitlab.settings import SettingsError
+from digitlab.config.access import AccessPolicy, hash_password, load_access_policy, verify_password
+from digitlab.config.settings import SettingsError
 
 FAST = 1000  # iterations for tests; the real default is far higher
 

@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from digitlab.atomic import file_sha256, read_json, write_atomic, write_json_atomic
+from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_json_atomic
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_and_no_temp_file(tmp_path):

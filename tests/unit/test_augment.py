@@ -5,7 +5,7 @@ import numpy as np
 
 def test_augmentation_keeps_digits_readable(mnist):
     """Test that augmented images stay in range, keep most ink in frame and vary between calls."""
-    from digitlab.augment import augment_batch
+    from digitlab.training.augmentation import augment_batch
 
     images = mnist.x_train[:32, :, :, None].astype(np.float32)
     first, second = augment_batch(images).numpy(), augment_batch(images).numpy()

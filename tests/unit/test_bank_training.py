@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from digitlab import runs
-from digitlab.bank_training import comparison_rows, held_out_people, snapshot_bank, snapshot_dataset
-from digitlab.drawings import DrawingBank, DrawingDataset
-from digitlab.runs import TrainConfig
+from digitlab.store import run_folder as runs
+from digitlab.training.bank_fine_tune import comparison_rows, held_out_people, snapshot_bank, snapshot_dataset
+from digitlab.bank.repository import DrawingBank, DrawingDataset
+from digitlab.store.run_folder import TrainConfig
 from tests.conftest import REPO_ROOT
 from tests.databases import bank_of_mnist_digits, fresh_database_url
 
@@ -111,7 +111,7 @@ def test_fine_tuning_on_the_bank_from_the_cli_compares_before_and_after(class_ba
     for row in (mnist_row, drawings_row):
         assert 0.5 < row["before"] <= 1 and 0.5 < row["after"] <= 1  # the small default reads about 93%
 
-    from digitlab.registry import run_card
+    from digitlab.store.registry import run_card
 
     assert run_card(run_dir)["comparison"] == record
     assert "--bank-weight 2" in run_card(run_dir)["command"]
@@ -126,7 +126,7 @@ def test_snapshot_bank_reads_the_database(class_bank):
 
 def test_the_bank_effect_benchmark_fine_tunes_on_some_pen_writers_and_reads_the_others(models_dir, mnist, tmp_path):
     """Test bench --bank-effect's path at small scale: import two writers, fine-tune in a process, read a third."""
-    from digitlab.bank_effect import run_bank_effect
+    from digitlab.bench.bank_effect import run_bank_effect
     from tests.conftest import SHARED_PENDIGITS
 
     if not SHARED_PENDIGITS.exists():

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
-from digitlab.browser_bench import DIGIT_SIZE, canvas_strokes, process_tree_rss_mb, stroke_figures
-from digitlab.pendigits import PenDigit
+from digitlab.bench.browser import DIGIT_SIZE, canvas_strokes, process_tree_rss_mb, stroke_figures
+from digitlab.datasets.pendigits import PenDigit
 
 
 def test_pen_strokes_are_centred_on_the_canvas_at_the_digit_size():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitlab.calibration import expected_calibration_error, hardest_examples, per_image_loss, reliability_bins
+from digitlab.evaluation.calibration import expected_calibration_error, hardest_examples, per_image_loss, reliability_bins
 
 # Four answers over three classes. With two bins, (0, 0.5] and (0.5, 1]:
 #   high bin: confidences 0.9 (right) and 0.8 (wrong): mean confidence 0.85, accuracy 0.5, gap 0.35

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab import data
-from digitlab.data import MnistUnavailableError, load_mnist
+from digitlab.datasets import mnist as data
+from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
 
 
 @pytest.fixture

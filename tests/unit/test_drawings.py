@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab import drawings
-from digitlab.drawing_archive import export_zip, import_file
-from digitlab.drawings import DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, prepare_drawing
+from digitlab.bank import repository as drawings
+from digitlab.bank.archive import export_zip, import_file
+from digitlab.bank.repository import DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, prepare_drawing
 from tests.conftest import SHARED_PENDIGITS
 from tests.databases import BACKENDS, fresh_database_url
 
@@ -156,7 +156,7 @@ def _blank_png() -> bytes:
 
 SAVE_MANY = """
 import sys
-from digitlab import drawings
+from digitlab.bank import repository as drawings
 from tests.unit.test_drawings import a_drawing
 
 url, count, writer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -340,7 +340,7 @@ def test_unipen_import_draws_pen_digits_with_writer_tags(sqlite_bank, tmp_path):
     assert len(report.added) == 12
     assert len(report.problems) == 1 and report.problems[0].startswith(f"line {starts[3] + 1}:")
     stored = sqlite_bank.drawings(newest_first=False)
-    from digitlab.pendigits import read_pendigits
+    from digitlab.datasets.pendigits import read_pendigits
 
     expected = read_pendigits(SHARED_PENDIGITS)[:12]
     assert [d.label for d in stored] == [digit.label for digit in expected]

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from digitlab.evaluate import (Evaluation, cache_path, confusion_matrix, default_cache_dir, disagreements,
+from digitlab.evaluation.metrics import (Evaluation, cache_path, confusion_matrix, default_cache_dir, disagreements,
                                evaluate_model, evaluate_probabilities, macro_averages, misclassified, per_class_metrics)
 
 # Six samples of three classes, counted by hand:
@@ -167,15 +167,15 @@ def small_model_file(small_run):
 
 @pytest.fixture(scope="module")
 def small_predictor(small_model_file):
-    from digitlab.inference import Predictor
-    from digitlab.registry import file_sha256
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import file_sha256
 
     return Predictor.from_file(small_model_file, file_sha256(small_model_file))
 
 
 def test_evaluate_model_agrees_with_the_accuracy_the_trainer_recorded(small_run, small_predictor, mnist, tmp_path):
     """Test that a real model on the real 10,000 MNIST test images scores what its training run reported."""
-    from digitlab.atomic import read_json
+    from digitlab.store.atomic import read_json
 
     evaluation = evaluate_model(small_predictor, mnist, cache_dir=tmp_path)
 
@@ -191,7 +191,7 @@ def test_evaluate_model_agrees_with_the_accuracy_the_trainer_recorded(small_run,
 
 def test_second_evaluation_of_the_same_model_file_comes_from_the_cache(small_predictor, small_model_file, mnist, tmp_path):
     """Test that the same model file is evaluated once: the second call asks the model nothing."""
-    from digitlab.registry import file_sha256
+    from digitlab.store.registry import file_sha256
 
     sha256 = file_sha256(small_model_file)
     counting = CountingPredictor(small_predictor)
@@ -211,8 +211,8 @@ def test_a_changed_model_file_is_evaluated_afresh(small_model_file, mnist, tmp_p
     """Test that retraining over the same file name (a new sha256) re-runs the model instead of reusing results."""
     import keras
 
-    from digitlab.inference import Predictor
-    from digitlab.registry import file_sha256
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import file_sha256
 
     model_file = tmp_path / "model.keras"
     shutil.copyfile(small_model_file, model_file)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from digitlab.explain import (Explainer, NeighbourIndex, classifier_members, cached_embeddings, embeddings_cache_path,
+from digitlab.explain.explainer import (Explainer, NeighbourIndex, classifier_members, cached_embeddings, embeddings_cache_path,
                               ink_neighbourhood, saliency_on_ink, training_index, what_if_images)
 
 REGION = (slice(2, 9), slice(2, 9))  # rows and columns 2..8: the only pixels the region model reads
@@ -68,7 +68,7 @@ def test_an_ensemble_is_explained_member_by_member_and_an_eleventh_output_is_fin
     """Test that an Average of two networks is split into its members, and an 11-class model still explains."""
     import keras
 
-    from digitlab.ensemble import build_ensemble
+    from digitlab.training.ensemble import build_ensemble
 
     pair = build_ensemble([region_model(), region_model()])
     assert len(classifier_members(pair)) == 2
@@ -89,7 +89,7 @@ def test_an_ensemble_is_explained_member_by_member_and_an_eleventh_output_is_fin
 def test_neighbours_of_a_training_image_include_itself(predictor, mnist, tmp_path):
     """Test that the nearest training digit to a training image is that image, and that the index is cached."""
     explainer = Explainer(predictor.model)
-    from digitlab.data import Mnist
+    from digitlab.datasets.mnist import Mnist
 
     subset = Mnist(mnist.x_train[:400], mnist.y_train[:400], mnist.x_test, mnist.y_test, mnist.source)
     index = training_index(explainer, subset, "f" * 64, cache_dir=tmp_path)
@@ -143,14 +143,14 @@ def test_saliency_on_ink_counts_within_two_pixels():
 
 def test_explain_cli_prints_the_fields_and_an_error_line_for_a_bad_file(models_dir, mnist, tmp_path, capsys, monkeypatch):
     """Test that `explain --json` prints digit, input, saliency, neighbours and layers, and an error for a bad file."""
-    import digitlab.explain
+    import digitlab.explain.explainer
     from digitlab.__main__ import main
     from PIL import Image
 
     def small_index(explainer, data, sha256, progress=None, cache_dir=None):  # 60,000 digits are too slow for a test
         return NeighbourIndex(explainer.embed(data.x_train[:300]), data.y_train[:300])
 
-    monkeypatch.setattr(digitlab.explain, "training_index", small_index)
+    monkeypatch.setattr(digitlab.explain.explainer, "training_index", small_index)
     good = tmp_path / "seven.png"
     Image.fromarray(mnist.x_test[0]).resize((140, 140)).save(good)
     bad = tmp_path / "broken.png"
@@ -167,7 +167,7 @@ def test_explain_cli_prints_the_fields_and_an_error_line_for_a_bad_file(models_d
 
 def test_neighbour_majority_accuracy_counts_majority_votes():
     """Test the sanity measure: an input counts as right when most of its nearest training digits share its label."""
-    from digitlab.explain_check import neighbour_majority_accuracy
+    from digitlab.bench.explain_check import neighbour_majority_accuracy
 
     # Training digits: three of label 1 along the first axis, one of label 2 along the second.
     index = NeighbourIndex(np.array([[1, 0], [0.99, 0.14], [0.98, 0.2], [0, 1]], np.float32), np.array([1, 1, 1, 2]))

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from digitlab.ui.figures import pixel_image, png_data_url, probability_chart
+from digitlab.ui.figures.probabilities import pixel_image, png_data_url, probability_chart
 
 
 def test_fast_chart_is_the_figure_plotly_would_validate():

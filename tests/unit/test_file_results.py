@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from digitlab.file_results import report_each_file
+from digitlab.cli.file_reports import report_each_file
 
 
 def test_each_file_gets_one_line_and_a_bad_file_an_error_line_without_stopping(tmp_path, capsys):

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.atomic import read_json, write_json_atomic
-from digitlab.flatbuffer import FlatbufferRefused, flatbuffer_path, read_flatbuffer
-from digitlab.inference import load_serving_predictor
-from digitlab.registry import entry_for_path
+from digitlab.store.atomic import read_json, write_json_atomic
+from digitlab.store.flatbuffers import FlatbufferRefused, flatbuffer_path, read_flatbuffer
+from digitlab.serving.predictor import load_serving_predictor
+from digitlab.store.registry import entry_for_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DEFAULT = REPO_ROOT / "models" / "default.keras"
@@ -61,9 +61,9 @@ def test_shipped_default_has_a_flatbuffer_matching_its_card():
 def test_serving_the_default_model_never_imports_tensorflow(tmp_path, drawing_png):
     """Test that loading the default model and reading a drawing leaves TensorFlow and Keras unimported."""
     out = run_fresh(f"""
-        from digitlab.inference import load_serving_predictor
-        from digitlab.images import read_image_file
-        from digitlab.registry import default_entry
+        from digitlab.serving.predictor import load_serving_predictor
+        from digitlab.serving.images import read_image_file
+        from digitlab.store.registry import default_entry
         predictor = load_serving_predictor(default_entry())
         assert predictor.serving.from_flatbuffer, predictor.serving
         prediction = predictor.predict_image(read_image_file({str(drawing_png)!r}))
@@ -166,7 +166,7 @@ def test_without_litert_the_model_is_served_by_tensorflow(registered, monkeypatc
     # TensorFlow runs the float weights the flatbuffer holds as 8-bit integers: close, not identical.
     np.testing.assert_allclose(predictor.predict_mnist(mnist.x_test[:20]), expected, atol=0.05)
 
-    from digitlab.registry import register_model
+    from digitlab.store.registry import register_model
 
     again = register_model(registered, "without-litert", {}, registered.parent)
     assert "not installed" in again.card["litert"]["error"]

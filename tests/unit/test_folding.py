@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from digitlab.ensemble import build_ensemble
-from digitlab.folding import fold_batch_norm
-from digitlab.models import build_model
+from digitlab.training.ensemble import build_ensemble
+from digitlab.serving.batch_norm_folding import fold_batch_norm
+from digitlab.training.architectures import build_model
 
 
 def with_learned_statistics(model, seed: int):
@@ -67,7 +67,7 @@ def test_batch_norm_after_an_activation_is_left_alone():
 
 def test_tensorflow_predictor_gives_the_models_own_probabilities(mnist):
     """Test that the TensorFlow fast path (folded, traced) agrees with calling the trained model directly."""
-    from digitlab.inference import Predictor
+    from digitlab.serving.predictor import Predictor
 
     model = with_learned_statistics(build_model("digitnet"), seed=3)
     images = mnist.x_test[:32]

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from digitlab.images import MAX_DECODED_SIDE, ImageRejectedError, decode_image
-from digitlab.preprocess import MNIST_SIZE, preprocess
+from digitlab.serving.images import MAX_DECODED_SIDE, ImageRejectedError, decode_image
+from digitlab.serving.preprocess import MNIST_SIZE, preprocess
 from tests.conftest import encode
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from digitlab.images import MAX_FILE_BYTES, ImageRejectedError, decode_image, read_image_file
-from digitlab.loadtest import canvas_from_digit
-from digitlab.preprocess import preprocess
+from digitlab.serving.images import MAX_FILE_BYTES, ImageRejectedError, decode_image, read_image_file
+from digitlab.bench.load import canvas_from_digit
+from digitlab.serving.preprocess import preprocess
 from tests.conftest import encode
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

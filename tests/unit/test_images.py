@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.images import MAX_DECODED_SIDE, MAX_FILE_BYTES, MAX_PIXELS, decode_image, read_image_file
+from digitlab.serving.images import MAX_DECODED_SIDE, MAX_FILE_BYTES, MAX_PIXELS, decode_image, read_image_file
 from tests.conftest import REPO_ROOT, encode
 
 EXIF_ORIENTATION = 0x0112

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from digitlab import jobs, runs
-from digitlab.runs import TrainConfig
-from digitlab.settings import Settings
+from digitlab.training import jobs
+
+from digitlab.store import run_folder as runs
+from digitlab.store.run_folder import TrainConfig
+from digitlab.config.settings import Settings
 from tests.run_fixtures import dead_pid, fake_trainer, make_run
 
 TINY = dict(arch="mlp", epochs=1, limit=2000, augment=False)
@@ -209,9 +211,9 @@ def test_delete_removes_a_finished_run(runs_dir):
 RACING_START = """
 import json, sys, time
 from pathlib import Path
-from digitlab import jobs
-from digitlab.settings import Settings
-from digitlab.runs import TrainConfig
+from digitlab.training import jobs
+from digitlab.config.settings import Settings
+from digitlab.store.run_folder import TrainConfig
 root, start_at = Path(sys.argv[1]), float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 try:

@@ -5,9 +5,9 @@ import threading
 import numpy as np
 import pytest
 
-from digitlab import lite_runtime
-from digitlab.inference import Predictor
-from digitlab.lite_runtime import LiteModel, LiteRuntimeUnavailable
+from digitlab.serving import litert as lite_runtime
+from digitlab.serving.predictor import Predictor
+from digitlab.serving.litert import LiteModel, LiteRuntimeUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from digitlab.models import ARCHITECTURES, build_model
-from digitlab.precise_batch_norm import recompute_batch_norm_statistics
+from digitlab.training.architectures import ARCHITECTURES, build_model
+from digitlab.training.precise_batch_norm import recompute_batch_norm_statistics
 
 
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
@@ -41,8 +41,8 @@ def test_cnn_deep_is_the_deep_stack():
 
 def test_shipped_default_model_is_registered_and_reads_mnist(mnist):
     """Test that models/default.keras matches its card, loads with safe_mode and reads MNIST test digits."""
-    from digitlab.inference import Predictor
-    from digitlab.registry import REPO_ROOT, entry_for_path, load_entry
+    from digitlab.serving.predictor import Predictor
+    from digitlab.store.registry import REPO_ROOT, entry_for_path, load_entry
 
     entry = entry_for_path(REPO_ROOT / "models" / "default.keras")
     assert entry.usable, entry.problem
@@ -54,7 +54,7 @@ def test_shipped_default_model_is_registered_and_reads_mnist(mnist):
 
 def test_predictor_answers_any_number_of_images_in_order(predictor, mnist):
     """Test that none, one, and more images than one batch holds each get their own row, in order."""
-    from digitlab.inference import MAX_BATCH
+    from digitlab.serving.predictor import MAX_BATCH
 
     assert predictor.predict_mnist(mnist.x_test[:0]).shape == (0, 10)
     images = mnist.x_test[: MAX_BATCH + 3]

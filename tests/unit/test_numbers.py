@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digitlab.numbers import Stroke, read_number
-from digitlab.pendigits import as_canvas_rgba, draw_strokes
+from digitlab.serving.number_segmentation import Stroke, read_number
+from digitlab.datasets.pendigits import as_canvas_rgba, draw_strokes
 
 WIDTH, HEIGHT = 980, 280
 DIGIT_SIDE = 200  # canvas pixels for an MNIST digit's 28x28 box: its ink is about 140 px tall
@@ -175,7 +175,7 @@ def test_crossing_strokes_of_neighbours_are_kept_apart(predictor):
 def test_touching_slanted_strokes_are_cut_along_the_slant_not_across_a_stroke():
     """Test that the cut offered through one piece of ink made of two slanted strokes joined by a bridge
     runs between them, leaving each stroke whole on its own side (no straight column could)."""
-    from digitlab.numbers import _cheapest_seams
+    from digitlab.serving.number_segmentation import _cheapest_seams
 
     rows, columns = np.indices((120, 90))
     first = np.abs(columns - (10 + 0.35 * rows)) < 6

@@ -12,7 +12,7 @@ from tests.conftest import SHARED_PENDIGITS
 def pen_digits():
     if not SHARED_PENDIGITS.exists():
         pytest.skip(f"pen trajectories not found at {SHARED_PENDIGITS}")
-    from digitlab.pendigits import read_pendigits
+    from digitlab.datasets.pendigits import read_pendigits
 
     return read_pendigits(SHARED_PENDIGITS)
 
@@ -21,8 +21,8 @@ def test_numbers_are_one_writers_digits_laid_out_left_to_right(pen_digits):
     """Test that each built number is 2-6 digits by one writer, drawn inside the wide canvas, its true
     boxes left to right at one shared height, and that some neighbours touch while others stand apart
     (and with the overlapping gaps of the stress set, some reach into each other)."""
-    from digitlab.numbers import NUMBER_CANVAS_SIZE as NUMBER_CANVAS
-    from digitlab.pen_numbers import OVERLAPPING_GAP_RANGE, build_numbers, digits_by_writer
+    from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE as NUMBER_CANVAS
+    from digitlab.datasets.pen_numbers import OVERLAPPING_GAP_RANGE, build_numbers, digits_by_writer
 
     by_writer = digits_by_writer(pen_digits)
     touching_to_wide = _gaps(build_numbers(pen_digits, 120, seed=4), by_writer, NUMBER_CANVAS)
@@ -53,7 +53,7 @@ def _gaps(numbers, by_writer, canvas_size) -> np.ndarray:
 
 def test_same_seed_builds_the_same_numbers(pen_digits):
     """Test that a benchmark set is fixed by its seed, so runs are comparable."""
-    from digitlab.pen_numbers import build_numbers
+    from digitlab.datasets.pen_numbers import build_numbers
 
     first, second = build_numbers(pen_digits, 5, seed=9), build_numbers(pen_digits, 5, seed=9)
     assert [n.text for n in first] == [n.text for n in second]

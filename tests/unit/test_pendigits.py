@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from digitlab.pendigits import HELD_OUT_WRITERS, read_pendigits, render_on_canvas, split_by_writer
+from digitlab.datasets.pendigits import HELD_OUT_WRITERS, read_pendigits, render_on_canvas, split_by_writer
 from tests.conftest import SHARED_PENDIGITS
 
 SAMPLE = """.SEGMENT DIGIT 0 ? "7"

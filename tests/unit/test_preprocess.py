@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab.loadtest import canvas_from_digit
-from digitlab.preprocess import MNIST_SIZE, preprocess, stroke_width, to_ink
+from digitlab.bench.load import canvas_from_digit
+from digitlab.serving.preprocess import MNIST_SIZE, preprocess, stroke_width, to_ink
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:

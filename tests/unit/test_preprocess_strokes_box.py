@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import digitlab.preprocess as preprocess_module
-from digitlab.preprocess import preprocess
+import digitlab.serving.preprocess as preprocess_module
+from digitlab.serving.preprocess import preprocess
 from tests.conftest import SHARED_PENDIGITS
 
 
@@ -35,7 +35,7 @@ def variants(canvas: np.ndarray) -> list[np.ndarray]:
 def pen_canvases() -> list[np.ndarray]:
     if not SHARED_PENDIGITS.is_file():
         pytest.skip(f"pen digits not found at {SHARED_PENDIGITS}")
-    from digitlab.pendigits import read_pendigits, render_on_canvas
+    from digitlab.datasets.pendigits import read_pendigits, render_on_canvas
 
     rng = np.random.default_rng(5)
     return [render_on_canvas(digit, rng) for digit in read_pendigits(SHARED_PENDIGITS)[::40]]
@@ -68,7 +68,7 @@ def test_blank_and_dot_canvases_say_the_same_as_reading_them_whole(alpha):
 def test_a_canvas_drawings_ink_is_the_same_read_on_its_box_or_whole(pen_canvases):
     """Test that the ink Number mode reads from a canvas (computed on the strokes' box) is to_ink's, pixel
     for pixel, in every variant a canvas or browser might send."""
-    from digitlab.preprocess import ink_of_image, to_ink
+    from digitlab.serving.preprocess import ink_of_image, to_ink
 
     for canvas in pen_canvases[:20]:
         for image in variants(canvas):

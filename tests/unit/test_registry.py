@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.loadtest import canvas_from_digit
-from digitlab.registry import (ModelLoadError, file_sha256, list_run_models, list_store_models, load_entry,
+from digitlab.bench.load import canvas_from_digit
+from digitlab.store.registry import (ModelLoadError, file_sha256, list_run_models, list_store_models, load_entry,
                                register_model, resolve_model)
 from tests.conftest import REPO_ROOT
 
@@ -48,7 +48,7 @@ def keras_load_spy(monkeypatch) -> list:
 
 def reads_digits(model, mnist) -> bool:
     """Whether a loaded model reads real MNIST test digits drawn on a canvas (the user's view of 'works')."""
-    from digitlab.inference import Predictor
+    from digitlab.serving.predictor import Predictor
 
     predictor = Predictor(model)
     read = [predictor.predict_image(canvas_from_digit(image)).digit for image in mnist.x_test[:10]]
@@ -177,7 +177,7 @@ def test_damaged_run_model_is_refused(runs_dir, small_run):
 
 def new_model_file(tmp_path: Path) -> Path:
     """A valid, different model to register over the default."""
-    from digitlab.models import build_model
+    from digitlab.training.architectures import build_model
 
     path = tmp_path / "new.keras"
     build_model("mlp").save(path)
@@ -187,7 +187,7 @@ def new_model_file(tmp_path: Path) -> Path:
 KILLED_MID_COPY = """
 import sys, time
 from pathlib import Path
-import digitlab.registry as registry
+import digitlab.store.registry as registry
 
 source, directory, ready = map(Path, sys.argv[1:4])
 
@@ -225,7 +225,7 @@ def test_registration_killed_mid_copy_leaves_the_previous_model_loadable(models_
 
 def test_registration_that_fails_mid_copy_leaves_nothing_behind(models_dir, tmp_path, monkeypatch, mnist):
     """Test that a copy that raises midway (disk full) leaves the old model and no temp file."""
-    import digitlab.registry as registry
+    import digitlab.store.registry as registry
 
     original_sha = file_sha256(models_dir / "default.keras")
     files_before = sorted(path.name for path in models_dir.iterdir())
@@ -244,7 +244,7 @@ def test_registration_that_fails_mid_copy_leaves_nothing_behind(models_dir, tmp_
 
 def test_death_between_new_version_and_card_leaves_the_old_version_in_use(models_dir, tmp_path, monkeypatch, mnist):
     """Test that a death between writing a new version's file and switching the card keeps the old model in use."""
-    import digitlab.registry as registry
+    import digitlab.store.registry as registry
 
     original_sha = file_sha256(models_dir / "default.keras")
 
@@ -263,7 +263,7 @@ def test_model_swapped_after_its_hash_check_is_not_what_gets_loaded(models_dir, 
     """Test that a file replaced right after its sha256 was checked cannot slip in: the checked model is loaded."""
     import hashlib
 
-    import digitlab.registry as registry
+    import digitlab.store.registry as registry
 
     default_file = models_dir / "default.keras"
     untrained_bytes = new_model_file(tmp_path).read_bytes()
@@ -293,7 +293,7 @@ def test_interrupted_training_save_keeps_the_previous_model(small_run, tmp_path,
     """Test that save_model_atomic that fails (or writes garbage) leaves the run's previous model.keras intact."""
     import keras
 
-    from digitlab.train import save_model_atomic
+    from digitlab.training.trainer import save_model_atomic
 
     run = tmp_path / "run"
     run.mkdir()
@@ -326,7 +326,7 @@ def finished_run(runs_dir, small_run):
 
 def test_promotion_under_a_taken_name_is_refused_and_changes_nothing(models_dir, finished_run):
     """Test that promoting over an existing model without asking to replace it is refused, naming the model."""
-    from digitlab.registry import ModelExistsError, active_model_name, promote_run
+    from digitlab.store.registry import ModelExistsError, active_model_name, promote_run
 
     before = {path.name: path.read_bytes() for path in models_dir.iterdir()}
     with pytest.raises(ModelExistsError, match="'default' already exists"):
@@ -337,7 +337,7 @@ def test_promotion_under_a_taken_name_is_refused_and_changes_nothing(models_dir,
 
 def test_replacing_a_model_keeps_the_old_version_and_it_can_be_restored(models_dir, finished_run, small_run):
     """Test that --replace makes a new version, keeps the old file and card data, and restore brings it back."""
-    from digitlab.registry import load_entry, promote_run, restore_version
+    from digitlab.store.registry import load_entry, promote_run, restore_version
 
     original = store_entry("default")
     replaced = promote_run(finished_run, "default", models_dir, replace=True)
@@ -369,7 +369,7 @@ def test_a_model_is_found_by_name_by_run_and_by_path_and_a_wrong_name_lists_the_
 
 def test_promotion_needs_a_finished_intact_run(models_dir, runs_dir, small_run):
     """Test that a failed run, or a run whose model changed after it finished, is not promoted."""
-    from digitlab.registry import promote_run
+    from digitlab.store.registry import promote_run
     from tests.run_fixtures import make_run
 
     failed = make_run(runs_dir, "20260101-130000-cnn-small", "failed")
@@ -386,7 +386,7 @@ def test_promotion_needs_a_finished_intact_run(models_dir, runs_dir, small_run):
 def test_deleting_a_model_removes_every_version_and_the_default_stays(models_dir, finished_run):
     """Test that deleting a promoted model removes its card and files, falls back to the default, and the
     shipped default itself cannot be deleted."""
-    from digitlab.registry import active_model_name, delete_model, promote_run
+    from digitlab.store.registry import active_model_name, delete_model, promote_run
 
     promote_run(finished_run, "mine", models_dir)
     promote_run(finished_run, "mine", models_dir, replace=True)

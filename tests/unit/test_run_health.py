@@ -1,10 +1,10 @@
-"""Tests for digitlab.run_health: the warning a run that did not learn ends with."""
+"""Tests for digitlab.training.run_health: the warning a run that did not learn ends with."""
 
 from __future__ import annotations
 
 import pytest
 
-from digitlab.run_health import run_warning
+from digitlab.training.run_health import run_warning
 
 
 def test_run_at_chance_is_warned_about():
@@ -37,8 +37,8 @@ def test_short_digitnet_run_learns(tmp_path, mnist):
 
     Before batch-norm momentum was lowered, such runs predicted from unsettled statistics: about 11%.
     """
-    from digitlab.runs import TrainConfig
-    from digitlab.train import run_training
+    from digitlab.store.run_folder import TrainConfig
+    from digitlab.training.trainer import run_training
 
     status = run_training(TrainConfig(arch="digitnet", epochs=2, limit=1000, batch_size=32, augment=False, seed=0),
                           tmp_path / "short")

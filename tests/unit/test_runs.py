@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from digitlab import runs
-from digitlab.runs import RunStatus, TrainConfig
+from digitlab.store import run_folder as runs
+from digitlab.store.run_folder import RunStatus, TrainConfig
 from tests.run_fixtures import fake_trainer, make_run
 
 

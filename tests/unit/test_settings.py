@@ -2,7 +2,7 @@
 
 import pytest
 
-from digitlab.settings import Settings, SettingsError, load_settings
+from digitlab.config.settings import Settings, SettingsError, load_settings
 
 
 def test_settings_come_from_env_then_secrets_and_bad_values_are_named():

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from digitlab import runs
-from digitlab.runs import TrainConfig
-from digitlab.train import estimate_time_left, run_training, save_model_atomic, train_run
+from digitlab.store import run_folder as runs
+from digitlab.store.run_folder import TrainConfig
+from digitlab.training.trainer import estimate_time_left, run_training, save_model_atomic, train_run
 
 
 def test_tiny_run_writes_every_run_file(small_run):
@@ -53,7 +53,7 @@ def test_invalid_config_is_refused_before_training(tmp_path):
 
 def test_failure_is_recorded_in_status(tmp_path, monkeypatch):
     """Test that an exception during training marks the run failed with the error, never running."""
-    from digitlab import data
+    from digitlab.datasets import mnist as data
 
     def broken(*args, **kwargs):
         raise data.MnistUnavailableError("MNIST not found.")
@@ -67,7 +67,7 @@ def test_interrupted_save_keeps_the_previous_model(tmp_path, mnist):
     """Test that a save that dies midway leaves the earlier model file intact and loadable."""
     import keras
 
-    from digitlab.models import build_model
+    from digitlab.training.architectures import build_model
 
     model = build_model("mlp")
     path = tmp_path / "model.keras"
@@ -127,7 +127,7 @@ def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed
 
 def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch, mnist):
     """Test that a write error while saving the model marks the run failed, with the reason, and no model file."""
-    import digitlab.train as train
+    import digitlab.training.trainer as train
 
     def full_disk(model, path):
         raise OSError(28, "No space left on device")

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.nondigits import NOT_A_DIGIT
-from digitlab.pendigits import HELD_OUT_WRITERS, read_pendigits, split_by_writer
+from digitlab.datasets.nondigits import NOT_A_DIGIT
+from digitlab.datasets.pendigits import HELD_OUT_WRITERS, read_pendigits, split_by_writer
 from tests.conftest import SHARED_PENDIGITS
 
 needs_pendigits = pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason=f"{SHARED_PENDIGITS} is not present")
@@ -45,7 +45,7 @@ def test_writer_split_puts_no_writer_on_both_sides():
 @needs_pendigits
 def test_extra_training_images_use_only_training_writers(small_pendigits):
     """Test that pen digits come only from training writers, drawn `copies` times, plus labelled non-digits."""
-    from digitlab.training_data import PEN_DATA_SOURCE, extra_training_images
+    from digitlab.datasets.training_mix import PEN_DATA_SOURCE, extra_training_images
 
     training, held_out = split_by_writer(read_pendigits(small_pendigits))
     assert training and held_out  # the small file has both kinds of writer
@@ -64,9 +64,9 @@ def test_extra_training_images_use_only_training_writers(small_pendigits):
 @needs_pendigits
 def test_pen_digits_are_preprocessed_like_the_draw_page(small_pendigits):
     """Test that each pen image is exactly what `preprocess` makes of that digit's canvas drawing."""
-    from digitlab.pendigits import render_on_canvas
-    from digitlab.preprocess import preprocess
-    from digitlab.training_data import pen_digit_images, training_writers_digits
+    from digitlab.datasets.pendigits import render_on_canvas
+    from digitlab.serving.preprocess import preprocess
+    from digitlab.datasets.training_mix import pen_digit_images, training_writers_digits
 
     digits = training_writers_digits(small_pendigits)[:5]
     x, y = pen_digit_images(digits, copies=1, seed=7)
@@ -82,8 +82,8 @@ def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_p
     """Test that a run given pen digits and non-digits trains an 11-output model and records its data."""
     import keras
 
-    from digitlab.runs import TrainConfig
-    from digitlab.train import run_training
+    from digitlab.store.run_folder import TrainConfig
+    from digitlab.training.trainer import run_training
 
     config = TrainConfig(arch="mlp", epochs=1, limit=300, augment=False, pen_digits=str(small_pendigits),
                          pen_copies=1, non_digits=40)
@@ -93,7 +93,7 @@ def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_p
     assert model.output_shape[-1] == 11
     assert status.extra_training_data["non_digits"]["images"] == 40
     assert not set(status.extra_training_data["pen_digits"]["writers"]) & HELD_OUT_WRITERS
-    from digitlab.registry import run_card
+    from digitlab.store.registry import run_card
 
     card = run_card(tmp_path / "run")
     assert "--pen-digits" in card["command"] and "--non-digits" in card["command"], "the card's command retrains it"

@@ -1,0 +1,1 @@
+"""The drawing bank (SQLAlchemy + Alembic): schema, repository, input checks, archive, snapshots."""

@@ -1,0 +1,196 @@
+"""The drawing bank's files: export as a zip (PNGs, labels.csv, strokes.json), and import of that zip or of
+UNIPEN pen-digit text. Import checks each row like a new drawing: the good rows go in, the rest are listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from digitlab.bank.repository import (SOURCES, DrawingBank, DrawingFilter, DrawingRejectedError, NewDrawing, encode_png,
+                               prepare_drawing)
+
+MAX_IMPORT_ENTRIES = 200_000  # files in an imported zip
+MAX_IMPORT_BYTES = 500 * 1024 * 1024  # total uncompressed size of an imported zip
+ZIP_SIGNATURE = b"PK\x03\x04"
+EXPORT_LABELS = "labels.csv"
+EXPORT_STROKES = "strokes.json"
+EXPORT_COLUMNS = ("id", "file", "label", "reading", "probabilities", "model_sha256", "source", "writer",
+                  "created_at")
+PEN_WRITER_PREFIX = "pen-"  # writer tag of imported pen digits: pen-07 is pendigits writer 7
+
+
+@dataclass
+class ImportReport:
+    """What an import did: the ids added, and a line for each row or segment that was left out."""
+
+    added: list[int] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"added": len(self.added), "problems": self.problems}
+
+
+def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = DrawingFilter()) -> int:
+    """Write the bank (or the drawings matching where) as a zip: PNGs, labels.csv and strokes.json.
+
+    The zip is written to a temp file and renamed, so a failed export leaves no half a zip. Returns
+    the number of drawings written.
+    """
+    from digitlab.store.atomic import write_atomic
+
+    written = 0
+
+    def write(temp: Path) -> None:
+        nonlocal written
+        labels = io.StringIO()
+        writer = csv.writer(labels, lineterminator="\n")
+        writer.writerow(EXPORT_COLUMNS)
+        strokes = {}
+        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for drawing in _all_drawings(bank, where):
+                written += 1
+                name = f"drawings/{drawing.id:07d}.png"
+                archive.writestr(name, drawing.png)
+                writer.writerow([drawing.id, name, _blank(drawing.label), _blank(drawing.reading),
+                                 json.dumps(drawing.probabilities) if drawing.probabilities else "",
+                                 drawing.model_sha256 or "", drawing.source, drawing.writer or "",
+                                 drawing.created_at.isoformat()])
+                if drawing.strokes:
+                    strokes[str(drawing.id)] = json.loads(drawing.strokes)
+            archive.writestr(EXPORT_LABELS, labels.getvalue())
+            archive.writestr(EXPORT_STROKES, json.dumps(strokes, separators=(",", ":")))
+
+    write_atomic(out, write)
+    return written
+
+
+def _all_drawings(bank: DrawingBank, where: DrawingFilter, page: int = 1000):
+    """The matching drawings, oldest first, read a page at a time so a large bank is never all in memory."""
+    offset = 0
+    while True:
+        drawings = bank.drawings(where, limit=page, offset=offset, newest_first=False)
+        yield from drawings
+        if len(drawings) < page:
+            return
+        offset += page
+
+
+def _blank(value) -> str:
+    return "" if value is None else str(value)
+
+
+def import_file(bank: DrawingBank, path: str | Path, session: str | None = None) -> ImportReport:
+    """Import a zip written by export_zip, or UNIPEN pen-digit text; the good rows go in, the rest are listed."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as file:
+            head = file.read(4)
+    except OSError as error:
+        raise DrawingRejectedError(f"{path} cannot be read ({error.strerror or error}).") from error
+    if head == ZIP_SIGNATURE:
+        return import_zip(bank, path, session)
+    return import_unipen(bank, path)
+
+
+def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) -> ImportReport:
+    """Import an export zip. Each CSV row is checked like a new drawing; broken ones are listed, not stored."""
+    report = ImportReport()
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DrawingRejectedError(f"{Path(path).name} is not a readable zip ({error}).") from error
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > MAX_IMPORT_ENTRIES or sum(entry.file_size for entry in entries) > MAX_IMPORT_BYTES:
+            raise DrawingRejectedError("The zip is too large to import: split it into smaller zips.")
+        sizes = {entry.filename: entry.file_size for entry in entries}
+        if EXPORT_LABELS not in sizes:
+            raise DrawingRejectedError(f"The zip has no {EXPORT_LABELS}; it was not written by DigitLab's export.")
+        try:
+            rows = list(csv.DictReader(io.StringIO(archive.read(EXPORT_LABELS).decode("utf-8"))))
+            strokes = json.loads(archive.read(EXPORT_STROKES)) if EXPORT_STROKES in sizes else {}
+        except (UnicodeDecodeError, ValueError, RecursionError, zipfile.BadZipFile, csv.Error) as error:
+            raise DrawingRejectedError(f"The zip's {EXPORT_LABELS} or {EXPORT_STROKES} cannot be read ({error}).") from error
+        if not isinstance(strokes, dict):
+            strokes = {}
+        prepared = []
+        for number, row in enumerate(rows, start=2):  # line 1 is the header
+            try:
+                prepared.append(_drawing_from_row(archive, sizes, row, strokes, session))
+            except DrawingRejectedError as error:
+                report.problems.append(f"{EXPORT_LABELS} line {number}: {error}")
+            except (KeyError, zipfile.BadZipFile, OSError, ValueError, RecursionError) as error:
+                report.problems.append(f"{EXPORT_LABELS} line {number}: unreadable ({error}).")
+    report.added = bank.add_many(prepared)
+    return report
+
+
+def _drawing_from_row(archive: zipfile.ZipFile, sizes: dict, row: dict, strokes: dict,
+                      session: str | None) -> NewDrawing:
+    from digitlab.serving.images import MAX_FILE_BYTES
+
+    name = (row.get("file") or "").strip()
+    if name not in sizes:
+        raise DrawingRejectedError(f"the image {name or '(none)'} is not in the zip.")
+    if sizes[name] > MAX_FILE_BYTES:
+        raise DrawingRejectedError(f"the image {name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+    source = (row.get("source") or "import").strip()
+    probabilities = (row.get("probabilities") or "").strip()
+    created = (row.get("created_at") or "").strip()
+    try:
+        created_at = datetime.fromisoformat(created) if created else None
+    except ValueError:
+        raise DrawingRejectedError(f"the time {created!r} is not an ISO date and time.") from None
+    try:
+        parsed_probabilities = json.loads(probabilities) if probabilities else None
+    except (ValueError, RecursionError):
+        raise DrawingRejectedError("the probabilities are not a JSON list.") from None
+    return prepare_drawing(
+        archive.read(name), _optional(row.get("label")), source if source in SOURCES else "import",
+        writer=_optional(row.get("writer")), session=session, strokes=strokes.get(str(row.get("id", "")).strip()),
+        reading=_optional(row.get("reading")), probabilities=parsed_probabilities,
+        model_sha256=_optional(row.get("model_sha256")), created_at=created_at)
+
+
+def _optional(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
+
+
+def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | None = None,
+                  seed: int = 0) -> ImportReport:
+    """Import UNIPEN pen digits (pendigits-orig format) drawn as canvas drawings, tagged pen-NN by writer.
+
+    Each digit is drawn with its own seeded size, place and brush (as pendigits.render_on_canvas
+    varies them), so importing the same file twice gives the same images. writers limits the import
+    to those writer numbers.
+    """
+    from digitlab.datasets.pendigits import read_pendigits_checked, render_on_canvas
+
+    try:
+        digits, problems = read_pendigits_checked(path)
+    except OSError as error:
+        raise DrawingRejectedError(f"{path} cannot be read ({error.strerror or error}).") from error
+    report = ImportReport(problems=list(problems))
+    wanted = None if writers is None else set(writers)
+    prepared = []
+    for index, digit in enumerate(digits):
+        if wanted is not None and digit.writer not in wanted:
+            continue
+        canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: a quarter the PNG
+        pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
+        try:
+            prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen,
+                                            writer=f"{PEN_WRITER_PREFIX}{digit.writer:02d}"))
+        except DrawingRejectedError as error:
+            report.problems.append(f"digit {index + 1} (writer {digit.writer}): {error}")
+    report.added = bank.add_many(prepared)
+    return report

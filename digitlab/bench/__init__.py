@@ -1,0 +1,1 @@
+"""Benchmarks: the top layer, imported by nothing but the CLI; never imports ui/."""

@@ -1,0 +1,311 @@
+"""`python -m digitlab bench --browser`: what a person drawing feels, measured in Chromium against a floor.
+
+Two servers are started with `streamlit run`: DigitLab's app.py and the floor app (digitlab/ui/floor_app.py,
+the same canvas component in a fragment with one st.metric). Headless Chromium, driven by Playwright,
+draws real pen digits (UCI pendigits trajectories, held-out writers) stroke by stroke on each, taking
+turns digit by digit so both see the same machine load. Each stroke is timed from pen-up to the page
+settling: the last change to the page outside the canvas, once nothing has changed for QUIET_MS. A
+fragment rerun does not flip the app's "running" state, so that state cannot be used.
+
+Also measured: the first page view after each server starts, the servers' resident memory (process
+and children) after the first prediction, and the wall time of `python -m digitlab predict` on one file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from digitlab.config.paths import REPO_ROOT
+
+APP_SCRIPT = REPO_ROOT / "app.py"
+FLOOR_SCRIPT = REPO_ROOT / "digitlab" / "ui" / "floor_app.py"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+QUIET_MS = 600  # a page unchanged this long has settled; longer than any gap inside one answer
+STROKE_TIMEOUT_MS = 15_000  # a stroke not answered in this long is counted as unanswered
+PAGE_TIMEOUT_MS = 120_000
+SETTLE_AFTER_LOAD_S = 3.0  # a person looks at a new page about this long before drawing
+DIGIT_SIZE = 0.7  # a drawn digit's longer side, as a share of the canvas
+POINTS_PER_MOVE = 8  # canvas pixels per mouse event, about what a 60 Hz pointer gives when drawing
+
+# Installed in each page before its first stroke. Pen-up is taken from the page's own pointerup event.
+# The canvas component draws inside its own shadow root, which a MutationObserver on the page does not
+# see, so every change observed is the app's answer.
+SETTLE_WATCH_JS = """() => {
+    if (window.__settle) return;
+    const settle = window.__settle = {penUp: null, last: null};
+    new MutationObserver(() => { if (settle.penUp !== null) settle.last = performance.now(); })
+        .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+    window.addEventListener('pointerup', () => { settle.penUp = performance.now(); settle.last = null; }, true);
+}"""
+SETTLED_JS = f"""() => window.__settle.last !== null && performance.now() - window.__settle.last >= {QUIET_MS}"""
+# The canvas component renders in a shadow root (so its own changes never reach SETTLE_WATCH_JS's observer
+# on the page). Just mounted, it is laid out for a moment before its stylesheet applies, with the drawing
+# layer under the paper: the page is ready once the drawing layer is on top and the script has finished.
+CANVAS_READY_JS = """surface => {
+    if (!surface.isConnected) return false;
+    const box = surface.getBoundingClientRect();
+    const hit = surface.getRootNode().elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    const app = document.querySelector("[data-testid='stApp']");
+    return hit !== null && hit.classList.contains('upper-canvas')
+        && app !== null && app.getAttribute('data-test-script-state') === 'notRunning';
+}"""
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"streamlit did not become healthy at {url}")
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss_kb: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue  # gone while we looked
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        child = int(entry.name)
+        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(child)
+        rss_kb[child] = int(fields.get("VmRSS", "0 kB").split()[0])
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        total += rss_kb.get(current, 0)
+        pending.extend(children.get(current, []))
+    return total / 1024
+
+
+class StreamlitServer:
+    """`streamlit run script` on a free port; knows when it was started and its memory."""
+
+    def __init__(self, script: Path, env: dict | None = None):
+        self.script = script
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="digitlab-bench-streamlit-", suffix=".log", delete=False)
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_until_healthy(self) -> float:
+        """Seconds from launch until the server answers its health check."""
+        wait_for_health(self.url, self.process)
+        return time.perf_counter() - self.started
+
+    def rss_mb(self) -> float:
+        return process_tree_rss_mb(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the server and any children
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+def canvas_strokes(digit, size: int = 280) -> list[list[tuple[float, float]]]:
+    """A pen digit's strokes in canvas pixels: centred, its longer side DIGIT_SIZE of the canvas."""
+    points = np.concatenate(digit.strokes)
+    low, high = points.min(axis=0), points.max(axis=0)
+    scale = DIGIT_SIZE * size / max(float((high - low).max()), 1.0)
+    offset = (size - (high - low) * scale) / 2
+    return [[tuple(point) for point in ((stroke - low) * scale + offset).tolist()] for stroke in digit.strokes]
+
+
+class DrawingTab:
+    """One browser tab on one server, drawing and timing strokes."""
+
+    def __init__(self, browser, server: StreamlitServer):
+        self.server = server
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.page = self.context.new_page()
+
+    def open(self) -> float:
+        """Load the page; seconds until its canvas takes strokes and the script has finished."""
+        started = time.perf_counter()
+        self.page.goto(self.server.url, timeout=PAGE_TIMEOUT_MS)
+        surface = self.page.locator(".dc-container").first.element_handle(timeout=PAGE_TIMEOUT_MS)
+        self.page.wait_for_function(CANVAS_READY_JS, arg=surface, timeout=PAGE_TIMEOUT_MS, polling=50)
+        seconds = time.perf_counter() - started
+        self.page.evaluate(SETTLE_WATCH_JS)
+        return seconds
+
+    def let_settle(self) -> None:
+        """Wait out what the page loads after its first view (the Draw page's charting library), so that
+        neither the next server's start nor the first stroke is measured while it loads."""
+        self.page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
+        time.sleep(SETTLE_AFTER_LOAD_S)
+
+    def draw_stroke(self, stroke: list[tuple[float, float]]) -> float | None:
+        """Draw one stroke; milliseconds from pen-up until the page settled, or None when it never answered."""
+        box = self.page.locator(".dc-container").first.bounding_box()
+        points = [(box["x"] + x, box["y"] + y) for x, y in stroke]
+        mouse = self.page.mouse
+        mouse.move(*points[0])
+        mouse.down()
+        for start, end in zip(points, points[1:]):
+            distance = float(np.hypot(end[0] - start[0], end[1] - start[1]))
+            mouse.move(*end, steps=max(1, int(distance // POINTS_PER_MOVE)))
+        mouse.up()
+        try:
+            self.page.wait_for_function(SETTLED_JS, timeout=STROKE_TIMEOUT_MS, polling=20)
+        except Exception:  # Playwright's TimeoutError: the stroke was not answered
+            return None
+        return float(self.page.evaluate("() => window.__settle.last - window.__settle.penUp"))
+
+    def metric_value(self) -> str | None:
+        values = self.page.get_by_test_id("stMetricValue")
+        return values.first.inner_text() if values.count() else None
+
+    def reset_canvas(self) -> None:
+        """Empty the canvas with its own toolbar's bin (both apps have it) and let the page settle."""
+        self.page.locator(".dc-container").first.hover()
+        self.page.get_by_role("button", name="Reset canvas & history").click()
+        self.page.evaluate("() => { window.__settle.penUp = performance.now(); window.__settle.last = null; }")
+        try:
+            self.page.wait_for_function(SETTLED_JS, timeout=STROKE_TIMEOUT_MS, polling=50)
+        except Exception:
+            pass  # nothing changed on the page: it was already showing its empty state
+        self.page.mouse.move(5, 5)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def stroke_figures(milliseconds: list[float | None]) -> dict:
+    answered = np.array([ms for ms in milliseconds if ms is not None])
+    figures = {"strokes": len(milliseconds), "unanswered": len(milliseconds) - len(answered)}
+    if len(answered):
+        figures.update(p50_ms=round(float(np.percentile(answered, 50)), 1),
+                       p95_ms=round(float(np.percentile(answered, 95)), 1),
+                       max_ms=round(float(answered.max()), 1))
+    return figures
+
+
+def predict_one_file_s(repeats: int = 3) -> float:
+    """Median wall time of `python -m digitlab predict` on one PNG, from process start to exit."""
+    from PIL import Image
+
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[40:240, 130:150] = 255
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "one.png"
+        Image.fromarray(canvas).save(path)
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "digitlab", "predict", str(path), "--json"], cwd=REPO_ROOT,
+                           check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+            seconds.append(time.perf_counter() - started)
+    return round(float(np.median(seconds)), 2)
+
+
+def pick_pen_digits(n_digits: int, seed: int = 0) -> list:
+    """n_digits pen digits of the held-out writers, two of each class first, in a seeded order."""
+    from digitlab.datasets.pendigits import pendigits_path
+    from digitlab.datasets.pendigits import read_pendigits, split_by_writer
+
+    path = pendigits_path()
+    if path is None:
+        raise FileNotFoundError("pendigits-orig.tra not found; set DIGITLAB_PENDIGITS")
+    _, held_out = split_by_writer(read_pendigits(path))
+    order = np.random.default_rng(seed).permutation(len(held_out))
+    return [held_out[index] for index in order[:n_digits]]
+
+
+def ratio(numerator, denominator) -> float | None:
+    return round(numerator / denominator, 2) if numerator and denominator else None
+
+
+def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
+    """Draw n_digits pen digits on the app and on the floor, taking turns; return the figures."""
+    from playwright.sync_api import sync_playwright
+
+    from digitlab.bench.benchmarks import machine_description
+
+    executable = chromium_path()
+    if executable is None:
+        raise FileNotFoundError("no Chromium on this machine: install Debian's 'chromium' package")
+    digits = pick_pen_digits(n_digits, seed)
+    report: dict = {"digits": n_digits, "quiet_ms": QUIET_MS, "apps": {}}
+    servers: dict[str, StreamlitServer] = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+            report["chromium"] = browser.version
+            tabs, strokes, first = {}, {"app": [], "floor": []}, {}
+            for name, script in (("app", APP_SCRIPT), ("floor", FLOOR_SCRIPT)):  # one at a time: no start slows another
+                server = servers[name] = StreamlitServer(script)
+                healthy_s = server.wait_until_healthy()
+                tabs[name] = DrawingTab(browser, server)
+                page_s = tabs[name].open()
+                first[name] = {"server_healthy_s": round(healthy_s, 2), "page_load_s": round(page_s, 2),
+                               "start_to_page_s": round(time.perf_counter() - server.started, 2)}
+                tabs[name].let_settle()
+            read_correctly = 0
+            for index, digit in enumerate(digits):
+                for name, tab in tabs.items():
+                    for stroke in canvas_strokes(digit):
+                        strokes[name].append(tab.draw_stroke(stroke))
+                    if index == 0:
+                        first[name]["rss_after_first_prediction_mb"] = round(servers[name].rss_mb())
+                    if name == "app":
+                        read_correctly += tab.metric_value() == str(digit.label)
+                    tab.reset_canvas()
+            for name in servers:
+                report["apps"][name] = {**first[name], **stroke_figures(strokes[name]), "all_ms": [None if ms is None else round(ms) for ms in strokes[name]]}
+            report["apps"]["app"]["pen_digits_read_correctly"] = f"{read_correctly}/{n_digits}"
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.stop()
+    app, floor = report["apps"]["app"], report["apps"]["floor"]
+    report["ratios"] = {"stroke_p50": ratio(app.get("p50_ms"), floor.get("p50_ms")),
+                        "stroke_p95": ratio(app.get("p95_ms"), floor.get("p95_ms")),
+                        "start_to_page": ratio(app["start_to_page_s"], floor["start_to_page_s"]),
+                        "page_load": ratio(app["page_load_s"], floor["page_load_s"])}
+    report["predict_one_file_s"] = predict_one_file_s()
+    report["machine"] = machine_description()  # last: it imports TensorFlow, which would slow the servers' start
+    return report

@@ -1,0 +1,100 @@
+"""Who may do what: the owner, who changes what everyone gets, and visitors, who only use it.
+
+Owner-only: promote a model, make a model the default for everyone, delete runs, models and drawings.
+Visitors may draw, train within the deployment's caps, compare runs, and pick a model for their own
+session. Who is the owner:
+
+- where an OIDC provider is configured for Streamlit's st.login, a signed-in user whose email is one
+  of DIGITLAB_OWNER_EMAILS;
+- where DIGITLAB_OWNER_PASSWORD_HASH is set, whoever enters that password in their session;
+- where neither is configured (DigitLab run on one's own machine), the local user.
+
+Only a salted hash of the password is stored (see `python -m digitlab owner-password`), and it is
+compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as token_source
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from digitlab.config.settings import SettingsError, setting_value
+
+OWNER_PASSWORD_HASH_VAR = "DIGITLAB_OWNER_PASSWORD_HASH"
+OWNER_EMAILS_VAR = "DIGITLAB_OWNER_EMAILS"
+HASH_SCHEME = "pbkdf2_sha256"
+HASH_ITERATIONS = 600_000  # OWASP's 2023 advice for PBKDF2-HMAC-SHA256; about 0.3 s on one core
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """How this deployment tells its owner from its visitors."""
+
+    owner_password_hash: str | None = None  # "pbkdf2_sha256$<iterations>$<salt hex>$<digest hex>"
+    owner_emails: frozenset[str] = frozenset()  # signed-in emails that are the owner (lower case)
+    login_configured: bool = False  # an OIDC provider for st.login is in the secrets ([auth])
+
+    @property
+    def owner_configured(self) -> bool:
+        """Whether anyone is told apart from the owner at all (False: a local run, everyone is the owner)."""
+        return bool(self.owner_password_hash) or (self.login_configured and bool(self.owner_emails))
+
+    def is_owner(self, signed_in_email: str | None = None, password_accepted: bool = False) -> bool:
+        if not self.owner_configured:
+            return True
+        if password_accepted and self.owner_password_hash:
+            return True
+        return (self.login_configured and signed_in_email is not None
+                and signed_in_email.strip().lower() in self.owner_emails)
+
+    def check_password(self, password: str) -> bool:
+        return bool(self.owner_password_hash) and verify_password(password, self.owner_password_hash)
+
+
+def load_access_policy(secrets: Mapping | None = None, environ: Mapping[str, str] | None = None) -> AccessPolicy:
+    """The policy from environment variables and secrets; SettingsError when the password hash is malformed."""
+    password_hash = setting_value(OWNER_PASSWORD_HASH_VAR, secrets, environ)
+    password_hash = str(password_hash).strip() if password_hash else None
+    if password_hash and _parse_hash(password_hash) is None:
+        raise SettingsError(f"{OWNER_PASSWORD_HASH_VAR} is not a hash made by `python -m digitlab owner-password`.")
+    emails = setting_value(OWNER_EMAILS_VAR, secrets, environ) or ""
+    if isinstance(emails, (list, tuple)):
+        emails = ",".join(map(str, emails))
+    owner_emails = frozenset(email.strip().lower() for email in str(emails).split(",") if email.strip())
+    auth = (secrets or {}).get("auth")
+    return AccessPolicy(password_hash, owner_emails, login_configured=isinstance(auth, Mapping) and bool(auth))
+
+
+def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
+    """A salted PBKDF2 hash of password, in the form DIGITLAB_OWNER_PASSWORD_HASH takes."""
+    if not password:
+        raise ValueError("The owner password must not be empty.")
+    salt = salt if salt is not None else token_source.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return f"{HASH_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored_hash: str) -> bool:
+    """Whether password matches stored_hash, compared in constant time."""
+    parsed = _parse_hash(stored_hash)
+    if parsed is None or not password:
+        return False
+    iterations, salt, expected = parsed
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return hmac.compare_digest(digest, expected)
+
+
+def _parse_hash(stored_hash: str) -> tuple[int, bytes, bytes] | None:
+    parts = stored_hash.split("$")
+    if len(parts) != 4 or parts[0] != HASH_SCHEME:
+        return None
+    try:
+        iterations, salt, digest = int(parts[1]), bytes.fromhex(parts[2]), bytes.fromhex(parts[3])
+    except ValueError:
+        return None
+    if iterations < 1 or not salt or len(digest) != 32:
+        return None
+    return iterations, salt, digest

@@ -1,0 +1,1 @@
+"""MNIST, pen digits (pendigits, UNIPEN), pen numbers, non-digits and the training mix."""

@@ -1,0 +1,1 @@
+"""Why a model answered as it did: saliency, nearest training digits, layer activations, pictures."""

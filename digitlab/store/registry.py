@@ -1,0 +1,377 @@
+"""The model store: models/ on disk and finished training runs, loaded only when registered and intact.
+
+A model in models/ is registered by its card, `<name>.json`, which names the model file and records
+its sha256. A run's model is registered by the run's status (digitlab.store.run_folder), which the trainer updates
+with the sha256 of every model it saves. Files without a matching record are never loaded: a .keras
+file can carry code, and one dropped into models/ by hand may be truncated or hostile. Every load also
+uses safe_mode=True, which refuses Lambda layers and custom objects.
+
+Promotion never overwrites. A name that exists is replaced only when asked; the new version gets a
+file of its own (`<name>.v2.keras`, ...), and the card, switched last and atomically, keeps the list
+of the versions it replaced, whose files stay on disk so any of them can be restored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digitlab.store import run_folder as runs
+from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_json_atomic
+from digitlab.config.paths import REPO_ROOT
+
+MODELS_ENV_VAR = "DIGITLAB_MODELS"
+ACTIVE_FILE = "active.json"
+DEFAULT_MODEL_NAME = "default"
+MODEL_SUFFIX = ".keras"
+RUN_PREFIX = "run:"
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+
+__all__ = ["file_sha256"]  # re-exported: cards and run statuses record the same digest
+
+
+class ModelLoadError(RuntimeError):
+    """A model file is missing, unregistered, altered or not loadable; the message says which."""
+
+
+class ModelExistsError(ValueError):
+    """Promotion under a name that is taken, without asking to replace it."""
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get(MODELS_ENV_VAR) or REPO_ROOT / "models")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the app can offer: from models/ or from a training run."""
+
+    name: str  # "default", or "run:<run folder name>"
+    path: Path
+    card: dict = field(default_factory=dict, compare=False)
+    problem: str | None = None  # why it cannot be used; None when it looks intact
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def is_run(self) -> bool:
+        return self.name.startswith(RUN_PREFIX)
+
+    @property
+    def sha256(self) -> str | None:
+        return self.card.get("sha256")
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return (self.card.get("metrics") or {}).get("mnist_test_accuracy")
+
+    @property
+    def label(self) -> str:
+        accuracy = self.test_accuracy
+        suffix = f" ({accuracy:.2%} on MNIST test)" if accuracy is not None else ""
+        partial = " [partial]" if self.card.get("partial") else ""
+        return f"{self.name}{partial}{suffix}"
+
+
+def _check_entry(name: str, path: Path, card: dict | None) -> ModelEntry:
+    if card is None:
+        return ModelEntry(name, path, {}, "not registered: it has no model card, so it is not loaded")
+    if not path.is_file():
+        return ModelEntry(name, path, card, f"the model file {path.name} is missing")
+    if not card.get("sha256"):
+        return ModelEntry(name, path, card, "its card records no sha256, so the file cannot be verified")
+    return ModelEntry(name, path, card)
+
+
+def _card_file(card: dict, name: str) -> str | None:
+    """The model file a card names, if it is a plain file name in the same folder (never a path elsewhere)."""
+    file = card.get("file") or f"{name}{MODEL_SUFFIX}"
+    if not isinstance(file, str) or Path(file).name != file or not file.endswith(MODEL_SUFFIX) or file.startswith("."):
+        return None
+    return file
+
+
+def _read_cards(directory: Path) -> dict[str, dict | None]:
+    """Every card in the store by model name; None for a card that is not a JSON object."""
+    cards = {}
+    for path in sorted(directory.glob("*.json")):
+        if path.name == ACTIVE_FILE or path.name.startswith("."):
+            continue
+        card = read_json(path)
+        cards[path.stem] = card if isinstance(card, dict) else None
+    return cards
+
+
+def list_store_models(directory: Path | None = None) -> list[ModelEntry]:
+    """Every model in models/, the broken and unregistered ones included (with their problem)."""
+    directory = directory or models_dir()
+    if not directory.is_dir():
+        return []
+    entries, referenced = [], set()
+    for name, card in _read_cards(directory).items():
+        if card is None:
+            entries.append(ModelEntry(name, directory / f"{name}{MODEL_SUFFIX}", {}, "its card is not readable"))
+            continue
+        file = _card_file(card, name)
+        referenced |= {version.get("file") for version in card.get("previous_versions") or [] if isinstance(version, dict)}
+        if file is None:
+            entries.append(ModelEntry(name, directory / f"{name}{MODEL_SUFFIX}", card, "its card names no valid model file"))
+            continue
+        referenced.add(file)
+        entries.append(_check_entry(name, directory / file, card))
+    for path in sorted(directory.glob(f"*{MODEL_SUFFIX}")):
+        if path.name not in referenced and not path.name.startswith("."):
+            entries.append(_check_entry(path.stem, path, None))
+    return sorted(entries, key=lambda entry: (entry.name != DEFAULT_MODEL_NAME, entry.name))
+
+
+def list_run_models(runs_root: Path | None = None) -> list[ModelEntry]:
+    """Models of finished (done or stopped) training runs, newest first."""
+    return [_check_entry(f"{RUN_PREFIX}{run.name}", run.model_path, run_card(run))
+            for run in runs.list_runs(runs_root) if run.state in runs.MODEL_STATES and run.model_path.is_file()]
+
+
+def list_models(runs_root: Path | None = None) -> list[ModelEntry]:
+    return list_store_models() + list_run_models(runs_root)
+
+
+def run_card(run: runs.Run | Path) -> dict:
+    """A model card for a run's model, built from its config and status."""
+    if not isinstance(run, runs.Run):
+        run = runs.read_run(run)
+    config, status = run.config, run.status
+    data = "MNIST training set"
+    if config and config.augment:
+        data += " (validation held out), augmented"
+    return {
+        "name": run.name,
+        "title": run.title,
+        "architecture": config.arch if config else None,
+        "command": runs.train_command(config) if config else None,
+        "config": config.to_json() if config else None,
+        "data": data,
+        "extra_data": status.extra_training_data,  # pen digits (source, writers) and non-digits, if any
+        "metrics": {"mnist_test_accuracy": status.test_accuracy, "best_val_accuracy": status.best_val_accuracy},
+        "comparison": status.comparison,  # before and after on MNIST test and held-out drawings, if measured
+        "epochs_completed": status.completed_epochs,
+        "partial": status.partial,
+        "warning": status.warning,
+        "sha256": status.model_sha256,
+        "created_at": status.finished_at,
+    }
+
+
+def load_keras_model(path: str | Path, expected_sha256: str | None):
+    """Load a registered .keras file after checking its hash, with safe_mode=True."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {path} does not exist.")
+    if path.suffix != MODEL_SUFFIX:
+        raise ModelLoadError(f"{path.name} is not a .keras model file.")
+    if expected_sha256 is None:
+        raise ModelLoadError(f"{path.name} is not registered (no recorded sha256), so it is not loaded.")
+    try:
+        model_bytes = path.read_bytes()
+    except OSError as error:
+        raise ModelLoadError(f"{path.name} could not be read: {error.strerror or error}.") from error
+    if hashlib.sha256(model_bytes).hexdigest() != expected_sha256:
+        raise ModelLoadError(f"{path.name} does not match its recorded sha256: it was altered or is incomplete.")
+    import keras
+
+    # Keras loads from a path, and the file in models/ or a run folder could be replaced between the
+    # check and the load; so the checked bytes themselves are loaded, from a private copy.
+    try:
+        with tempfile.TemporaryDirectory(prefix="digitlab-model-") as private_dir:
+            checked_copy = Path(private_dir) / f"checked{MODEL_SUFFIX}"
+            checked_copy.write_bytes(model_bytes)
+            return keras.models.load_model(checked_copy, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises many types for bad archives (and a full disk an OSError)
+        raise ModelLoadError(f"{path.name} could not be loaded safely: {type(error).__name__}: {error}") from error
+
+
+def load_entry(entry: ModelEntry):
+    if not entry.usable:
+        raise ModelLoadError(f"Model '{entry.name}' cannot be used: {entry.problem}.")
+    return load_keras_model(entry.path, entry.sha256)
+
+
+def find_entry(name: str, runs_root: Path | None = None) -> ModelEntry | None:
+    for entry in list_models(runs_root):
+        if entry.name == name:
+            return entry
+    return None
+
+
+def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None) -> ModelEntry:
+    """The model a --model argument names: a registered name, a run, or a model file's path.
+
+    None means the active model. Raises ModelLoadError naming the models that exist when nothing matches.
+    """
+    if name_or_path is None:
+        return default_entry()
+    text = str(name_or_path).strip()
+    entries = list_models(runs_root)
+    for candidate in (text, f"{RUN_PREFIX}{text}"):
+        for entry in entries:
+            if entry.name == candidate:
+                return entry
+    path = Path(text)
+    if path.is_dir() and (path / runs.MODEL_FILE).is_file():
+        path = path / runs.MODEL_FILE  # a run folder
+    if path.is_file():
+        return entry_for_path(path)
+    names = ", ".join(entry.name for entry in entries if entry.usable) or "none"
+    raise ModelLoadError(f"There is no model '{text}'. Models: {names}. "
+                         "Give one of these names, a run folder, or the path of a registered .keras file.")
+
+
+def active_model_name(directory: Path | None = None) -> str:
+    directory = directory or models_dir()
+    active = read_json(directory / ACTIVE_FILE, default={})
+    name = active.get("name") if isinstance(active, dict) else None  # a hand-edited file may hold anything
+    return name if isinstance(name, str) and name else DEFAULT_MODEL_NAME
+
+
+def set_active_model(name: str, directory: Path | None = None) -> None:
+    """Make a model in models/ the one every visitor gets by default."""
+    directory = directory or models_dir()
+    if not any(entry.name == name and entry.usable for entry in list_store_models(directory)):
+        raise ModelLoadError(f"There is no usable model '{name}' in models/ to make the default.")
+    write_json_atomic(directory / ACTIVE_FILE, {"name": name, "since": time.time()})
+
+
+def check_model_name(name: str) -> str:
+    name = (name or "").strip()
+    if not MODEL_NAME_PATTERN.match(name):
+        raise ValueError("Model names start with a letter or digit and use letters, digits, '-' and '_' only "
+                         "(at most 80 characters).")
+    return name
+
+
+def register_model(model_file: Path, name: str, card: dict, directory: Path | None = None,
+                   replace: bool = False) -> ModelEntry:
+    """Copy a model into models/ under name and register it; the card is written last.
+
+    An existing name is replaced only with replace=True, and then its version is kept: the new model
+    gets a file of its own and the new card lists the versions it replaced.
+    """
+    directory = directory or models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = check_model_name(name)
+    card_path = directory / f"{name}.json"
+    old_card = read_json(card_path) if card_path.exists() else None
+    if card_path.exists() and not replace:
+        raise ModelExistsError(f"A model named '{name}' already exists. Choose another name, "
+                               "or replace it (its current version is kept).")
+    previous = []
+    version = 1
+    if isinstance(old_card, dict):
+        previous = [item for item in old_card.get("previous_versions") or [] if isinstance(item, dict)]
+        summary = {key: old_card.get(key) for key in ("file", "sha256", "version", "architecture", "metrics",
+                                                       "command", "created_at")}
+        previous = [{**summary, "replaced_at": time.time()}, *previous]
+        version = max([int(item.get("version") or 1) for item in previous] + [1]) + 1
+    target = _free_version_file(directory, name, version)
+    write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
+    sha256 = file_sha256(target)
+    # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/store/flatbuffers.py).
+    from digitlab.store.flatbuffers import write_flatbuffer
+
+    card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
+            "registered_at": time.time(), "previous_versions": previous,
+            **write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256))}
+    write_json_atomic(card_path, card)
+    return ModelEntry(name, target, card)
+
+
+def _free_version_file(directory: Path, name: str, version: int) -> Path:
+    """The file for a version: `<name>.keras` for the first, `<name>.v<N>.keras` after; never an existing file."""
+    while True:
+        target = directory / (f"{name}{MODEL_SUFFIX}" if version == 1 else f"{name}.v{version}{MODEL_SUFFIX}")
+        if not target.exists():
+            return target
+        version += 1
+
+
+def promote_run(run_dir: Path, name: str | None = None, directory: Path | None = None,
+                replace: bool = False, make_active: bool = True) -> ModelEntry:
+    """Make a finished run's model a named model in models/ (and, by default, the active one)."""
+    run = runs.read_run(run_dir)
+    card = run_card(run)
+    if not run.has_model or not card.get("sha256"):
+        raise ModelLoadError(f"Run {run.name} has no finished model to promote ({run.state}).")
+    if file_sha256(run.model_path) != card["sha256"]:
+        raise ModelLoadError(f"Run {run.name}'s model does not match its recorded sha256; not promoted.")
+    entry = register_model(run.model_path, name or run.name, {**card, "promoted_from": run.name}, directory, replace)
+    if make_active:
+        set_active_model(entry.name, directory)
+    return entry
+
+
+def restore_version(name: str, version: int, directory: Path | None = None) -> ModelEntry:
+    """Register a version that `name` replaced as its newest version again (the current one is kept too)."""
+    directory = directory or models_dir()
+    card = read_json(directory / f"{name}.json")
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"There is no model '{name}' in models/.")
+    for item in card.get("previous_versions") or []:
+        if isinstance(item, dict) and item.get("version") == version:
+            file = _card_file(item, name)
+            path = directory / file if file else None
+            if path is None or not path.is_file() or file_sha256(path) != item.get("sha256"):
+                raise ModelLoadError(f"Version {version} of '{name}' is missing or altered; it cannot be restored.")
+            restored = {key: value for key, value in item.items() if key not in ("file", "sha256", "replaced_at")}
+            return register_model(path, name, {**restored, "restored_from_version": version}, directory, replace=True)
+    versions = [item.get("version") for item in card.get("previous_versions") or [] if isinstance(item, dict)]
+    raise ModelLoadError(f"'{name}' has no earlier version {version}. Earlier versions: "
+                         f"{', '.join(map(str, versions)) or 'none'}.")
+
+
+def delete_model(name: str, directory: Path | None = None) -> None:
+    """Remove a model from models/ with all its versions; the shipped default cannot be deleted."""
+    directory = directory or models_dir()
+    if name == DEFAULT_MODEL_NAME:
+        raise ValueError("The default model cannot be deleted; promote another model over it instead.")
+    card_path = directory / f"{name}.json"
+    card = read_json(card_path)
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"There is no model '{name}' in models/.")
+    files = [_card_file(card, name)] + [_card_file(item, name) for item in card.get("previous_versions") or []
+                                        if isinstance(item, dict)]
+    card_path.unlink()  # unregistered first: from here on nothing loads it
+    for file in filter(None, files):
+        (directory / file).unlink(missing_ok=True)
+        (directory / file).with_suffix(".tflite").unlink(missing_ok=True)  # its LiteRT flatbuffer
+    if active_model_name(directory) == name:
+        (directory / ACTIVE_FILE).unlink(missing_ok=True)
+
+
+def entry_for_path(path: str | Path) -> ModelEntry:
+    """The registry's view of a model file named by path: its card in that folder or its run's status."""
+    path = Path(path)
+    if path.name == runs.MODEL_FILE and (path.parent / runs.STATUS_FILE).is_file():
+        return _check_entry(f"{RUN_PREFIX}{path.parent.name}", path, run_card(path.parent))
+    if path.parent.is_dir():
+        for name, card in _read_cards(path.parent).items():
+            if card is not None and _card_file(card, name) == path.name:
+                return _check_entry(name, path, card)
+    return _check_entry(path.stem, path, None)
+
+
+def default_entry() -> ModelEntry:
+    """The active model of models/ (the shipped default unless another was made active)."""
+    directory = models_dir()
+    name = active_model_name(directory)
+    entries = {entry.name: entry for entry in list_store_models(directory)}
+    entry = entries.get(name)
+    if (entry is None or not entry.usable) and name != DEFAULT_MODEL_NAME:
+        entry = entries.get(DEFAULT_MODEL_NAME)
+    return entry or _check_entry(DEFAULT_MODEL_NAME, directory / f"{DEFAULT_MODEL_NAME}{MODEL_SUFFIX}", None)

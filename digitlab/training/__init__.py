@@ -1,0 +1,1 @@
+"""Architectures, augmentation, the trainer process, jobs, starting weights, ensembles."""

@@ -1,0 +1,1 @@
+"""Figure builders for the pages: plotly and numpy pictures only, no Streamlit."""

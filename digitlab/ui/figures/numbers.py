@@ -1,0 +1,70 @@
+"""Figures for a number reading: the input with a box over each digit, and each digit's probabilities.
+
+No Streamlit here, so the bench can time what the page builds after each stroke.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image, ImageDraw
+
+from digitlab.serving.number_segmentation import NumberReading
+from digitlab.serving.preprocess import ink_of_image
+from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
+
+DIGIT_BOX_COLOR = (80, 200, 120)  # green: a digit read
+UNSURE_BOX_COLOR = (255, 170, 0)  # amber: the least certain digit
+OTHER_BOX_COLOR = (150, 150, 160)  # grey: ink that is not a digit
+BOX_WIDTH = 3
+UNSURE_COLOR = "#FFAA00"  # the least certain digit's bar, amber as its box
+
+
+def reading_overlay(image, reading: NumberReading) -> np.ndarray:
+    """The input as ink on black (RGB) with a labelled box over each digit and each non-digit mark."""
+    ink = np.round(ink_of_image(image) * 255).astype(np.uint8)
+    picture = Image.fromarray(ink).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    least = reading.least_certain
+    label_size = max(14, picture.height // 12)
+    for index, digit in enumerate(reading.digits):
+        color = UNSURE_BOX_COLOR if index == least else DIGIT_BOX_COLOR
+        x0, y0, x1, y1 = digit.box
+        draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=color, width=BOX_WIDTH)
+        draw.text((x0 - 2, max(0, y0 - 6 - label_size)), f"{digit.digit} {digit.prediction.confidence:.0%}",
+                  fill=color, font_size=label_size)
+    for mark in reading.others:
+        x0, y0, x1, y1 = mark.box
+        draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=OTHER_BOX_COLOR, width=1)
+        draw.text((x0, y1 + 6), "?", fill=OTHER_BOX_COLOR, font_size=label_size)
+    return np.asarray(picture)
+
+
+def digit_probability_charts(reading: NumberReading) -> go.Figure:
+    """One figure with a probability bar chart per digit, side by side on fixed 0-1 axes.
+
+    One figure rather than one per digit: building a plotly figure costs about a millisecond or more,
+    paid for every digit on every stroke.
+    """
+    count = max(1, len(reading.digits))
+    least = reading.least_certain
+    gap = 0.04
+    width = (1 - gap * (count - 1)) / count
+    traces, layout = [], {}
+    for index, digit in enumerate(reading.digits):
+        probabilities = np.asarray(digit.prediction.probabilities, dtype=float)
+        top = int(probabilities.argmax())
+        highlight = UNSURE_COLOR if index == least else TOP_COLOR
+        suffix = "" if index == 0 else str(index + 1)
+        traces.append(go.Bar(
+            x=[str(d) for d in range(10)], y=probabilities.tolist(), xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+            marker_color=[highlight if d == top else OTHER_COLOR for d in range(10)],
+            hovertemplate=f"digit {index + 1}: " + "%{x} %{y:.1%}<extra></extra>",
+        ))
+        start = index * (width + gap)
+        layout[f"xaxis{suffix}"] = dict(domain=[start, start + width], type="category", fixedrange=True,
+                                        title=dict(text=f"{digit.digit} ({digit.prediction.confidence:.0%})"))
+        layout[f"yaxis{suffix}"] = dict(range=[0, 1], fixedrange=True, showticklabels=index == 0, tickformat=".0%",
+                                        anchor=f"x{suffix}")
+    return go.Figure(data=traces, layout=dict(height=220, margin=dict(l=10, r=10, t=10, b=10), showlegend=False,
+                                              **layout))
