@@ -3,9 +3,11 @@
 import streamlit as st
 
 from digitlab.training import jobs
+from digitlab.ui.augmentation_preview import augmentation_preview
 from digitlab.ui.frame import ensure_app_frame
-from digitlab.ui.train_view import (augmentation_preview, bank_fine_tune, deployment_settings, live_run_panel,
-                                   runs_section, train_form)
+from digitlab.ui.run_live import live_run_panel
+from digitlab.ui.runs_table import runs_section
+from digitlab.ui.train_form import bank_fine_tune, deployment_settings, train_form
 
 ensure_app_frame()
 

@@ -34,7 +34,7 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory, mnist) -> Path:
     """A finished training run of cnn-small on 8,000 MNIST images (about 93% accurate)."""
-    from digitlab.store.run_folder import TrainConfig
+    from digitlab.store.run_config import TrainConfig
     from digitlab.training.trainer import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "small-run"

@@ -31,7 +31,9 @@ def fresh_database_url(backend: str, tmp_path) -> str:
 
 def bank_of_mnist_digits(url: str, mnist, count: int, writers: list[str], source: str = "draw"):
     """A migrated bank at url holding the first `count` MNIST test digits, saved by `writers` in turn."""
-    from digitlab.bank.repository import DrawingBank, NewDrawing, encode_png
+    from digitlab.bank.drawing_checks import encode_png
+    from digitlab.bank.records import NewDrawing
+    from digitlab.bank.repository import DrawingBank
 
     bank = DrawingBank(url)
     bank.migrate()

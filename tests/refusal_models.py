@@ -13,7 +13,7 @@ def register_with_not_a_digit(small_run: Path, directory: Path, name: str, not_a
     """
     from digitlab.store.registry import entry_for_path, load_entry, register_model
     from digitlab.training.starting_weights import with_classes
-    from digitlab.training.trainer import save_model_atomic
+    from digitlab.store.atomic import save_model_atomic
 
     model = with_classes(load_entry(entry_for_path(small_run / "model.keras")), 11, "cnn_small")
     kernel, bias = model.layers[-1].get_weights()

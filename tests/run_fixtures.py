@@ -10,6 +10,11 @@ from pathlib import Path
 
 from digitlab.store import run_folder as runs
 from digitlab.store.atomic import file_sha256
+from digitlab.store.run_config import TrainConfig
+from digitlab.training.jobs import trainer_command
+from digitlab.training.run_lock import take_training_lock
+from digitlab.store.run_history import HistoryWriter
+from digitlab.store.run_records import JobRecord
 
 HISTORY_ROWS = [  # two epochs of a run that learns
     {"kind": "batch", "epoch": 1, "batch": 10, "step": 10, "elapsed": 1.0, "loss": 1.9, "accuracy": 0.45},
@@ -28,14 +33,23 @@ def dead_pid() -> int:
     return process.pid
 
 
-def fake_trainer() -> subprocess.Popen:
-    """A live process that looks like a DigitLab trainer to jobs (its command line names digitlab)."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "digitlab-fake-trainer"],
-                            start_new_session=True)
+def fake_trainer(holding_lock_for: Path | None = None) -> subprocess.Popen:
+    """A live process that looks like a DigitLab trainer to jobs (its command line names digitlab).
+
+    Given a run folder (it need not exist yet), it holds the training lock for that run, handed over as start_run
+    hands it to a real trainer, until it is killed.
+    """
+    command = [sys.executable, "-c", "import time; time.sleep(300)", "digitlab-fake-trainer"]
+    if holding_lock_for is None:
+        return subprocess.Popen(command, start_new_session=True)
+    holding_lock_for.parent.mkdir(parents=True, exist_ok=True)
+    with take_training_lock(holding_lock_for.parent) as lock:
+        lock.name_holder(holding_lock_for.name)
+        return subprocess.Popen(command, start_new_session=True, pass_fds=(lock.fd,))
 
 
 def make_run(root: Path, name: str, state: str, *, model_from: Path | None = None, pid: int | None = None,
-             config: runs.TrainConfig | None = None, test_accuracy: float | None = 0.91,
+             config: TrainConfig | None = None, test_accuracy: float | None = 0.91,
              warning: str | None = None, started_by: str | None = None, started_at: float | None = None,
              log: str = "Epoch 1/3\n") -> Path:
     """A run folder as the trainer leaves it in `state`: running, done, stopped, failed, or stale.
@@ -43,14 +57,14 @@ def make_run(root: Path, name: str, state: str, *, model_from: Path | None = Non
     done and stopped runs need model_from, a run folder whose model.keras is copied. running needs the
     pid of a live process (fake_trainer()); stale is a run that says running but whose process is gone.
     """
-    config = config or runs.TrainConfig(arch="cnn-small", epochs=3, limit=8000, augment=False, seed=1)
+    config = config or TrainConfig(arch="cnn-small", epochs=3, limit=8000, augment=False, seed=1)
     run_dir = runs.create_run(config, run_dir=root / name)
     started_at = started_at if started_at is not None else time.time() - 120
     if started_by is not None:
-        runs.write_job(run_dir, runs.JobRecord(pid=pid, command=runs.trainer_command(run_dir),
+        runs.write_job(run_dir, JobRecord(pid=pid, command=trainer_command(run_dir),
                                                launched_at=started_at, started_by=started_by))
     (run_dir / runs.LOG_FILE).write_text(log)
-    history = runs.HistoryWriter(run_dir)
+    history = HistoryWriter(run_dir)
     for row in HISTORY_ROWS[: 2 if state in ("running", "stale", "failed") else 4]:
         history.write(row)
     history.close()

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.bank.repository import (SOURCES, DrawingBank, DrawingFilter, DrawingRejectedError, NewDrawing, encode_png,
-                               prepare_drawing)
+from digitlab.bank.drawing_checks import SOURCES, DrawingRejectedError, encode_png, prepare_drawing
+from digitlab.bank.records import DrawingFilter, NewDrawing
+from digitlab.bank.repository import DrawingBank
 
 MAX_IMPORT_ENTRIES = 200_000  # files in an imported zip
 MAX_IMPORT_BYTES = 500 * 1024 * 1024  # total uncompressed size of an imported zip

@@ -18,9 +18,11 @@ import numpy as np
 
 from digitlab.config.paths import REPO_ROOT
 from digitlab.store import run_folder as runs
+from digitlab.bank.snapshot import snapshot_dataset
 from digitlab.training.bank_fine_tune import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
-                                    DEFAULT_REPLAY_IMAGES, accuracy, snapshot_dataset,
-                                    starting_architecture)
+                                              DEFAULT_REPLAY_IMAGES, accuracy, starting_architecture)
+from digitlab.store.run_config import TrainConfig, train_command
+from digitlab.training.jobs import trainer_command
 
 BANK_WRITERS = range(1, 21)  # imported into the bank and fine-tuned on
 MEASURED_WRITERS = range(21, 31)  # never trained on by the run; read before and after
@@ -31,7 +33,7 @@ def run_bank_effect(base: str | None, pen_file: str | Path, member: int | None =
                     epochs: int = DEFAULT_FINE_TUNE_EPOCHS, work_dir: str | Path | None = None,
                     bank_writers: range = BANK_WRITERS, measured_writers: range = MEASURED_WRITERS) -> dict:
     """Import, fine-tune in a training process, and measure; the report bench prints."""
-    from digitlab.bench.benchmarks import machine_description
+    from digitlab.bench.machine import machine_description
     from digitlab.datasets.mnist import load_mnist
     from digitlab.bank.archive import import_unipen
     from digitlab.bank.repository import DrawingBank
@@ -53,13 +55,13 @@ def run_bank_effect(base: str | None, pen_file: str | Path, member: int | None =
     # Every bank writer is trained on here: the writers the figure is measured on sit in their own bank.
     snapshot = snapshot_dataset(banks["bank"].as_dataset(), f"pen writers {_span(bank_writers)} (drawings import)",
                                 share=0)
-    config = runs.TrainConfig(arch=starting_architecture(base_entry.card, member), epochs=epochs,
+    config = TrainConfig(arch=starting_architecture(base_entry.card, member), epochs=epochs,
                               lr=DEFAULT_FINE_TUNE_LR, augment=True, limit=replay, init_from=str(base_entry.path),
                               init_member=member, bank_weight=weight, title="bank effect")
     run_dir = runs.create_run(config, run_dir=work / "run", bank=snapshot)
     trained_from = time.time()
     with runs.open_log(run_dir) as log:
-        finished = subprocess.run(runs.trainer_command(run_dir), stdout=log, stderr=subprocess.STDOUT,
+        finished = subprocess.run(trainer_command(run_dir), stdout=log, stderr=subprocess.STDOUT,
                                   cwd=REPO_ROOT)
     status = runs.read_status(run_dir)
     if finished.returncode != 0 or status.state != "done":
@@ -85,7 +87,7 @@ def run_bank_effect(base: str | None, pen_file: str | Path, member: int | None =
         "bank_drawings": int(len(snapshot.train_y)),
         "measured_writers": _span(measured_writers),
         "measured_drawings": len(measured),
-        "fine_tune": {"command": runs.train_command(config), "bank_weight": weight, "mnist_replay_images": replay,
+        "fine_tune": {"command": train_command(config), "bank_weight": weight, "mnist_replay_images": replay,
                       "epochs": epochs, "lr": DEFAULT_FINE_TUNE_LR, "training_seconds": round(training_seconds, 1),
                       "import_seconds": round(imported, 1), "run_dir": str(run_dir)},
         "before": result["before"],

@@ -14,23 +14,19 @@ and children) after the first prediction, and the wall time of `python -m digitl
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from digitlab.bench.servers import CHROMIUM_FLAGS, StreamlitServer, chromium_path
 from digitlab.config.paths import REPO_ROOT
 
 APP_SCRIPT = REPO_ROOT / "app.py"
 FLOOR_SCRIPT = REPO_ROOT / "digitlab" / "ui" / "floor_app.py"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 900}
 QUIET_MS = 600  # a page unchanged this long has settled; longer than any gap inside one answer
 STROKE_TIMEOUT_MS = 15_000  # a stroke not answered in this long is counted as unanswered
@@ -61,88 +57,6 @@ CANVAS_READY_JS = """surface => {
     return hit !== null && hit.classList.contains('upper-canvas')
         && app !== null && app.getAttribute('data-test-script-state') === 'notRunning';
 }"""
-
-
-def chromium_path() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"streamlit did not become healthy at {url}")
-
-
-def process_tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    rss_kb: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue  # gone while we looked
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        child = int(entry.name)
-        children.setdefault(int(fields.get("PPid", "0").strip()), []).append(child)
-        rss_kb[child] = int(fields.get("VmRSS", "0 kB").split()[0])
-    total, pending = 0, [pid]
-    while pending:
-        current = pending.pop()
-        total += rss_kb.get(current, 0)
-        pending.extend(children.get(current, []))
-    return total / 1024
-
-
-class StreamlitServer:
-    """`streamlit run script` on a free port; knows when it was started and its memory."""
-
-    def __init__(self, script: Path, env: dict | None = None):
-        self.script = script
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(prefix="digitlab-bench-streamlit-", suffix=".log", delete=False)
-        self.started = time.perf_counter()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_until_healthy(self) -> float:
-        """Seconds from launch until the server answers its health check."""
-        wait_for_health(self.url, self.process)
-        return time.perf_counter() - self.started
-
-    def rss_mb(self) -> float:
-        return process_tree_rss_mb(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # its own session: the server and any children
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
 
 
 def canvas_strokes(digit, size: int = 280) -> list[list[tuple[float, float]]]:
@@ -263,7 +177,7 @@ def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
     """Draw n_digits pen digits on the app and on the floor, taking turns; return the figures."""
     from playwright.sync_api import sync_playwright
 
-    from digitlab.bench.benchmarks import machine_description
+    from digitlab.bench.machine import machine_description
 
     executable = chromium_path()
     if executable is None:

@@ -21,12 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.explain.explainer import NEIGHBOURS, Explainer, NeighbourIndex, saliency_on_ink, training_index
+from digitlab.explain.explainer import Explainer
+from digitlab.explain.neighbours import NEIGHBOURS, NeighbourIndex, training_index
+from digitlab.explain.saliency import saliency_on_ink
 
 
 def explanation_latency(explainer: Explainer, predictor, inputs: list[np.ndarray], warmup: int = 3) -> dict:
     """Per-stroke work of the open panel on 28x28 inputs: explain, then draw every picture it shows."""
-    from digitlab.bench.benchmarks import percentiles_ms
+    from digitlab.bench.machine import percentiles_ms
     from digitlab.explain.pictures import feature_grid, saliency_image, unit_strip
 
     def panel_work(mnist: np.ndarray) -> None:
@@ -95,7 +97,7 @@ def held_out_pen_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
 
 def run_speed_check(model_path: Path | None, speed_inputs: int = 100) -> dict:
     """Only the per-stroke figure, with the model's index from the usual cache (built there if missing)."""
-    from digitlab.bench.benchmarks import machine_description
+    from digitlab.bench.machine import machine_description
     from digitlab.datasets.mnist import load_mnist
     from digitlab.serving.predictor import Predictor
     from digitlab.store.registry import load_entry, resolve_model
@@ -111,10 +113,10 @@ def run_speed_check(model_path: Path | None, speed_inputs: int = 100) -> dict:
 
 
 def run_check(model_path: Path | None, saliency_images: int = 500, speed_inputs: int = 100) -> dict:
-    from digitlab.bench.benchmarks import machine_description
+    from digitlab.bench.machine import machine_description
     from digitlab.datasets.mnist import load_mnist
     from digitlab.evaluation.embedding_map import build_test_map, read_test_map
-    from digitlab.explain.explainer import cached_embeddings
+    from digitlab.explain.neighbours import cached_embeddings
     from digitlab.serving.predictor import Predictor
     from digitlab.store.registry import load_entry, resolve_model
 
@@ -165,7 +167,7 @@ def run_check(model_path: Path | None, saliency_images: int = 500, speed_inputs:
 
 def main(argv: list[str] | None = None) -> int:
     from digitlab.datasets.mnist import MnistUnavailableError
-    from digitlab.explain.explainer import ExplainError
+    from digitlab.explain.layers import ExplainError
     from digitlab.store.registry import ModelLoadError
 
     parser = argparse.ArgumentParser(prog="python -m digitlab.bench.explain_check", description=__doc__.splitlines()[0])

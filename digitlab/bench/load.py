@@ -15,29 +15,9 @@ import numpy as np
 
 from digitlab.serving.images import decode_image
 
-CANVAS_SIZE = 280  # the draw page's canvas, in pixels
 MAX_CLIENTS = 256  # a bound on threads started, whatever a caller asks for
 MAX_REQUESTS = 100_000  # a bound on the total work, whatever a caller asks for
 START_TIMEOUT_S = 60.0  # visitors wait this long for each other to start, then go anyway
-
-
-def canvas_from_digit(digit: np.ndarray, size: int = CANVAS_SIZE, scale: float | None = None,
-                      offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Draw a 28x28 MNIST digit as the canvas sends a drawing: white ink on a transparent layer.
-
-    scale is canvas pixels per MNIST pixel (by default the digit's 28x28 box fills the canvas); offset
-    moves it (rows, columns) from the centre, and whatever then falls off the canvas is cut off.
-    """
-    from PIL import Image
-
-    side = size if scale is None else round(28 * scale)
-    ink = Image.fromarray(np.asarray(digit, np.uint8)).resize((side, side), Image.Resampling.BILINEAR)
-    alpha = Image.new("L", (size, size), 0)
-    alpha.paste(ink, ((size - side) // 2 + offset[1], (size - side) // 2 + offset[0]))  # cut off at the edges
-    canvas = np.zeros((size, size, 4), np.uint8)
-    canvas[:, :, :3] = 255
-    canvas[:, :, 3] = np.asarray(alpha)
-    return canvas
 
 
 def serve_stroke(predictor, canvas: np.ndarray | bytes, after_prediction: Callable | None = None):

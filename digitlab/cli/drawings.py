@@ -37,7 +37,9 @@ def add_drawings_parser(subparsers) -> None:
 
 
 def run_drawings(args) -> int:
-    from digitlab.bank.repository import DrawingBankError, DrawingRejectedError, open_bank
+    from digitlab.bank.drawing_checks import DrawingRejectedError
+    from digitlab.bank.engine import DrawingBankError
+    from digitlab.bank.repository import open_bank
 
     actions = {"add": _add, "list": _list, "export": _export, "import": _import, "delete": _delete}
     try:
@@ -48,7 +50,8 @@ def run_drawings(args) -> int:
 
 
 def _add(args, bank) -> int:
-    from digitlab.bank.repository import DrawingBankError, DrawingRejectedError, check_digit, check_tag, prepare_drawing
+    from digitlab.bank.drawing_checks import DrawingRejectedError, check_digit, check_tag, prepare_drawing
+    from digitlab.bank.engine import DrawingBankError
 
     label = check_digit(args.label)  # a bad label or writer refuses every file before any is read
     writer = check_tag(args.writer, "writer")
@@ -76,7 +79,7 @@ def _add(args, bank) -> int:
 def _with_reading(drawing, probabilities, sha256: str | None):
     from dataclasses import replace
 
-    from digitlab.bank.repository import check_probabilities
+    from digitlab.bank.drawing_checks import check_probabilities
 
     return replace(drawing, reading=int(probabilities.argmax()), probabilities=check_probabilities(probabilities),
                    model_sha256=sha256)
@@ -84,7 +87,7 @@ def _with_reading(drawing, probabilities, sha256: str | None):
 
 def _reader(model: Path | None):
     """(the Predictor, its model's sha256) to read new drawings with, or (None, None) after saying why not."""
-    from digitlab.bank.repository import DrawingRejectedError
+    from digitlab.bank.drawing_checks import DrawingRejectedError
     from digitlab.serving.predictor import Predictor
     from digitlab.store.registry import ModelLoadError, load_entry, resolve_model
 
@@ -100,7 +103,7 @@ def _reader(model: Path | None):
 
 def _read_file(path: Path) -> bytes:
     """A file's bytes, refused with a message when it is missing, not a file, or too big to be an image."""
-    from digitlab.bank.repository import DrawingRejectedError
+    from digitlab.bank.drawing_checks import DrawingRejectedError
     from digitlab.serving.images import MAX_FILE_BYTES
 
     if path.is_dir() or (path.exists() and not path.is_file()):
@@ -115,7 +118,8 @@ def _read_file(path: Path) -> bytes:
 
 
 def _list(args, bank) -> int:
-    from digitlab.bank.repository import DrawingFilter, check_digit
+    from digitlab.bank.drawing_checks import check_digit
+    from digitlab.bank.records import DrawingFilter
 
     label = None if args.label is None else check_digit(args.label)
     for drawing in bank.drawings(DrawingFilter(label=label, writer=args.writer)):
@@ -143,7 +147,7 @@ def _export(args, bank) -> int:
 
 def _import(args, bank) -> int:
     from digitlab.bank.archive import import_file, import_unipen
-    from digitlab.bank.repository import DrawingRejectedError
+    from digitlab.bank.drawing_checks import DrawingRejectedError
 
     if args.writers:
         report = import_unipen(bank, args.file, writers=_writer_numbers(args.writers))
@@ -157,7 +161,7 @@ def _import(args, bank) -> int:
 
 def _writer_numbers(text: str) -> list[int]:
     """'1-20' or '1,2,5' (or both: '1-3,7') as writer numbers."""
-    from digitlab.bank.repository import DrawingRejectedError
+    from digitlab.bank.drawing_checks import DrawingRejectedError
 
     numbers = []
     try:
@@ -177,10 +181,13 @@ def _delete(args, bank) -> int:
 
 def run_evaluate_drawings(args, predictor, model_sha256: str | None, print_evaluation) -> int:
     """evaluate --dataset drawings: the model on the bank's labelled drawings (of one writer, with --writer)."""
-    from digitlab.bank.repository import DrawingBankError, evaluate_on_bank, open_bank
+    from digitlab.bank.engine import DrawingBankError
+    from digitlab.bank.repository import open_bank
+    from digitlab.evaluation.bank_scores import evaluate_drawings
 
     try:
-        evaluation, dataset = evaluate_on_bank(predictor, open_bank(), args.writer, model_sha256)
+        dataset = open_bank().as_dataset(writer=args.writer)
+        evaluation = evaluate_drawings(predictor, dataset, model_sha256)
     except DrawingBankError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from digitlab.cli.models import MODEL_HELP
+
 
 def add_explain_parser(subparsers) -> None:
     parser = subparsers.add_parser("explain", help="explain the reading of image files: saliency, nearest "
                                                    "MNIST training digits, layer shapes, what-if readings")
     parser.add_argument("files", nargs="+", type=Path)
-    parser.add_argument("--model", default=None, help="a registered model's name (see `models`), a run folder, or a "
-                                                      "registered .keras file (default: the active model)")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--neighbours", type=int, default=8, help="nearest training digits to list (at least 1)")
 
@@ -23,7 +24,9 @@ def _index_progress(done: int, total: int) -> None:
 
 def run_explain(args) -> int:
     from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
-    from digitlab.explain.explainer import ExplainError, Explainer, training_index
+    from digitlab.explain.explainer import Explainer
+    from digitlab.explain.layers import ExplainError
+    from digitlab.explain.neighbours import training_index
     from digitlab.cli.file_reports import report_each_file
     from digitlab.serving.predictor import load_serving_predictor
     from digitlab.store.registry import ModelLoadError, load_entry, resolve_model

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE, Stroke
+from digitlab.serving.ink_parts import Stroke
+from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE
 from digitlab.datasets.pendigits import PenDigit, as_canvas_rgba, draw_strokes
 
 LENGTHS = (2, 3, 4, 5, 6)

@@ -8,14 +8,12 @@ computed once per model file and kept on disk beside its evaluation, keyed by th
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.store.atomic import write_atomic
-from digitlab.evaluation.metrics import default_cache_dir
+from digitlab.evaluation.result_cache import cache_file, read_cached_arrays, write_cached_arrays
 
 MAP_POINTS = 3000  # t-SNE grows faster than linearly in points; 3,000 take about 10 s on 2 cores
 MAP_FORMAT = "v1"
@@ -53,16 +51,15 @@ def layout(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def map_cache_path(model_sha256: str, cache_dir: str | Path | None = None) -> Path:
-    return Path(cache_dir or default_cache_dir()) / f"{model_sha256}.test-map.{MAP_FORMAT}.npz"
+    return cache_file(model_sha256, f"test-map.{MAP_FORMAT}", cache_dir)
 
 
 def read_test_map(model_sha256: str, cache_dir: str | Path | None = None) -> TestMap | None:
     """The stored map of this model, or None when there is none (or it cannot be read)."""
-    try:
-        with np.load(map_cache_path(model_sha256, cache_dir), allow_pickle=False) as stored:
-            indices, coordinates = stored["indices"], stored["coordinates"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    stored = read_cached_arrays(map_cache_path(model_sha256, cache_dir), "indices", "coordinates")
+    if stored is None:
         return None
+    indices, coordinates = stored
     if indices.ndim != 1 or coordinates.shape != (indices.size, 2):
         return None
     return TestMap(indices.astype(np.int64), coordinates.astype(np.float32))
@@ -74,12 +71,6 @@ def build_test_map(embeddings: np.ndarray, predictions: np.ndarray, labels: np.n
     indices = map_sample(predictions, labels)
     test_map = TestMap(indices, layout(np.asarray(embeddings)[indices]))
     if model_sha256:
-        def write(temp: Path) -> None:
-            with open(temp, "wb") as file:
-                np.savez_compressed(file, indices=test_map.indices, coordinates=test_map.coordinates)
-
-        try:
-            write_atomic(map_cache_path(model_sha256, cache_dir), write)
-        except OSError:
-            pass  # the next visit recomputes it
+        write_cached_arrays(map_cache_path(model_sha256, cache_dir), indices=test_map.indices,
+                            coordinates=test_map.coordinates)
     return test_map

@@ -2,35 +2,73 @@
 
 Evaluating a model is a forward pass over the whole test set (seconds on a CPU), so its output, the
 class probabilities, is kept on disk keyed by the sha256 of the model file: a second look at the same
-model is instant, and a model file that changed is a different key, so it is evaluated afresh.
-Everything else (confusion matrix, per-class metrics, lists of mistakes) is cheap and derived here.
+model is instant, and a model file that changed is a different key, so it is evaluated afresh
+(digitlab/evaluation/result_cache.py). Everything else (confusion matrix, per-class metrics, lists of
+mistakes) is cheap and derived here; the counting is scikit-learn's. It is imported inside the
+functions that count: `import sklearn.metrics` takes over a second on 2 cores, which a page or command
+that only imports this module's types (the drawing bank's page, the CLI's parser) should not pay.
 """
 
 from __future__ import annotations
 
-import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.store.atomic import write_atomic
+from digitlab.evaluation.result_cache import cache_file, read_cached_arrays, write_cached_arrays
 
 NUM_CLASSES = 10
-CACHE_ENV_VAR = "DIGITLAB_CACHE"
 CACHE_FORMAT = "v1"  # part of the cache file name: bump it when what is stored changes
 SORT_ORDERS = ("confidence", "index")
 
 
-def default_cache_dir() -> Path:
-    """Where evaluations are kept: $DIGITLAB_CACHE, else ~/.cache/digitlab/evaluations."""
-    configured = os.environ.get(CACHE_ENV_VAR)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "digitlab" / "evaluations"
-
-
 def confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Counts of (true, predicted) pairs: rows are the true digit, columns the predicted one."""
+    from sklearn import metrics
+
+    y_true, y_pred = _checked_labels(y_true, y_pred, num_classes)
+    if y_true.size == 0:  # scikit-learn refuses to count nothing; nothing counted is all zeros
+        return np.zeros((num_classes, num_classes), np.int64)
+    return metrics.confusion_matrix(y_true, y_pred, labels=range(num_classes))
+
+
+def per_class_metrics(y_true, y_pred, num_classes: int = NUM_CLASSES) -> list[dict]:
+    """Precision, recall, F1 and support of every class.
+
+    A class never predicted has no precision, one never present no recall: they are reported as 0.0
+    (zero_division=0) rather than NaN, which breaks tables, JSON and averages.
+    """
+    from sklearn import metrics
+
+    y_true, y_pred = _checked_labels(y_true, y_pred, num_classes)
+    if y_true.size == 0:
+        precision = recall = f1 = support = np.zeros(num_classes)
+    else:
+        precision, recall, f1, support = metrics.precision_recall_fscore_support(
+            y_true, y_pred, labels=range(num_classes), zero_division=0)
+    return [{"digit": digit, "precision": float(precision[digit]), "recall": float(recall[digit]),
+             "f1": float(f1[digit]), "support": int(support[digit])} for digit in range(num_classes)]
+
+
+def macro_averages(y_true, y_pred, num_classes: int = NUM_CLASSES) -> dict:
+    """Unweighted means of precision, recall and F1 over the classes that occur at all.
+
+    A class absent from both labels and predictions says nothing about the model, so it is left out
+    of the mean (scikit-learn's macro average over the labels present); support is the total.
+    """
+    from sklearn import metrics
+
+    y_true, y_pred = _checked_labels(y_true, y_pred, num_classes)
+    if y_true.size == 0:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    precision, recall, f1, _ = metrics.precision_recall_fscore_support(y_true, y_pred, average="macro",
+                                                                       zero_division=0)
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(y_true.size)}
+
+
+def _checked_labels(y_true, y_pred, num_classes: int = NUM_CLASSES) -> tuple[np.ndarray, np.ndarray]:
+    """Both label arrays as flat int64, or a ValueError saying why they cannot be counted."""
     y_true = np.asarray(y_true).ravel().astype(np.int64)
     y_pred = np.asarray(y_pred).ravel().astype(np.int64)
     if y_true.shape != y_pred.shape:
@@ -38,46 +76,7 @@ def confusion_matrix(y_true, y_pred, num_classes: int = NUM_CLASSES) -> np.ndarr
     for name, values in (("true label", y_true), ("prediction", y_pred)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
             raise ValueError(f"Every {name} must be a class from 0 to {num_classes - 1}.")
-    pair_codes = y_true * num_classes + y_pred
-    return np.bincount(pair_codes, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    # A class never predicted has no precision, one never present no recall: report 0.0, as
-    # scikit-learn does (zero_division=0), rather than NaN that breaks tables, JSON and averages.
-    return float(numerator / denominator) if denominator else 0.0
-
-
-def per_class_metrics(confusion: np.ndarray) -> list[dict]:
-    """Precision, recall, F1 and support of every class, from a confusion matrix."""
-    confusion = np.asarray(confusion)
-    metrics = []
-    for digit in range(confusion.shape[0]):
-        hits = float(confusion[digit, digit])
-        precision = _ratio(hits, confusion[:, digit].sum())
-        recall = _ratio(hits, confusion[digit, :].sum())
-        metrics.append({
-            "digit": digit,
-            "precision": precision,
-            "recall": recall,
-            "f1": _ratio(2 * precision * recall, precision + recall),
-            "support": int(confusion[digit, :].sum()),
-        })
-    return metrics
-
-
-def macro_averages(per_class: list[dict], confusion: np.ndarray) -> dict:
-    """Unweighted means of precision, recall and F1 over the classes that occur at all.
-
-    A class absent from both labels and predictions says nothing about the model, so it is left out
-    of the mean (scikit-learn's macro average does the same); support is the total.
-    """
-    confusion = np.asarray(confusion)
-    present = [row for row in per_class
-               if confusion[row["digit"], :].sum() or confusion[:, row["digit"]].sum()]
-    averages = {name: float(np.mean([row[name] for row in present])) if present else 0.0
-                for name in ("precision", "recall", "f1")}
-    return {**averages, "support": int(confusion.sum())}
+    return y_true, y_pred
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,17 +134,17 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, model_
     labels = np.asarray(labels).astype(np.int64).ravel()
     if probabilities.ndim != 2 or probabilities.shape[0] != labels.shape[0]:
         raise ValueError(f"Probabilities {list(probabilities.shape)} do not match {labels.shape[0]} labels.")
+    from sklearn.metrics import accuracy_score
+
     predictions = probabilities.argmax(axis=1) if probabilities.size else np.zeros(0, np.int64)
-    confusion = confusion_matrix(labels, predictions, probabilities.shape[1])
-    per_class = per_class_metrics(confusion)
-    errors = int((predictions != labels).sum())
+    classes = probabilities.shape[1]
     return Evaluation(
         model_sha256=model_sha256,
-        accuracy=_ratio(labels.shape[0] - errors, labels.shape[0]),
-        errors=errors,
-        confusion=confusion,
-        per_class=per_class,
-        macro=macro_averages(per_class, confusion),
+        accuracy=float(accuracy_score(labels, predictions)) if labels.size else 0.0,
+        errors=int((predictions != labels).sum()),
+        confusion=confusion_matrix(labels, predictions, classes),
+        per_class=per_class_metrics(labels, predictions, classes),
+        macro=macro_averages(labels, predictions, classes),
         probabilities=probabilities,
         predictions=predictions,
         labels=labels,
@@ -153,30 +152,15 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray, model_
 
 
 def cache_path(model_sha256: str, cache_dir: str | Path | None = None) -> Path:
-    return Path(cache_dir or default_cache_dir()) / f"{model_sha256}.{CACHE_FORMAT}.npz"
+    return cache_file(model_sha256, CACHE_FORMAT, cache_dir)
 
 
 def _read_cached_probabilities(path: Path, expected_rows: int) -> np.ndarray | None:
     """The stored probabilities, or None when the file is missing, unreadable or the wrong shape."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            probabilities = stored["probabilities"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    stored = read_cached_arrays(path, "probabilities")
+    if stored is None or stored[0].shape != (expected_rows, NUM_CLASSES):
         return None
-    if probabilities.shape != (expected_rows, NUM_CLASSES):
-        return None
-    return probabilities.astype(np.float32, copy=False)
-
-
-def _write_cached_probabilities(path: Path, probabilities: np.ndarray) -> None:
-    def write(temp: Path) -> None:
-        with open(temp, "wb") as file:  # a file object, so numpy cannot append a second .npz suffix
-            np.savez_compressed(file, probabilities=probabilities)
-
-    try:
-        write_atomic(path, write)
-    except OSError:
-        pass  # a read-only or full disk costs the next visit a re-evaluation, nothing more
+    return stored[0].astype(np.float32, copy=False)
 
 
 def cached_evaluation(model_sha256: str, mnist=None, cache_dir: str | Path | None = None) -> Evaluation | None:
@@ -206,7 +190,7 @@ def evaluate_model(
     # The predictor cuts the 10,000 images into batches small enough for a small container's memory.
     probabilities = np.asarray(predictor.predict_mnist(mnist.x_test), np.float32)
     if model_sha256:
-        _write_cached_probabilities(cache_path(model_sha256, cache_dir), probabilities)
+        write_cached_arrays(cache_path(model_sha256, cache_dir), probabilities=probabilities)
     return evaluate_probabilities(probabilities, mnist.y_test, model_sha256)
 
 

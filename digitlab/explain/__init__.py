@@ -1,1 +1,1 @@
-"""Why a model answered as it did: saliency, nearest training digits, layer activations, pictures."""
+"""Why a model answered as it did: saliency, nearest training digits, layer activations, what-if readings, pictures."""

@@ -1,19 +1,18 @@
-"""A Keras model converted to LiteRT (TensorFlow Lite) and run by its XNNPACK CPU kernels.
+"""The LiteRT (TensorFlow Lite) runtime: a model's flatbuffer run by XNNPACK's CPU kernels, from a pool of interpreters.
 
 TensorFlow spends most of a one-drawing prediction on per-operation overhead: about 1 ms for the
 default model on 2 cores, where LiteRT runs the converted graph in about 0.3 ms, and evaluates
-the 10,000 MNIST test images faster too. The weights are stored as 8-bit integers (dynamic-range
-quantization: no calibration data needed), which runs a drawing about four times faster again on
-XNNPACK's integer kernels; probabilities move by about 0.01 and the digits read stay the same to
-within an image or two in 10,000 (measured on the default model, see BENCHMARKS.md). Converting takes
-a few seconds, once per model. An interpreter must not be used by two threads at once,
-and every visitor's script runs in its own thread, so each call borrows one from a small pool.
+the 10,000 MNIST test images faster too. The flatbuffer's weights are 8-bit integers, which XNNPACK's
+integer kernels run about four times faster again; the digits read stay the same to within an image
+or two in 10,000 (measured on the default model, see BENCHMARKS.md). The flatbuffer is made and
+checked by the store (digitlab/store/flatbuffers.py); this module only runs it, and never imports
+TensorFlow. An interpreter must not be used by two threads at once, and every visitor's script runs
+in its own thread, so each call borrows one from a small pool.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 
 import numpy as np
@@ -25,29 +24,9 @@ MAX_THREADS = 4  # XNNPACK threads per call on a large batch (an MNIST evaluatio
 # 2-core machine), and under load each visitor's call keeps to one core instead of fighting over two.
 SMALL_BATCH = 8
 
-_conversion_lock = threading.Lock()  # conversion traces TensorFlow graphs and writes a temporary folder
-
 
 class LiteRuntimeUnavailable(RuntimeError):
-    """LiteRT is not installed here, or this model cannot be converted; predict with TensorFlow instead."""
-
-
-def convert(model, quantize: bool = True) -> bytes:
-    """The model as a LiteRT flatbuffer taking (n, 28, 28, 1) float32 images for any n, its weights as
-    8-bit integers unless quantize is False."""
-    import tensorflow as tf
-
-    spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    with _conversion_lock, tempfile.TemporaryDirectory(prefix="digitlab-export-") as folder:
-        try:
-            # Through a SavedModel, which keeps the weights; verbose=False keeps stdout clean for --json.
-            model.export(folder, format="tf_saved_model", verbose=False, input_signature=[spec])
-            converter = tf.lite.TFLiteConverter.from_saved_model(folder)
-            if quantize:
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            return converter.convert()
-        except Exception as error:  # the converter raises many types for graphs it cannot handle
-            raise LiteRuntimeUnavailable(f"the model could not be converted ({type(error).__name__})") from error
+    """LiteRT is not installed here, or cannot run this model; predict with TensorFlow instead."""
 
 
 class LiteModel:
@@ -71,10 +50,6 @@ class LiteModel:
         except Exception as error:  # LiteRT raises ValueError or RuntimeError for graphs it cannot run
             raise LiteRuntimeUnavailable(f"the converted model does not run ({type(error).__name__})") from error
         self._idle[1].append(first)
-
-    @classmethod
-    def from_keras(cls, model) -> "LiteModel":
-        return cls(convert(model))
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         threads = 1 if len(batch) <= SMALL_BATCH else self._threads

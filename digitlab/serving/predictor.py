@@ -2,8 +2,11 @@
 
 `model.predict` builds a data pipeline on every call (about 60 ms for one image on 2 cores); a traced
 tf.function over the model costs about a millisecond, and the model converted to LiteRT about a
-third of that (digitlab/serving/litert.py). One Predictor is shared by every visitor of the app, so it
-holds no per-request state and is never mutated after construction.
+third of that (digitlab/serving/litert.py). Loading flows one way: the store hands over a registered
+model's checked flatbuffer (digitlab/store/flatbuffers.py) and the Predictor is built from it in one
+step; only where there is none does a Keras model take the fallback (digitlab/serving/keras_fallback.py).
+One Predictor is shared by every visitor of the app, so it holds no per-request state and is never
+mutated after construction.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from digitlab.serving.keras_fallback import keras_forward
+from digitlab.serving.litert import LiteModel, LiteRuntimeUnavailable
 from digitlab.serving.preprocess import preprocess
+from digitlab.store.flatbuffers import FlatbufferRefused, read_flatbuffer
+from digitlab.store.registry import ModelLoadError, load_entry, load_keras_model
 
 RUNTIME_ENV_VAR = "DIGITLAB_RUNTIME"
 RUNTIMES = ("auto", "litert", "tensorflow")
@@ -78,31 +85,49 @@ class Prediction:
 MAX_BATCH = 64
 
 
-class Predictor:
-    """Predict digits with one loaded Keras model."""
+@dataclass(frozen=True)
+class ServingSource:
+    """Where a Predictor's answers come from, in words for a page or the CLI."""
 
-    def __init__(self, model, runtime: str | None = None):
-        """runtime: "litert" (fastest), "tensorflow", or "auto" (LiteRT where it is installed and can
-        convert the model, else TensorFlow); by default $DIGITLAB_RUNTIME, else "auto"."""
-        runtime = requested_runtime(runtime)
+    runtime: str  # "litert" or "tensorflow"
+    from_flatbuffer: bool
+    note: str = ""  # why the flatbuffer was not used, when it was not
+
+
+class Predictor:
+    """Predict digits with one model: its registered flatbuffer on LiteRT, or a loaded Keras model."""
+
+    def __init__(self, model, runtime: str | None = None, note: str = ""):
+        """A Predictor over a loaded Keras model (the fallback, digitlab/serving/keras_fallback.py).
+
+        runtime: "litert" (fastest), "tensorflow", or "auto" (LiteRT where it is installed and can
+        convert the model, else TensorFlow); by default $DIGITLAB_RUNTIME, else "auto". note says
+        why the model's flatbuffer was not used, for `serving`.
+        """
         self.model = model
-        lite = None if runtime == "tensorflow" else _lite_model_or_none(model, required=runtime == "litert")
-        self.runtime = "tensorflow" if lite is None else "litert"
-        # Both are warmed up as they are made, so a user's first stroke is not the slow one.
-        self._forward = traced_forward(model) if lite is None else lite
+        # Warmed up as it is made, so a user's first stroke is not the slow one.
+        runtime, self._forward = keras_forward(model, requested_runtime(runtime))
+        self.serving = ServingSource(runtime, from_flatbuffer=False, note=note)
 
     @classmethod
-    def from_lite(cls, lite_model) -> "Predictor":
-        """A Predictor over a LiteModel alone: no Keras model, so TensorFlow is never imported."""
-        predictor = cls.__new__(cls)
-        predictor.model, predictor.runtime, predictor._forward = None, "litert", lite_model
+    def from_flatbuffer(cls, flatbuffer: bytes) -> "Predictor":
+        """A Predictor over checked flatbuffer bytes alone: no Keras model, so TensorFlow is never imported.
+
+        Raises LiteRuntimeUnavailable where LiteRT is missing or cannot run them.
+        """
+        predictor = cls.__new__(cls)  # nothing to convert: the flatbuffer is the whole model
+        predictor.model, predictor._forward = None, LiteModel(flatbuffer)
+        predictor.serving = ServingSource("litert", from_flatbuffer=True)
         return predictor
 
     @classmethod
     def from_file(cls, path: str | Path, expected_sha256: str | None = None) -> "Predictor":
-        from digitlab.store.registry import load_keras_model
-
         return cls(load_keras_model(path, expected_sha256))
+
+    @property
+    def runtime(self) -> str:
+        """What runs the model: "litert" or "tensorflow"."""
+        return self.serving.runtime
 
     def predict_mnist(self, images: np.ndarray) -> np.ndarray:
         """Digit probabilities (n, 10) for MNIST-style uint8 images (n, 28, 28), in bounded batches."""
@@ -151,66 +176,20 @@ def requested_runtime(runtime: str | None) -> str:
     return runtime
 
 
-def _lite_model_or_none(model, required: bool):
-    """The model on LiteRT, or None (logged) when LiteRT cannot run it and TensorFlow may instead."""
-    from digitlab.serving.litert import LiteModel, LiteRuntimeUnavailable
-
-    try:
-        return LiteModel.from_keras(model)
-    except LiteRuntimeUnavailable as error:
-        if required:
-            raise
-        logger.warning("Predicting with TensorFlow: LiteRT is unavailable (%s).", error)
-        return None
-
-
-def traced_forward(model):
-    """The model as a traced TensorFlow function of a float32 numpy batch, returning numpy probabilities."""
-    import tensorflow as tf
-
-    from digitlab.serving.batch_norm_folding import fold_batch_norm
-
-    inference_model = fold_batch_norm(model)  # same answers, about a fifth less work on a batch
-    spec = tf.TensorSpec([None, 28, 28, 1], tf.float32)
-    # The concrete function skips tf.function's signature matching, and a tensor argument skips its
-    # conversion: together about 0.2 ms a call.
-    forward = tf.function(lambda images: inference_model(images, training=False),
-                          input_signature=[spec]).get_concrete_function()
-    forward(tf.zeros([1, 28, 28, 1]))  # the first call sets up the kernels
-    return lambda batch: forward(tf.constant(batch)).numpy()
-
-
-@dataclass(frozen=True)
-class ServingSource:
-    """Where a Predictor's answers come from, in words for a page or the CLI."""
-
-    runtime: str  # "litert" or "tensorflow"
-    from_flatbuffer: bool
-    note: str = ""  # why the flatbuffer was not used, when it was not
-
-
-def load_serving_predictor(entry, runtime: str | None = None):
+def load_serving_predictor(entry, runtime: str | None = None) -> Predictor:
     """The Predictor for a registry entry: from its checked flatbuffer (no TensorFlow), else its .keras file.
 
     Raises registry.ModelLoadError when the model cannot be served at all. The Predictor's
     `serving` attribute says which way it went and why.
     """
-    from digitlab.store.flatbuffers import FlatbufferRefused, read_flatbuffer
-    from digitlab.serving.litert import LiteModel, LiteRuntimeUnavailable
-    from digitlab.store.registry import ModelLoadError, load_entry
-
     if not entry.usable:
         raise ModelLoadError(f"Model '{entry.name}' cannot be used: {entry.problem}.")
     runtime = requested_runtime(runtime)
     note = "TensorFlow was asked for"
     if runtime != "tensorflow":
         try:
-            predictor = Predictor.from_lite(LiteModel(read_flatbuffer(entry.path, entry.card)))
-            predictor.serving = ServingSource("litert", True)
-            return predictor
+            return Predictor.from_flatbuffer(read_flatbuffer(entry.path, entry.card))
         except (FlatbufferRefused, LiteRuntimeUnavailable) as error:
             note = f"the LiteRT flatbuffer was not used: {error}"
             logger.warning("Model '%s': %s; loading its .keras file instead.", entry.name, note)
-    predictor = Predictor(load_entry(entry), runtime=runtime)
-    predictor.serving = ServingSource(predictor.runtime, False, note)
-    return predictor
+    return Predictor(load_entry(entry), runtime=runtime, note=note)

@@ -1,1 +1,1 @@
-"""The run folder and the model registry: the only owners of their files, written atomically."""
+"""The run folder and the model registry (cards, LiteRT flatbuffers): each file's only owner, written atomically."""

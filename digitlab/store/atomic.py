@@ -54,3 +54,15 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def save_model_atomic(model, path: str | Path) -> Path:
+    """Save to a temp file beside path, reload it with safe_mode to prove it is whole, then rename."""
+    import keras
+
+    def write(temp: Path) -> None:
+        # Keras insists on the .keras suffix, which write_atomic's temp name keeps.
+        model.save(temp)
+        keras.models.load_model(temp, safe_mode=True, compile=False)
+
+    return write_atomic(path, write)

@@ -9,6 +9,11 @@ uses safe_mode=True, which refuses Lambda layers and custom objects.
 Promotion never overwrites. A name that exists is replaced only when asked; the new version gets a
 file of its own (`<name>.v2.keras`, ...), and the card, switched last and atomically, keeps the list
 of the versions it replaced, whose files stay on disk so any of them can be restored.
+
+What a card holds is digitlab/store/model_cards.py. The rest, a little over 300 lines, stays
+one module because listing, resolving, loading, registering, promoting, restoring and deleting all
+apply the same few rules (a model is loaded only through its record's sha256, nothing is
+overwritten, the card is switched last), and a reader checking those rules should find them together.
 """
 
 from __future__ import annotations
@@ -22,18 +27,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digitlab.config.paths import REPO_ROOT
 from digitlab.store import run_folder as runs
 from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_json_atomic
-from digitlab.config.paths import REPO_ROOT
+from digitlab.store.flatbuffers import FLATBUFFER_SUFFIX, write_flatbuffer
+from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, read_cards, run_card
+from digitlab.store.run_records import MODEL_STATES
 
 MODELS_ENV_VAR = "DIGITLAB_MODELS"
-ACTIVE_FILE = "active.json"
 DEFAULT_MODEL_NAME = "default"
-MODEL_SUFFIX = ".keras"
 RUN_PREFIX = "run:"
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
-
-__all__ = ["file_sha256"]  # re-exported: cards and run statuses record the same digest
 
 
 class ModelLoadError(RuntimeError):
@@ -91,36 +95,17 @@ def _check_entry(name: str, path: Path, card: dict | None) -> ModelEntry:
     return ModelEntry(name, path, card)
 
 
-def _card_file(card: dict, name: str) -> str | None:
-    """The model file a card names, if it is a plain file name in the same folder (never a path elsewhere)."""
-    file = card.get("file") or f"{name}{MODEL_SUFFIX}"
-    if not isinstance(file, str) or Path(file).name != file or not file.endswith(MODEL_SUFFIX) or file.startswith("."):
-        return None
-    return file
-
-
-def _read_cards(directory: Path) -> dict[str, dict | None]:
-    """Every card in the store by model name; None for a card that is not a JSON object."""
-    cards = {}
-    for path in sorted(directory.glob("*.json")):
-        if path.name == ACTIVE_FILE or path.name.startswith("."):
-            continue
-        card = read_json(path)
-        cards[path.stem] = card if isinstance(card, dict) else None
-    return cards
-
-
 def list_store_models(directory: Path | None = None) -> list[ModelEntry]:
     """Every model in models/, the broken and unregistered ones included (with their problem)."""
     directory = directory or models_dir()
     if not directory.is_dir():
         return []
     entries, referenced = [], set()
-    for name, card in _read_cards(directory).items():
+    for name, card in read_cards(directory).items():
         if card is None:
             entries.append(ModelEntry(name, directory / f"{name}{MODEL_SUFFIX}", {}, "its card is not readable"))
             continue
-        file = _card_file(card, name)
+        file = card_model_file(card, name)
         referenced |= {version.get("file") for version in card.get("previous_versions") or [] if isinstance(version, dict)}
         if file is None:
             entries.append(ModelEntry(name, directory / f"{name}{MODEL_SUFFIX}", card, "its card names no valid model file"))
@@ -136,37 +121,11 @@ def list_store_models(directory: Path | None = None) -> list[ModelEntry]:
 def list_run_models(runs_root: Path | None = None) -> list[ModelEntry]:
     """Models of finished (done or stopped) training runs, newest first."""
     return [_check_entry(f"{RUN_PREFIX}{run.name}", run.model_path, run_card(run))
-            for run in runs.list_runs(runs_root) if run.state in runs.MODEL_STATES and run.model_path.is_file()]
+            for run in runs.list_runs(runs_root) if run.state in MODEL_STATES and run.model_path.is_file()]
 
 
 def list_models(runs_root: Path | None = None) -> list[ModelEntry]:
     return list_store_models() + list_run_models(runs_root)
-
-
-def run_card(run: runs.Run | Path) -> dict:
-    """A model card for a run's model, built from its config and status."""
-    if not isinstance(run, runs.Run):
-        run = runs.read_run(run)
-    config, status = run.config, run.status
-    data = "MNIST training set"
-    if config and config.augment:
-        data += " (validation held out), augmented"
-    return {
-        "name": run.name,
-        "title": run.title,
-        "architecture": config.arch if config else None,
-        "command": runs.train_command(config) if config else None,
-        "config": config.to_json() if config else None,
-        "data": data,
-        "extra_data": status.extra_training_data,  # pen digits (source, writers) and non-digits, if any
-        "metrics": {"mnist_test_accuracy": status.test_accuracy, "best_val_accuracy": status.best_val_accuracy},
-        "comparison": status.comparison,  # before and after on MNIST test and held-out drawings, if measured
-        "epochs_completed": status.completed_epochs,
-        "partial": status.partial,
-        "warning": status.warning,
-        "sha256": status.model_sha256,
-        "created_at": status.finished_at,
-    }
 
 
 def load_keras_model(path: str | Path, expected_sha256: str | None):
@@ -283,8 +242,6 @@ def register_model(model_file: Path, name: str, card: dict, directory: Path | No
     write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
     sha256 = file_sha256(target)
     # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/store/flatbuffers.py).
-    from digitlab.store.flatbuffers import write_flatbuffer
-
     card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
             "registered_at": time.time(), "previous_versions": previous,
             **write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256))}
@@ -324,7 +281,7 @@ def restore_version(name: str, version: int, directory: Path | None = None) -> M
         raise ModelLoadError(f"There is no model '{name}' in models/.")
     for item in card.get("previous_versions") or []:
         if isinstance(item, dict) and item.get("version") == version:
-            file = _card_file(item, name)
+            file = card_model_file(item, name)
             path = directory / file if file else None
             if path is None or not path.is_file() or file_sha256(path) != item.get("sha256"):
                 raise ModelLoadError(f"Version {version} of '{name}' is missing or altered; it cannot be restored.")
@@ -344,12 +301,12 @@ def delete_model(name: str, directory: Path | None = None) -> None:
     card = read_json(card_path)
     if not isinstance(card, dict):
         raise ModelLoadError(f"There is no model '{name}' in models/.")
-    files = [_card_file(card, name)] + [_card_file(item, name) for item in card.get("previous_versions") or []
+    files = [card_model_file(card, name)] + [card_model_file(item, name) for item in card.get("previous_versions") or []
                                         if isinstance(item, dict)]
     card_path.unlink()  # unregistered first: from here on nothing loads it
     for file in filter(None, files):
         (directory / file).unlink(missing_ok=True)
-        (directory / file).with_suffix(".tflite").unlink(missing_ok=True)  # its LiteRT flatbuffer
+        (directory / file).with_suffix(FLATBUFFER_SUFFIX).unlink(missing_ok=True)  # its LiteRT flatbuffer
     if active_model_name(directory) == name:
         (directory / ACTIVE_FILE).unlink(missing_ok=True)
 
@@ -360,8 +317,8 @@ def entry_for_path(path: str | Path) -> ModelEntry:
     if path.name == runs.MODEL_FILE and (path.parent / runs.STATUS_FILE).is_file():
         return _check_entry(f"{RUN_PREFIX}{path.parent.name}", path, run_card(path.parent))
     if path.parent.is_dir():
-        for name, card in _read_cards(path.parent).items():
-            if card is not None and _card_file(card, name) == path.name:
+        for name, card in read_cards(path.parent).items():
+            if card is not None and card_model_file(card, name) == path.name:
                 return _check_entry(name, path, card)
     return _check_entry(path.stem, path, None)
 

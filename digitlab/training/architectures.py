@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-DEFAULT_ARCHITECTURE = "digitnet"
+from digitlab.store.run_config import ARCHITECTURE_NAMES
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 # Keras's default momentum (0.99) keeps about half of the initial statistics after 70 steps, so a
@@ -121,12 +122,9 @@ def build_digitnet(classes: int = NUM_CLASSES):
     )
 
 
-ARCHITECTURES: dict[str, Callable] = {
-    "mlp": build_mlp,
-    "cnn-small": build_cnn_small,
-    "cnn-deep": build_cnn_deep,
-    DEFAULT_ARCHITECTURE: build_digitnet,
-}
+# Keyed by the names a run's config may ask for (run_config.ARCHITECTURE_NAMES), in their order.
+ARCHITECTURES: dict[str, Callable] = dict(zip(ARCHITECTURE_NAMES, (build_mlp, build_cnn_small, build_cnn_deep,
+                                                                    build_digitnet), strict=True))
 
 
 def build_model(name: str, classes: int = NUM_CLASSES):

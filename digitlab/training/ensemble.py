@@ -49,7 +49,7 @@ def create_ensemble(run_dirs: list[Path | str], name: str, mnist=None, directory
     """
     from digitlab.evaluation.metrics import evaluate_model
     from digitlab.serving.predictor import Predictor
-    from digitlab.training.trainer import save_model_atomic
+    from digitlab.store.atomic import save_model_atomic
 
     name = check_model_name(name)
     entries = []

@@ -6,48 +6,46 @@ the run outlives the script run (and a restart of the page) that started it; eve
 comes from the run folder, which is why a reload, a second tab and another visitor all see the same run.
 
 A run whose trainer has not yet written status.json is "starting", and one whose process died without
-saying so is marked "failed" by refresh_run, never left "running" forever.
+saying so is marked "failed" by refresh_run, never left "running" forever. A trainer is known by its pid
+and the time its process was created (job.json), so a later process that reuses the pid is not taken for it.
 
-One run at a time on the whole deployment: a lock file under the runs root, created with O_CREAT |
-O_EXCL, names the run that holds it and its pid. A lock whose process is gone or whose run has finished
-is stale and is cleared. On top of that each visitor may start only so many runs an hour.
+One run at a time on the whole deployment: the trainer holds an OS file lock for its run's life
+(digitlab.training.run_lock says how it is handed over). On top of that each visitor may start only so many runs
+an hour.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from digitlab.store import run_folder as runs
-from digitlab.store.atomic import write_json_atomic
-from digitlab.config.paths import REPO_ROOT, runs_root
-from digitlab.store.run_folder import ACTIVE_STATES, FINISHED_STATES, BankDrawings, JobRecord, Run, TrainConfig, read_run
-from digitlab.config.settings import Settings, load_settings
+import psutil
 
-LOCK_FILE = ".training.lock"
+from digitlab.store import run_folder as runs
+from digitlab.config.paths import REPO_ROOT, runs_root
+from digitlab.store.run_folder import Run, read_run
+from digitlab.store.run_config import TrainConfig
+from digitlab.bank.snapshot import BankDrawings
+from digitlab.config.settings import Settings, load_settings
+from digitlab.training.run_lock import HeldLock, TrainingBusyError, holder, take_training_lock
+from digitlab.store.run_records import JobRecord
+from digitlab.store.run_records import ACTIVE_STATES, FINISHED_STATES
+
 LOCAL_USER = "local"
-LOCK_BIRTH_SECONDS = 10.0  # a lock this young may still be being written: unreadable is not yet stale
 HOUR = 3600.0
+# Seconds two readings of one process's create time may differ: psutil adds the boot time, a whole second that
+# shifts when the clock is set. A process that reused the pid started long after the trainer did.
+CREATE_TIME_TOLERANCE = 2.0
 
 __all__ = ["ACTIVE_STATES", "FINISHED_STATES", "RunActiveError", "TrainingBusyError", "active_run", "delete_run",
            "force_stop", "refresh_run", "refresh_runs", "request_stop", "start_run"]
-
-
-class TrainingBusyError(RuntimeError):
-    """Another run holds the training lock; .run_name says which."""
-
-    def __init__(self, run_name: str | None):
-        self.run_name = run_name
-        where = f"run {run_name}" if run_name else "another run"
-        super().__init__(f"A training run is already going ({where}). "
-                         "Stop it or wait for it to finish, then start again.")
 
 
 class RunActiveError(RuntimeError):
@@ -78,45 +76,46 @@ def pid_alive(pid: int) -> bool:
         _CHILDREN.pop(pid, None)
         return False
     try:
-        reaped, wait_status = os.waitpid(pid, os.WNOHANG)
-        if reaped == pid:
-            _EXIT_CODES[pid] = os.waitstatus_to_exitcode(wait_status)
-            return False
-    except ChildProcessError:
-        pass  # not our child: another instance of the app, or an earlier server, launched it
-    except OSError:
+        process = psutil.Process(pid)
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return True
+        if process.ppid() == os.getpid():  # our child whose Popen was lost (a module reload): reap it here
+            code = process.wait(timeout=0)
+            if code is not None:  # None: another waiter reaped it first
+                _EXIT_CODES[pid] = int(code)
+    except (psutil.NoSuchProcess, psutil.TimeoutExpired):  # gone, or reaped elsewhere meanwhile
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True  # it exists, owned by someone else
-    return not _is_zombie(pid)
+    return False
 
 
-def _is_zombie(pid: int) -> bool:
+def process_create_time(pid: int) -> float | None:
+    """When the process with this pid was created (epoch seconds), or None when there is none."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    # The state follows the command name, which is in parentheses and may itself contain spaces.
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
 
 
-def is_training_process(pid: int | None) -> bool:
-    """Whether pid is a live DigitLab trainer (not a later process that reused the pid)."""
+def trainer_is_running(run: Run) -> bool:
+    """Whether the run's trainer is alive: its pid, created when job.json says, running DigitLab."""
+    pid = run.pid
     if not pid:
         return False
-    # Read the command line first and reap after: a process being killed loses its command line before
-    # it becomes a zombie, and pid_alive must then get the chance to reap it and record how it ended.
+    recorded = run.job.create_time if run.job is not None and run.job.pid == pid else None
     try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        command = None  # gone, or no /proc to check against
+        process = psutil.Process(pid)
+        if recorded is not None and abs(process.create_time() - recorded) > CREATE_TIME_TOLERANCE:
+            return False  # another process got the pid after the trainer ended
+        # Read the command line before pid_alive reaps: a process being killed loses its command line before
+        # it becomes a zombie, and pid_alive must then get the chance to reap it and record how it ended.
+        command = process.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        command = []  # gone, a zombie (pid_alive reaps it if it is ours) or not ours to read
     if not pid_alive(pid):
         return False
-    return not command or b"digitlab" in command  # empty: still exiting; ask again on the next refresh
+    return not command or any("digitlab" in part for part in command)  # empty: still exiting; ask again later
 
 
 def describe_exit(pid: int | None) -> str:
@@ -138,7 +137,7 @@ def refresh_run(run: Run) -> Run:
     if not run.is_active:
         return run
     pid = run.pid
-    if pid is None or is_training_process(pid):
+    if pid is None or trainer_is_running(run):
         return run
     # The process is gone, so nothing else writes status.json now: re-read it, because the trainer may
     # have written its final status between our first read and its exit.
@@ -158,79 +157,14 @@ def refresh_runs(root: Path | None = None) -> list[Run]:
     return [refresh_run(run) for run in runs.list_runs(root)]
 
 
-# --- the one-run-at-a-time lock --------------------------------------------------------------------------
-
-
-def _lock_path(root: Path) -> Path:
-    return root / LOCK_FILE
-
-
-def _read_lock(root: Path) -> dict | None:
-    """The lock's contents; {} when it exists but is unreadable; None when there is no lock."""
-    try:
-        text = _lock_path(root).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _lock_is_held(root: Path, lock: dict) -> bool:
-    """Whether the lock belongs to a live process whose run has not finished."""
-    pid = lock.get("pid")
-    if not isinstance(pid, int):
-        try:
-            age = time.time() - _lock_path(root).stat().st_mtime
-        except OSError:
-            return False
-        return age < LOCK_BIRTH_SECONDS
-    alive = pid_alive(pid)
-    if not lock.get("run"):
-        return alive  # the launcher is between taking the lock and starting the trainer
-    run = refresh_run(read_run(root / lock["run"]))  # a run that died is marked failed on the way
-    return alive and run.state not in FINISHED_STATES
-
-
 def active_run(root: Path | None = None) -> Run | None:
-    """The run holding the training lock, or None (clearing a stale lock on the way)."""
+    """The run whose trainer holds the training lock, or None."""
     root = root or runs_root()
-    lock = _read_lock(root)
-    if lock is None:
-        return None
-    if _lock_is_held(root, lock):
-        return read_run(root / lock["run"]) if lock.get("run") else None
-    with _START_LOCK:
-        _clear_stale_lock(root, lock)
-    return None
-
-
-def _clear_stale_lock(root: Path, seen: dict) -> None:
-    # Remove only the lock we judged stale: if it changed meanwhile, a new run has taken it.
-    if _read_lock(root) == seen:
-        _lock_path(root).unlink(missing_ok=True)
-
-
-def _take_lock(root: Path) -> None:
-    """Create the lock atomically or raise TrainingBusyError naming the run that holds it."""
-    for _ in range(3):
-        try:
-            descriptor = os.open(_lock_path(root), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            lock = _read_lock(root)
-            if lock is not None and _lock_is_held(root, lock):
-                raise TrainingBusyError(lock.get("run")) from None
-            if lock is not None:
-                _clear_stale_lock(root, lock)
-            continue
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump({"pid": os.getpid(), "run": None, "taken_at": time.time()}, file)
-        return
-    raise TrainingBusyError(None)
+    name = holder(root)
+    if not name:
+        return None  # free, or a start that has not named its run yet
+    run = read_run(root / name)
+    return run if run.is_active else None  # a trainer that has just written its final status is leaving
 
 
 # --- actions ---------------------------------------------------------------------------------------------
@@ -278,43 +212,45 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
         quota = quota_refusal(settings, started_by, root)
         if quota:
             raise RunQuotaError(quota)
-        _take_lock(root)
-        run_dir = None
-        try:
-            run_dir = runs.create_run(config, root, bank=bank)
-            command = runs.trainer_command(run_dir)
-            process = _launch(command, run_dir, config.threads)
-        except BaseException:
-            _lock_path(root).unlink(missing_ok=True)
-            if run_dir is not None:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-        _CHILDREN[process.pid] = process
-        runs.write_job(run_dir, JobRecord(pid=process.pid, command=command, launched_at=time.time(),
-                                          started_by=started_by))
-        _write_lock(root, {"pid": process.pid, "run": run_dir.name, "taken_at": time.time()})
+        # Leaving this block closes our copy of the lock: from then on the trainer alone holds it.
+        with take_training_lock(root) as lock:
+            run_dir = None
+            try:
+                run_dir = runs.create_run(config, root, bank=bank)
+                lock.name_holder(run_dir.name)
+                command = trainer_command(run_dir)
+                process = _launch(command, run_dir, config.threads, lock)
+            except BaseException:
+                if run_dir is not None:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                raise
+            _CHILDREN[process.pid] = process
+            runs.write_job(run_dir, JobRecord(pid=process.pid, command=command, launched_at=time.time(),
+                                              started_by=started_by, create_time=process_create_time(process.pid)))
     return read_run(run_dir)
 
 
-def _write_lock(root: Path, lock: dict) -> None:
-    write_json_atomic(_lock_path(root), lock)
-
-
-def _launch(command: list[str], run_dir: Path, threads: int | None) -> subprocess.Popen:
+def _launch(command: list[str], run_dir: Path, threads: int | None, lock: HeldLock) -> subprocess.Popen:
     # A fresh interpreter in a session of its own: it keeps running when the script run that started it
-    # ends, and a Ctrl-C in the server's terminal does not reach it.
+    # ends, and a Ctrl-C in the server's terminal does not reach it. It inherits the training lock.
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     if threads:  # also set before TensorFlow starts, for thread pools it sizes at import
         env.update(OMP_NUM_THREADS=str(threads), TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS="1")
     with runs.open_log(run_dir) as log:
-        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=lock.child_environment(env), stdin=subprocess.DEVNULL,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                   pass_fds=(lock.fd,))
     try:
         os.setpriority(os.PRIO_PROCESS, process.pid, 10)  # below the server, so drawing stays quick
     except (AttributeError, OSError):
         pass
     return process
+
+
+def trainer_command(run_dir: Path) -> list[str]:
+    """The process that trains a run folder from its config.json."""
+    return [sys.executable, "-m", "digitlab", "train", "--run-dir", str(run_dir)]
 
 
 def request_stop(run: Run) -> None:
@@ -328,7 +264,7 @@ def request_stop(run: Run) -> None:
 def force_stop(run: Run) -> Run:
     """Kill a run that did not answer Stop; it is then shown as failed."""
     run = refresh_run(read_run(run.dir))
-    if run.is_active and is_training_process(run.pid):
+    if run.is_active and trainer_is_running(run):
         runs.request_stop(run.dir)
         try:
             os.killpg(run.pid, signal.SIGKILL)  # the trainer leads its own session, so its group is its own

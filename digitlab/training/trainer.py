@@ -7,8 +7,8 @@ The folder's files and formats belong to digitlab.store.run_folder.
 
 from __future__ import annotations
 
-import math
 import os
+import math
 import time
 import traceback
 from pathlib import Path
@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from digitlab.store import run_folder as runs
-from digitlab.store.atomic import file_sha256
 from digitlab.training.architectures import NUM_CLASSES
-from digitlab.store.run_folder import TrainConfig
-
-BATCH_ROW_EVERY = 10  # batches between history rows: enough for a live curve, little I/O
-ETA_AFTER_SHARE = 0.05  # no time-left estimate before this share of the batches: the first are slow
-
+from digitlab.training.run_lock import inherited_training_lock
+from digitlab.store.run_config import TrainConfig
+from digitlab.bank.snapshot import read_bank_drawings
+from digitlab.store.run_records import RunStatus
+from digitlab.training.progress import make_progress_callback
+from digitlab.training.distillation import teacher_targets
+from digitlab.training.bank_fine_tune import compare_before_after
 
 def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
     """Shuffle (seeded), apply the limit and hold out the validation share."""
@@ -32,154 +33,6 @@ def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
     n_val = max(1, int(round(len(order) * config.validation_fraction)))
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
-
-
-def estimate_time_left(done: int, total: int, elapsed: float) -> float | None:
-    """Seconds left at the rate so far; None until enough batches have run for the rate to mean something."""
-    if total <= 0 or done < max(1, ETA_AFTER_SHARE * total):
-        return None
-    return elapsed / done * (total - done)
-
-
-def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch: int, started: float):
-    """A Keras callback that writes history rows and status, and stops the run when asked."""
-    import keras
-
-    class RunProgress(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.history = runs.HistoryWriter(run_dir)
-            self.epoch = 0
-            self.best_val_accuracy = None
-            self.completed_epochs = 0
-
-        def _row(self, kind: str, batch: int, logs: dict) -> None:
-            row = {"kind": kind, "epoch": self.epoch + 1, "batch": batch,
-                   "step": self.epoch * batches_per_epoch + batch, "elapsed": round(time.time() - started, 3)}
-            for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-                if key in logs:
-                    row[key] = round(float(logs[key]), 6)
-            self.history.write(row)
-
-        def _progress(self, batch: int) -> dict:
-            done = self.epoch * batches_per_epoch + batch
-            total = config.epochs * batches_per_epoch
-            elapsed = time.time() - started
-            return {"epoch": self.epoch + 1, "batch": batch, "batches_per_epoch": batches_per_epoch,
-                    "progress": done / total, "elapsed": elapsed, "eta": estimate_time_left(done, total, elapsed)}
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch
-
-        def on_train_batch_end(self, batch, logs=None):
-            if runs.stop_requested(run_dir):
-                self.model.stop_training = True
-            if (batch + 1) % BATCH_ROW_EVERY == 0:
-                self._row("batch", batch + 1, logs or {})
-                runs.update_status(run_dir, **self._progress(batch + 1))
-
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            if self.model.stop_training and runs.stop_requested(run_dir):
-                return  # an epoch cut short by Stop is not a completed epoch: no epoch row, keep the last model
-            self._row("epoch", batches_per_epoch, logs)
-            if "val_accuracy" in logs:
-                value = float(logs["val_accuracy"])
-                self.best_val_accuracy = max(value, self.best_val_accuracy or 0.0)
-            model_path = run_dir / runs.MODEL_FILE
-            save_model_atomic(self.model, model_path)
-            self.completed_epochs = epoch + 1
-            runs.update_status(run_dir, completed_epochs=self.completed_epochs, model_sha256=file_sha256(model_path),
-                               best_val_accuracy=self.best_val_accuracy,
-                               val_accuracy=_finite_or_none(logs.get("val_accuracy")),
-                               train_accuracy=_finite_or_none(logs.get("accuracy")),
-                               **self._progress(batches_per_epoch))
-
-        def on_train_end(self, logs=None):
-            self.history.close()
-
-    return RunProgress()
-
-
-def _finite_or_none(value) -> float | None:
-    return float(value) if value is not None and math.isfinite(float(value)) else None
-
-
-def save_model_atomic(model, path: str | Path) -> Path:
-    """Save to a temp file beside path, reload it with safe_mode to prove it is whole, then rename."""
-    import keras
-
-    from digitlab.store.atomic import write_atomic
-
-    def write(temp: Path) -> None:
-        # Keras insists on the .keras suffix, which write_atomic's temp name keeps.
-        model.save(temp)
-        keras.models.load_model(temp, safe_mode=True, compile=False)
-
-    return write_atomic(path, write)
-
-
-def teacher_targets(config: TrainConfig, classes: int = NUM_CLASSES):
-    """A dataset map giving each (augmented) image a target mixed from its label and a teacher's belief.
-
-    Distillation: a larger model (an ensemble, typically) knows which wrong digits a drawing resembles;
-    learning those probabilities lets one small network approach the ensemble's accuracy at its own
-    speed. Starting from one of the teacher's own members, it also keeps what the member knew about
-    MNIST while it learns pen digits and "not a digit" (fine-tuning on hard labels alone forgets some).
-    The teacher is trusted only where it reads the label: a wrong belief (a pen digit an MNIST-only
-    teacher misreads) or one it cannot have ("not a digit" for a 10-output teacher) is replaced by the
-    label alone. Only a registered model is used, loaded with safe_mode like every other.
-    """
-    import tensorflow as tf
-
-    from digitlab.store.registry import load_entry, resolve_model
-
-    teacher = load_entry(resolve_model(config.teacher))
-    weight = config.teacher_weight
-
-    def targets(images, labels):
-        beliefs = tf.stop_gradient(teacher(images, training=False))
-        missing = classes - beliefs.shape[-1]
-        if missing > 0:
-            beliefs = tf.pad(beliefs, [[0, 0], [0, missing]])
-        labelled = tf.one_hot(labels, classes)
-        agrees = tf.equal(tf.argmax(beliefs, axis=-1, output_type=tf.int32), tf.cast(labels, tf.int32))
-        mixed = (1.0 - weight) * labelled + weight * beliefs
-        return images, tf.where(agrees[:, None], mixed, labelled)
-
-    return targets
-
-
-def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mnist, bank) -> dict:
-    """This run's model beside the one it would replace, on MNIST test and the bank's held-out writers.
-
-    "Before" is the model the run started from, or the active model for a run trained from scratch.
-    """
-    from digitlab.training.bank_fine_tune import accuracy, comparison
-    from digitlab.store.registry import default_entry, load_entry, resolve_model
-    from digitlab.training.starting_weights import load_starting_model
-
-    if config.init_from is not None:
-        before = load_starting_model(config.init_from, config.init_member)
-        before_name = resolve_model(config.init_from).name + (f" (member {config.init_member})"
-                                                                if config.init_member else "")
-    else:
-        entry = default_entry()
-        before, before_name = load_entry(entry), f"{entry.name} (the active model)"
-    mnist_images = mnist.x_test[..., None].astype(np.float32)
-    sizes = {"mnist_test": len(mnist.y_test)}
-    before_scores = {"mnist_test": accuracy(before.predict(mnist_images, batch_size=1000, verbose=0), mnist.y_test)}
-    after_scores = {"mnist_test": accuracy(after_mnist, mnist.y_test)}
-    held_out_writers: list[str] = []
-    if bank is not None and len(bank.held_out_y):
-        images = bank.held_out_x[..., None].astype(np.float32)
-        sizes["held_out_drawings"] = len(bank.held_out_y)
-        before_scores["held_out_drawings"] = accuracy(before.predict(images, batch_size=1000, verbose=0),
-                                                      bank.held_out_y)
-        after_scores["held_out_drawings"] = accuracy(after.predict(images, batch_size=1000, verbose=0),
-                                                     bank.held_out_y)
-        held_out_writers = sorted(set(bank.held_out_writers.tolist()))
-    return comparison(before_name, before_scores, after_scores, sizes, held_out_writers)
 
 
 def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bool):
@@ -196,15 +49,21 @@ def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bo
     return data.prefetch(2)
 
 
-def run_training(config: TrainConfig, run_dir: str | Path) -> runs.RunStatus:
+def run_training(config: TrainConfig, run_dir: str | Path) -> RunStatus:
     """Create a run folder for config at run_dir and train it here (the CLI's and the tests' way)."""
     run_dir = runs.create_run(config, run_dir=Path(run_dir))
     return train_run(run_dir)
 
 
-def train_run(run_dir: str | Path) -> runs.RunStatus:
+def train_run(run_dir: str | Path) -> RunStatus:
     """Train the config run_dir holds, writing the run folder as it goes; return the final status."""
-    run_dir = Path(run_dir)
+    # Launched by start_run, this process holds the training lock; it is released as soon as the final status is
+    # written, so the next run need not wait for the interpreter to exit.
+    with inherited_training_lock():
+        return _train_run_folder(Path(run_dir))
+
+
+def _train_run_folder(run_dir: Path) -> RunStatus:
     started = time.time()
     try:
         config = runs.read_config(run_dir)
@@ -221,7 +80,7 @@ def train_run(run_dir: str | Path) -> runs.RunStatus:
                                   eta=None, message=f"{type(error).__name__}: {error}")
 
 
-def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus:
+def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
     if config.threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(config.threads))
     import keras
@@ -251,7 +110,7 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> runs.RunStatus
         extra_x, extra_y, described = extra_training_images(config.pen_digits, config.pen_copies, config.non_digits,
                                                             seed=config.seed)
         x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
-    bank = runs.read_bank_drawings(run_dir) if config.bank_weight else None
+    bank = read_bank_drawings(run_dir) if config.bank_weight else None
     if bank is not None:
         repeats = config.bank_weight
         x_train = np.concatenate([x_train, np.tile(bank.train_x, (repeats, 1, 1))])

@@ -9,7 +9,8 @@ import streamlit as st
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened on the first save
-    from digitlab.bank.repository import DrawingBank, VisitorLimits
+    from digitlab.bank.records import VisitorLimits
+    from digitlab.bank.repository import DrawingBank
 from digitlab.config.settings import Settings, SettingsError, load_settings
 from digitlab.ui.access import viewer_is_owner
 
@@ -26,7 +27,8 @@ def secrets() -> dict:
 
 def drawing_bank() -> "DrawingBank":
     """The bank this deployment uses; raises DrawingBankError (with a message for the user) when it is unreachable."""
-    from digitlab.bank.repository import database_url, open_bank
+    from digitlab.bank.repository import open_bank
+    from digitlab.config.database import database_url
 
     return open_bank(database_url(secrets()))
 
@@ -45,7 +47,7 @@ def writer_tag() -> str:
 
 def visitor_limits() -> "VisitorLimits | None":
     """The limits on this session's saves, or None for the owner."""
-    from digitlab.bank.repository import VisitorLimits
+    from digitlab.bank.records import VisitorLimits
 
     if viewer_is_owner():
         return None

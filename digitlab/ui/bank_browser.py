@@ -9,8 +9,11 @@ from pathlib import Path
 import streamlit as st
 
 from digitlab.bank.archive import export_zip, import_file
-from digitlab.bank.repository import (SOURCES, Drawing, DrawingBank, DrawingBankError, DrawingFilter, DrawingRejectedError,
-                               describe_url)
+from digitlab.bank.drawing_checks import SOURCES, DrawingRejectedError
+from digitlab.bank.engine import DrawingBankError
+from digitlab.bank.records import Drawing, DrawingFilter
+from digitlab.bank.repository import DrawingBank
+from digitlab.config.database import describe_url
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag
 

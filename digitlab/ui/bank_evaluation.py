@@ -8,7 +8,8 @@ import numpy as np
 import streamlit as st
 
 from digitlab.datasets.mnist import Mnist
-from digitlab.bank.repository import DrawingBankError, evaluate_on_bank
+from digitlab.bank.engine import DrawingBankError
+from digitlab.evaluation.bank_scores import evaluate_drawings
 from digitlab.evaluation.metrics import Evaluation
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.bank import drawing_bank
@@ -64,5 +65,6 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
 @st.cache_data(show_spinner="Reading the drawing bank...", max_entries=8)
 def _bank_evaluation(sha256: str, url: str, writer: str | None, revision: tuple[int, int], _entry: ModelEntry):
     # Keyed by model file, bank, writer and the bank's revision: a saved or deleted drawing is a new key.
-    evaluation, dataset = evaluate_on_bank(load_predictor(_entry), drawing_bank(), writer, sha256)
+    dataset = drawing_bank().as_dataset(writer=writer)
+    evaluation = evaluate_drawings(load_predictor(_entry), dataset, sha256)
     return evaluation, dataset.x, dataset.y

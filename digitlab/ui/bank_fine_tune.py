@@ -13,11 +13,12 @@ import streamlit as st
 
 from digitlab.training import jobs
 from digitlab.training.bank_fine_tune import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
-                                    DEFAULT_REPLAY_IMAGES, comparison_rows, held_out_people, snapshot_bank,
-                                    starting_architecture)
-from digitlab.bank.repository import DrawingBankError
+                                              DEFAULT_REPLAY_IMAGES, comparison_rows, starting_architecture)
+from digitlab.bank.engine import DrawingBankError
 from digitlab.store.registry import ModelEntry, list_store_models
-from digitlab.store.run_folder import MAX_BANK_WEIGHT, BankDrawings, Run, TrainConfig
+from digitlab.store.run_folder import Run
+from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
+from digitlab.bank.snapshot import BankDrawings, held_out_people, snapshot_bank
 from digitlab.config.settings import Settings
 from digitlab.ui.access import viewer_id
 from digitlab.ui.bank import drawing_bank

@@ -75,7 +75,7 @@ _ORIGIN_SHARE = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom":
 def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, list] | None:
     """Show the wide number canvas; return (RGBA drawing, pen strokes), or None while nothing is drawn.
 
-    The strokes (digitlab.serving.number_segmentation.Stroke, in canvas pixels) let the reader keep the parts of each
+    The strokes (digitlab.serving.ink_parts.Stroke, in canvas pixels) let the reader keep the parts of each
     digit together even where digits touch; the pixels are still what each digit is read from.
     """
     from streamlit_drawable_canvas import st_canvas
@@ -109,7 +109,7 @@ def strokes_from_canvas_json(json_data: dict | None) -> list:
     Freshly drawn paths come back unmoved; this also holds after the toolbar's edit mode moved one.
     Objects that are not well-formed paths are skipped: the caller still has the pixels.
     """
-    from digitlab.serving.number_segmentation import Stroke
+    from digitlab.serving.ink_parts import Stroke
 
     strokes = []
     for item in (json_data or {}).get("objects") or []:

@@ -102,7 +102,8 @@ def drawing_key(prediction: Prediction) -> str:
 def _save(label: int | None) -> None:
     """Store the drawing on screen with label (None: the model's reading); a second answer relabels it."""
     # Imported here: SQLAlchemy is a tenth of a second the page need not pay before the first save.
-    from digitlab.bank.repository import DrawingBankError, DrawingRejectedError
+    from digitlab.bank.drawing_checks import DrawingRejectedError
+    from digitlab.bank.engine import DrawingBankError
 
     st.session_state[REDRAW_KEY] = True
     payload = st.session_state.get(ON_SCREEN_KEY)
@@ -131,7 +132,7 @@ def _save(label: int | None) -> None:
 
 def _prepared(label: int, payload: dict):
     """The drawing to store: from the PNG and strokes as sent when they are what the model read, else the image."""
-    from digitlab.bank.repository import encode_png, prepare_drawing
+    from digitlab.bank.drawing_checks import encode_png, prepare_drawing
 
     fields = dict(writer=writer_tag(), session=session_tag(), reading=payload["reading"],
                   probabilities=payload["probabilities"], model_sha256=payload["sha256"])
@@ -143,7 +144,7 @@ def _prepared(label: int, payload: dict):
 
 
 def _undo_last_save() -> None:
-    from digitlab.bank.repository import DrawingBankError
+    from digitlab.bank.engine import DrawingBankError
 
     last = st.session_state.pop(LAST_SAVE_KEY, None)
     if last is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
-from digitlab.explain.explainer import (ExplainError, Explainer, Explanation, LayerActivation, NeighbourIndex,
-                              embeddings_cache_path, training_index)
+from digitlab.explain.explainer import Explainer, Explanation
+from digitlab.explain.layers import ExplainError, LayerActivation
+from digitlab.explain.neighbours import NeighbourIndex, embeddings_cache_path, training_index
 from digitlab.serving.predictor import Prediction
 from digitlab.store.registry import ModelEntry, load_entry
 from digitlab.explain.pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip

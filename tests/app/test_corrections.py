@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bank.repository import DrawingBank, DrawingFilter
-from digitlab.bench.load import canvas_from_digit
+from digitlab.bank.records import DrawingFilter
+from digitlab.bank.repository import DrawingBank
+from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bench.benchmarks import canvas_png
-from digitlab.bench.load import canvas_from_digit
+from digitlab.bench.canvases import canvas_png
+from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 SOURCE_TABS_KEY = "digit_source"

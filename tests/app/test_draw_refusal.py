@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digitlab.bench.load import canvas_from_digit
 from tests.app.test_draw_page import chart_bars, draw_page, plotly_charts
+from tests.helpers.canvases import canvas_from_digit
 from tests.refusal_models import register_with_not_a_digit
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bank.repository import DrawingBank, encode_png, open_bank, prepare_drawing
-from digitlab.bench.load import canvas_from_digit
+from digitlab.bank.drawing_checks import encode_png, prepare_drawing
+from digitlab.bank.repository import DrawingBank, open_bank
+from tests.helpers.canvases import canvas_from_digit
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.ui import evaluate_view
+from digitlab.ui import evaluate_mistakes, evaluate_view
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "evaluate.py"
 CAPTION_PATTERN = re.compile(r"^(\d) → (\d) · (\d+\.\d\d)%$")  # true → predicted · confidence
@@ -114,8 +114,8 @@ def test_choosing_a_cell_filters_the_gallery_to_that_confusion(model_entry, expe
     true_digit, predicted_digit = np.unravel_index(mistakes.argmax(), mistakes.shape)
     at = evaluate_page(model_entry)
 
-    at.selectbox(key=evaluate_view.TRUE_DIGIT_KEY).set_value(int(true_digit))
-    at.selectbox(key=evaluate_view.PREDICTED_DIGIT_KEY).set_value(int(predicted_digit)).run()
+    at.selectbox(key=evaluate_mistakes.TRUE_DIGIT_KEY).set_value(int(true_digit))
+    at.selectbox(key=evaluate_mistakes.PREDICTED_DIGIT_KEY).set_value(int(predicted_digit)).run()
 
     assert not at.exception
     assert matching_count(at) == expected.confusion[true_digit, predicted_digit]
@@ -128,7 +128,7 @@ def test_choosing_a_cell_filters_the_gallery_to_that_confusion(model_entry, expe
 def test_rates_toggle_shows_each_cell_as_a_share_of_its_true_digit(model_entry, expected):
     """Test that the rates toggle labels cells with the share of their row instead of counts."""
     at = evaluate_page(model_entry)
-    at.toggle(key=evaluate_view.ROW_RATES_KEY).set_value(True).run()
+    at.toggle(key=evaluate_mistakes.ROW_RATES_KEY).set_value(True).run()
 
     cell_labels = {(a["y"], a["x"]): a["text"] for a in confusion_spec(at)["layout"]["annotations"]}
     assert cell_labels[(7, 7)] == f"{expected.confusion[7, 7] / expected.confusion[7].sum():.2%}"
@@ -140,9 +140,9 @@ def test_selected_cell_reads_the_point_streamlit_reports_for_a_click():
                                           "hovertext": "true 8 → predicted 5<br>136 image(s)"}],
                               "point_indices": [77], "box": [], "lasso": []}}
 
-    assert evaluate_view.selected_cell(recorded) == (8, 5)
-    assert evaluate_view.selected_cell({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
-    assert evaluate_view.selected_cell(None) is None
+    assert evaluate_mistakes.selected_cell(recorded) == (8, 5)
+    assert evaluate_mistakes.selected_cell({"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}}) is None
+    assert evaluate_mistakes.selected_cell(None) is None
 
 
 def test_comparing_with_another_model_shows_both_accuracies_and_their_disagreements(model_entry, models_dir, expected):
@@ -201,13 +201,13 @@ def test_rates_colour_bar_has_distinct_ticks_and_a_diagonal_click_explains_itsel
     """Test that in rates mode the colour bar's tick labels all differ, and choosing a diagonal cell says it
     holds the right answers and how many."""
     at = evaluate_page(model_entry)
-    at.toggle(key=evaluate_view.ROW_RATES_KEY).set_value(True).run()
+    at.toggle(key=evaluate_mistakes.ROW_RATES_KEY).set_value(True).run()
 
     colour_bar = confusion_spec(at)["data"][0]["colorbar"]
     assert len(colour_bar["ticktext"]) >= 2 and len(set(colour_bar["ticktext"])) == len(colour_bar["ticktext"])
 
-    at.selectbox(key=evaluate_view.TRUE_DIGIT_KEY).set_value(4)
-    at.selectbox(key=evaluate_view.PREDICTED_DIGIT_KEY).set_value(4).run()
+    at.selectbox(key=evaluate_mistakes.TRUE_DIGIT_KEY).set_value(4)
+    at.selectbox(key=evaluate_mistakes.PREDICTED_DIGIT_KEY).set_value(4).run()
     right = int(expected.confusion[4, 4])
     assert f"{right:,} of the {int(expected.confusion[4].sum()):,} 4s were read as 4" in at.info[0].value
 
@@ -215,9 +215,9 @@ def test_rates_colour_bar_has_distinct_ticks_and_a_diagonal_click_explains_itsel
 def test_a_mistake_can_be_looked_at_closer_with_all_ten_probabilities(model_entry, expected):
     """Test that choosing one misclassified image shows it with the model's probability bar for every digit."""
     at = evaluate_page(model_entry)
-    options = at.selectbox(key=evaluate_view.CLOSER_LOOK_KEY).options
+    options = at.selectbox(key=evaluate_mistakes.CLOSER_LOOK_KEY).options
     assert options, "the mistakes can be looked at one by one"
-    at.selectbox(key=evaluate_view.CLOSER_LOOK_KEY).select_index(0).run()
+    at.selectbox(key=evaluate_mistakes.CLOSER_LOOK_KEY).select_index(0).run()
 
     charts = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     bars = [chart for chart in charts if chart["data"] and chart["data"][0].get("type") == "bar"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bench.benchmarks import canvas_png
-from digitlab.bench.load import canvas_from_digit
+from digitlab.bench.canvases import canvas_png
 from digitlab.serving.number_segmentation import read_number
 from tests.app.test_draw_page import PAGE, clear_digits, model_entry, predictor  # noqa: F401 (fixtures)
+from tests.helpers.canvases import canvas_from_digit
 
 NUMBER_SOURCE_KEY = "number_source"
 

@@ -12,6 +12,7 @@ from digitlab.bank.repository import DrawingBank
 from tests.app.test_train_page import button, open_page, select_rows, texts
 from tests.databases import bank_of_mnist_digits, fresh_database_url
 from tests.run_fixtures import make_run
+from digitlab.bank.snapshot import read_bank_drawings
 
 WRITERS = ["ana", "ben", "cleo", "dev"]
 
@@ -39,7 +40,7 @@ def test_fine_tune_on_the_bank_starts_a_run_from_the_model_with_the_bank_and_mni
     try:
         assert run.config.init_from == "default" and run.config.bank_weight == 3 and run.config.limit == 2000
         assert run.config.lr == pytest.approx(3e-4)
-        snapshot = runs.read_bank_drawings(run.dir)
+        snapshot = read_bank_drawings(run.dir)
         assert len(snapshot.train_y) == 60 and len(snapshot.held_out_y) == 20
         assert not set(snapshot.train_writers) & set(snapshot.held_out_writers)
         assert f"Run {run.title}" in texts(at.subheader), "the new run is followed live"

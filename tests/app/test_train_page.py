@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.training import jobs
-
 from digitlab.store import run_folder as runs
 from digitlab.config.access import hash_password
 from digitlab.store.registry import active_model_name
 from digitlab.ui.access import PASSWORD_ACCEPTED_KEY
-from digitlab.ui.train_view import runs_table_key
+from digitlab.ui.runs_table import runs_table_key
 from tests.run_fixtures import fake_trainer, make_run
+from digitlab.store.run_config import TrainConfig
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "train.py"
 RUN_TIMEOUT = 150  # seconds for a 2,000-image, one-epoch mlp run, on a busy two-core machine
@@ -112,10 +111,9 @@ def test_run_started_from_the_form_trains_on_after_its_tab_closes_and_the_next_v
 
 def test_a_running_run_is_shown_live_and_stop_asks_it_to_end(models_dir, runs_dir):
     """Test that a run in progress shows its progress with Start off, and Stop leaves the trainer its STOP file."""
-    trainer = fake_trainer()
+    trainer = fake_trainer(holding_lock_for=runs_dir / "20260101-120000-cnn-small")
     try:
         run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "running", pid=trainer.pid)
-        (runs_dir / jobs.LOCK_FILE).write_text(json.dumps({"pid": trainer.pid, "run": run_dir.name}))
         at = open_page()
 
         assert at.get("progress") and f"Run {run_dir.name}" in texts(at.subheader)
@@ -135,7 +133,7 @@ def test_selecting_several_runs_overlays_their_curves_under_their_names(models_d
                                                                          small_run):
     """Test that selecting two runs draws both runs' curves in one chart, named as the user named them."""
     named = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run, started_at=time.time(),
-                     config=runs.TrainConfig(arch="cnn-small", title="bigger batch", batch_size=256))
+                     config=TrainConfig(arch="cnn-small", title="bigger batch", batch_size=256))
 
     at = select_rows(open_page(), [0, 1])
 
@@ -200,10 +198,10 @@ def test_the_owner_signed_in_by_password_may_delete(models_dir, finished_run, vi
 def test_a_visitor_over_the_hourly_quota_is_told_when_to_come_back(models_dir, runs_dir, small_run, visitors_only,
                                                                    monkeypatch):
     """Test that a visitor who used up the runs-per-hour quota gets a message and no new run."""
-    import digitlab.ui.train_view as train_view
+    import digitlab.ui.train_form as train_form
 
     monkeypatch.setenv("DIGITLAB_MAX_RUNS_PER_HOUR", "1")
-    monkeypatch.setattr(train_view, "viewer_id", lambda: "ip:10.0.0.7")
+    monkeypatch.setattr(train_form, "viewer_id", lambda: "ip:10.0.0.7")
     make_run(runs_dir, "20260101-120000-mlp", "done", model_from=small_run, started_at=time.time() - 60,
              started_by="ip:10.0.0.7")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from digitlab.bench.load import canvas_from_digit
+from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
 PANEL_KEY = "why_panel"

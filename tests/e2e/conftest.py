@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 # One copy of how to start and reach a server and a browser, shared with the browser benchmark.
-from digitlab.bench.browser import CHROMIUM_FLAGS, chromium_path, free_port, wait_for_health
+from digitlab.bench.servers import CHROMIUM_FLAGS, chromium_path, free_port, wait_for_health
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"

@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from digitlab.bench.browser import CHROMIUM_FLAGS, canvas_strokes, chromium_path
+from digitlab.bench.browser import canvas_strokes
+from digitlab.bench.servers import CHROMIUM_FLAGS, chromium_path
 from digitlab.datasets.pendigits import HELD_OUT_WRITERS, pendigits_path, read_pendigits
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

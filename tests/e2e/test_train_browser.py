@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
 from playwright.sync_api import Page, expect
 
-from digitlab.training import jobs
-
 from digitlab.store import run_folder as runs
 from tests.e2e.conftest import running_app, save_screenshot, wait_for_app_idle
 from tests.run_fixtures import HISTORY_ROWS, fake_trainer, make_run
+from digitlab.store.run_config import TrainConfig
+from digitlab.store.run_history import HistoryWriter
 
 
 def test_a_running_run_is_followed_live_and_its_end_appears_without_a_click(page: Page, tmp_path, small_models_dir,
                                                                              small_run, browser):
     """Test that the page refreshes a running run's progress and curves by itself and shows it finished."""
     dirs = {"models": shutil.copytree(small_models_dir, tmp_path / "models"), "runs": tmp_path / "runs"}
-    trainer = fake_trainer()
+    trainer = fake_trainer(holding_lock_for=dirs["runs"] / "20260101-120000-cnn-small")
     try:
         run_dir = make_run(dirs["runs"], "20260101-120000-cnn-small", "running", pid=trainer.pid,
-                           config=runs.TrainConfig(arch="cnn-small", epochs=3, title="watched run"))
-        (dirs["runs"] / jobs.LOCK_FILE).write_text(json.dumps({"pid": trainer.pid, "run": run_dir.name}))
+                           config=TrainConfig(arch="cnn-small", epochs=3, title="watched run"))
         with running_app(dirs) as url:
             page.goto(f"{url}/train")
             wait_for_app_idle(page)
@@ -34,7 +32,7 @@ def test_a_running_run_is_followed_live_and_its_end_appears_without_a_click(page
             # The trainer moves on: the page follows without any click.
             runs.update_status(run_dir, epoch=3, batch=5, progress=0.7)
             expect(page.get_by_test_id("stProgress")).to_contain_text("Epoch 3 of 3", timeout=15_000)
-            history = runs.HistoryWriter(run_dir)
+            history = HistoryWriter(run_dir)
             for row in HISTORY_ROWS[2:]:
                 history.write(row)
             history.close()

@@ -9,6 +9,6 @@ import pytest
 def predictor(small_run):
     """The small run's model behind the app's Predictor."""
     from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import run_card
+    from digitlab.store.model_cards import run_card
 
     return Predictor.from_file(small_run / "model.keras", run_card(small_run)["sha256"])

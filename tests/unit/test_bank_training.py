@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 
 from digitlab.store import run_folder as runs
-from digitlab.training.bank_fine_tune import comparison_rows, held_out_people, snapshot_bank, snapshot_dataset
-from digitlab.bank.repository import DrawingBank, DrawingDataset
-from digitlab.store.run_folder import TrainConfig
+from digitlab.bank.snapshot import held_out_people, snapshot_bank, snapshot_dataset
+from digitlab.training.bank_fine_tune import comparison_rows
+from digitlab.bank.records import DrawingDataset
+from digitlab.bank.repository import DrawingBank
+from digitlab.store.run_config import TrainConfig
 from tests.conftest import REPO_ROOT
 from tests.databases import bank_of_mnist_digits, fresh_database_url
+from digitlab.bank.snapshot import BANK_FILE, read_bank_drawings
+from digitlab.store.run_config import MAX_BANK_WEIGHT
 
 WRITERS = [f"pupil-{number}" for number in range(8)]
 
@@ -46,7 +50,7 @@ def test_the_snapshot_puts_no_writer_on_both_sides_and_survives_the_run_folder(t
     assert len(snapshot.train_y) + len(snapshot.held_out_y) == 40 and len(snapshot.held_out_y) == 10
 
     run_dir = runs.create_run(TrainConfig(arch="cnn-small", bank_weight=2), run_dir=tmp_path / "run", bank=snapshot)
-    back = runs.read_bank_drawings(run_dir)
+    back = read_bank_drawings(run_dir)
     assert np.array_equal(back.train_x, snapshot.train_x) and np.array_equal(back.held_out_y, snapshot.held_out_y)
     assert back.describe() == snapshot.describe() and back.source == "sqlite:///class.sqlite"
 
@@ -66,13 +70,13 @@ def test_a_bank_run_needs_drawings_and_a_damaged_snapshot_is_refused(tmp_path):
         runs.create_run(TrainConfig(bank_weight=1), run_dir=tmp_path / "empty", bank=empty)
     assert not (tmp_path / "empty").exists()
     with pytest.raises(ValueError, match="bank weight"):
-        TrainConfig(bank_weight=runs.MAX_BANK_WEIGHT + 1).validate()
+        TrainConfig(bank_weight=MAX_BANK_WEIGHT + 1).validate()
 
     run_dir = runs.create_run(TrainConfig(bank_weight=1), run_dir=tmp_path / "run",
                               bank=snapshot_dataset(_dataset(20, WRITERS), "bank"))
-    (run_dir / runs.BANK_FILE).write_bytes(b"not a bank")
+    (run_dir / BANK_FILE).write_bytes(b"not a bank")
     with pytest.raises(ValueError, match="drawing bank"):
-        runs.read_bank_drawings(run_dir)
+        read_bank_drawings(run_dir)
 
 
 @pytest.fixture
@@ -95,7 +99,7 @@ def test_fine_tuning_on_the_bank_from_the_cli_compares_before_and_after(class_ba
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["state"] == "done"
 
-    snapshot = runs.read_bank_drawings(run_dir)
+    snapshot = read_bank_drawings(run_dir)
     held_out = set(snapshot.held_out_writers)
     assert len(held_out) == 2 and not held_out & set(snapshot.train_writers)
     status = runs.read_status(run_dir)
@@ -111,7 +115,7 @@ def test_fine_tuning_on_the_bank_from_the_cli_compares_before_and_after(class_ba
     for row in (mnist_row, drawings_row):
         assert 0.5 < row["before"] <= 1 and 0.5 < row["after"] <= 1  # the small default reads about 93%
 
-    from digitlab.store.registry import run_card
+    from digitlab.store.model_cards import run_card
 
     assert run_card(run_dir)["comparison"] == record
     assert "--bank-weight 2" in run_card(run_dir)["command"]

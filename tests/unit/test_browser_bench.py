@@ -8,7 +8,8 @@ import sys
 
 import numpy as np
 
-from digitlab.bench.browser import DIGIT_SIZE, canvas_strokes, process_tree_rss_mb, stroke_figures
+from digitlab.bench.browser import DIGIT_SIZE, canvas_strokes, stroke_figures
+from digitlab.bench.servers import process_tree_rss_mb
 from digitlab.datasets.pendigits import PenDigit
 
 

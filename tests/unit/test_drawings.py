@@ -1,4 +1,4 @@
-"""The drawing bank (drawings.py, and its files in drawing_archive.py) on a real database: SQLite always, PostgreSQL when .ci/run started a server."""
+"""The drawing bank (bank/repository.py, its checks, and its files in bank/archive.py) on a real database: SQLite always, PostgreSQL when .ci/run started a server."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab.bank import repository as drawings
 from digitlab.bank.archive import export_zip, import_file
-from digitlab.bank.repository import DrawingBankError, DrawingFilter, DrawingRejectedError, VisitorLimits, prepare_drawing
+from digitlab.bank.drawing_checks import DrawingRejectedError, prepare_drawing
+from digitlab.bank.engine import DrawingBankError
+from digitlab.bank.records import DrawingFilter, VisitorLimits
+from digitlab.bank.repository import DrawingBank, open_bank
 from tests.conftest import SHARED_PENDIGITS
 from tests.databases import BACKENDS, fresh_database_url
 
@@ -40,16 +42,16 @@ def digit_png(shape: str = "one", size: int = 280) -> bytes:
 
 @pytest.fixture(params=BACKENDS)
 def bank(request, tmp_path):
-    return drawings.DrawingBank(_migrated(fresh_database_url(request.param, tmp_path)))
+    return DrawingBank(_migrated(fresh_database_url(request.param, tmp_path)))
 
 
 @pytest.fixture
 def sqlite_bank(tmp_path):
-    return drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path)))
+    return DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path)))
 
 
 def _migrated(url: str) -> str:
-    drawings.DrawingBank(url).migrate()
+    DrawingBank(url).migrate()
     return url
 
 
@@ -156,11 +158,11 @@ def _blank_png() -> bytes:
 
 SAVE_MANY = """
 import sys
-from digitlab.bank import repository as drawings
+from digitlab.bank.repository import DrawingBank
 from tests.unit.test_drawings import a_drawing
 
 url, count, writer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-bank = drawings.DrawingBank(url)
+bank = DrawingBank(url)
 drawing = a_drawing(1, writer=writer)
 for _ in range(count):
     bank.add(drawing)
@@ -210,7 +212,7 @@ def test_a_full_disk_during_a_save_loses_nothing_and_says_so(sqlite_bank):
 def test_a_dropped_connection_is_replaced_and_nothing_is_lost(tmp_path):
     """Test that after the server drops the bank's connections the next save still works and earlier rows stay."""
     url = fresh_database_url("postgresql", tmp_path)
-    bank = drawings.DrawingBank(_migrated(url))
+    bank = DrawingBank(_migrated(url))
     first = bank.add(a_drawing(1))
     from sqlalchemy import create_engine, text
 
@@ -233,20 +235,7 @@ def test_an_unreachable_database_is_reported_not_raised(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # free, and nothing listens on it once the probe closes
     with pytest.raises(DrawingBankError, match="could not be (written|read)"):
-        drawings.open_bank(f"postgresql+psycopg://nobody:secret@127.0.0.1:{port}/none?connect_timeout=3")
-
-
-def test_schema_version_is_recorded_and_a_newer_schema_is_refused(sqlite_bank):
-    """Test that migrating twice applies nothing new, and a database from a newer DigitLab is refused."""
-    from sqlalchemy import insert
-
-    assert sqlite_bank.migrate() == drawings.SCHEMA_VERSION
-    assert sqlite_bank.migrate() == drawings.SCHEMA_VERSION
-    with sqlite_bank.engine.begin() as connection:
-        connection.execute(insert(drawings.schema_versions).values(
-            version=drawings.SCHEMA_VERSION + 1, applied_at=datetime.now(timezone.utc)))
-    with pytest.raises(DrawingBankError, match="newer than this DigitLab"):
-        sqlite_bank.migrate()
+        open_bank(f"postgresql+psycopg://nobody:secret@127.0.0.1:{port}/none?connect_timeout=3")
 
 
 def test_a_visitor_is_held_to_saves_per_minute_and_bank_size(sqlite_bank):
@@ -286,7 +275,7 @@ def test_export_then_import_into_a_fresh_bank_keeps_everything(bank, tmp_path):
     assert sum(name.endswith(".png") for name in names) == 2 and "strokes.json" in names
     assert [row["label"] for row in rows] == ["1", "0"]
 
-    other = drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "other")))
+    other = DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "other")))
     report = import_file(other, out)
     assert report.problems == [] and len(report.added) == 2
     originals, copies = bank.drawings(newest_first=False), other.drawings(newest_first=False)
@@ -346,21 +335,9 @@ def test_unipen_import_draws_pen_digits_with_writer_tags(sqlite_bank, tmp_path):
     assert [d.label for d in stored] == [digit.label for digit in expected]
     assert [d.writer for d in stored] == [f"pen-{digit.writer:02d}" for digit in expected]
     assert all(d.source == "import" and json.loads(d.strokes)["format"] == "unipen" for d in stored)
-    again = drawings.DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "again")))
+    again = DrawingBank(_migrated(fresh_database_url("sqlite", tmp_path / "again")))
     import_file(again, path)
     assert [d.png for d in again.drawings(newest_first=False)] == [d.png for d in stored]  # seeded: same images
-
-
-def test_database_url_comes_from_env_then_secrets_then_beside_the_runs(tmp_path):
-    """Test that DIGITLAB_DATABASE_URL wins over secrets, and the default is an SQLite file beside the runs folder."""
-    env = {"DIGITLAB_DATABASE_URL": "postgresql+psycopg://a@b/c"}
-    assert drawings.database_url({"DIGITLAB_DATABASE_URL": "sqlite:///x"}, env) == "postgresql+psycopg://a@b/c"
-    assert drawings.database_url({"DIGITLAB_DATABASE_URL": "sqlite:///x"}, {}) == "sqlite:///x"
-    runs = tmp_path / "somewhere" / "runs"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DIGITLAB_RUNS", str(runs))
-        assert drawings.database_url({}, {}) == f"sqlite:///{runs.parent / 'drawings.sqlite'}"
-    assert "secret" not in drawings.describe_url("postgresql+psycopg://me:secret@host/db")
 
 
 def test_labelled_people_are_counted_as_the_training_split_names_them(bank):

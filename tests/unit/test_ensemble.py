@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from digitlab.__main__ import main
+from digitlab.cli.parser import main
 from digitlab.serving.predictor import Predictor
 from digitlab.store.registry import active_model_name, entry_for_path, load_entry
 
@@ -15,7 +15,7 @@ from digitlab.store.registry import active_model_name, entry_for_path, load_entr
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory, mnist):
     """A second finished run, of a different architecture, so the members disagree on some images."""
-    from digitlab.store.run_folder import TrainConfig
+    from digitlab.store.run_config import TrainConfig
     from digitlab.training.trainer import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "mlp-run"
@@ -72,8 +72,8 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities_wher
                                                                                                      mnist):
     """Test that a student's targets are (1 - w) * one-hot label + w * the teacher's probabilities where the
     teacher reads the label, and the label alone where it misreads it."""
-    from digitlab.store.run_folder import TrainConfig
-    from digitlab.training.trainer import teacher_targets
+    from digitlab.store.run_config import TrainConfig
+    from digitlab.training.distillation import teacher_targets
 
     teacher_path = small_run / "model.keras"
     config = TrainConfig(arch="mlp", teacher=str(teacher_path), teacher_weight=0.6)
@@ -93,8 +93,8 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities_wher
 def test_a_ten_digit_teacher_leaves_not_a_digit_labels_to_the_label(small_run, mnist):
     """Test that an 11-output student distilled from a 10-output teacher learns "not a digit" from the label
     alone, and digits from the mix with the teacher's belief padded with a zero "not a digit" share."""
-    from digitlab.store.run_folder import TrainConfig
-    from digitlab.training.trainer import teacher_targets
+    from digitlab.store.run_config import TrainConfig
+    from digitlab.training.distillation import teacher_targets
 
     teacher_path = small_run / "model.keras"
     config = TrainConfig(arch="mlp", teacher=str(teacher_path), teacher_weight=0.5)
@@ -114,7 +114,7 @@ def test_training_with_an_unregistered_teacher_fails_clearly(tmp_path, small_run
     """Test that a teacher file without a registration is never loaded: the run fails and says why."""
     import shutil
 
-    from digitlab.store.run_folder import TrainConfig
+    from digitlab.store.run_config import TrainConfig
     from digitlab.training.trainer import run_training
 
     stray = tmp_path / "stray.keras"

@@ -9,8 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from digitlab.evaluation.metrics import (Evaluation, cache_path, confusion_matrix, default_cache_dir, disagreements,
-                               evaluate_model, evaluate_probabilities, macro_averages, misclassified, per_class_metrics)
+from digitlab.evaluation.metrics import (Evaluation, cache_path, confusion_matrix, disagreements, evaluate_model,
+                                         evaluate_probabilities, macro_averages, misclassified, per_class_metrics)
+from digitlab.evaluation.result_cache import default_cache_dir
 
 # Six samples of three classes, counted by hand:
 #   true 0 -> predicted 0, 1      true 1 -> predicted 1      true 2 -> predicted 2, 0, 2
@@ -60,7 +61,7 @@ def test_confusion_matrix_rejects_labels_it_cannot_count(y_true, y_pred, message
 
 def test_per_class_metrics_match_hand_computed_values():
     """Test precision, recall, F1 and support of each class of the small case."""
-    metrics = per_class_metrics(np.array(SMALL_CONFUSION))
+    metrics = per_class_metrics(SMALL_TRUE, SMALL_PRED, num_classes=3)
 
     # class 0: 1 of its 2 predictions right, 1 of its 2 samples found
     assert metrics[0] == pytest.approx({"digit": 0, "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
@@ -72,8 +73,7 @@ def test_per_class_metrics_match_hand_computed_values():
 
 def test_macro_average_is_the_unweighted_mean_of_the_classes():
     """Test that macro averages weigh every class equally, whatever its support."""
-    confusion = np.array(SMALL_CONFUSION)
-    macro = macro_averages(per_class_metrics(confusion), confusion)
+    macro = macro_averages(SMALL_TRUE, SMALL_PRED, num_classes=3)
 
     assert macro["precision"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
     assert macro["recall"] == pytest.approx((0.5 + 1.0 + 2 / 3) / 3)
@@ -84,15 +84,14 @@ def test_macro_average_is_the_unweighted_mean_of_the_classes():
 def test_empty_classes_score_zero_not_nan_and_stay_out_of_the_macro_average():
     """Test that a class never seen nor predicted, or never predicted, gives 0.0 instead of NaN or a crash."""
     # class 0 perfect; class 1 present but never predicted (all called 0); class 2 absent altogether
-    confusion = confusion_matrix([0, 0, 1], [0, 0, 0], num_classes=3)
-    metrics = per_class_metrics(confusion)
+    metrics = per_class_metrics([0, 0, 1], [0, 0, 0], num_classes=3)
 
     assert metrics[1] == {"digit": 1, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
     assert metrics[2] == {"digit": 2, "precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
     assert all(not math.isnan(row[name]) for row in metrics for name in ("precision", "recall", "f1"))
-    macro = macro_averages(metrics, confusion)
+    macro = macro_averages([0, 0, 1], [0, 0, 0], num_classes=3)
     assert macro["recall"] == pytest.approx((1.0 + 0.0) / 2)  # the absent class 2 is not averaged in
-    assert macro_averages(per_class_metrics(np.zeros((10, 10), int)), np.zeros((10, 10), int))["f1"] == 0.0
+    assert macro_averages([], [])["f1"] == 0.0
 
 
 def test_evaluate_probabilities_counts_errors_and_writes_plain_json():
@@ -168,7 +167,7 @@ def small_model_file(small_run):
 @pytest.fixture(scope="module")
 def small_predictor(small_model_file):
     from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import file_sha256
+    from digitlab.store.atomic import file_sha256
 
     return Predictor.from_file(small_model_file, file_sha256(small_model_file))
 
@@ -191,7 +190,7 @@ def test_evaluate_model_agrees_with_the_accuracy_the_trainer_recorded(small_run,
 
 def test_second_evaluation_of_the_same_model_file_comes_from_the_cache(small_predictor, small_model_file, mnist, tmp_path):
     """Test that the same model file is evaluated once: the second call asks the model nothing."""
-    from digitlab.store.registry import file_sha256
+    from digitlab.store.atomic import file_sha256
 
     sha256 = file_sha256(small_model_file)
     counting = CountingPredictor(small_predictor)
@@ -212,7 +211,7 @@ def test_a_changed_model_file_is_evaluated_afresh(small_model_file, mnist, tmp_p
     import keras
 
     from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import file_sha256
+    from digitlab.store.atomic import file_sha256
 
     model_file = tmp_path / "model.keras"
     shutil.copyfile(small_model_file, model_file)

@@ -7,8 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from digitlab.explain.explainer import (Explainer, NeighbourIndex, classifier_members, cached_embeddings, embeddings_cache_path,
-                              ink_neighbourhood, saliency_on_ink, training_index, what_if_images)
+from digitlab.explain.explainer import Explainer
+from digitlab.explain.layers import classifier_members
+from digitlab.explain.neighbours import NeighbourIndex, cached_embeddings, embeddings_cache_path, training_index
+from digitlab.explain.saliency import ink_neighbourhood, saliency_on_ink
+from digitlab.explain.what_if import what_if_images
 
 REGION = (slice(2, 9), slice(2, 9))  # rows and columns 2..8: the only pixels the region model reads
 
@@ -143,14 +146,14 @@ def test_saliency_on_ink_counts_within_two_pixels():
 
 def test_explain_cli_prints_the_fields_and_an_error_line_for_a_bad_file(models_dir, mnist, tmp_path, capsys, monkeypatch):
     """Test that `explain --json` prints digit, input, saliency, neighbours and layers, and an error for a bad file."""
-    import digitlab.explain.explainer
-    from digitlab.__main__ import main
+    import digitlab.explain.neighbours
+    from digitlab.cli.parser import main
     from PIL import Image
 
     def small_index(explainer, data, sha256, progress=None, cache_dir=None):  # 60,000 digits are too slow for a test
         return NeighbourIndex(explainer.embed(data.x_train[:300]), data.y_train[:300])
 
-    monkeypatch.setattr(digitlab.explain.explainer, "training_index", small_index)
+    monkeypatch.setattr(digitlab.explain.neighbours, "training_index", small_index)
     good = tmp_path / "seven.png"
     Image.fromarray(mnist.x_test[0]).resize((140, 140)).save(good)
     bad = tmp_path / "broken.png"

@@ -75,7 +75,7 @@ def test_serving_the_default_model_never_imports_tensorflow(tmp_path, drawing_pn
 def test_predict_command_never_imports_tensorflow(tmp_path, drawing_png):
     """Test that `python -m digitlab predict` reads a file with LiteRT, numpy and Pillow only."""
     out = run_fresh(f"""
-        from digitlab.__main__ import main
+        from digitlab.cli.parser import main
         assert main(["predict", {str(drawing_png)!r}, "--json"]) == 0
     """, tmp_path)
     assert json.loads(out.splitlines()[0])["digit"] == 1

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image, ImageFile
 
 from digitlab.serving.images import MAX_FILE_BYTES, ImageRejectedError, decode_image, read_image_file
-from digitlab.bench.load import canvas_from_digit
 from digitlab.serving.preprocess import preprocess
 from tests.conftest import encode
+from tests.helpers.canvases import canvas_from_digit
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 GREY = 0  # PNG colour type

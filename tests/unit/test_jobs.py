@@ -12,16 +12,20 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from digitlab.training import jobs
+from digitlab.training.run_lock import LOCK_FILE, take_training_lock
 
 from digitlab.store import run_folder as runs
-from digitlab.store.run_folder import TrainConfig
+from digitlab.store.run_config import TrainConfig
 from digitlab.config.settings import Settings
 from tests.run_fixtures import dead_pid, fake_trainer, make_run
+from digitlab.store.run_records import JobRecord
 
 TINY = dict(arch="mlp", epochs=1, limit=2000, augment=False)
 # Long enough that it is still going when the test acts on it: 18,000 images in batches of 32 per epoch.
@@ -57,9 +61,8 @@ def training_batches(run: runs.Run) -> runs.Run:
 @pytest.fixture
 def running_run(runs_dir):
     """A run that is training (a live stand-in trainer) and holds the training lock, as start_run leaves it."""
-    trainer = fake_trainer()
+    trainer = fake_trainer(holding_lock_for=runs_dir / "20260101-120000-cnn-small")
     run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "running", pid=trainer.pid, started_by="local")
-    (runs_dir / jobs.LOCK_FILE).write_text(json.dumps({"pid": trainer.pid, "run": run_dir.name}))
     yield runs.read_run(run_dir)
     trainer.kill()
     trainer.wait()
@@ -77,7 +80,7 @@ def launched(runs_dir, mnist):
 
     yield start
     for run in started:
-        if current(run).is_active and jobs.is_training_process(run.pid):
+        if current(run).is_active and jobs.trainer_is_running(current(run)):
             os.killpg(run.pid, signal.SIGKILL)
             wait_for(lambda: not jobs.pid_alive(run.pid), 10, "cleanup kill")
 
@@ -143,7 +146,7 @@ def test_process_that_dies_before_writing_status_is_failed(runs_dir):
     run_dir = runs_dir / "20260101-000000-mlp"
     run_dir.mkdir()
     runs.create_run(TrainConfig(arch="mlp", epochs=1), run_dir=run_dir)
-    runs.write_job(run_dir, runs.JobRecord(pid=dead_pid(), launched_at=time.time() - 5))
+    runs.write_job(run_dir, JobRecord(pid=dead_pid(), launched_at=time.time() - 5))
     (run_dir / "log.txt").write_text("Traceback (most recent call last):\nImportError: no module named keras\n")
 
     assert runs.read_run(run_dir).state == "starting"
@@ -154,33 +157,84 @@ def test_process_that_dies_before_writing_status_is_failed(runs_dir):
     assert run.config.arch == "mlp"
 
 
+def test_a_trainer_killed_by_sigkill_frees_the_lock_at_once(launched, runs_dir):
+    """Test that the lock dies with its trainer: right after a kill -9 the next run starts, with no stale lock."""
+    first = launched(**LONG)
+    recorded = pytest.approx(psutil.Process(first.pid).create_time(), abs=jobs.CREATE_TIME_TOLERANCE)
+    assert first.job.create_time == recorded, "job.json records the trainer's create time"
+    assert jobs.active_run(runs_dir).name == first.name, "the trainer holds the lock from its launch"
+    with pytest.raises(jobs.TrainingBusyError):
+        jobs.start_run(TrainConfig(**TINY), SETTINGS, runs_dir)
+
+    os.kill(first.pid, signal.SIGKILL)
+    wait_for(lambda: not jobs.pid_alive(first.pid), 10, "the killed trainer to end")
+    second = launched(**LONG)
+
+    assert jobs.active_run(runs_dir).name == second.name
+    assert current(first).state == "failed" and "SIGKILL" in current(first).status.message
+
+
 def test_a_zombie_child_is_not_alive():
     """Test that a child that has exited but was not waited for counts as dead."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
-    wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z", 10,
-             "the child to exit")
+    wait_for(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE, 10, "the child to exit")
 
     assert not jobs.pid_alive(process.pid)
 
 
-def test_stale_lock_of_a_dead_process_is_cleared(runs_dir):
-    """Test that a lock left by a process that died lets the next run start, and its run shows as failed."""
+@pytest.mark.parametrize("created", ["before", "same"])
+def test_a_reused_pid_is_not_taken_for_the_runs_trainer(runs_dir, created):
+    """Test that a live process that looks like a trainer but was created after the run's trainer (it got the
+    dead trainer's pid) does not keep the run alive: the run is marked failed; the real trainer does keep it."""
+    process = fake_trainer()  # its command line names digitlab, so only the create time tells it apart
+    try:
+        run_dir = make_run(runs_dir, "20260101-000000-mlp", "running", pid=process.pid, started_by="local")
+        create_time = psutil.Process(process.pid).create_time() - (600 if created == "before" else 0)
+        runs.write_job(run_dir, replace(runs.read_run(run_dir).job, create_time=create_time))
+
+        run = jobs.refresh_run(runs.read_run(run_dir))
+
+        if created == "same":
+            assert run.state == "running" and jobs.trainer_is_running(run)
+        else:
+            assert run.state == "failed" and "ended without finishing" in run.status.message
+            assert not jobs.trainer_is_running(run)
+            assert runs.read_status(run_dir).state == "failed", "the failure is written down"
+        assert process.poll() is None, "the unrelated process is left alone"
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_job_naming_an_unrelated_live_process_is_a_dead_run(runs_dir):
+    """Test that a job.json naming a live process that is not a trainer (this test's own) is a dead run."""
+    run_dir = make_run(runs_dir, "20260101-000000-mlp", "running", pid=os.getpid(), started_by="local")
+    runs.write_job(run_dir, replace(runs.read_run(run_dir).job, create_time=psutil.Process().create_time() - 600))
+
+    assert jobs.refresh_run(runs.read_run(run_dir)).state == "failed"
+
+
+def test_a_lock_file_left_by_a_dead_trainer_does_not_block(runs_dir):
+    """Test that the lock file a trainer that died leaves behind blocks nothing, and its run shows as failed."""
     stale_run = make_run(runs_dir, "20260101-000000-cnn-small", "stale")
-    (runs_dir / jobs.LOCK_FILE).write_text(json.dumps({"pid": runs.read_run(stale_run).pid, "run": stale_run.name}))
+    (runs_dir / LOCK_FILE).write_text(stale_run.name)  # the kernel released the lock itself when the trainer died
 
     assert jobs.active_run(runs_dir) is None
+    with take_training_lock(runs_dir) as lock:
+        assert lock.fd >= 0, "the next start takes the lock"
+    assert [run.state for run in jobs.refresh_runs(runs_dir)] == ["failed"]
 
-    assert not (runs_dir / jobs.LOCK_FILE).exists()
-    assert runs.read_run(stale_run).state == "failed"
 
+def test_a_run_that_has_finished_is_not_active_while_its_trainer_exits(runs_dir, small_run):
+    """Test that a trainer still holding the lock after writing its final status does not show its run as active."""
+    trainer = fake_trainer(holding_lock_for=runs_dir / "20260101-000000-mlp")
+    try:
+        make_run(runs_dir, "20260101-000000-mlp", "done", pid=trainer.pid, model_from=small_run)
 
-def test_lock_of_a_finished_run_is_cleared_even_if_its_pid_is_reused(runs_dir):
-    """Test that a lock naming a finished run is stale although a live process now has its pid."""
-    finished_run = make_run(runs_dir, "20260101-000000-mlp", "failed", pid=os.getpid())
-    (runs_dir / jobs.LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "run": finished_run.name}))
-
-    assert jobs.active_run(runs_dir) is None
-    assert not (runs_dir / jobs.LOCK_FILE).exists()
+        assert jobs.active_run(runs_dir) is None
+    finally:
+        trainer.kill()
+        trainer.wait()
 
 
 def test_deployment_limits_refuse_a_run_before_it_starts(runs_dir):
@@ -213,7 +267,7 @@ import json, sys, time
 from pathlib import Path
 from digitlab.training import jobs
 from digitlab.config.settings import Settings
-from digitlab.store.run_folder import TrainConfig
+from digitlab.store.run_config import TrainConfig
 root, start_at = Path(sys.argv[1]), float(sys.argv[2])
 time.sleep(max(0.0, start_at - time.time()))
 try:
@@ -239,5 +293,5 @@ def test_two_servers_racing_to_start_get_exactly_one_run(runs_dir, mnist):
     run = runs.read_run(runs_dir / started[0])
     assert run.job is not None and run.pid
     os.killpg(run.pid, signal.SIGKILL)  # the race is over; its training is not the point
-    wait_for(lambda: not jobs.is_training_process(run.pid), 20, "the started trainer to end")
+    wait_for(lambda: not jobs.trainer_is_running(runs.read_run(run.dir)), 20, "the started trainer to end")
     assert jobs.active_run(runs_dir) is None

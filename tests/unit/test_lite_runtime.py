@@ -5,9 +5,11 @@ import threading
 import numpy as np
 import pytest
 
-from digitlab.serving import litert as lite_runtime
-from digitlab.serving.predictor import Predictor
+from digitlab.serving import keras_fallback
+from digitlab.serving.keras_fallback import lite_model_from_keras
 from digitlab.serving.litert import LiteModel, LiteRuntimeUnavailable
+from digitlab.serving.predictor import Predictor
+from digitlab.store.flatbuffers import convert_to_flatbuffer
 
 
 @pytest.fixture(scope="module")
@@ -17,13 +19,13 @@ def keras_model(predictor):
 
 @pytest.fixture(scope="module")
 def lite_model(keras_model):
-    return LiteModel.from_keras(keras_model)
+    return lite_model_from_keras(keras_model)
 
 
 def test_lite_model_gives_the_keras_probabilities_for_any_batch_size(keras_model, mnist):
     """Test that, converted without quantization, batches of 1, 7 and 1 again (each a resize) match the Keras
     model image by image."""
-    exact = LiteModel(lite_runtime.convert(keras_model, quantize=False))
+    exact = LiteModel(convert_to_flatbuffer(keras_model, quantize=False))
     images = mnist.x_test[:9, :, :, None].astype(np.float32)
     expected = keras_model(images, training=False).numpy()
     np.testing.assert_allclose(exact(images[:1]), expected[:1], atol=1e-5)
@@ -72,7 +74,7 @@ def test_predictor_falls_back_to_tensorflow_when_litert_is_unavailable(keras_mod
     def unavailable(model):
         raise LiteRuntimeUnavailable("the ai-edge-litert package is not installed")
 
-    monkeypatch.setattr(lite_runtime.LiteModel, "from_keras", unavailable)
+    monkeypatch.setattr(keras_fallback, "lite_model_from_keras", unavailable)
     fallback = Predictor(keras_model)
     assert fallback.runtime == "tensorflow"
     assert "ai-edge-litert package is not installed" in caplog.text

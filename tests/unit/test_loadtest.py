@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from digitlab.bench.load import canvas_from_digit, run_load
+from digitlab.bench.load import run_load
+from tests.helpers.canvases import canvas_from_digit
 
 THREADS = 16
 PER_THREAD = 12
@@ -64,7 +65,7 @@ def test_run_load_reports_latency_and_throughput(predictor, canvases):
 
 def test_run_load_decodes_png_payloads_like_the_canvas_sends(predictor, canvases):
     """Test that strokes sent as PNG bytes get the answers their arrays get; a broken PNG is counted as an error."""
-    from digitlab.bench.benchmarks import canvas_png
+    from digitlab.bench.canvases import canvas_png
 
     seen = []
     figures = run_load(predictor, clients=2, requests_per_client=3, after_prediction=seen.append,

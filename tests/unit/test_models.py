@@ -42,7 +42,8 @@ def test_cnn_deep_is_the_deep_stack():
 def test_shipped_default_model_is_registered_and_reads_mnist(mnist):
     """Test that models/default.keras matches its card, loads with safe_mode and reads MNIST test digits."""
     from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import REPO_ROOT, entry_for_path, load_entry
+    from digitlab.config.paths import REPO_ROOT
+    from digitlab.store.registry import entry_for_path, load_entry
 
     entry = entry_for_path(REPO_ROOT / "models" / "default.keras")
     assert entry.usable, entry.problem

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitlab.bench.load import canvas_from_digit
 from digitlab.datasets.nondigits import FAMILIES, LETTERS, NOT_A_DIGIT, non_digit_canvases
 from digitlab.serving.preprocess import preprocess
 from tests.conftest import SHARED_PENDIGITS
+from tests.helpers.canvases import canvas_from_digit
 from tests.refusal_models import register_with_not_a_digit
 from tests.unit.test_cli import digitlab
 
@@ -46,7 +46,7 @@ def test_refused_drawing_has_no_digit_and_a_reason(refusal_models, mnist):
 def test_not_a_digit_output_leaves_digit_readings_unchanged(refusal_models, small_run, mnist):
     """Test that an 11-output model that refuses nothing reads digits with the same ten probabilities as before."""
     from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import run_card
+    from digitlab.store.model_cards import run_card
 
     before = Predictor.from_file(small_run / "model.keras", run_card(small_run)["sha256"])
     after = predictor_for(refusal_models["reader"])
@@ -102,7 +102,7 @@ def test_not_a_digit_is_the_class_after_the_ten_digits():
 
 def test_bench_refusal_rates_count_what_each_model_refuses(refusal_models, mnist):
     """Test that the bench's refusal rates are 100% for a model that refuses everything and 0% for one that never does."""
-    from digitlab.bench.benchmarks import refusal_rates
+    from digitlab.bench.accuracy import refusal_rates
 
     refusing = refusal_rates(predictor_for(refusal_models["refuser"]), mnist.x_test[:50], n_non_digits=32)
     reading = refusal_rates(predictor_for(refusal_models["reader"]), mnist.x_test[:50], n_non_digits=32)
@@ -114,7 +114,7 @@ def test_bench_refusal_rates_count_what_each_model_refuses(refusal_models, mnist
 @pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason=f"{SHARED_PENDIGITS} is not present")
 def test_bench_held_out_writers_figure_uses_only_held_out_writers(refusal_models):
     """Test that the headline real-drawing figure is measured on held-out writers, and its confusions add up."""
-    from digitlab.bench.benchmarks import held_out_writers_accuracy
+    from digitlab.bench.accuracy import held_out_writers_accuracy
     from digitlab.datasets.pendigits import HELD_OUT_WRITERS
 
     report = held_out_writers_accuracy(predictor_for(refusal_models["reader"]), SHARED_PENDIGITS, limit=60)

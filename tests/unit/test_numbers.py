@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from digitlab.serving.number_segmentation import Stroke, read_number
+from digitlab.serving.ink_parts import Stroke
+from digitlab.serving.number_segmentation import read_number
 from digitlab.datasets.pendigits import as_canvas_rgba, draw_strokes
 
 WIDTH, HEIGHT = 980, 280
@@ -175,7 +176,7 @@ def test_crossing_strokes_of_neighbours_are_kept_apart(predictor):
 def test_touching_slanted_strokes_are_cut_along_the_slant_not_across_a_stroke():
     """Test that the cut offered through one piece of ink made of two slanted strokes joined by a bridge
     runs between them, leaving each stroke whole on its own side (no straight column could)."""
-    from digitlab.serving.number_segmentation import _cheapest_seams
+    from digitlab.serving.seams import cheapest_seams
 
     rows, columns = np.indices((120, 90))
     first = np.abs(columns - (10 + 0.35 * rows)) < 6
@@ -185,7 +186,7 @@ def test_touching_slanted_strokes_are_cut_along_the_slant_not_across_a_stroke():
     straight_columns_crossing_both = [c for c in range(90) if first[:, c].any() and second[:, c].any()]
     assert straight_columns_crossing_both, "the strokes should overlap column-wise, so no straight cut exists"
 
-    seams = _cheapest_seams(mask, margin=12)
+    seams = cheapest_seams(mask, margin=12)
 
     assert seams, "a cut should be offered"
     left_of_seam = columns < seams[0][:, None]

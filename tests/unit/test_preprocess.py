@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitlab.bench.load import canvas_from_digit
-from digitlab.serving.preprocess import MNIST_SIZE, preprocess, stroke_width, to_ink
+from digitlab.serving.ink import to_ink
+from digitlab.serving.preprocess import MNIST_SIZE, preprocess, stroke_width
+from tests.helpers.canvases import canvas_from_digit
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import digitlab.serving.preprocess as preprocess_module
+from digitlab.serving.ink import strokes_box, white_strokes_alpha
 from digitlab.serving.preprocess import preprocess
 from tests.conftest import SHARED_PENDIGITS
 
@@ -13,7 +14,7 @@ from tests.conftest import SHARED_PENDIGITS
 def read_whole(image) -> preprocess_module.Preprocessed:
     """preprocess with the strokes-box shortcut turned off: to_ink reads every pixel."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(preprocess_module, "_strokes_box", lambda array: None)
+        patch.setattr(preprocess_module, "strokes_box", lambda array: None)
         return preprocess(image)
 
 
@@ -46,12 +47,12 @@ def test_pen_drawings_give_the_same_model_input_as_reading_them_whole(pen_canvas
     used_shortcut = 0
     for canvas in pen_canvases:
         # The plain canvas takes the shortest way: its alpha read as the ink's 8-bit levels.
-        assert preprocess_module._white_strokes_alpha(preprocess_module._strokes_box(canvas)).max() == 255
+        assert white_strokes_alpha(strokes_box(canvas)).max() == 255
         for image in variants(canvas):
             fast, whole = preprocess(image), read_whole(image)
             assert fast.reason == whole.reason
             np.testing.assert_array_equal(fast.mnist, whole.mnist)
-            used_shortcut += preprocess_module._strokes_box(image) is not None
+            used_shortcut += strokes_box(image) is not None
     assert used_shortcut >= 3 * len(pen_canvases)  # the plain, black, faint and browser-style canvases
 
 
@@ -68,7 +69,7 @@ def test_blank_and_dot_canvases_say_the_same_as_reading_them_whole(alpha):
 def test_a_canvas_drawings_ink_is_the_same_read_on_its_box_or_whole(pen_canvases):
     """Test that the ink Number mode reads from a canvas (computed on the strokes' box) is to_ink's, pixel
     for pixel, in every variant a canvas or browser might send."""
-    from digitlab.serving.preprocess import ink_of_image, to_ink
+    from digitlab.serving.ink import ink_of_image, to_ink
 
     for canvas in pen_canvases[:20]:
         for image in variants(canvas):

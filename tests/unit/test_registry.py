@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitlab.bench.load import canvas_from_digit
-from digitlab.store.registry import (ModelLoadError, file_sha256, list_run_models, list_store_models, load_entry,
-                               register_model, resolve_model)
+from digitlab.store.atomic import file_sha256
+from digitlab.store.registry import (ModelLoadError, list_run_models, list_store_models, load_entry, register_model,
+                                     resolve_model)
 from tests.conftest import REPO_ROOT
+from tests.helpers.canvases import canvas_from_digit
 
 MARKER_ENV_VAR = "DIGITLAB_TEST_PAYLOAD_MARKER"
 
@@ -293,7 +294,7 @@ def test_interrupted_training_save_keeps_the_previous_model(small_run, tmp_path,
     """Test that save_model_atomic that fails (or writes garbage) leaves the run's previous model.keras intact."""
     import keras
 
-    from digitlab.training.trainer import save_model_atomic
+    from digitlab.store.atomic import save_model_atomic
 
     run = tmp_path / "run"
     run.mkdir()

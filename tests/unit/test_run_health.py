@@ -37,7 +37,7 @@ def test_short_digitnet_run_learns(tmp_path, mnist):
 
     Before batch-norm momentum was lowered, such runs predicted from unsettled statistics: about 11%.
     """
-    from digitlab.store.run_folder import TrainConfig
+    from digitlab.store.run_config import TrainConfig
     from digitlab.training.trainer import run_training
 
     status = run_training(TrainConfig(arch="digitnet", epochs=2, limit=1000, batch_size=32, augment=False, seed=0),

@@ -7,8 +7,11 @@ import json
 import pytest
 
 from digitlab.store import run_folder as runs
-from digitlab.store.run_folder import RunStatus, TrainConfig
+from digitlab.store.run_config import TrainConfig
 from tests.run_fixtures import fake_trainer, make_run
+from digitlab.store.run_config import train_command
+from digitlab.store.run_history import read_history
+from digitlab.store.run_records import RunStatus
 
 
 def test_config_is_written_once_and_read_back_whole(tmp_path):
@@ -43,7 +46,7 @@ def test_run_folders_in_every_state_read_back(state, runs_dir, small_run):
         assert run.config.arch == "cnn-small" and run.config_problem is None
         assert run.has_model == (state in ("done", "stopped"))
         assert run.status.partial == (state == "stopped")
-        assert len(runs.read_history(run_dir)) in (2, 4)
+        assert len(read_history(run_dir)) in (2, 4)
     finally:
         if trainer:
             trainer.kill()
@@ -96,7 +99,7 @@ def test_history_skips_a_row_cut_short_by_a_concurrent_write(tmp_path):
         "epoch,1,15,15,1.5,1.9,0.4,1.7,0.55\n"
         "batch,2,10,2")
 
-    history = runs.read_history(tmp_path)
+    history = read_history(tmp_path)
 
     assert list(history["kind"]) == ["batch", "epoch"]
     assert history["val_accuracy"].iloc[1] == pytest.approx(0.55)
@@ -104,6 +107,6 @@ def test_history_skips_a_row_cut_short_by_a_concurrent_write(tmp_path):
 
 def test_the_recorded_command_retrains_the_same_config():
     """Test that a card's command names every setting that decides what is trained."""
-    command = runs.train_command(TrainConfig(arch="digitnet", epochs=12, lr=0.002, augment=False, seed=3, limit=9000))
+    command = train_command(TrainConfig(arch="digitnet", epochs=12, lr=0.002, augment=False, seed=3, limit=9000))
     assert command == ("python -m digitlab train --arch digitnet --epochs 12 --batch-size 128 --lr 0.002 "
                        "--no-augment --seed 3 --limit 9000")

@@ -9,8 +9,11 @@ import time
 import pytest
 
 from digitlab.store import run_folder as runs
-from digitlab.store.run_folder import TrainConfig
-from digitlab.training.trainer import estimate_time_left, run_training, save_model_atomic, train_run
+from digitlab.store.run_config import TrainConfig
+from digitlab.store.atomic import save_model_atomic
+from digitlab.training.progress import estimate_time_left
+from digitlab.training.trainer import run_training, train_run
+from digitlab.store.run_history import read_history
 
 
 def test_tiny_run_writes_every_run_file(small_run):
@@ -120,19 +123,20 @@ def test_stop_ends_training_after_the_current_batch_and_keeps_the_last_completed
 
     assert status.state == "stopped" and status.partial and status.completed_epochs == 1, status
     assert status.test_accuracy > 0.5
-    history = runs.read_history(run_dir)
+    history = read_history(run_dir)
     assert list(history[history["kind"] == "epoch"]["epoch"]) == [1], "no epoch row for the epoch cut short"
     assert runs.read_run(run_dir).has_model
 
 
 def test_a_full_disk_while_saving_fails_the_run_and_leaves_nothing_half_written(tmp_path, monkeypatch, mnist):
     """Test that a write error while saving the model marks the run failed, with the reason, and no model file."""
+    import digitlab.training.progress as progress
     import digitlab.training.trainer as train
 
     def full_disk(model, path):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(train, "save_model_atomic", full_disk)
+    monkeypatch.setattr(progress, "save_model_atomic", full_disk)
     status = train.run_training(TrainConfig(arch="mlp", epochs=1, limit=2000, augment=False), tmp_path / "run")
 
     assert status.state == "failed" and "No space left on device" in status.message

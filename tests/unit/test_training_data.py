@@ -82,7 +82,7 @@ def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_p
     """Test that a run given pen digits and non-digits trains an 11-output model and records its data."""
     import keras
 
-    from digitlab.store.run_folder import TrainConfig
+    from digitlab.store.run_config import TrainConfig
     from digitlab.training.trainer import run_training
 
     config = TrainConfig(arch="mlp", epochs=1, limit=300, augment=False, pen_digits=str(small_pendigits),
@@ -93,7 +93,7 @@ def test_training_run_with_pen_digits_and_non_digits_learns_eleven_outputs(tmp_p
     assert model.output_shape[-1] == 11
     assert status.extra_training_data["non_digits"]["images"] == 40
     assert not set(status.extra_training_data["pen_digits"]["writers"]) & HELD_OUT_WRITERS
-    from digitlab.store.registry import run_card
+    from digitlab.store.model_cards import run_card
 
     card = run_card(tmp_path / "run")
     assert "--pen-digits" in card["command"] and "--non-digits" in card["command"], "the card's command retrains it"

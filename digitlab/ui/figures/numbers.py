@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 from PIL import Image, ImageDraw
 
 from digitlab.serving.number_segmentation import NumberReading
-from digitlab.serving.preprocess import ink_of_image
+from digitlab.serving.ink import ink_of_image
 from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
 
 DIGIT_BOX_COLOR = (80, 200, 120)  # green: a digit read

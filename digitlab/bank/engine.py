@@ -1,0 +1,91 @@
+"""The drawing bank's link to its database: the engine, set up for SQLite or a server, and its transactions.
+
+Every read and write runs in a BankTransaction, so a failure (full disk, dropped connection, a server
+that is not there) leaves the bank as it was and reaches the user as a DrawingBankError that says what to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from digitlab.config.database import DATABASE_URL_VAR, describe_url
+
+
+class DrawingBankError(RuntimeError):
+    """The database could not be reached or written; nothing was changed. The message says what to do."""
+
+
+class BankTransaction:
+    """A connection in a transaction; any database failure becomes a DrawingBankError for the user."""
+
+    def __init__(self, engine: Engine, url: str, write: bool):
+        self.engine, self.url, self.write = engine, url, write
+
+    def __enter__(self) -> Connection:
+        engine = self.engine.execution_options(digitlab_write=True) if self.write else self.engine
+        try:
+            self.context = engine.begin()
+            return self.context.__enter__()
+        except SQLAlchemyError as error:
+            raise _bank_error(self.url, error, self.write) from error
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        try:
+            self.context.__exit__(kind, error, traceback)  # commits, or rolls back when the block failed
+        except SQLAlchemyError as commit_error:
+            raise _bank_error(self.url, commit_error, self.write) from commit_error
+        if isinstance(error, SQLAlchemyError):
+            raise _bank_error(self.url, error, self.write) from error
+        return False
+
+
+def _bank_error(url: str, error: SQLAlchemyError, write: bool) -> DrawingBankError:
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+    if write:
+        return DrawingBankError(f"The drawing bank could not be written ({detail}). Nothing was saved or changed; "
+                                "try again in a moment.")
+    return DrawingBankError(f"The drawing bank at {describe_url(url)} could not be read ({detail}).")
+
+
+def create_bank_engine(url: str) -> Engine:
+    """An engine for the bank at url: SQLite set up for several processes at once, else the server's driver."""
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced, not used
+    except OSError as error:
+        raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
+                               f"{DATABASE_URL_VAR} to a database you can write to.") from error
+    except (SQLAlchemyError, ImportError, ValueError) as error:
+        raise DrawingBankError(f"{DATABASE_URL_VAR} cannot be used ({error}). Use e.g. sqlite:///drawings.sqlite "
+                               "or postgresql+psycopg://user:password@host/dbname.") from error
+
+
+def _sqlite_engine(url: str) -> Engine:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, say when transactions begin (DDL included), and let
+        # readers and one writer work at once (WAL); a writer waits up to 30 s for another to finish.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A writer takes the write lock at BEGIN: one that read first and upgraded later could fail
+        # with "database is locked" instead of waiting its turn.
+        immediate = connection.get_execution_options().get("digitlab_write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

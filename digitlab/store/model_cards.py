@@ -1,0 +1,63 @@
+"""Model cards: the `<name>.json` that registers a model in models/, and the card made for a training run's model.
+
+A card names its model file (a plain name in the same folder) and records the file's sha256, where the
+model came from and how it scored. A run has no card file: its card is made from the run's config and
+status (digitlab/store/run_folder.py) whenever it is asked for. What the store does with cards
+(listing, loading, promoting) is digitlab/store/registry.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digitlab.store import run_folder as runs
+from digitlab.store.atomic import read_json
+from digitlab.store.run_config import train_command
+
+MODEL_SUFFIX = ".keras"
+ACTIVE_FILE = "active.json"  # the one JSON file in models/ that is not a card: which model is the default
+
+
+def card_model_file(card: dict, name: str) -> str | None:
+    """The model file a card names, if it is a plain file name in the same folder (never a path elsewhere)."""
+    file = card.get("file") or f"{name}{MODEL_SUFFIX}"
+    if not isinstance(file, str) or Path(file).name != file or not file.endswith(MODEL_SUFFIX) or file.startswith("."):
+        return None
+    return file
+
+
+def read_cards(directory: Path) -> dict[str, dict | None]:
+    """Every card in a models/ folder by model name; None for a card that is not a JSON object."""
+    cards = {}
+    for path in sorted(directory.glob("*.json")):
+        if path.name == ACTIVE_FILE or path.name.startswith("."):
+            continue
+        card = read_json(path)
+        cards[path.stem] = card if isinstance(card, dict) else None
+    return cards
+
+
+def run_card(run: runs.Run | Path) -> dict:
+    """A model card for a run's model, built from its config and status."""
+    if not isinstance(run, runs.Run):
+        run = runs.read_run(run)
+    config, status = run.config, run.status
+    data = "MNIST training set"
+    if config and config.augment:
+        data += " (validation held out), augmented"
+    return {
+        "name": run.name,
+        "title": run.title,
+        "architecture": config.arch if config else None,
+        "command": train_command(config) if config else None,
+        "config": config.to_json() if config else None,
+        "data": data,
+        "extra_data": status.extra_training_data,  # pen digits (source, writers) and non-digits, if any
+        "metrics": {"mnist_test_accuracy": status.test_accuracy, "best_val_accuracy": status.best_val_accuracy},
+        "comparison": status.comparison,  # before and after on MNIST test and held-out drawings, if measured
+        "epochs_completed": status.completed_epochs,
+        "partial": status.partial,
+        "warning": status.warning,
+        "sha256": status.model_sha256,
+        "created_at": status.finished_at,
+    }

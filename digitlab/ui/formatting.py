@@ -1,0 +1,37 @@
+"""How the pages write shares, durations and a run's settings as text (plain Python, no Streamlit)."""
+
+from __future__ import annotations
+
+import numbers
+from pathlib import Path
+
+from digitlab.store.run_config import TrainConfig
+
+
+def percent(value: float | None) -> str:
+    """Every share in one format, 97.23%; '–' when unknown."""
+    return f"{value:.2%}" if isinstance(value, numbers.Real) else "–"
+
+
+def format_duration(seconds: float | None) -> str:
+    """'45 s', '3 min 07 s', '1 h 02 min'; '–' when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = int(round(float(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def describe_run_settings(config: TrainConfig | None) -> str:
+    """A run's training config in one line."""
+    if config is None:
+        return "settings unknown"
+    images = config.limit
+    return (f"{config.epochs} epoch{'' if config.epochs == 1 else 's'} · batch {config.batch_size} · "
+            f"lr {config.lr} · {'augmented' if config.augment else 'no augmentation'} · "
+            f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}"
+            + (f" · from {Path(config.init_from).name}" if config.init_from else "")
+            + (f" · drawing bank ×{config.bank_weight}" if config.bank_weight else ""))

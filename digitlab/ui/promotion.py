@@ -1,0 +1,61 @@
+"""Putting a finished run's model to use: in this tab only, or promoted into models/ for everyone (the owner's)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from digitlab.store.registry import ModelExistsError, ModelLoadError, list_store_models, promote_run
+from digitlab.store.run_folder import Run
+from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
+from digitlab.ui.train_page_state import FULL_RERUN_KEY, MODEL_PICKER_KEY, NOTICE_KEY, show_notice
+
+
+def use_in_session(run: Run) -> None:
+    """Read with the run's model in this tab only (a button callback)."""
+    # A callback, because it sets the sidebar's model picker, which may only change before it is drawn.
+    st.session_state[MODEL_PICKER_KEY] = f"run:{run.name}"
+    st.session_state[FULL_RERUN_KEY] = True
+
+
+def promote_form(run: Run) -> None:
+    """The owner's promotion: a name, a confirmation to replace an existing model, and whether it becomes the default."""
+    name_key, replace_key, default_key = (f"promote-name-{run.name}", f"promote-replace-{run.name}",
+                                          f"promote-default-{run.name}")
+    anyway_key = f"promote-anyway-{run.name}"
+    if run.status.warning:
+        st.warning(f"Check before promoting: {run.status.warning}")
+        st.checkbox("Promote it anyway", key=anyway_key)
+    name = st.text_input("Model name", value=run.name, key=name_key, max_chars=80,
+                         help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
+    taken = any(entry.name == (name or "").strip() for entry in list_store_models())
+    if taken:
+        st.checkbox(f"Replace the existing model '{name.strip()}' (its current version is kept)", key=replace_key)
+    st.checkbox("Make it the default for everyone", value=True, key=default_key)
+    confirmed = ((not taken or st.session_state.get(replace_key, False))
+                 and (not run.status.warning or st.session_state.get(anyway_key, False)))
+    st.button("Promote to models/", type="primary", key=f"promote-{run.name}", disabled=not confirmed,
+              on_click=_promote, args=(run, name_key, replace_key, default_key))
+    show_notice(_notice_key(run))  # shown next to the button that caused it
+
+
+def _notice_key(run: Run) -> str:
+    return f"{NOTICE_KEY}-{run.name}"
+
+
+def _promote(run: Run, name_key: str, replace_key: str, default_key: str) -> None:
+    notice_key = _notice_key(run)
+    if not viewer_is_owner():  # checked again: the button may be from before a sign-out
+        st.session_state[notice_key] = ("error", OWNER_ONLY_NOTE)
+        return
+    name = str(st.session_state.get(name_key) or run.name).strip()
+    make_default = bool(st.session_state.get(default_key, True))
+    try:
+        promoted = promote_run(run.dir, name, replace=bool(st.session_state.get(replace_key)), make_active=make_default)
+    except (ModelLoadError, ModelExistsError, ValueError, OSError) as error:
+        st.session_state[notice_key] = ("error", f"The model was not promoted: {error}")
+        return
+    st.session_state[MODEL_PICKER_KEY] = promoted.name
+    st.session_state[FULL_RERUN_KEY] = True
+    where = "the default model for everyone" if make_default else "in models/"
+    st.session_state[notice_key] = ("success", f"Model **{promoted.name}** (version {promoted.card['version']}) "
+                                               f"is now {where}.")

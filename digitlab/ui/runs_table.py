@@ -1,0 +1,148 @@
+"""The Train page's table of every run: select runs to compare their curves, use a run's model, or delete runs."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pandas as pd
+import streamlit as st
+
+from digitlab.config.settings import Settings
+from digitlab.store import run_folder as runs
+from digitlab.store.run_folder import Run
+from digitlab.training import jobs
+from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
+from digitlab.ui.figures.training import overlay_figure
+from digitlab.ui.formatting import describe_run_settings, format_duration
+from digitlab.ui.promotion import promote_form, use_in_session
+from digitlab.ui.run_live import run_curves, run_status
+from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, NOTICE_KEY, WATCHED_RUN_KEY,
+                                          show_notice)
+from digitlab.store.run_history import read_history
+
+COLUMN_CONFIG = {
+    "Parameters": st.column_config.NumberColumn(format="localized", help="Trainable and fixed weights of the model"),
+    "Best val accuracy": st.column_config.NumberColumn(format="percent"),
+    "Test accuracy": st.column_config.NumberColumn(format="percent", help="On the 10,000 MNIST test images"),
+}
+
+
+def runs_section(settings: Settings, active: Run | None = None) -> None:
+    """Every run in a table; select runs to overlay their curves, use one's model or delete them.
+
+    While a run is active the table refreshes itself with the live view, so its row moves on too.
+    """
+    st.subheader("Runs")
+    st.session_state.pop(FULL_RERUN_KEY, None)  # this is a whole-page run already
+    show_notice()
+    st.fragment(_runs_table_and_actions, run_every=LIVE_REFRESH_SECONDS * 2 if active is not None else None)(settings)
+
+
+def _runs_table_and_actions(settings: Settings) -> None:
+    if st.session_state.pop(FULL_RERUN_KEY, False):
+        # An action here changed what the sidebar or the notices above show: redraw the whole page.
+        st.rerun(scope="app")
+    all_runs = jobs.refresh_runs()
+    if not all_runs:
+        st.caption("No runs yet. Start one above; each run's files live in its own folder under "
+                   f"{runs.runs_root()}.")
+        return
+    event = st.dataframe(runs_table(all_runs), key=runs_table_key(all_runs), on_select="rerun",
+                         selection_mode="multi-row", hide_index=True, column_config=COLUMN_CONFIG)
+    selected = [all_runs[index] for index in event.selection.rows if index < len(all_runs)]
+    if not selected:
+        st.caption("Select runs in the table to compare their curves, use a run's model, or delete runs.")
+        return
+    if len(selected) == 1:
+        _run_details(selected[0])
+    else:
+        curves = [(run.title, read_history(run.dir), run.status.batches_per_epoch) for run in selected]
+        st.plotly_chart(overlay_figure(curves), config={"displayModeBar": False}, key="runs-overlay")
+    _run_actions(selected)
+
+
+def _run_details(run: Run) -> None:
+    """One selected run: its outcome (with the end of its log when it failed) and its curves."""
+    if run.is_active:
+        st.caption(f"Run {run.title} is {run.state}: it is shown live above.")
+        return
+    st.markdown(f"**{run.title}**")
+    run_status(run)
+    run_curves(run, key=f"details-{run.name}", title="Its curves")
+
+
+def runs_table(all_runs: list[Run]) -> pd.DataFrame:
+    """One row per run: what a visitor compares runs by."""
+    rows = []
+    for run in all_runs:
+        status, config = run.status, run.config
+        epochs = config.epochs if config else None
+        rows.append({
+            "Run": run.title,
+            "Status": run.state + (" ⚠" if status.warning else ""),
+            "Architecture": config.arch if config else None,
+            "Parameters": status.parameters,
+            "Epochs": f"{status.completed_epochs} / {epochs}" if epochs else None,
+            "Best val accuracy": status.best_val_accuracy,
+            "Test accuracy": status.test_accuracy,
+            "Duration": format_duration(run.duration),
+            "Started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else None,
+            "Settings": describe_run_settings(config),
+            "Folder": run.name,
+        })
+    return pd.DataFrame(rows)
+
+
+def runs_table_key(all_runs: list[Run]) -> str:
+    """A table key that changes when runs come or go, so a selection never slides onto another run."""
+    names = "\n".join(run.name for run in all_runs)
+    return "runs-table-" + hashlib.sha1(names.encode()).hexdigest()[:12]
+
+
+def _run_actions(selected: list[Run]) -> None:
+    owner = viewer_is_owner()
+    use_column, delete_column = st.columns(2)
+    with use_column:
+        if len(selected) != 1:
+            st.caption("Select a single finished run to use its model.")
+        elif not selected[0].has_model:
+            st.caption(f"Run {selected[0].title} has no finished model to use ({selected[0].state}).")
+        else:
+            run = selected[0]
+            st.button("Read with it in this tab", key=f"use-{run.name}", on_click=use_in_session, args=(run,),
+                      help="The Draw and Evaluate pages of this tab use this run's model; nobody else is affected.")
+            if owner:
+                promote_form(run)
+            else:
+                st.caption("Promoting a model into models/ for everyone is for the owner.")
+    with delete_column:
+        if not owner:
+            st.caption("Deleting runs is for the owner.")
+            return
+        deletable = [run for run in selected if not run.is_active]
+        if len(deletable) < len(selected):
+            st.caption("A run that is still going cannot be deleted; stop it first.")
+        if deletable:
+            with st.popover(f"Delete {len(deletable)} run(s)"):
+                st.write("Delete " + ", ".join(run.title for run in deletable) + "? Their files are removed; "
+                         "models already promoted into models/ stay.")
+                st.button("Delete", type="primary", key="confirm-delete", on_click=_delete_runs, args=(deletable,))
+
+
+def _delete_runs(selected: list[Run]) -> None:
+    if not viewer_is_owner():
+        st.session_state[NOTICE_KEY] = ("error", OWNER_ONLY_NOTE)
+        return
+    deleted, refused = [], []
+    for run in selected:
+        try:
+            jobs.delete_run(run)
+            deleted.append(run.title)
+        except (jobs.RunActiveError, OSError) as error:
+            refused.append(str(error))
+    if st.session_state.get(WATCHED_RUN_KEY) in {run.name for run in selected}:
+        del st.session_state[WATCHED_RUN_KEY]
+    text = (f"Deleted {', '.join(deleted)}. " if deleted else "") + " ".join(refused)
+    st.session_state[NOTICE_KEY] = ("warning" if refused else "success", text)
+    st.session_state[FULL_RERUN_KEY] = True
