@@ -10,11 +10,12 @@ from digitlab.ui.corrections import correction_panel, offer_reading, save_feedba
 from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.loaders import load_predictor
+from digitlab.ui.read_mode import A_NUMBER, read_mode_switch, read_mode_title
 from digitlab.ui.why_panel import why_panel
 
 UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of one handwritten digit."
 
-st.title("Draw a digit")
+read_mode_title()
 
 entry = st.session_state.get("selected_model")
 if entry is None:
@@ -27,8 +28,7 @@ except ModelLoadError as error:
     st.error(f"{error} Pick another model in the sidebar, or train one on the Train page.")
     st.stop()
 
-if st.segmented_control("What to read", ["One digit", "A number"], default="One digit", key="read_mode",
-                        label_visibility="collapsed") == "A number":
+if read_mode_switch() == A_NUMBER:
     number_view.show_number_mode(predictor)
     st.stop()
 

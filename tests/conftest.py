@@ -20,6 +20,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("DIGITLAB_CACHE", tempfile.mkdtemp(prefix="digitlab-test-cache-"))
 
 
+def _isolate_from_the_users_work() -> None:
+    """Point runs, models and the drawing bank at a throwaway folder for the whole session.
+
+    Using the app makes runs in runs/, may promote models into models/ and saves drawings to
+    drawings.sqlite: a test that read those would pass or fail by what the user did. The session's
+    models/ holds only the shipped default model, as a fresh clone has it.
+    """
+    sandbox = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
+    models = sandbox / "models"
+    models.mkdir()
+    for shipped in (REPO_ROOT / "models").glob("default.*"):
+        shutil.copy2(shipped, models / shipped.name)
+    os.environ["DIGITLAB_MODELS"] = str(models)
+    os.environ["DIGITLAB_RUNS"] = str(sandbox / "runs")
+    os.environ["DIGITLAB_DATABASE_URL"] = f"sqlite:///{sandbox / 'drawings.sqlite'}"
+
+
+_isolate_from_the_users_work()
+
+
 @pytest.fixture(scope="session")
 def mnist():
     """Real MNIST; the tests that need it skip, saying how to provide it, where there is none."""

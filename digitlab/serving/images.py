@@ -8,6 +8,7 @@ photo is shrunk while it is decoded, so what reaches preprocessing costs at most
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,12 @@ JPEG_SIGNATURE = b"\xff\xd8\xff"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16-bit PNGs decode to one of these
 
 # MAX_PIXELS sits well below Pillow's own bomb limit (Image.MAX_IMAGE_PIXELS, a warning and at twice
-# that an error), so our check refuses first and no process-wide warning filter is needed: filters
-# set with warnings.catch_warnings are not thread-safe, and every visitor's script runs in a thread.
+# that an error), and _check_header refuses anything over it before a pixel is decoded. But Pillow
+# warns already while opening the header, so a 12000x12000 file printed Pillow's warning above our
+# clear refusal. Pillow's warning says nothing ours does not, so it is silenced once, at import:
+# warnings.catch_warnings around each decode would not be thread-safe, and every visitor's script
+# runs in a thread. Pillow's error, at twice its limit, still stands.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageRejectedError(ValueError):

@@ -84,10 +84,12 @@ def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGe
 # redo, reset) opens above the canvas, so the canvas keeps room for it instead of covering the caption.
 # The Right/Wrong bar sits above the drawing area on a wide screen, beside the reading; on a phone it
 # moves below it (flex order), so the canvas and the one-line reading stay in sight while drawing.
+# The reading keeps the height of two lines whatever it says: the two-line hint before the first
+# stroke gave way to a one-line reading, and the canvas jumped up under the finger mid-digit.
 NARROW_SCREEN_CSS = """<style>
 .st-key-phone-reading { display: none; }
 @media (max-width: 640px) {
-  .st-key-phone-reading { display: block; }
+  .st-key-phone-reading { display: block; height: 3.2rem !important; min-height: 3.2rem; overflow: hidden; }
   [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
 }
 .st-key-drawing-canvas-slot { margin-top: 2.6rem; }

@@ -13,6 +13,14 @@ from digitlab.ui.figures.numbers import digit_probability_charts, reading_overla
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")
 NUMBER_UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of a handwritten number, on one line."
+# The number strip is 800 px wide: on a phone more than half of it lies beyond the screen's right edge,
+# where nothing showed that it went on. A note shown on narrow screens only says so and what to do.
+NARROW_SCREEN_NOTE = ("The strip is wider than this screen: turn the phone sideways to see all of it, "
+                      "or write the number small, starting at the left.")
+NARROW_SCREEN_CSS = """<style>
+.st-key-number-phone-note { display: none; }
+@media (max-width: 640px) { .st-key-number-phone-note { display: block; } }
+</style>"""
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
@@ -22,6 +30,8 @@ def show_number_mode(predictor) -> None:
     with draw_tab:
         if draw_tab.open:
             st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
+            st.html(NARROW_SCREEN_CSS)
+            st.container(key="number-phone-note").warning(NARROW_SCREEN_NOTE, icon=":material/swap_horiz:")
             canvas_slot = st.container()  # filled below, once the slider under it has a value
             controls = st.container(horizontal=True, vertical_alignment="bottom")
             brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,

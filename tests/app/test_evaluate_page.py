@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -224,3 +225,24 @@ def test_a_mistake_can_be_looked_at_closer_with_all_ten_probabilities(model_entr
             and str(chart["data"][0].get("hovertemplate", "")).startswith("digit ")]  # the probability chart
     assert len(bars) == 1 and plotly_array(bars[0]["data"][0]["y"]).shape == (10,)
     assert any(button.label == "Open it on the Draw page" for button in at.button)
+
+
+def test_a_run_left_in_the_repositorys_runs_folder_does_not_reach_the_tests(model_entry, small_run):
+    """Test that a finished run the app made in the repository's runs/ (as using it does) is not seen by tests.
+
+    The suite must pass after the app has been used: this run would otherwise be offered as a second model.
+    """
+    from tests.conftest import REPO_ROOT
+    from tests.run_fixtures import make_run
+
+    users_runs = REPO_ROOT / "runs"
+    created_root = not users_runs.exists()
+    run_dir = make_run(users_runs, "made-by-the-app-test-isolation", "done", model_from=small_run)
+    try:
+        at = evaluate_page(model_entry)
+        assert evaluate_view.COMPARE_MODEL_KEY not in [box.key for box in at.selectbox]
+        assert any("no other model to compare with" in caption.value for caption in at.caption)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if created_root:
+            shutil.rmtree(users_runs, ignore_errors=True)

@@ -88,3 +88,27 @@ def test_uploaded_photo_of_a_number_is_read(model_entry, clear_digits):
 
     assert not at.exception and not at.error
     assert at.metric[0].value == "41"
+
+
+def test_number_mode_titles_the_page_and_a_second_click_on_it_keeps_it(monkeypatch, model_entry):
+    """Test that Number mode's title says so, and clicking the selected mode again leaves that mode on."""
+    at = number_page(monkeypatch, model_entry, None)
+    assert [title.value for title in at.title] == ["Write a number"]
+
+    [switch] = at.button_group
+    switch.unselect("A number").run()
+
+    assert not at.exception
+    assert at.session_state["read_mode"] == "A number"
+    assert [title.value for title in at.title] == ["Write a number"]
+    assert [caption for caption in at.button_group][0].value == "A number"
+
+
+def test_one_digit_mode_is_titled_draw_a_digit(monkeypatch, model_entry):
+    """Test that the Draw page opens in One digit mode under the title "Draw a digit"."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = model_entry
+    at.run()
+    assert [title.value for title in at.title] == ["Draw a digit"]
+    at.button_group[0].set_value("A number").run()
+    assert [title.value for title in at.title] == ["Write a number"]

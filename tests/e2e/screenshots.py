@@ -245,7 +245,7 @@ def take_screenshots(out: Path, only: set[str]) -> int:
                 open_draw_page(page, url)
                 page.get_by_text("A number", exact=True).click()
                 wait_for_app_idle(page)
-                expect(page.get_by_text("Write a number")).to_be_visible(timeout=RESULT_TIMEOUT)
+                expect(page.get_by_text("Write a number on the wide black strip")).to_be_visible(timeout=RESULT_TIMEOUT)
                 wait_for_app_idle(page)
                 box = canvas_area(page).bounding_box()
                 visible = canvas_area(page).evaluate(VISIBLE_WIDTH_JS)

@@ -16,7 +16,7 @@ def open_number_mode(page, app_url: str) -> None:
     open_draw_page(page, app_url)
     page.get_by_text("A number", exact=True).click()
     wait_for_app_idle(page)
-    expect(page.get_by_text("Write a number")).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("Write a number on the wide black strip")).to_be_visible(timeout=RESULT_TIMEOUT)
     wait_for_app_idle(page)
     expect(canvas_area(page)).to_have_count(1, timeout=RESULT_TIMEOUT)
     from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE

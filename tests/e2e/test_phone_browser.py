@@ -36,8 +36,8 @@ def on_screen(box: dict | None) -> bool:
 
 
 def test_a_digit_drawn_with_a_finger_on_a_phone_is_read_with_the_answer_on_screen(browser, tmp_path):
-    """Test that on a 390x844 touch screen a finger-drawn 0 is read, and the reading and the whole canvas are
-    on screen together, without scrolling."""
+    """Test that on a 390x844 touch screen a finger-drawn 0 is read, the reading and the whole canvas are
+    on screen together without scrolling, and the canvas does not move when the first reading appears."""
     models = tmp_path / "models"
     shutil.copytree(REPO_ROOT / "models", models)
     with running_app({"models": models, "runs": tmp_path / "runs"}) as url:
@@ -47,6 +47,8 @@ def test_a_digit_drawn_with_a_finger_on_a_phone_is_read_with_the_answer_on_scree
             page.goto(url)
             wait_for_app_idle(page)
             canvas_area(page).wait_for(timeout=RESULT_TIMEOUT)
+            wait_until_canvas_takes_strokes(page)
+            canvas_before = canvas_area(page).bounding_box()
 
             touch_draw(page, ZERO)
 
@@ -55,6 +57,33 @@ def test_a_digit_drawn_with_a_finger_on_a_phone_is_read_with_the_answer_on_scree
             wait_for_app_idle(page)
             assert on_screen(reading.bounding_box()), "the answer is in sight while drawing"
             assert on_screen(canvas_area(page).bounding_box()), "the whole canvas is in sight"
+            canvas_after = canvas_area(page).bounding_box()
+            assert abs(canvas_after["y"] - canvas_before["y"]) < 1, "the canvas stays put under the finger"
             save_screenshot(page, "draw-phone")
         finally:
             context.close()
+
+
+def test_number_mode_on_a_phone_says_the_strip_goes_beyond_the_screen(browser, tmp_path):
+    """Test that on a 390 px phone Number mode shows a note that the wide strip is wider than the screen,
+    and that the note is hidden on a laptop screen."""
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models)
+    with running_app({"models": models, "runs": tmp_path / "runs"}) as url:
+        for viewport, shown in ((PHONE, True), ({"width": 1280, "height": 900}, False)):
+            context = browser.new_context(viewport=viewport, has_touch=shown, is_mobile=shown)
+            try:
+                page = context.new_page()
+                page.goto(url)
+                wait_for_app_idle(page)
+                page.get_by_text("A number", exact=True).click()
+                wait_for_app_idle(page)
+                expect(canvas_area(page)).to_have_count(1, timeout=RESULT_TIMEOUT)
+                note = page.get_by_text("The strip is wider than this screen")
+                if shown:
+                    expect(note).to_be_visible()
+                    assert canvas_area(page).bounding_box()["width"] > PHONE["width"]
+                else:
+                    expect(note).to_be_hidden()
+            finally:
+                context.close()

@@ -58,6 +58,17 @@ def test_predict_bad_files_report_errors_and_carry_on(digit_files, small_models_
     assert "does not exist" in lines[2]["error"]
 
 
+def test_a_huge_image_gets_one_clear_error_line_and_no_pillow_warning(small_models_dir, tmp_path):
+    """Test that predict on a 12000x12000 PNG says it is too large, and prints nothing else (no Pillow warning)."""
+    huge = tmp_path / "huge.png"
+    Image.new("L", (12000, 12000)).save(huge)
+    result = digitlab("predict", str(huge), models_dir=small_models_dir)
+    assert result.returncode != 0
+    assert result.stderr == ""
+    assert result.stdout.strip().splitlines() == [f"{huge}: error: The image is too large (12000x12000); "
+                                                  "use one under 16 megapixels."]
+
+
 def test_predict_blank_image_is_no_digit(small_models_dir, tmp_path):
     """Test that a blank image yields digit null rather than a guess."""
     blank = tmp_path / "blank.png"

@@ -30,3 +30,32 @@ def test_model_view_data_url_holds_the_enlarged_pixels():
     assert url.startswith("data:image/png;base64,")
     decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
     np.testing.assert_array_equal(decoded, enlarged)
+
+
+def test_labels_of_touching_digits_do_not_overlap():
+    """Test that the boxed number picture puts the labels of digits whose boxes touch where both can be read."""
+    from PIL import Image, ImageDraw
+
+    from digitlab.serving.number_segmentation import DigitReading, NumberReading
+    from digitlab.serving.predictor import Prediction
+    from digitlab.ui.figures.numbers import digit_label, digit_label_places, reading_overlay
+
+    def digit(value: int, box: tuple[int, int, int, int]) -> DigitReading:
+        probabilities = np.full(10, 0.03)
+        probabilities[value] = 0.73
+        return DigitReading(box, Prediction(value, probabilities, np.zeros((28, 28), np.uint8)))
+
+    # Four digits of a year written tight: boxes 30 px apart, narrower than a label.
+    reading = NumberReading([digit(value, (40 + 30 * index, 60, 70 + 30 * index, 170))
+                             for index, value in enumerate((2, 0, 2, 6))])
+    canvas = np.zeros((230, 400, 4), np.uint8)
+    picture = reading_overlay(canvas, reading)
+    assert picture.shape == (230, 400, 3)
+    size = max(14, 230 // 12)
+    draw = ImageDraw.Draw(Image.new("RGB", (400, 230)))
+    boxes = [draw.textbbox(place, digit_label(d), font_size=size)
+             for d, place in zip(reading.digits, digit_label_places(draw, reading, size))]
+    for index, first in enumerate(boxes):
+        for second in boxes[index + 1:]:
+            apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1] or second[3] <= first[1]
+            assert apart, f"labels {first} and {second} overlap"

@@ -27,17 +27,40 @@ def reading_overlay(image, reading: NumberReading) -> np.ndarray:
     draw = ImageDraw.Draw(picture)
     least = reading.least_certain
     label_size = max(14, picture.height // 12)
-    for index, digit in enumerate(reading.digits):
+    for index, (digit, (left, top)) in enumerate(zip(reading.digits, digit_label_places(draw, reading, label_size))):
         color = UNSURE_BOX_COLOR if index == least else DIGIT_BOX_COLOR
         x0, y0, x1, y1 = digit.box
         draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=color, width=BOX_WIDTH)
-        draw.text((x0 - 2, max(0, y0 - 6 - label_size)), f"{digit.digit} {digit.prediction.confidence:.0%}",
-                  fill=color, font_size=label_size)
+        draw.text((left, top), digit_label(digit), fill=color, font_size=label_size)
     for mark in reading.others:
         x0, y0, x1, y1 = mark.box
         draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=OTHER_BOX_COLOR, width=1)
         draw.text((x0, y1 + 6), "?", fill=OTHER_BOX_COLOR, font_size=label_size)
     return np.asarray(picture)
+
+
+def digit_label(digit) -> str:
+    return f"{digit.digit} {digit.prediction.confidence:.0%}"
+
+
+def digit_label_places(draw: ImageDraw.ImageDraw, reading: NumberReading, size: int) -> list[tuple[int, int]]:
+    """Where each digit's label goes: above its box, or below it where it would overlap its neighbour's.
+
+    Touching digits have boxes closer than a label ("7 97%") is wide; side by side the labels ran into
+    each other and neither could be read. A third line, if ever needed, stacks above the first.
+    """
+    row_ends: list[float] = []  # per line above the boxes, where the last label on it ends
+    places = []
+    for digit in reading.digits:
+        x0, y0 = digit.box[0] - 2, digit.box[1]
+        width = draw.textlength(digit_label(digit), font_size=size)
+        row = next((index for index, end in enumerate(row_ends) if x0 >= end + size // 3), len(row_ends))
+        if row == len(row_ends):
+            row_ends.append(0.0)
+        row_ends[row] = x0 + width
+        top = digit.box[3] + 6 if row == 1 else y0 - 6 - size * (row if row else 1)
+        places.append((x0, max(0, top)))
+    return places
 
 
 def digit_probability_charts(reading: NumberReading) -> go.Figure:
