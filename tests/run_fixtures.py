@@ -88,3 +88,16 @@ def make_run(root: Path, name: str, state: str, *, model_from: Path | None = Non
     else:
         raise ValueError(f"unknown state {state}")
     return run_dir
+
+
+def synthetic_bank(drawings: int):
+    """A drawing-bank snapshot of this many labelled drawings by 40 writers (plain strokes: its size is the point)."""
+    import numpy as np
+
+    from digitlab.bank.snapshot import BankDrawings
+
+    pixels = np.zeros((drawings, 28, 28), np.uint8)
+    pixels[:, 8:20, 12:16] = 255
+    writers = np.array([f"writer-{index % 40}" for index in range(drawings)])
+    return BankDrawings(pixels, np.ones(drawings, np.int64), writers, pixels[:100], np.ones(100, np.int64),
+                        np.array(["held-out"] * 100), "synthetic")

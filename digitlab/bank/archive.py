@@ -1,5 +1,9 @@
 """The drawing bank's files: export as a zip (PNGs, labels.csv, strokes.json), and import of that zip or of
 UNIPEN pen-digit text. Import checks each row like a new drawing: the good rows go in, the rest are listed.
+
+Export reads one snapshot of the bank (see DrawingBank.snapshot_drawings), so deletes made meanwhile
+cannot shift it past a drawing; it streams into a temp file renamed when whole. Import is idempotent:
+a drawing whose content hash, label and writer the bank already holds is counted, not stored again.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,20 +36,32 @@ PEN_WRITER_PREFIX = "pen-"  # writer tag of imported pen digits: pen-07 is pendi
 
 @dataclass
 class ImportReport:
-    """What an import did: the ids added, and a line for each row or segment that was left out."""
+    """What an import did: the ids added, how many were in the bank already, and why rows were left out."""
 
     added: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    already_in_bank: int = 0  # drawings the bank held already (same content, label and writer): not stored again
 
     def to_json(self) -> dict:
-        return {"added": len(self.added), "problems": self.problems}
+        return {"added": len(self.added), "already_in_bank": self.already_in_bank, "problems": self.problems}
+
+    def summary(self) -> str:
+        """One line for people: "0 new, 7,494 already in the bank", and how many rows were left out."""
+        line = f"{len(self.added):,} new, {self.already_in_bank:,} already in the bank"
+        return line + (f", {len(self.problems):,} left out" if self.problems else "")
+
+    def store(self, bank: DrawingBank, drawings: list[NewDrawing]) -> "ImportReport":
+        """Add to the bank those drawings it does not hold yet, in one transaction, and note what happened."""
+        self.added, self.already_in_bank = bank.add_absent(drawings)
+        return self
 
 
-def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = DrawingFilter()) -> int:
+def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = DrawingFilter(), page: int = 500) -> int:
     """Write the bank (or the drawings matching where) as a zip: PNGs, labels.csv and strokes.json.
 
-    The zip is written to a temp file and renamed, so a failed export leaves no half a zip. Returns
-    the number of drawings written.
+    Every drawing in the bank when the export starts is in the zip, whatever is deleted meanwhile: it is
+    read as one snapshot, page drawings at a time. The zip is written to a temp file and renamed, so a
+    failed export leaves no half a zip. Returns the number of drawings written.
     """
     from digitlab.store.atomic import write_atomic
 
@@ -52,37 +69,36 @@ def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = Drawin
 
     def write(temp: Path) -> None:
         nonlocal written
-        labels = io.StringIO()
-        writer = csv.writer(labels, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        strokes = {}
-        with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for drawing in _all_drawings(bank, where):
-                written += 1
+        # labels.csv and strokes.json grow beside the zip in temp files, a row at a time, and are copied in at
+        # the end: a bank's strokes can be hundreds of MB, never all in memory.
+        with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as labels, \
+                tempfile.TemporaryFile("w+", encoding="utf-8") as strokes, \
+                zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            writer = csv.writer(labels, lineterminator="\n")
+            writer.writerow(EXPORT_COLUMNS)
+            strokes.write("{")
+            separator = ""
+            for drawing in bank.snapshot_drawings(where, page):
                 name = f"drawings/{drawing.id:07d}.png"
                 archive.writestr(name, drawing.png)
                 writer.writerow([drawing.id, name, _blank(drawing.label), _blank(drawing.reading),
                                  json.dumps(drawing.probabilities) if drawing.probabilities else "",
                                  drawing.model_sha256 or "", drawing.source, drawing.writer or "",
                                  drawing.created_at.isoformat()])
-                if drawing.strokes:
-                    strokes[str(drawing.id)] = json.loads(drawing.strokes)
-            archive.writestr(EXPORT_LABELS, labels.getvalue())
-            archive.writestr(EXPORT_STROKES, json.dumps(strokes, separators=(",", ":")))
+                if drawing.strokes:  # parsed and written again: a stored row that is not JSON fails here, not on import
+                    compact = json.dumps(json.loads(drawing.strokes), separators=(",", ":"))
+                    strokes.write(f"{separator}{json.dumps(str(drawing.id))}:{compact}")
+                    separator = ","
+                written += 1
+            strokes.write("}")
+            for entry_name, part in ((EXPORT_LABELS, labels), (EXPORT_STROKES, strokes)):
+                part.seek(0)
+                with archive.open(entry_name, "w", force_zip64=True) as entry:
+                    while chunk := part.read(1 << 20):
+                        entry.write(chunk.encode("utf-8"))
 
     write_atomic(out, write)
     return written
-
-
-def _all_drawings(bank: DrawingBank, where: DrawingFilter, page: int = 1000):
-    """The matching drawings, oldest first, read a page at a time so a large bank is never all in memory."""
-    offset = 0
-    while True:
-        drawings = bank.drawings(where, limit=page, offset=offset, newest_first=False)
-        yield from drawings
-        if len(drawings) < page:
-            return
-        offset += page
 
 
 def _blank(value) -> str:
@@ -131,8 +147,7 @@ def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) 
                 report.problems.append(f"{EXPORT_LABELS} line {number}: {error}")
             except (KeyError, zipfile.BadZipFile, OSError, ValueError, RecursionError) as error:
                 report.problems.append(f"{EXPORT_LABELS} line {number}: unreadable ({error}).")
-    report.added = bank.add_many(prepared)
-    return report
+    return report.store(bank, prepared)
 
 
 def _drawing_from_row(archive: zipfile.ZipFile, sizes: dict, row: dict, strokes: dict,
@@ -171,7 +186,8 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
     """Import UNIPEN pen digits (pendigits-orig format) drawn as canvas drawings, tagged pen-NN by writer.
 
     Each digit is drawn with its own seeded size, place and brush (as pendigits.render_on_canvas
-    varies them), so importing the same file twice gives the same images. writers limits the import
+    varies them), seeded by its place in the file, so importing the same file again (whole, or other
+    writers of it) gives the same images and adds only what the bank lacks. writers limits the import
     to those writer numbers.
     """
     from digitlab.datasets.pendigits import read_pendigits_checked, render_on_canvas
@@ -193,5 +209,4 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
                                             writer=f"{PEN_WRITER_PREFIX}{digit.writer:02d}"))
         except DrawingRejectedError as error:
             report.problems.append(f"digit {index + 1} (writer {digit.writer}): {error}")
-    report.added = bank.add_many(prepared)
-    return report
+    return report.store(bank, prepared)

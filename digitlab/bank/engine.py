@@ -19,14 +19,25 @@ class DrawingBankError(RuntimeError):
     """The database could not be reached or written; nothing was changed. The message says what to do."""
 
 
-class BankTransaction:
-    """A connection in a transaction; any database failure becomes a DrawingBankError for the user."""
+class BankSwitchedOffError(DrawingBankError):
+    """The deployment's configuration is broken, so no bank is opened and nothing is saved until it is fixed."""
 
-    def __init__(self, engine: Engine, url: str, write: bool):
-        self.engine, self.url, self.write = engine, url, write
+
+class BankTransaction:
+    """A connection in a transaction; any database failure becomes a DrawingBankError for the user.
+
+    snapshot: every statement in the transaction sees the bank as it was at the first one, whatever other
+    connections commit meanwhile. PostgreSQL needs REPEATABLE READ for that (its default gives each
+    statement a fresh view); SQLite in WAL mode gives it to any read transaction.
+    """
+
+    def __init__(self, engine: Engine, url: str, write: bool, snapshot: bool = False):
+        self.engine, self.url, self.write, self.snapshot = engine, url, write, snapshot
 
     def __enter__(self) -> Connection:
         engine = self.engine.execution_options(digitlab_write=True) if self.write else self.engine
+        if self.snapshot and engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
         try:
             self.context = engine.begin()
             return self.context.__enter__()
@@ -44,11 +55,20 @@ class BankTransaction:
 
 
 def _bank_error(url: str, error: SQLAlchemyError, write: bool) -> DrawingBankError:
-    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+    detail = _without_user(str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300], url)
     if write:
         return DrawingBankError(f"The drawing bank could not be written ({detail}). Nothing was saved or changed; "
                                 "try again in a moment.")
     return DrawingBankError(f"The drawing bank at {describe_url(url)} could not be read ({detail}).")
+
+
+def _without_user(detail: str, url: str) -> str:
+    """The driver's message without the database user's name, which a server's refusal quotes to every visitor."""
+    try:
+        user = make_url(url).username
+    except (SQLAlchemyError, ValueError):  # an unparseable URL has no user to hide; create_bank_engine reports it
+        return detail
+    return detail.replace(user, "(the database user)") if user else detail
 
 
 def create_bank_engine(url: str) -> Engine:
@@ -61,7 +81,9 @@ def create_bank_engine(url: str) -> Engine:
         raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
                                f"{DATABASE_URL_VAR} to a database you can write to.") from error
     except (SQLAlchemyError, ImportError, ValueError) as error:
-        raise DrawingBankError(f"{DATABASE_URL_VAR} cannot be used ({error}). Use e.g. sqlite:///drawings.sqlite "
+        # SQLAlchemy quotes an unparseable URL whole, password included: name it without.
+        detail = _without_user(str(error).replace(url, describe_url(url)), url)
+        raise DrawingBankError(f"{DATABASE_URL_VAR} cannot be used ({detail}). Use e.g. sqlite:///drawings.sqlite "
                                "or postgresql+psycopg://user:password@host/dbname.") from error
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +56,21 @@ class NewDrawing:
     model_sha256: str | None = None
     created_at: datetime | None = None
 
+    @property
+    def content_sha256(self) -> str:
+        """sha256 of the PNG kept: with the label and writer, what makes two rows the same drawing."""
+        return content_sha256(self.png)
+
+    @property
+    def identity(self) -> tuple[str, int | None, str | None]:
+        """(content hash, label, writer): an import skips a drawing whose identity the bank already holds."""
+        return self.content_sha256, self.label, self.writer
+
+
+def content_sha256(png: bytes) -> str:
+    """A drawing's content hash: the sha256 of its stored PNG, which export writes and import reads byte for byte."""
+    return hashlib.sha256(png).hexdigest()
+
 
 @dataclass(frozen=True)
 class DrawingFilter:
@@ -99,5 +115,5 @@ def person(writer: str | None, session: str | None) -> str:
 class VisitorLimits:
     """What an anonymous visitor may save (the owner is not limited)."""
 
-    saves_per_minute: int  # saves per session per minute (Settings.bank_saves_per_minute)
+    saves_per_minute: int  # saves per client per minute (Settings.bank_saves_per_minute): see save_limits
     max_drawings: int  # a bank this full refuses visitors' saves (Settings.bank_max_drawings)

@@ -11,25 +11,36 @@ deployment whose own disk does not last (Streamlit Community Cloud wipes it on e
 
 This module is the only one that reads and writes the table: schema.py defines it, migrate.py brings a
 database up to it, engine.py connects (every write is one transaction, so a failed save leaves the bank
-as it was), drawing_checks.py vets what comes in, archive.py reads and writes the bank's files.
+as it was), rows.py maps records to rows, drawing_checks.py vets what comes in, archive.py reads and
+writes the bank's files. A drawing's identity is its content hash (the PNG's sha256), label and writer;
+a drawing deleted on the Drawings page waits BIN_MINUTES in the bin (hidden from every read) before it
+is purged, so the delete can be undone.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
-from digitlab.bank.drawing_checks import DrawingRejectedError
+from digitlab.bank.drawing_checks import DrawingRejectedError, check_digit
 from digitlab.bank.engine import BankTransaction, DrawingBankError, create_bank_engine
 from digitlab.bank.migrate import NewerSchemaError, current_revision, upgrade_to_head
-from digitlab.bank.records import Drawing, DrawingDataset, DrawingFilter, NewDrawing, VisitorLimits, person
+from digitlab.bank.records import Drawing, DrawingDataset, DrawingFilter, NewDrawing, person
+from digitlab.bank.rows import conditions, drawing_of, live, now, own, row_of
 from digitlab.bank.schema import MNIST_SHAPE, drawings_table
 from digitlab.config.database import DATABASE_URL_VAR, database_url, describe_url
+from digitlab.config.secrets import ConfigurationError
+
+BIN_MINUTES = 10  # how long a drawing deleted on the Drawings page can be restored before it is purged
+BIN_TIME = timedelta(minutes=BIN_MINUTES)
+IDENTITY_BATCH = 500  # content hashes looked up per query while an import skips what the bank holds
+SAVE_LOCK_KEY = 1400014  # PostgreSQL advisory lock: visitors' count-then-insert against the bank's size
+IMPORT_LOCK_KEY = 1400024  # PostgreSQL advisory lock: an import's look-then-insert against another import
 
 _banks: dict[str, "DrawingBank"] = {}
 _banks_lock = threading.Lock()
@@ -38,14 +49,20 @@ _banks_lock = threading.Lock()
 def open_bank(url: str | None = None) -> "DrawingBank":
     """The bank at url (default: database_url()), migrated to Alembic's head; one per URL per process.
 
-    Raises DrawingBankError when the database cannot be reached or is newer than this code.
+    Raises DrawingBankError when the database cannot be reached or is newer than this code, or when
+    the deployment's configuration is broken (then no bank is opened: not even the default SQLite file).
     """
-    url = url or database_url()
+    if url is None:
+        try:
+            url = database_url()
+        except ConfigurationError as error:
+            raise DrawingBankError(str(error)) from error
     with _banks_lock:
         bank = _banks.get(url)
         if bank is None:
             bank = DrawingBank(url)
             bank.migrate()
+            bank.purge_bin()  # what a process that stopped left in the bin is not kept past its time
             _banks[url] = bank
         return bank
 
@@ -78,87 +95,158 @@ class DrawingBank:
 
     # -- writing --
 
-    def add(self, drawing: NewDrawing, limits: VisitorLimits | None = None) -> int:
-        """Store one checked drawing; its id. With limits (a visitor), refuse when they are reached."""
+    def add(self, drawing: NewDrawing, max_drawings: int | None = None) -> int:
+        """Store one checked drawing; its id. With max_drawings (a visitor's save), refuse once the bank holds that many."""
         with self._writing() as connection:
-            if limits is not None:
-                refusal = self._limit_refusal(connection, drawing.session, limits)
+            if max_drawings is not None:
+                refusal = self._full_refusal(connection, max_drawings)
                 if refusal:
                     raise DrawingRejectedError(refusal)
-            return int(connection.execute(insert(drawings_table).values(**_row(drawing))).inserted_primary_key[0])
+            _purge_bin(connection)
+            return int(connection.execute(insert(drawings_table).values(**row_of(drawing))).inserted_primary_key[0])
 
     def add_many(self, drawings: Iterable[NewDrawing]) -> list[int]:
         """Store drawings in one transaction: all of them, or (on a failure) none."""
-        rows = [_row(drawing) for drawing in drawings]
-        ids = []
+        rows = [row_of(drawing) for drawing in drawings]
         with self._writing() as connection:
-            for row in rows:
-                ids.append(int(connection.execute(insert(drawings_table).values(**row)).inserted_primary_key[0]))
-        return ids
+            return [int(connection.execute(insert(drawings_table).values(**row)).inserted_primary_key[0])
+                    for row in rows]
+
+    def add_absent(self, drawings: Iterable[NewDrawing]) -> tuple[list[int], int]:
+        """Store, in one transaction, the drawings whose identity (NewDrawing.identity) the bank does not hold yet.
+
+        (the new ids, how many were already there): importing the same file twice adds nothing the second
+        time. A drawing in the bin is not in the bank, so importing it again brings it back.
+        """
+        pending = list(drawings)
+        added: list[int] = []
+        with self._writing() as connection:
+            if self.is_postgres:  # two imports of one file at once: take turns, so neither misses the other's rows
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+            held = set()
+            for start in range(0, len(pending), IDENTITY_BATCH):
+                hashes = {drawing.content_sha256 for drawing in pending[start : start + IDENTITY_BATCH]}
+                held.update(connection.execute(
+                    select(drawings_table.c.content_sha256, drawings_table.c.label, drawings_table.c.writer).where(
+                        drawings_table.c.content_sha256.in_(hashes), drawings_table.c.deleted_at.is_(None))).tuples())
+            for drawing in pending:
+                if drawing.identity in held:
+                    continue
+                held.add(drawing.identity)  # the same drawing twice in one file goes in once
+                added.append(int(connection.execute(insert(drawings_table).values(**row_of(drawing)))
+                                 .inserted_primary_key[0]))
+        return added, len(pending) - len(added)
+
+    def relabel(self, drawing_id: int, label: int, session: str | None = None) -> bool:
+        """Give a stored drawing another label, in one statement; with session, only if that session saved it.
+
+        Whether a drawing was relabelled (False: it is gone, in the bin, or not that session's).
+        """
+        statement = update(drawings_table).where(*own(drawing_id, session)).values(label=check_digit(label))
+        with self._writing() as connection:
+            return connection.execute(statement).rowcount > 0
 
     def delete(self, drawing_id: int, session: str | None = None) -> bool:
-        """Delete a drawing; with session, only if that session saved it. Whether a row went."""
+        """Delete a drawing for good; with session, only if that session saved it. Whether a row went."""
         statement = delete(drawings_table).where(drawings_table.c.id == int(drawing_id))
         if session is not None:
             statement = statement.where(drawings_table.c.session == session)
         with self._writing() as connection:
             return connection.execute(statement).rowcount > 0
 
-    def _limit_refusal(self, connection: Connection, session: str | None, limits: VisitorLimits) -> str | None:
+    def move_to_bin(self, drawing_id: int, session: str | None = None) -> bool:
+        """Delete a drawing so that restore can bring it back for BIN_MINUTES; with session, only that session's.
+
+        From now on nothing lists, exports, evaluates or trains on it. Whether a drawing was moved.
+        """
+        with self._writing() as connection:
+            _purge_bin(connection)
+            return connection.execute(update(drawings_table).where(*own(drawing_id, session))
+                                      .values(deleted_at=now())).rowcount > 0
+
+    def restore(self, drawing_id: int, session: str | None = None) -> bool:
+        """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it came back."""
+        statement = update(drawings_table).where(
+            drawings_table.c.id == int(drawing_id), drawings_table.c.deleted_at >= now() - BIN_TIME)
+        if session is not None:
+            statement = statement.where(drawings_table.c.session == session)
+        with self._writing() as connection:
+            return connection.execute(statement.values(deleted_at=None)).rowcount > 0
+
+    def purge_bin(self) -> int:
+        """Delete for good the drawings whose time in the bin is over; how many."""
+        with self._writing() as connection:
+            return _purge_bin(connection)
+
+    def _full_refusal(self, connection: Connection, max_drawings: int) -> str | None:
         if self.is_postgres:  # count-then-insert by two visitors at once: take turns, so neither overshoots
-            connection.execute(text("SELECT pg_advisory_xact_lock(1400014)"))
-        total = connection.execute(select(func.count()).select_from(drawings_table)).scalar()
-        if total >= limits.max_drawings:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SAVE_LOCK_KEY})
+        total = connection.execute(select(func.count()).select_from(drawings_table).where(*live())).scalar()
+        if total >= max_drawings:
             return (f"The drawing bank is full ({total:,} drawings, the most this deployment keeps from visitors). "
                     "Nothing was saved.")
-        if session:
-            minute_ago = _now() - timedelta(minutes=1)
-            recent = connection.execute(select(func.count()).select_from(drawings_table).where(
-                drawings_table.c.session == session, drawings_table.c.created_at >= minute_ago)).scalar()
-            if recent >= limits.saves_per_minute:
-                return (f"You saved {recent} drawings in the last minute, the most allowed. "
-                        "Wait a moment, then save again.")
         return None
 
     # -- reading --
 
     def get(self, drawing_id: int) -> Drawing | None:
+        """The drawing with that id; None when there is none (or it is in the bin)."""
         with self._reading() as connection:
-            row = connection.execute(select(drawings_table).where(drawings_table.c.id == int(drawing_id))).first()
-        return None if row is None else _drawing(row)
+            row = connection.execute(select(drawings_table).where(
+                drawings_table.c.id == int(drawing_id), *live())).first()
+        return None if row is None else drawing_of(row)
 
     def drawings(self, where: DrawingFilter = DrawingFilter(), limit: int | None = None, offset: int = 0,
-             newest_first: bool = True) -> list[Drawing]:
+                 newest_first: bool = True) -> list[Drawing]:
+        """One page of the matching drawings (for the gallery; export reads with snapshot_drawings)."""
         order = drawings_table.c.id.desc() if newest_first else drawings_table.c.id
-        statement = select(drawings_table).where(*_conditions(where)).order_by(order).offset(offset)
+        statement = select(drawings_table).where(*conditions(where)).order_by(order).offset(offset)
         if limit is not None:
             statement = statement.limit(limit)
         with self._reading() as connection:
-            return [_drawing(row) for row in connection.execute(statement)]
+            return [drawing_of(row) for row in connection.execute(statement)]
+
+    def snapshot_drawings(self, where: DrawingFilter = DrawingFilter(), page: int = 500) -> Iterator[Drawing]:
+        """Every matching drawing, oldest first, as the bank was when the first page was read.
+
+        One transaction with a snapshot (see BankTransaction), read a page at a time by id (keyset, not
+        OFFSET), so drawings others add or delete meanwhile neither shift the pages nor go missing, and
+        a large bank is never all in memory.
+        """
+        with BankTransaction(self.engine, self.url, write=False, snapshot=True) as connection:
+            last = 0
+            while True:
+                rows = connection.execute(select(drawings_table).where(
+                    *conditions(where), drawings_table.c.id > last).order_by(drawings_table.c.id).limit(page)).all()
+                yield from (drawing_of(row) for row in rows)
+                if len(rows) < page:
+                    return
+                last = rows[-1].id
 
     def count(self, where: DrawingFilter = DrawingFilter()) -> int:
         with self._reading() as connection:
             return int(connection.execute(
-                select(func.count()).select_from(drawings_table).where(*_conditions(where))).scalar())
+                select(func.count()).select_from(drawings_table).where(*conditions(where))).scalar())
 
     def revision(self) -> tuple[int, int]:
         """(number of drawings, highest id): changes whenever a drawing is added or deleted, for caches."""
         with self._reading() as connection:
             count, highest = connection.execute(
-                select(func.count(), func.max(drawings_table.c.id)).select_from(drawings_table)).one()
+                select(func.count(), func.max(drawings_table.c.id)).select_from(drawings_table).where(*live())).one()
         return int(count), int(highest or 0)
 
     def writers(self) -> list[str]:
         """The writer tags in the bank, sorted."""
         with self._reading() as connection:
             rows = connection.execute(select(drawings_table.c.writer).where(
-                drawings_table.c.writer.is_not(None)).distinct())
+                drawings_table.c.writer.is_not(None), *live()).distinct())
             return sorted(row[0] for row in rows)
 
     def labelled_people(self) -> dict[str, int]:
         """How many labelled drawings each person (see person) has in the bank, without reading the images."""
         columns = (drawings_table.c.writer, drawings_table.c.session)
-        statement = select(*columns, func.count()).where(drawings_table.c.label.is_not(None)).group_by(*columns)
+        statement = select(*columns, func.count()).where(drawings_table.c.label.is_not(None), *live()) \
+            .group_by(*columns)
         counts: dict[str, int] = {}
         with self._reading() as connection:
             for writer, session, count in connection.execute(statement):
@@ -172,7 +260,7 @@ class DrawingBank:
         columns = (drawings_table.c.id, drawings_table.c.label, drawings_table.c.writer, drawings_table.c.session,
                    drawings_table.c.mnist)
         statement = select(*columns).where(drawings_table.c.label.is_not(None),
-                                           *_conditions(DrawingFilter(writer=writer, source=source)))
+                                           *conditions(DrawingFilter(writer=writer, source=source)))
         if writers is not None:
             statement = statement.where(drawings_table.c.writer.in_(list(writers)))
         with self._reading() as connection:
@@ -194,42 +282,5 @@ class DrawingBank:
         return BankTransaction(self.engine, self.url, write=False)
 
 
-def _conditions(where: DrawingFilter) -> list:
-    table = drawings_table
-    conditions = []
-    for column, value in ((table.c.label, where.label), (table.c.reading, where.reading),
-                          (table.c.writer, where.writer), (table.c.source, where.source),
-                          (table.c.session, where.session)):
-        if value is not None:
-            conditions.append(column == value)
-    if where.correct is not None:
-        conditions += [table.c.label.is_not(None), table.c.reading.is_not(None)]
-        conditions.append(table.c.label == table.c.reading if where.correct else table.c.label != table.c.reading)
-    if where.since is not None:
-        conditions.append(table.c.created_at >= _utc(where.since))
-    if where.until is not None:
-        conditions.append(table.c.created_at < _utc(where.until))
-    return conditions
-
-
-def _row(drawing: NewDrawing) -> dict:
-    return {"created_at": _utc(drawing.created_at or _now()), "label": drawing.label, "reading": drawing.reading,
-            "probabilities": drawing.probabilities, "model_sha256": drawing.model_sha256, "source": drawing.source,
-            "writer": drawing.writer, "session": drawing.session, "strokes": drawing.strokes, "png": drawing.png,
-            "mnist": np.ascontiguousarray(drawing.mnist, np.uint8).tobytes()}
-
-
-def _drawing(row) -> Drawing:
-    return Drawing(id=row.id, created_at=_utc(row.created_at), label=row.label, reading=row.reading,
-                   probabilities=row.probabilities, model_sha256=row.model_sha256, source=row.source,
-                   writer=row.writer, session=row.session, strokes=row.strokes, png=bytes(row.png),
-                   mnist=np.frombuffer(row.mnist, np.uint8).reshape(MNIST_SHAPE).copy())
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _utc(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes; everything stored is UTC.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+def _purge_bin(connection: Connection) -> int:
+    return connection.execute(delete(drawings_table).where(drawings_table.c.deleted_at < now() - BIN_TIME)).rowcount

@@ -21,7 +21,7 @@ from digitlab.bench.speed import (BackgroundTraining, batch_throughput, cold_sta
                                   first_evaluation, latency, load_figures, training_throughput)
 from digitlab.datasets.pendigits import PENDIGITS_ENV_VAR, pendigits_path
 from digitlab.serving.number_segmentation import NumberReading
-from digitlab.serving.predictor import Prediction, Predictor
+from digitlab.serving.predictor import Prediction, load_serving_predictor
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,16 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
     from digitlab.store.run_config import DEFAULT_ARCHITECTURE
 
     entry = resolve_model(model_path)
-    predictor = Predictor(load_entry(entry))
+    # What the app and `predict` serve: the model's verified LiteRT flatbuffer where it has one.
+    predictor = load_serving_predictor(entry)
     mnist = load_mnist()
     n_test = 1000 if quick else len(mnist.x_test)
     probabilities = predictor.predict_mnist(mnist.x_test[:n_test])
     report: dict = {
         "model": {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
-                  "architecture": entry.card.get("architecture"), "runtime": predictor.runtime},
+                  "architecture": entry.card.get("architecture"), "runtime": predictor.runtime,
+                  "served_from": "flatbuffer" if predictor.serving.from_flatbuffer else ".keras file",
+                  **({"serving_note": predictor.serving.note} if predictor.serving.note else {})},
         "machine": machine_description(),
         "quick": quick,
         "mnist_test_accuracy": round(float((probabilities.argmax(1) == mnist.y_test[:n_test]).mean()), 4),
@@ -66,7 +69,8 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
         report["refusal"]["held_out_pen_digits_refused"] = round(held_out["refused"] / held_out["n"], 4)
     if not canvases:
         canvases = [mnist_digit_canvas(digit) for digit in mnist.x_test[:300]]
-    report["latency"] = latency(predictor, canvases, n_fast=50 if quick else 300, n_predict=10 if quick else 60)
+    report["latency"] = latency(predictor, load_entry(entry), canvases, n_fast=50 if quick else 300,
+                                n_predict=10 if quick else 60)
     report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, page.show_digit, n=30 if quick else 200)
     if pen_path is not None:
         report["numbers"] = number_reading(predictor, pen_path, page.show_number, count=40 if quick else 500,

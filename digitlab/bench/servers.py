@@ -72,7 +72,8 @@ class StreamlitServer:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(self.port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.address", "127.0.0.1"],  # tests and benchmarks talk to loopback only
             cwd=REPO_ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -25,13 +25,17 @@ from digitlab.store.run_config import TrainConfig
 from digitlab.training.jobs import trainer_command
 
 
-def latency(predictor: Predictor, canvases: list[np.ndarray], n_fast: int = 300, n_predict: int = 60) -> dict:
-    """Single-drawing latency: preprocessing plus the fast path, and plus model.predict."""
+def latency(predictor: Predictor, keras_model, canvases: list[np.ndarray], n_fast: int = 300,
+            n_predict: int = 60) -> dict:
+    """Single-drawing latency: preprocessing plus the served predictor, and plus Keras's model.predict.
+
+    keras_model is the same model loaded by Keras, for the comparison with what most digit apps do.
+    """
     fast = time_calls(predictor.predict_image, canvases[:n_fast])
 
     def with_model_predict(canvas):
         prepared = preprocess(canvas)
-        return predictor.model.predict(prepared.mnist[None, :, :, None].astype(np.float32), verbose=0)
+        return keras_model.predict(prepared.mnist[None, :, :, None].astype(np.float32), verbose=0)
 
     slow = time_calls(with_model_predict, canvases[:n_predict])
     preprocess_only = time_calls(preprocess, canvases[:n_fast])
@@ -73,10 +77,11 @@ def training_throughput(mnist, arch: str, n_images: int = 4096) -> dict:
     import keras
 
     from digitlab.training.architectures import build_model
-    from digitlab.training.trainer import make_dataset
+    from digitlab.training.input_pipeline import TrainingImages, make_dataset
 
     config = TrainConfig(arch=arch, augment=True)
-    data = make_dataset(mnist.x_train[:n_images], mnist.y_train[:n_images], config, training=True)
+    data = make_dataset(TrainingImages.of(mnist.x_train[:n_images], mnist.y_train[:n_images]), config.batch_size,
+                        config.seed, training=True, augment=True)
     model = build_model(arch)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     model.fit(data.take(4), epochs=1, verbose=0)

@@ -22,6 +22,8 @@ def add_bench_parser(subparsers) -> None:
     bench.add_argument("--browser", action="store_true",
                        help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
     bench.add_argument("--digits", type=int, default=20, help="with --browser: pen digits drawn on each app")
+    bench.add_argument("--memory", action="store_true",
+                       help="the app server's resident memory after each part a visitor uses, in Chromium")
     bench.add_argument("--bank-effect", action="store_true",
                        help="import pen writers 1-20 into a drawing bank, fine-tune --model on it, and read writers "
                             "21-30 before and after (several minutes)")
@@ -38,6 +40,11 @@ def run_bench_command(args) -> int:
         from digitlab.bench.browser import run_browser_bench
 
         print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
+        return 0
+    if args.memory:  # what each part of the app costs the server (digitlab/bench/server_memory.py)
+        from digitlab.bench.server_memory import run_memory_bench
+
+        print(json.dumps(run_memory_bench(), indent=None if args.json else 2))
         return 0
     if args.bank_effect:  # what training on the drawing bank does for unseen writers (digitlab/bench/bank_effect.py)
         from digitlab.bench.bank_effect import run_bank_effect

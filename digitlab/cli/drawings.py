@@ -27,12 +27,13 @@ def add_drawings_parser(subparsers) -> None:
     export = actions.add_parser("export", help="write the bank as a zip of PNGs, labels.csv and strokes.json")
     export.add_argument("out", type=Path)
 
-    imports = actions.add_parser("import", help="import a zip from `drawings export`, or UNIPEN pen-digit text")
+    imports = actions.add_parser("import", help="import a zip from `drawings export`, or UNIPEN pen-digit text; "
+                                                "drawings the bank holds already are skipped")
     imports.add_argument("file", type=Path)
     imports.add_argument("--writers", default=None,
                          help="UNIPEN only: the writer numbers to import, e.g. 1-20 or 1,2,5")
 
-    remove = actions.add_parser("delete", help="delete drawings by id")
+    remove = actions.add_parser("delete", help="delete drawings by id, for good (no undo)")
     remove.add_argument("ids", nargs="+", type=int)
 
 
@@ -154,7 +155,8 @@ def _import(args, bank) -> int:
     else:
         report = import_file(bank, args.file)
     print(json.dumps({"file": str(args.file), **report.to_json()}))
-    if not report.added and report.problems:
+    print(f"{args.file}: {report.summary()}", file=sys.stderr)  # "0 new, 7,494 already in the bank" for people
+    if not report.added and not report.already_in_bank and report.problems:
         raise DrawingRejectedError(f"Nothing in {args.file} could be imported: {report.problems[0]}")
     return 1 if report.problems else 0
 

@@ -1,4 +1,4 @@
-"""`python -m digitlab models|promote|restore|flatbuffer`, and how every command names and loads a model."""
+"""`python -m digitlab models|promote|restore|set-default|flatbuffer`, and how every command names and loads a model."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def add_restore_parser(subparsers) -> None:
                          help="also make it the model everyone gets")
 
 
+def add_set_default_parser(subparsers) -> None:
+    chooser = subparsers.add_parser("set-default", help="make a model in models/ the one everyone gets")
+    chooser.add_argument("name", help="the model's name as `models` lists it (e.g. default, the shipped model)")
+
+
 def add_models_parser(subparsers) -> None:
     models = subparsers.add_parser("models", help="list the models (models/ and finished runs); * marks the default")
     models.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -88,6 +93,24 @@ def run_restore(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps({**registered_json(entry), "restored_from_version": args.version}))
+    return 0
+
+
+def run_set_default(args) -> int:
+    from digitlab.store.registry import ModelLoadError, find_entry, set_active_model
+
+    entry = find_entry(args.name)
+    try:
+        if entry is None or entry.name.startswith("run:"):
+            raise ModelLoadError(f"There is no model '{args.name}' in models/ (see `python -m digitlab models`); "
+                                 "promote a run first to make it the default.")
+        if not entry.usable:
+            raise ModelLoadError(f"Model '{entry.name}' cannot be used: {entry.problem}.")
+        set_active_model(entry.name)
+    except (ModelLoadError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({**registered_json(entry), "default": True}))
     return 0
 
 

@@ -1,6 +1,6 @@
 """The command line's parser, each command's flags added by its group's module, and main(), which runs one.
 
-    python -m digitlab train|predict|evaluate|bench|models|promote|restore|flatbuffer|owner-password|ensemble|drawings|explain
+    python -m digitlab train|predict|evaluate|bench|models|promote|restore|set-default|flatbuffer|owner-password|ensemble|drawings|explain
 
 Each group's module imports only what its parser needs at the top and the rest when its command runs,
 so that `python -m digitlab predict` starts without TensorFlow, Streamlit or the benchmarks.
@@ -19,7 +19,7 @@ VERBOSE_FLAG = "--verbose"
 COMMANDS = {  # each command's body, by the name its parser is added under
     "train": train.run_train, "predict": predict.run_predict, "evaluate": evaluate.run_evaluate,
     "bench": bench.run_bench_command, "promote": models.run_promote, "restore": models.run_restore,
-    "models": models.run_models, "flatbuffer": models.run_flatbuffer, "owner-password": access.run_owner_password,
+    "models": models.run_models, "set-default": models.run_set_default, "flatbuffer": models.run_flatbuffer, "owner-password": access.run_owner_password,
     "ensemble": train.run_ensemble, "drawings": drawings.run_drawings, "explain": explain.run_explain,
 }
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_bench_parser(subparsers)
     models.add_promote_parser(subparsers)
     models.add_restore_parser(subparsers)
+    models.add_set_default_parser(subparsers)
     models.add_models_parser(subparsers)
     models.add_flatbuffer_parser(subparsers)
     access.add_owner_password_parser(subparsers)

@@ -17,6 +17,7 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="train the config.json already in this run folder (how the app launches runs)")
     parser.add_argument("--arch", default=DEFAULT_ARCHITECTURE, choices=list(ARCHITECTURE_NAMES))
+    parser.add_argument("--width", type=int, default=None, help="digitnet's first filters (default: the shipped 32)")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
@@ -57,8 +58,8 @@ def run_train(args) -> int:
     if args.run_dir is not None:
         run_dir = args.run_dir
     else:
-        config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
+        config = TrainConfig(arch=args.arch, width=args.width, epochs=args.epochs, batch_size=args.batch_size,
+                             lr=args.lr, augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
                              teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title,
                              pen_digits=args.pen_digits, pen_copies=args.pen_copies, non_digits=args.non_digits,
                              init_from=args.init_from, init_member=args.init_member,

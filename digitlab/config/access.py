@@ -7,7 +7,9 @@ session. Who is the owner:
 - where an OIDC provider is configured for Streamlit's st.login, a signed-in user whose email is one
   of DIGITLAB_OWNER_EMAILS;
 - where DIGITLAB_OWNER_PASSWORD_HASH is set, whoever enters that password in their session;
-- where neither is configured (DigitLab run on one's own machine), the local user.
+- where neither is configured, only a browser on the server's own machine (`streamlit run` on one's
+  own computer): a loopback connection that no proxy forwarded. Anyone else is a visitor, so a
+  deployment that forgot to name an owner is not an open door.
 
 Only a salted hash of the password is stored (see `python -m digitlab owner-password`), and it is
 compared in constant time.
@@ -17,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets as token_source
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from digitlab.config.settings import SettingsError, setting_value
@@ -27,6 +30,11 @@ OWNER_PASSWORD_HASH_VAR = "DIGITLAB_OWNER_PASSWORD_HASH"
 OWNER_EMAILS_VAR = "DIGITLAB_OWNER_EMAILS"
 HASH_SCHEME = "pbkdf2_sha256"
 HASH_ITERATIONS = 600_000  # OWASP's 2023 advice for PBKDF2-HMAC-SHA256; about 0.3 s on one core
+# Headers a reverse proxy or tunnel adds: a loopback peer that sent one is relaying someone else.
+FORWARDING_HEADERS = frozenset({"forwarded", "x-forwarded", "x-real-ip", "x-client-ip", "x-cluster-client-ip",
+                                "true-client-ip", "cf-connecting-ip", "fastly-client-ip", "x-original-forwarded-for",
+                                "forwarded-for", "via"})
+LOOPBACK_HOST_NAMES = frozenset({"localhost", "localhost.localdomain"})
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,14 @@ class AccessPolicy:
 
     @property
     def owner_configured(self) -> bool:
-        """Whether anyone is told apart from the owner at all (False: a local run, everyone is the owner)."""
+        """Whether an owner is named at all (False: only a browser on the server's machine is the owner)."""
         return bool(self.owner_password_hash) or (self.login_configured and bool(self.owner_emails))
 
-    def is_owner(self, signed_in_email: str | None = None, password_accepted: bool = False) -> bool:
+    def is_owner(self, signed_in_email: str | None = None, password_accepted: bool = False,
+                 same_machine: bool = False) -> bool:
+        """Whether this viewer is the owner; same_machine is is_same_machine() of its connection."""
         if not self.owner_configured:
-            return True
+            return same_machine
         if password_accepted and self.owner_password_hash:
             return True
         return (self.login_configured and signed_in_email is not None
@@ -66,6 +76,34 @@ def load_access_policy(secrets: Mapping | None = None, environ: Mapping[str, str
     owner_emails = frozenset(email.strip().lower() for email in str(emails).split(",") if email.strip())
     auth = (secrets or {}).get("auth")
     return AccessPolicy(password_hash, owner_emails, login_configured=isinstance(auth, Mapping) and bool(auth))
+
+
+def half_configuration_problems(policy: AccessPolicy) -> list[str]:
+    """What is missing where the owner is named by account: each half alone names no one, or everyone."""
+    if policy.owner_emails and not policy.login_configured:
+        return [f"{OWNER_EMAILS_VAR} is set but the secrets have no [auth] section for Streamlit's sign-in, "
+                "so no account can sign in as the owner."]
+    if policy.login_configured and not policy.owner_emails:
+        return [f"The secrets have an [auth] section but {OWNER_EMAILS_VAR} is empty, so no signed-in account "
+                "is the owner."]
+    return []
+
+
+def is_same_machine(address: str | None, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> bool:
+    """Whether a connection comes from a browser on the server's own machine, as far as the server can tell.
+
+    True only for a loopback peer (127.0.0.0/8, ::1) whose request carries no header a proxy or tunnel
+    adds, and whose Host, if any, is a loopback name: a tunnel that relays strangers to a loopback port
+    otherwise looks local. An unknown address is not the same machine (fail closed).
+    """
+    if not address or not _is_loopback(address):
+        return False
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    names = {name.strip().lower(): value for name, value in pairs}
+    if any(name in FORWARDING_HEADERS or name.startswith("x-forwarded-") for name in names):
+        return False
+    host = names.get("host")
+    return host is None or _is_loopback_host(host)
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
@@ -98,3 +136,23 @@ def _parse_hash(stored_hash: str) -> tuple[int, bytes, bytes] | None:
     if iterations < 1 or not salt or len(digest) != 32:
         return None
     return iterations, salt, digest
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, as a dual-stack socket reports it
+    return (mapped or ip).is_loopback
+
+
+def _is_loopback_host(host: str) -> bool:
+    """Whether a Host header (name or address, with or without a port) names this machine's loopback."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8501
+        name = host[1:].split("]")[0]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.rstrip(".")
+    return name in LOOPBACK_HOST_NAMES or name.endswith(".localhost") or _is_loopback(name)

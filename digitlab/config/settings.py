@@ -18,6 +18,7 @@ TRAIN_THREADS_VAR = "DIGITLAB_TRAIN_THREADS"
 MAX_RUNS_PER_HOUR_VAR = "DIGITLAB_MAX_RUNS_PER_HOUR"
 BANK_SAVES_PER_MINUTE_VAR = "DIGITLAB_BANK_SAVES_PER_MINUTE"
 BANK_MAX_DRAWINGS_VAR = "DIGITLAB_BANK_MAX_DRAWINGS"
+TRAIN_MEMORY_MB_VAR = "DIGITLAB_TRAIN_MEMORY_MB"
 
 MNIST_TRAIN_IMAGES = 60_000
 _TRUE = {"1", "true", "yes", "on"}
@@ -37,6 +38,10 @@ class Settings:
     max_runs_per_hour: int = 6  # runs one visitor may start in an hour (the owner and a local user: no limit)
     bank_saves_per_minute: int = 10  # drawings a visitor may save to the drawing bank per minute
     bank_max_drawings: int = 50_000  # visitors' saves stop when the bank holds this many (about 100 MB)
+    # The most memory a training process may be estimated to need (digitlab.training.memory_budget). Cloud gives
+    # the app and its trainer about 2.7 GB together: the server holds about 0.1 GB serving with LiteRT and 0.9 GB
+    # once "Why?" has loaded TensorFlow, which leaves a run 1.5 GB and the visitors' sessions some room.
+    train_memory_mb: int = 1500
 
     def refusal(self, epochs: int, train_images: int | None) -> str | None:
         """Why a run with these epochs and images is not allowed here, or None when it is."""
@@ -67,6 +72,7 @@ def load_settings(secrets: Mapping | None = None, environ: Mapping[str, str] | N
         bank_saves_per_minute=_as_positive_int(BANK_SAVES_PER_MINUTE_VAR, raw(BANK_SAVES_PER_MINUTE_VAR),
                                                defaults.bank_saves_per_minute),
         bank_max_drawings=_as_positive_int(BANK_MAX_DRAWINGS_VAR, raw(BANK_MAX_DRAWINGS_VAR), defaults.bank_max_drawings),
+        train_memory_mb=_as_positive_int(TRAIN_MEMORY_MB_VAR, raw(TRAIN_MEMORY_MB_VAR), defaults.train_memory_mb),
     )
 
 

@@ -99,6 +99,12 @@ def write_flatbuffer(model_path: str | Path, model_sha256: str, load_model: Call
         target.unlink(missing_ok=True)  # an earlier model's flatbuffer under this name must not linger
         logger.warning("No LiteRT flatbuffer for %s: %s", Path(model_path).name, error)
         return {CARD_KEY: {"error": str(error)}}
+    return place_flatbuffer(flatbuffer, model_path, model_sha256)
+
+
+def place_flatbuffer(flatbuffer: bytes, model_path: str | Path, model_sha256: str) -> dict:
+    """Write checked flatbuffer bytes beside a model file (a copy of one already made); return the card section."""
+    target = flatbuffer_path(model_path)
     write_atomic(target, lambda temp: Path(temp).write_bytes(flatbuffer))
     return {CARD_KEY: {"file": target.name, "sha256": hashlib.sha256(flatbuffer).hexdigest(),
                        "model_sha256": model_sha256, "weights": QUANTIZATION}}

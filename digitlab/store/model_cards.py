@@ -59,5 +59,6 @@ def run_card(run: runs.Run | Path) -> dict:
         "partial": status.partial,
         "warning": status.warning,
         "sha256": status.model_sha256,
+        "litert": status.litert,  # its flatbuffer (model.tflite), so choosing the run's model needs no TensorFlow
         "created_at": status.finished_at,
     }

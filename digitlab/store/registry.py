@@ -30,7 +30,8 @@ from pathlib import Path
 from digitlab.config.paths import REPO_ROOT
 from digitlab.store import run_folder as runs
 from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_json_atomic
-from digitlab.store.flatbuffers import FLATBUFFER_SUFFIX, write_flatbuffer
+from digitlab.store.flatbuffers import (FLATBUFFER_SUFFIX, FlatbufferRefused, place_flatbuffer, read_flatbuffer,
+                                        write_flatbuffer)
 from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, read_cards, run_card
 from digitlab.store.run_records import MODEL_STATES
 
@@ -216,11 +217,13 @@ def check_model_name(name: str) -> str:
 
 
 def register_model(model_file: Path, name: str, card: dict, directory: Path | None = None,
-                   replace: bool = False) -> ModelEntry:
+                   replace: bool = False, flatbuffer: bytes | None = None) -> ModelEntry:
     """Copy a model into models/ under name and register it; the card is written last.
 
     An existing name is replaced only with replace=True, and then its version is kept: the new model
-    gets a file of its own and the new card lists the versions it replaced.
+    gets a file of its own and the new card lists the versions it replaced. flatbuffer: the model's
+    checked LiteRT flatbuffer, made from the file whose sha256 card records (a finished run's), copied
+    rather than converted again, so promoting a run needs no TensorFlow.
     """
     directory = directory or models_dir()
     directory.mkdir(parents=True, exist_ok=True)
@@ -242,9 +245,10 @@ def register_model(model_file: Path, name: str, card: dict, directory: Path | No
     write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
     sha256 = file_sha256(target)
     # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/store/flatbuffers.py).
+    litert = (place_flatbuffer(flatbuffer, target, sha256) if flatbuffer is not None and card.get("sha256") == sha256
+              else write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256)))
     card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
-            "registered_at": time.time(), "previous_versions": previous,
-            **write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256))}
+            "registered_at": time.time(), "previous_versions": previous, **litert}
     write_json_atomic(card_path, card)
     return ModelEntry(name, target, card)
 
@@ -267,7 +271,12 @@ def promote_run(run_dir: Path, name: str | None = None, directory: Path | None =
         raise ModelLoadError(f"Run {run.name} has no finished model to promote ({run.state}).")
     if file_sha256(run.model_path) != card["sha256"]:
         raise ModelLoadError(f"Run {run.name}'s model does not match its recorded sha256; not promoted.")
-    entry = register_model(run.model_path, name or run.name, {**card, "promoted_from": run.name}, directory, replace)
+    try:
+        flatbuffer = read_flatbuffer(run.model_path, card)  # the one the trainer wrote as the run finished
+    except FlatbufferRefused:
+        flatbuffer = None  # a run from before flatbuffers were written at the end: converted now
+    entry = register_model(run.model_path, name or run.name, {**card, "promoted_from": run.name}, directory, replace,
+                           flatbuffer)
     if make_active:
         set_active_model(entry.name, directory)
     return entry
@@ -288,8 +297,10 @@ def restore_version(name: str, version: int, directory: Path | None = None) -> M
             restored = {key: value for key, value in item.items() if key not in ("file", "sha256", "replaced_at")}
             return register_model(path, name, {**restored, "restored_from_version": version}, directory, replace=True)
     versions = [item.get("version") for item in card.get("previous_versions") or [] if isinstance(item, dict)]
+    # Someone who asks for the shipped default's "version 1" usually wants it to be the default again.
+    hint = f" To make '{name}' the model everyone gets: python -m digitlab set-default {name}" if not versions else ""
     raise ModelLoadError(f"'{name}' has no earlier version {version}. Earlier versions: "
-                         f"{', '.join(map(str, versions)) or 'none'}.")
+                         f"{', '.join(map(str, versions)) or 'none'}.{hint}")
 
 
 def delete_model(name: str, directory: Path | None = None) -> None:

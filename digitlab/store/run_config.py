@@ -14,6 +14,7 @@ from typing import Any
 DEFAULT_ARCHITECTURE = "digitnet"
 ARCHITECTURE_NAMES = ("mlp", "cnn-small", "cnn-deep", DEFAULT_ARCHITECTURE)
 MAX_BANK_WEIGHT = 20  # more copies than this only make the run slower than training longer would
+WIDTH_RANGE = (4, 256)  # digitnet's first filters: fewer learn little, more do not fit a CPU's minutes
 
 
 @dataclass
@@ -21,6 +22,7 @@ class TrainConfig:
     """Everything a training run needs; written once to config.json and trained from as written."""
 
     arch: str = DEFAULT_ARCHITECTURE  # architecture name from digitlab.training.architectures
+    width: int | None = None  # digitnet's first filters (later blocks 2x, 4x); None: the shipped network's 32
     epochs: int = 3  # passes over the training images
     batch_size: int = 128  # images per gradient step
     lr: float = 1e-3  # peak learning rate (Adam), decayed to zero along a cosine
@@ -46,6 +48,10 @@ class TrainConfig:
         """Raise ValueError with a message a user can act on when a field cannot be trained with."""
         if self.arch not in ARCHITECTURE_NAMES:
             raise ValueError(f"Unknown architecture '{self.arch}'. Choose one of: {', '.join(ARCHITECTURE_NAMES)}.")
+        if self.width is not None and self.arch != DEFAULT_ARCHITECTURE:
+            raise ValueError(f"width applies to {DEFAULT_ARCHITECTURE} only, not to {self.arch}.")
+        if self.width is not None and not (WIDTH_RANGE[0] <= self.width <= WIDTH_RANGE[1]):
+            raise ValueError(f"width must be between {WIDTH_RANGE[0]} and {WIDTH_RANGE[1]}.")
         if self.epochs < 1:
             raise ValueError("epochs must be at least 1.")
         if self.batch_size < 1:
@@ -91,6 +97,8 @@ def train_command(config: TrainConfig) -> str:
     args = ["python -m digitlab train", "--arch", config.arch, "--epochs", str(config.epochs),
             "--batch-size", str(config.batch_size), "--lr", str(config.lr),
             "--augment" if config.augment else "--no-augment", "--seed", str(config.seed)]
+    if config.width is not None:
+        args += ["--width", str(config.width)]
     if config.limit is not None:
         args += ["--limit", str(config.limit)]
     if config.teacher is not None:

@@ -9,6 +9,8 @@ everyone who watches (the Train page, the model store, the CLI):
     history.csv   one row every few batches and one per epoch, flushed as written (run_history.py)
     log.txt       what the trainer printed, tracebacks included
     model.keras   the model of the last completed epoch, saved atomically
+    model.tflite  that model as a LiteRT flatbuffer, written as the run finishes (digitlab.store.flatbuffers owns
+                  it; status.json records it as a model card does), so serving the run needs no TensorFlow
     bank.npz      the drawing bank as it was when the run was made, split by writer (only for runs that
                   train on the bank; the trainer never opens the database): digitlab.bank.snapshot owns it
     STOP          created by whoever wants the run to stop; the trainer checks it after every batch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,3 +47,13 @@ def read_history(run_dir: Path) -> "pandas.DataFrame":
     # A row the trainer is writing as we read may be cut short: it lacks its step or its loss.
     table = table[table["kind"].isin(["batch", "epoch"]) & table["step"].notna() & table["loss"].notna()]
     return table.reset_index(drop=True)
+
+
+def read_history_rows(run_dir: Path) -> list[dict]:
+    """history.csv's complete rows as written (text values), to copy a run's history to another folder."""
+    try:
+        text = (Path(run_dir) / HISTORY_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return []
+    complete = text[: text.rfind("\n") + 1]  # a row the trainer is writing has no newline yet
+    return list(csv.DictReader(io.StringIO(complete)))

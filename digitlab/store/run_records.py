@@ -39,6 +39,9 @@ class RunStatus:
     warning: str | None = None  # why its model should not be trusted (for example: it learned nothing)
     extra_training_data: dict | None = None  # the pen digits and non-digits added to MNIST, as the card records them
     comparison: dict | None = None  # the starting (or active) model and this one on MNIST test and held-out drawings
+    litert: dict | None = None  # model.tflite, written as the run finished: the card section registered models have
+    memory_estimate_mb: float | None = None  # the peak memory digitlab.training.memory_budget estimated for it
+    peak_memory_mb: float | None = None  # the trainer's peak resident memory so far (the kernel's high-water mark)
 
     @property
     def is_active(self) -> bool:

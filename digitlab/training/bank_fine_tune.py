@@ -66,10 +66,12 @@ def comparison_rows(record: dict | None) -> list[dict]:
     return rows
 
 
-def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mnist, bank) -> dict:
+def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mnist, bank,
+                         batch_size: int = 256) -> dict:
     """This run's model beside the one it would replace, on MNIST test and the bank's held-out writers.
 
     "Before" is the model the run started from, or the active model for a run trained from scratch.
+    batch_size: images per prediction step (the trainer's memory grows with it, the answers do not).
     """
     from digitlab.store.registry import default_entry, load_entry, resolve_model
     from digitlab.training.starting_weights import load_starting_model
@@ -83,15 +85,16 @@ def compare_before_after(config: TrainConfig, after, after_mnist: np.ndarray, mn
         before, before_name = load_entry(entry), f"{entry.name} (the active model)"
     mnist_images = mnist.x_test[..., None].astype(np.float32)
     sizes = {"mnist_test": len(mnist.y_test)}
-    before_scores = {"mnist_test": accuracy(before.predict(mnist_images, batch_size=1000, verbose=0), mnist.y_test)}
+    before_scores = {"mnist_test": accuracy(before.predict(mnist_images, batch_size=batch_size, verbose=0),
+                                            mnist.y_test)}
     after_scores = {"mnist_test": accuracy(after_mnist, mnist.y_test)}
     held_out_writers: list[str] = []
     if bank is not None and len(bank.held_out_y):
         images = bank.held_out_x[..., None].astype(np.float32)
         sizes["held_out_drawings"] = len(bank.held_out_y)
-        before_scores["held_out_drawings"] = accuracy(before.predict(images, batch_size=1000, verbose=0),
+        before_scores["held_out_drawings"] = accuracy(before.predict(images, batch_size=batch_size, verbose=0),
                                                       bank.held_out_y)
-        after_scores["held_out_drawings"] = accuracy(after.predict(images, batch_size=1000, verbose=0),
+        after_scores["held_out_drawings"] = accuracy(after.predict(images, batch_size=batch_size, verbose=0),
                                                      bank.held_out_y)
         held_out_writers = sorted(set(bank.held_out_writers.tolist()))
     return comparison(before_name, before_scores, after_scores, sizes, held_out_writers)

@@ -11,7 +11,9 @@ and the time its process was created (job.json), so a later process that reuses 
 
 One run at a time on the whole deployment: the trainer holds an OS file lock for its run's life
 (digitlab.training.run_lock says how it is handed over). On top of that each visitor may start only so many runs
-an hour.
+an hour, and a run whose estimated memory exceeds the deployment's budget is refused before it starts
+(digitlab.training.memory_budget). Stop, force-stop and delete are for the owner and for the visitor who
+started the run (digitlab.training.visitors, which also says why job.json names no visitor).
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ from digitlab.config.settings import Settings, load_settings
 from digitlab.training.run_lock import HeldLock, TrainingBusyError, holder, take_training_lock
 from digitlab.store.run_records import JobRecord
 from digitlab.store.run_records import ACTIVE_STATES, FINISHED_STATES
+from digitlab.training.memory_budget import estimate_run_memory
+from digitlab.training.visitors import (LOCAL_USER, NotYourRunError, Requester, check_may_control, quota_refusal,
+                                        visitor_token)
 
-LOCAL_USER = "local"
-HOUR = 3600.0
 # Seconds two readings of one process's create time may differ: psutil adds the boot time, a whole second that
 # shifts when the clock is set. A process that reused the pid started long after the trainer did.
 CREATE_TIME_TOLERANCE = 2.0
 
-__all__ = ["ACTIVE_STATES", "FINISHED_STATES", "RunActiveError", "TrainingBusyError", "active_run", "delete_run",
-           "force_stop", "refresh_run", "refresh_runs", "request_stop", "start_run"]
+__all__ = ["ACTIVE_STATES", "FINISHED_STATES", "LOCAL_USER", "NotYourRunError", "Requester", "RunActiveError",
+           "RunMemoryError", "RunQuotaError", "TrainingBusyError", "active_run", "delete_run", "force_stop",
+           "refresh_run", "refresh_runs", "request_stop", "start_run"]
 
 
 class RunActiveError(RuntimeError):
@@ -54,6 +58,10 @@ class RunActiveError(RuntimeError):
 
 class RunQuotaError(RuntimeError):
     """This visitor has started as many runs as the deployment allows for now; the message says when to retry."""
+
+
+class RunMemoryError(ValueError):
+    """The run would need more memory than the deployment's budget; the message says how much and what to cut."""
 
 
 # --- processes -------------------------------------------------------------------------------------------
@@ -119,7 +127,11 @@ def trainer_is_running(run: Run) -> bool:
 
 
 def describe_exit(pid: int | None) -> str:
-    code = _EXIT_CODES.get(pid) if pid else None
+    return describe_exit_code(_EXIT_CODES.get(pid) if pid else None)
+
+
+def describe_exit_code(code: int | None) -> str:
+    """How a trainer that wrote no final status ended, from its exit status (None: not known)."""
     if code is None:
         return "The training process ended without finishing"
     if code < 0:
@@ -170,34 +182,15 @@ def active_run(root: Path | None = None) -> Run | None:
 # --- actions ---------------------------------------------------------------------------------------------
 
 
-def runs_started_recently(started_by: str, root: Path | None = None, within: float = HOUR) -> list[Run]:
-    """The runs this visitor started in the last `within` seconds, newest first."""
-    since = time.time() - within
-    return [run for run in runs.list_runs(root)
-            if run.job is not None and run.started_by == started_by and (run.job.launched_at or 0) >= since]
-
-
-def quota_refusal(settings: Settings, started_by: str, root: Path | None = None) -> str | None:
-    """Why this visitor may not start another run now, or None (the local user and owners have no quota)."""
-    if started_by == LOCAL_USER:
-        return None
-    recent = runs_started_recently(started_by, root)
-    if len(recent) >= settings.max_runs_per_hour:
-        oldest = min(run.job.launched_at or time.time() for run in recent)
-        wait_minutes = max(1, int((oldest + HOUR - time.time()) // 60) + 1)
-        return (f"You have started {len(recent)} runs in the last hour; this deployment allows "
-                f"{settings.max_runs_per_hour} per visitor. You can start another in about {wait_minutes} min.")
-    return None
-
-
 def start_run(config: TrainConfig, settings: Settings | None = None, root: Path | None = None,
               started_by: str = LOCAL_USER, bank: BankDrawings | None = None) -> Run:
     """Write config (and the bank snapshot it trains on) into a new run folder and launch its trainer.
 
     Returns the starting run.
 
-    started_by names who asked (a visitor's id, or "local"); visitors are held to the per-hour quota.
-    Raises ValueError (bad config, or one this deployment does not allow), RunQuotaError or
+    started_by names who asked (the viewer's id, or "local"); visitors are held to the per-hour quota,
+    and job.json records only their token (digitlab.training.visitors). Raises ValueError (bad config,
+    or one this deployment does not allow), RunMemoryError (over the memory budget), RunQuotaError or
     TrainingBusyError.
     """
     settings = settings or load_settings()
@@ -206,6 +199,10 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
     refusal = settings.refusal(config.epochs, config.limit)
     if refusal:
         raise ValueError(refusal)
+    memory = estimate_run_memory(config, bank_drawings=len(bank.train_y) if bank is not None else 0)
+    refusal = memory.refusal(settings.train_memory_mb)
+    if refusal:
+        raise RunMemoryError(refusal)
     root = root or runs_root()
     root.mkdir(parents=True, exist_ok=True)
     with _START_LOCK:
@@ -226,7 +223,8 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
                 raise
             _CHILDREN[process.pid] = process
             runs.write_job(run_dir, JobRecord(pid=process.pid, command=command, launched_at=time.time(),
-                                              started_by=started_by, create_time=process_create_time(process.pid)))
+                                              started_by=visitor_token(started_by, root),
+                                              create_time=process_create_time(process.pid)))
     return read_run(run_dir)
 
 
@@ -253,17 +251,22 @@ def trainer_command(run_dir: Path) -> list[str]:
     return [sys.executable, "-m", "digitlab", "train", "--run-dir", str(run_dir)]
 
 
-def request_stop(run: Run) -> None:
-    """Ask a run to stop: the trainer finishes its current batch and keeps the last completed epoch."""
+def request_stop(run: Run, requester: Requester) -> None:
+    """Ask a run to stop: the trainer finishes its current batch and keeps the last completed epoch.
+
+    Only the owner and the visitor who started the run may: NotYourRunError otherwise.
+    """
     run = refresh_run(read_run(run.dir))
+    check_may_control(run, requester, "stop")
     if not run.is_active:
         raise RunActiveError(f"Run {run.name} is not running ({run.state}).")
     runs.request_stop(run.dir)
 
 
-def force_stop(run: Run) -> Run:
-    """Kill a run that did not answer Stop; it is then shown as failed."""
+def force_stop(run: Run, requester: Requester) -> Run:
+    """Kill a run that did not answer Stop; it is then shown as failed. The owner's and the starter's only."""
     run = refresh_run(read_run(run.dir))
+    check_may_control(run, requester, "force-stop")
     if run.is_active and trainer_is_running(run):
         runs.request_stop(run.dir)
         try:
@@ -276,9 +279,10 @@ def force_stop(run: Run) -> Run:
     return refresh_run(read_run(run.dir))
 
 
-def delete_run(run: Run) -> None:
-    """Delete a run folder; refused for a run that is still going."""
+def delete_run(run: Run, requester: Requester) -> None:
+    """Delete a run folder; refused for a run that is still going, and for anyone but the owner and its starter."""
     run = refresh_run(read_run(run.dir))
+    check_may_control(run, requester, "delete")
     if run.is_active:
         raise RunActiveError(f"Run {run.name} is still {run.state}: stop it before deleting it.")
     runs.delete_run_folder(run.dir)

@@ -10,6 +10,7 @@ from digitlab.store.run_config import TrainConfig
 from digitlab.store.run_history import HistoryWriter
 import time
 from digitlab.store.atomic import file_sha256, save_model_atomic
+from digitlab.training.memory_budget import peak_memory_mb
 
 BATCH_ROW_EVERY = 10  # batches between history rows: enough for a live curve, little I/O
 ETA_AFTER_SHARE = 0.05  # no time-left estimate before this share of the batches: the first are slow
@@ -74,7 +75,7 @@ def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch
                                best_val_accuracy=self.best_val_accuracy,
                                val_accuracy=_finite_or_none(logs.get("val_accuracy")),
                                train_accuracy=_finite_or_none(logs.get("accuracy")),
-                               **self._progress(batches_per_epoch))
+                               peak_memory_mb=round(peak_memory_mb()), **self._progress(batches_per_epoch))
 
         def on_train_end(self, logs=None):
             self.history.close()

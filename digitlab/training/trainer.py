@@ -19,11 +19,18 @@ from digitlab.store import run_folder as runs
 from digitlab.training.architectures import NUM_CLASSES
 from digitlab.training.run_lock import inherited_training_lock
 from digitlab.store.run_config import TrainConfig
+from digitlab.store.flatbuffers import CARD_KEY as FLATBUFFER_CARD_KEY, write_flatbuffer
 from digitlab.bank.snapshot import read_bank_drawings
 from digitlab.store.run_records import RunStatus
 from digitlab.training.progress import make_progress_callback
 from digitlab.training.distillation import teacher_targets
 from digitlab.training.bank_fine_tune import compare_before_after
+from digitlab.training.input_pipeline import TrainingImages, make_dataset
+from digitlab.training.memory_budget import estimate_run_memory, peak_memory_mb
+
+# Test images per prediction step: 1,000 at once held 300 MB of digitnet's activations, for the same answers.
+TEST_BATCH = 256
+
 
 def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
     """Shuffle (seeded), apply the limit and hold out the validation share."""
@@ -33,20 +40,6 @@ def split_data(x: np.ndarray, y: np.ndarray, config: TrainConfig):
     n_val = max(1, int(round(len(order) * config.validation_fraction)))
     val, train = order[:n_val], order[n_val:]
     return x[train], y[train], x[val], y[val]
-
-
-def make_dataset(x: np.ndarray, y: np.ndarray, config: TrainConfig, training: bool):
-    import tensorflow as tf
-
-    from digitlab.training.augmentation import augment_batch
-
-    data = tf.data.Dataset.from_tensor_slices((x[..., None].astype(np.float32), y.astype(np.int32)))
-    if training:
-        data = data.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
-    data = data.batch(config.batch_size)
-    if training and config.augment:
-        data = data.map(lambda images, labels: (augment_batch(images), labels), num_parallel_calls=1)
-    return data.prefetch(2)
 
 
 def run_training(config: TrainConfig, run_dir: str | Path) -> RunStatus:
@@ -97,11 +90,11 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
 
     mnist = load_mnist()
     x_train, y_train, x_val, y_val = split_data(mnist.x_train, mnist.y_train, config)
+    train = TrainingImages.of(x_train, y_train)
     if config.augment:
         from digitlab.training.augmentation import style_variants
 
-        extra_x, extra_y = style_variants(x_train, y_train, seed=config.seed)
-        x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+        train = train.plus(*style_variants(x_train, y_train, seed=config.seed))
     described: dict = {}
     if config.pen_digits or config.non_digits:
         from digitlab.datasets.training_mix import extra_training_images
@@ -109,22 +102,22 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
         runs.update_status(run_dir, message="Drawing pen digits and non-digits")
         extra_x, extra_y, described = extra_training_images(config.pen_digits, config.pen_copies, config.non_digits,
                                                             seed=config.seed)
-        x_train, y_train = np.concatenate([x_train, extra_x]), np.concatenate([y_train, extra_y])
+        train = train.plus(extra_x, extra_y)
     bank = read_bank_drawings(run_dir) if config.bank_weight else None
-    if bank is not None:
-        repeats = config.bank_weight
-        x_train = np.concatenate([x_train, np.tile(bank.train_x, (repeats, 1, 1))])
-        y_train = np.concatenate([y_train, np.tile(bank.train_y, repeats)])
-        described["drawing_bank"] = {**bank.describe(), "weight": repeats}
+    if bank is not None:  # each drawing kept once and listed bank_weight times (digitlab/training/input_pipeline.py)
+        train = train.plus(bank.train_x, bank.train_y, repeats=config.bank_weight)
+        described["drawing_bank"] = {**bank.describe(), "weight": config.bank_weight}
     if described:
         runs.update_status(run_dir, extra_training_data=described)
-    train_data = make_dataset(x_train, y_train, config, training=True)
-    val_data = make_dataset(x_val, y_val, config, training=False)
-    batches_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    estimate = estimate_run_memory(config, bank_drawings=len(bank.train_y) if bank is not None else 0)
+    runs.update_status(run_dir, memory_estimate_mb=round(estimate.total_mb), peak_memory_mb=round(peak_memory_mb()))
+    train_data = make_dataset(train, config.batch_size, config.seed, training=True, augment=config.augment)
+    val_data = make_dataset(TrainingImages.of(x_val, y_val), config.batch_size, config.seed, training=False)
+    batches_per_epoch = math.ceil(len(train) / config.batch_size)
 
     classes = NUM_CLASSES + 1 if config.non_digits else NUM_CLASSES
     if config.init_from is None:
-        model = build_model(config.arch, classes)
+        model = build_model(config.arch, classes, width=config.width)
     else:
         from digitlab.training.starting_weights import load_starting_model, with_classes
 
@@ -140,13 +133,13 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
     )
-    runs.update_status(run_dir, message="Training", train_images=len(x_train), validation_images=len(x_val),
+    runs.update_status(run_dir, message="Training", train_images=len(train), validation_images=len(x_val),
                         parameters=model.count_params())
     progress = make_progress_callback(run_dir, config, batches_per_epoch, started)
     one_hot = lambda images, labels: (images, tf.one_hot(labels, classes))  # noqa: E731 - smoothing needs one-hot
     train_targets = one_hot if config.teacher is None else teacher_targets(config, classes)
     model.fit(train_data.map(train_targets), validation_data=val_data.map(one_hot), epochs=config.epochs,
-              callbacks=[PreciseBatchNorm(x_train[:PRECISE_BATCH_NORM_IMAGES]), progress], verbose=2)
+              callbacks=[PreciseBatchNorm(train.first(PRECISE_BATCH_NORM_IMAGES)), progress], verbose=2)
 
     stopped = runs.stop_requested(run_dir)
     if progress.completed_epochs == 0:
@@ -157,14 +150,22 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
 
     runs.update_status(run_dir, message="Measuring test accuracy")
     saved = keras.models.load_model(run_dir / runs.MODEL_FILE, safe_mode=True, compile=False)
-    probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=1000, verbose=0)
+    probabilities = saved.predict(mnist.x_test[..., None].astype(np.float32), batch_size=TEST_BATCH, verbose=0)
     test_accuracy = float((probabilities[:, :NUM_CLASSES].argmax(axis=1) == mnist.y_test).mean())
     from digitlab.training.run_health import run_warning
 
     warning = run_warning(test_accuracy, runs.read_status(run_dir).train_accuracy)
     if config.init_from is not None or bank is not None:
         runs.update_status(run_dir, message="Comparing with the model it would replace")
-        runs.update_status(run_dir, comparison=compare_before_after(config, saved, probabilities, mnist, bank))
+        runs.update_status(run_dir, comparison=compare_before_after(config, saved, probabilities, mnist, bank,
+                                                                    batch_size=TEST_BATCH))
+    runs.update_status(run_dir, message="Writing the LiteRT flatbuffer the app serves it from")
+    # Converted here, where TensorFlow is loaded anyway: the server then serves the run without importing it.
+    model_sha256 = runs.read_status(run_dir).model_sha256
+    try:
+        litert = write_flatbuffer(run_dir / runs.MODEL_FILE, model_sha256, lambda: saved)[FLATBUFFER_CARD_KEY]
+    except OSError as error:  # a full disk costs the run its flatbuffer (served from .keras instead), not its model
+        litert = {"error": f"the flatbuffer could not be written ({error.strerror or error})"}
     finished = time.time()
     return runs.update_status(
         run_dir,
@@ -174,6 +175,8 @@ def _train(config: TrainConfig, run_dir: Path, started: float) -> RunStatus:
         elapsed=finished - started,
         test_accuracy=test_accuracy,
         warning=warning,
+        litert=litert,
+        peak_memory_mb=round(peak_memory_mb()),
         eta=0.0,
         message=(f"Stopped: the model of epoch {progress.completed_epochs} of {config.epochs} is kept (partial)."
                  if stopped else "Finished"),

@@ -1,27 +1,60 @@
-"""Who is looking at the page (digitlab.config.access), and the sidebar's owner sign-in."""
+"""Who is looking at the page (digitlab.config.access), this deployment's configuration, and the owner's sign-in."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import streamlit as st
 
-from digitlab.config.access import AccessPolicy, load_access_policy
+from digitlab.config.access import OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy, is_same_machine
+from digitlab.config.deployment import WHILE_BROKEN, Deployment, read_deployment
+from digitlab.config.sign_in_throttle import SignInThrottle
 from digitlab.training.jobs import LOCAL_USER
-from digitlab.config.settings import SettingsError
 
 PASSWORD_ACCEPTED_KEY = "owner_password_accepted"
+OWNER_ONLY_NOTE = "Only the owner of this deployment can do this. Sign in as the owner in the sidebar."
+OWNER_PASSWORD_THROTTLE = SignInThrottle()  # one per server process: every session's owner-password attempts
+HOW_TO_NAME_AN_OWNER = (f"To name one, set {OWNER_PASSWORD_HASH_VAR} (make it with `python -m digitlab "
+                        f"owner-password`), or {OWNER_EMAILS_VAR} with an [auth] section for Streamlit's sign-in, "
+                        "in the environment or the secrets.")
 
 
-def access_policy() -> AccessPolicy:
-    """This deployment's policy; with a malformed setting nobody is the owner (and the sidebar says why)."""
-    try:
-        secrets = dict(st.secrets)
-    except FileNotFoundError:  # no secrets file, or one that does not parse
-        secrets = {}
-    try:
-        return load_access_policy(secrets)
-    except SettingsError:
-        # Fail closed: a typo in the owner's hash must not make every visitor the owner.
-        return AccessPolicy(owner_password_hash="invalid")
+def current_deployment() -> Deployment:
+    """This deployment's configuration: the secrets files Streamlit reads (`secrets.files`) and the environment."""
+    return read_deployment(st.get_option("secrets.files"))
+
+
+def client_connection() -> tuple[str | None, Iterable[tuple[str, str]]]:
+    """This session's peer address and request headers, as the server received them; (None, ()) when unknown.
+
+    The raw peer, not st.context.ip_address, which reports a loopback peer as None, the same as unknown.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if context is None or not runtime.exists():
+        return None, ()
+    client = runtime.get_instance().get_client(context.session_id)
+    connection = getattr(client, "client_context", None)
+    if connection is None:
+        return None, ()
+    return connection.remote_ip, tuple(connection.headers)
+
+
+def client_key() -> str:
+    """The client as a throttle counts it: the last proxy's X-Forwarded-For hop, else the peer address."""
+    address, headers = client_connection()
+    forwarded = [value for name, value in headers if name.lower() == "x-forwarded-for"]
+    hops = [hop.strip() for hop in ",".join(forwarded).split(",") if hop.strip()]
+    return hops[-1] if hops else (address or "unknown")
+
+
+def _session_id() -> str:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    return context.session_id if context else "unknown"
 
 
 def _signed_in_email() -> str | None:
@@ -34,9 +67,16 @@ def _signed_in_email() -> str | None:
     return None
 
 
+def viewer_on_server_machine() -> bool:
+    """Whether this browser runs on the server's own machine (loopback, not relayed by a proxy)."""
+    return is_same_machine(*client_connection())
+
+
 def viewer_is_owner() -> bool:
     """Whether this session may change what everyone gets (promote, set the default, delete)."""
-    return access_policy().is_owner(_signed_in_email(), bool(st.session_state.get(PASSWORD_ACCEPTED_KEY)))
+    deployment = current_deployment()
+    return deployment.is_owner(_signed_in_email(), bool(st.session_state.get(PASSWORD_ACCEPTED_KEY)),
+                               same_machine=not deployment.access.owner_configured and viewer_on_server_machine())
 
 
 def viewer_id() -> str:
@@ -49,23 +89,31 @@ def viewer_id() -> str:
     address = getattr(st.context, "ip_address", None)
     if address:
         return f"ip:{address}"
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    context = get_script_run_ctx()
-    return f"session:{context.session_id if context else 'unknown'}"
+    return f"session:{_session_id()}"
 
 
-OWNER_ONLY_NOTE = "Only the owner of this deployment can do this. Sign in as the owner in the sidebar."
+def deployment_notice() -> None:
+    """For everyone, when the configuration is broken: what is wrong and what is off (never a secret's value)."""
+    deployment = current_deployment()
+    if deployment.broken:
+        st.error("This deployment's configuration is broken:\n\n"
+                 + "\n".join(f"- {problem}" for problem in deployment.problems) + f"\n\n{WHILE_BROKEN}",
+                 icon=":material/lock:")
 
 
 def owner_sidebar_section() -> None:
-    """The sidebar's sign-in for the owner, or who is signed in; nothing to do on a local run."""
-    policy = access_policy()
-    if policy.owner_password_hash == "invalid":
-        st.caption("The owner's password setting is malformed: owner actions are off until it is fixed.")
-        return
+    """The sidebar's sign-in for the owner, or who is signed in, or how to name an owner."""
+    deployment = current_deployment()
+    if deployment.broken:
+        return  # deployment_notice says why nobody can be the owner
+    policy = deployment.access
     if not policy.owner_configured:
-        st.caption("Running without an owner configured: you can promote models and delete runs.")
+        if viewer_is_owner():
+            st.caption("No owner is configured, and this browser is on the server's machine: you can promote "
+                       "models and delete runs.")
+        else:
+            st.caption(f"No owner is configured, so only a browser on the server's own machine can promote models "
+                       f"or delete runs. {HOW_TO_NAME_AN_OWNER}")
         return
     if viewer_is_owner():
         st.caption("Signed in as the owner.")
@@ -80,12 +128,24 @@ def owner_sidebar_section() -> None:
         if policy.login_configured and policy.owner_emails:
             st.button("Sign in with your account", key="owner-login", on_click=st.login)
         if policy.owner_password_hash:
-            with st.form("owner-password-form", border=False, enter_to_submit=True):
-                password = st.text_input("Owner password", type="password", key="owner-password")
-                submitted = st.form_submit_button("Sign in as owner")
-            if submitted:
-                if policy.check_password(password):
-                    st.session_state[PASSWORD_ACCEPTED_KEY] = True
-                    st.rerun()
-                else:
-                    st.error("That is not the owner's password.")
+            _password_form(policy)
+
+
+def _password_form(policy: AccessPolicy) -> None:
+    with st.form("owner-password-form", border=False, enter_to_submit=True):
+        password = st.text_input("Owner password", type="password", key="owner-password")
+        submitted = st.form_submit_button("Sign in as owner")
+    if not submitted:
+        return
+    if not password:
+        st.error("Enter the owner's password.")
+        return
+    keys = (f"session:{_session_id()}", f"client:{client_key()}")
+    attempt = OWNER_PASSWORD_THROTTLE.attempt(keys, lambda: policy.check_password(password))
+    if attempt.accepted:
+        st.session_state[PASSWORD_ACCEPTED_KEY] = True
+        st.rerun()
+    elif attempt.throttled:
+        st.error(f"Too many sign-in attempts just now. {attempt.retry_message()}")
+    else:
+        st.error("That is not the owner's password.")

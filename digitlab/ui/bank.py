@@ -9,28 +9,66 @@ import streamlit as st
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened on the first save
-    from digitlab.bank.records import VisitorLimits
+    from digitlab.bank.records import NewDrawing, VisitorLimits
     from digitlab.bank.repository import DrawingBank
-from digitlab.config.settings import Settings, SettingsError, load_settings
-from digitlab.ui.access import viewer_is_owner
+from digitlab.bank.save_limits import SaveRateLimiter
+from digitlab.config.secrets import ConfigurationError
+from digitlab.ui.access import current_deployment, viewer_id, viewer_is_owner
 
 SESSION_TAG_KEY = "bank_session_tag"
 WRITER_KEY = "bank_writer"
+SAVING_OFF = "Saving drawings is off"
+
+# One per server process, shared by every session: a reload (a new session) keeps the client's count.
+visitor_saves = SaveRateLimiter()
 
 
-def secrets() -> dict:
+def _bank_url() -> str:
+    """The bank's URL as this deployment's configuration names it; ConfigurationError while that is broken."""
+    from digitlab.config.database import database_url
+
+    return database_url(deployment=current_deployment())
+
+
+def saving_switched_off() -> str | None:
+    """Why drawings cannot be saved on this deployment (its configuration is broken), or None; opens no bank."""
     try:
-        return dict(st.secrets)
-    except FileNotFoundError:  # Streamlit's error for no secrets file, or one that does not parse
-        return {}
+        _bank_url()
+    except ConfigurationError as error:
+        return f"{SAVING_OFF}: {error}"
+    return None
 
 
 def drawing_bank() -> "DrawingBank":
-    """The bank this deployment uses; raises DrawingBankError (with a message for the user) when it is unreachable."""
+    """The bank this deployment uses; raises DrawingBankError (with a message for the user) when it is unreachable,
+    and BankSwitchedOffError, opening nothing, when the deployment's configuration is broken."""
+    from digitlab.bank.engine import BankSwitchedOffError
     from digitlab.bank.repository import open_bank
-    from digitlab.config.database import database_url
 
-    return open_bank(database_url(secrets()))
+    try:
+        url = _bank_url()
+    except ConfigurationError as error:
+        raise BankSwitchedOffError(f"{SAVING_OFF}: {error}") from error
+    return open_bank(url)
+
+
+def save_drawing(drawing: "NewDrawing") -> int:
+    """Store a drawing this session sends; its id. A visitor is held to the per-client limits (DrawingRejectedError)."""
+    from digitlab.bank.drawing_checks import DrawingRejectedError
+
+    bank = drawing_bank()
+    limits = visitor_limits()
+    if limits is None:
+        return bank.add(drawing)
+    client = viewer_id()
+    refusal = visitor_saves.reserve(client, limits.saves_per_minute)
+    if refusal:
+        raise DrawingRejectedError(refusal)
+    try:
+        return bank.add(drawing, max_drawings=limits.max_drawings)
+    except Exception:  # any failure: the save did not happen, so it must not count against the visitor
+        visitor_saves.release(client)
+        raise
 
 
 def session_tag() -> str:
@@ -46,13 +84,10 @@ def writer_tag() -> str:
 
 
 def visitor_limits() -> "VisitorLimits | None":
-    """The limits on this session's saves, or None for the owner."""
+    """The limits on this client's saves, or None for the owner."""
     from digitlab.bank.records import VisitorLimits
 
     if viewer_is_owner():
         return None
-    try:
-        settings = load_settings(secrets())
-    except SettingsError:
-        settings = Settings()  # the Train page reports a bad setting; the bank keeps its default limits
+    settings = current_deployment().settings  # its defaults where a setting is malformed (the page says so)
     return VisitorLimits(saves_per_minute=settings.bank_saves_per_minute, max_drawings=settings.bank_max_drawings)

@@ -1,8 +1,17 @@
-"""The Drawings page: the bank's gallery with filters, delete, and export/import."""
+"""The Drawings page: the bank's gallery with filters, delete (confirmed, undoable), and export/import.
+
+An export is written to a temp file on the server's disk and offered from there: the session keeps only
+its path, and the bytes are read when the download is clicked, so a full bank is never held per visitor.
+"""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
 import tempfile
+import time as clock
+import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +21,7 @@ from digitlab.bank.archive import export_zip, import_file
 from digitlab.bank.drawing_checks import SOURCES, DrawingRejectedError
 from digitlab.bank.engine import DrawingBankError
 from digitlab.bank.records import Drawing, DrawingFilter
-from digitlab.bank.repository import DrawingBank
+from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
 from digitlab.config.database import describe_url
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag
@@ -21,7 +30,10 @@ GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
 PAGE_KEY = "drawings_page"
 NOTICE_KEY = "drawings_notice"
-EXPORT_KEY = "drawings_export"
+EXPORT_KEY = "drawings_export"  # {"path", "count", "where"} of this session's prepared zip: never its bytes
+CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
+DELETED_KEY = "drawings_deleted"  # [(id, monotonic time of the delete)]: what this session may still undo
+EXPORT_KEEP_SECONDS = 3600  # a prepared zip nobody replaced is removed from the disk after this long
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
 
@@ -38,6 +50,7 @@ def drawings_page() -> None:
                "Evaluate page (dataset: drawing bank) to see where a model fails real drawings.")
     where = filters(writers)
     show_notice()
+    undo_bar()
     try:
         gallery(bank, where)
     except DrawingBankError as error:
@@ -103,8 +116,20 @@ def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
             with column.container(key=f"drawing_{drawing.id}"):
                 st.image(drawing.png, caption=caption(drawing), width=120)
                 if owner or drawing.session == session:
-                    st.button("Delete", key=f"delete_{drawing.id}", icon=":material/delete:",
-                              on_click=_delete, args=(drawing.id,), type="tertiary")
+                    delete_control(drawing.id)
+
+
+def delete_control(drawing_id: int) -> None:
+    """Delete, then "Yes, delete" or "Keep": a drawing goes only on the second, deliberate click."""
+    if st.session_state.get(CONFIRM_KEY) != drawing_id:
+        st.button("Delete", key=f"delete_{drawing_id}", icon=":material/delete:", type="tertiary",
+                  on_click=_ask_to_delete, args=(drawing_id,))
+        return
+    st.markdown(f"Delete drawing #{drawing_id}?")
+    row = st.container(horizontal=True, gap="xsmall")
+    row.button("Yes, delete", key=f"confirm_delete_{drawing_id}", type="primary", on_click=_delete, args=(drawing_id,),
+               help=f"It can be brought back for {BIN_MINUTES} minutes.")
+    row.button("Keep", key=f"keep_{drawing_id}", on_click=_ask_to_delete, args=(None,))
 
 
 def caption(drawing: Drawing) -> str:
@@ -114,16 +139,59 @@ def caption(drawing: Drawing) -> str:
     return f"#{drawing.id}: {label} · {reading}{mark} · {drawing.writer or '-'}"
 
 
+def _ask_to_delete(drawing_id: int | None) -> None:
+    st.session_state[CONFIRM_KEY] = drawing_id
+
+
+def _visitor_session() -> str | None:
+    """None for the owner, who may delete any drawing; a visitor's session tag, which limits them to their own."""
+    return None if viewer_is_owner() else session_tag()
+
+
 def _delete(drawing_id: int) -> None:
-    session = None if viewer_is_owner() else session_tag()  # a visitor deletes only what this session saved
+    st.session_state.pop(CONFIRM_KEY, None)
     try:
-        removed = drawing_bank().delete(drawing_id, session=session)
+        removed = drawing_bank().move_to_bin(drawing_id, session=_visitor_session())
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
-    st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} was deleted." if removed else
-                                    f"Drawing #{drawing_id} was not deleted: it is gone, or not yours to delete.")
-    st.session_state.pop(EXPORT_KEY, None)
+    if removed:
+        st.session_state[DELETED_KEY] = [*st.session_state.get(DELETED_KEY, []), (drawing_id, _now())]
+        _drop_export()
+    else:
+        st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} was not deleted: it is gone, or not yours "
+                                                "to delete.")
+
+
+def _restore(drawing_id: int) -> None:
+    st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, []) if entry[0] != drawing_id]
+    try:
+        restored = drawing_bank().restore(drawing_id, session=_visitor_session())
+    except DrawingBankError as error:
+        st.session_state[NOTICE_KEY] = ("error", str(error))
+        return
+    _drop_export()
+    st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} is back." if restored else
+                                    f"Drawing #{drawing_id} could not be brought back: its {BIN_MINUTES} minutes "
+                                    "in the bin are over.")
+
+
+def undo_bar() -> None:
+    """An Undo for each drawing this session deleted in the last BIN_MINUTES (the bank keeps them that long)."""
+    now = _now()
+    recent = [(drawing_id, when) for drawing_id, when in st.session_state.get(DELETED_KEY, [])
+              if now - when < BIN_TIME]
+    st.session_state[DELETED_KEY] = recent
+    for drawing_id, when in recent:
+        row = st.container(horizontal=True, vertical_alignment="center", key=f"deleted_{drawing_id}")
+        row.info(f"Drawing #{drawing_id} was deleted. It can be brought back until "
+                 f"{when + BIN_TIME:%H:%M} UTC.", icon=":material/delete:")
+        row.button("Undo", key=f"undo_delete_{drawing_id}", icon=":material/undo:", on_click=_restore,
+                   args=(drawing_id,))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def show_notice() -> None:
@@ -136,25 +204,63 @@ def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
     st.subheader("Export")
     st.caption("A zip of the matching drawings: one PNG each, labels.csv (label, reading, probabilities, model, "
                "source, writer, time) and strokes.json. Import it into another DigitLab on this page.")
-    if st.button("Prepare a zip of the matching drawings", icon=":material/archive:", key="drawings_prepare_export"):
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "drawings.zip"
-            try:
-                count = export_zip(bank, path, where)
-            except (DrawingBankError, OSError) as error:
-                st.error(f"The export failed: {error}")
-                return
-            st.session_state[EXPORT_KEY] = (count, path.read_bytes())
     prepared = st.session_state.get(EXPORT_KEY)
+    if prepared is not None and (prepared["where"] != where or not Path(prepared["path"]).is_file()):
+        _drop_export()  # made for other filters (or swept away): offering it would hand over the wrong drawings
+        prepared = None
+    if st.button("Prepare a zip of the matching drawings", icon=":material/archive:", key="drawings_prepare_export"):
+        _drop_export()
+        path = _new_export_path()
+        try:
+            with st.spinner("Writing the zip..."):
+                count = export_zip(bank, path, where)
+        except (DrawingBankError, OSError) as error:
+            st.error(f"The export failed: {error}")
+            return
+        prepared = st.session_state[EXPORT_KEY] = {"path": str(path), "count": count, "where": where}
     if prepared is not None:
-        st.download_button(f"Download drawings.zip ({prepared[0]:,} drawings)", prepared[1], "drawings.zip",
-                           mime="application/zip", icon=":material/download:", key="drawings_download")
+        # A callable: Streamlit reads the file only when the button is clicked, and lets the bytes go after.
+        st.download_button(f"Download drawings.zip ({prepared['count']:,} drawings)",
+                           functools.partial(_read_export, prepared["path"]), "drawings.zip", mime="application/zip",
+                           icon=":material/download:", key="drawings_download")
+
+
+@functools.cache
+def _export_folder() -> Path:
+    """This server process's folder of prepared zips, in the system's temp folder; removed when the process ends."""
+    folder = Path(tempfile.mkdtemp(prefix="digitlab-exports-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _new_export_path() -> Path:
+    """A fresh path for a zip, after removing the zips older than EXPORT_KEEP_SECONDS (sessions that went away)."""
+    folder = _export_folder()
+    for old in folder.glob("*.zip"):
+        try:
+            if not old.name.startswith(".") and clock.time() - old.stat().st_mtime > EXPORT_KEEP_SECONDS:
+                old.unlink()
+        except OSError:  # another session removed it first
+            pass
+    return folder / f"{uuid.uuid4().hex}.zip"
+
+
+def _read_export(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+def _drop_export() -> None:
+    """Forget this session's prepared zip and remove its file."""
+    prepared = st.session_state.pop(EXPORT_KEY, None)
+    if prepared is not None:
+        Path(prepared["path"]).unlink(missing_ok=True)
 
 
 def import_section(bank: DrawingBank) -> None:
     st.subheader("Import")
     st.caption(f"A zip from Export, or pen digits as UNIPEN text (like pendigits-orig.tra), drawn as canvas drawings "
-               f"and tagged pen-NN by writer. Into {describe_url(bank.url)}.")
+               f"and tagged pen-NN by writer. Drawings the bank already holds (same image, label and writer) are "
+               f"skipped, so importing a file twice adds nothing. Into {describe_url(bank.url)}.")
     upload = st.file_uploader("Zip or UNIPEN file", type=["zip", "tra", "txt"], key="drawings_import_file")
     if upload is None or not st.button("Import", icon=":material/upload:", key="drawings_import"):
         return
@@ -167,10 +273,9 @@ def import_section(bank: DrawingBank) -> None:
         except (DrawingRejectedError, DrawingBankError) as error:
             st.error(f"Nothing was imported: {error}")
             return
-    st.session_state.pop(EXPORT_KEY, None)
-    (st.success if report.added else st.warning)(
-        f"Imported {len(report.added):,} drawing(s) from {upload.name}."
-        + (f" {len(report.problems):,} row(s) were left out." if report.problems else ""))
+    _drop_export()
+    show = st.warning if report.problems else st.success if report.added else st.info
+    show(f"Imported {upload.name}: {report.summary()}.")
     if report.problems:
         with st.expander("Rows left out"):
             st.text("\n".join(report.problems[:500]))

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from digitlab.training import jobs
+from digitlab.training.memory_budget import estimate_run_memory
 from digitlab.training.bank_fine_tune import (DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_FINE_TUNE_LR,
                                               DEFAULT_REPLAY_IMAGES, comparison_rows, starting_architecture)
 from digitlab.bank.engine import DrawingBankError
@@ -41,6 +42,14 @@ def bank_snapshot_or_message() -> BankDrawings | None:
         st.warning(EMPTY_BANK_NOTE)
         return None
     return snapshot
+
+
+def bank_drawing_count() -> int:
+    """Labelled drawings in the bank, held-out writers' too (an upper bound for a run's memory); 0 if unreadable."""
+    try:
+        return sum(drawing_bank().labelled_people().values())
+    except DrawingBankError:
+        return 0
 
 
 def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
@@ -76,9 +85,10 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
                            help="MNIST images mixed in so the model keeps reading MNIST-style digits.")
         left.number_input("Epochs", 1, settings.max_epochs, value=min(DEFAULT_FINE_TUNE_EPOCHS, settings.max_epochs),
                           key=FINE_TUNE_KEYS["epochs"])
-        if st.button("Fine-tune on the bank", disabled=active is not None or not counts,
+        entry = next(entry for entry in models if entry.name == st.session_state[FINE_TUNE_KEYS["model"]])
+        fits = _memory_note(_form_config(entry), sum(counts.values()), settings)
+        if st.button("Fine-tune on the bank", disabled=active is not None or not counts or not fits,
                      help="Starts a run from the chosen model's weights at a low learning rate."):
-            entry = next(entry for entry in models if entry.name == st.session_state[FINE_TUNE_KEYS["model"]])
             return _start_fine_tune(entry, settings)
     return None
 
@@ -96,13 +106,29 @@ def fine_tune_config(entry: ModelEntry, weight: int, replay: int, epochs: int) -
                        title=f"{entry.name} + drawing bank", notes="Fine-tuned on the drawing bank from the Train page.")
 
 
-def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
+def _form_config(entry: ModelEntry) -> TrainConfig:
     state = st.session_state
+    return fine_tune_config(entry, int(state[FINE_TUNE_KEYS["weight"]]), int(state[FINE_TUNE_KEYS["replay"]]),
+                            int(state[FINE_TUNE_KEYS["epochs"]]))
+
+
+def _memory_note(config: TrainConfig, bank_drawings: int, settings: Settings) -> bool:
+    """Say what the fine-tune would need in memory; whether that fits this deployment's budget."""
+    estimate = estimate_run_memory(config, bank_drawings=bank_drawings)
+    refusal = estimate.refusal(settings.train_memory_mb)
+    if refusal:
+        st.warning(refusal, icon=":material/memory:")
+        return False
+    st.caption(f"Estimated peak memory: {estimate.total_mb:,.0f} MB of the {settings.train_memory_mb:,} MB this "
+               "deployment allows a run.")
+    return True
+
+
+def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
     snapshot = bank_snapshot_or_message()
     if snapshot is None:
         return None
-    config = fine_tune_config(entry, int(state[FINE_TUNE_KEYS["weight"]]), int(state[FINE_TUNE_KEYS["replay"]]),
-                              int(state[FINE_TUNE_KEYS["epochs"]]))
+    config = _form_config(entry)
     try:
         return jobs.start_run(config, settings, started_by=viewer_id(), bank=snapshot)
     except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from digitlab.serving.predictor import Prediction
-from digitlab.ui.bank import WRITER_KEY, drawing_bank, session_tag, visitor_limits, writer_tag
+from digitlab.ui.bank import WRITER_KEY, drawing_bank, save_drawing, saving_switched_off, session_tag, writer_tag
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
 LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer", "strokes"}: this session's last save
@@ -48,6 +48,10 @@ def correction_panel() -> None:
     """
     if st.session_state.pop(REDRAW_KEY, False):
         st.rerun(scope="app")  # after an answer: the drawing area shows what was stored, beside its drawing
+    switched_off = saving_switched_off()
+    if switched_off:  # a broken configuration: no bank is opened, so no answer can be stored
+        st.warning(switched_off, icon=":material/cloud_off:")
+        return
     with st.container(border=True, key="bank_panel"):
         row = st.container(horizontal=True, gap="xsmall", vertical_alignment="center", key="bank_digits")
         row.button("Right", icon=":material/check:", key="bank_right", on_click=_save, args=(None,),
@@ -103,7 +107,7 @@ def _save(label: int | None) -> None:
     """Store the drawing on screen with label (None: the model's reading); a second answer relabels it."""
     # Imported here: SQLAlchemy is a tenth of a second the page need not pay before the first save.
     from digitlab.bank.drawing_checks import DrawingRejectedError
-    from digitlab.bank.engine import DrawingBankError
+    from digitlab.bank.engine import BankSwitchedOffError, DrawingBankError
 
     st.session_state[REDRAW_KEY] = True
     payload = st.session_state.get(ON_SCREEN_KEY)
@@ -117,17 +121,23 @@ def _save(label: int | None) -> None:
         st.session_state[NOTICE_KEY] = (payload["key"], "info", already)
         return
     try:
-        drawing = _prepared(label, payload)
-        bank = drawing_bank()
-        drawing_id = bank.add(drawing, visitor_limits())
-        if last is not None and last["drawing"] == payload["key"]:
-            bank.delete(last["id"], session=session_tag())  # the same drawing answered again: keep the new label only
+        # The same drawing answered again: one UPDATE gives the stored row the new label, so a failure leaves
+        # it as it was and a success leaves one row, never two with different labels.
+        relabelled = (last is not None and last["drawing"] == payload["key"]
+                      and drawing_bank().relabel(last["id"], label, session=session_tag()))
+        if relabelled:
+            saved = {**last, "label": label}
+        else:  # a new drawing, or the stored one is gone (deleted on the Drawings page)
+            drawing = _prepared(label, payload)
+            saved = {"id": save_drawing(drawing), "drawing": payload["key"], "label": label,
+                     "reading": payload["reading"], "writer": drawing.writer, "strokes": drawing.strokes is not None}
+    except BankSwitchedOffError as error:
+        st.session_state[NOTICE_KEY] = (payload["key"], "error", str(error))
+        return
     except (DrawingRejectedError, DrawingBankError) as error:
         st.session_state[NOTICE_KEY] = (payload["key"], "error", f"Not saved: {error}")
         return
-    st.session_state[LAST_SAVE_KEY] = {"id": drawing_id, "drawing": payload["key"], "label": label,
-                                       "reading": payload["reading"], "writer": drawing.writer,
-                                       "strokes": drawing.strokes is not None}
+    st.session_state[LAST_SAVE_KEY] = saved
 
 
 def _prepared(label: int, payload: dict):

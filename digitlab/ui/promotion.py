@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from digitlab.store.registry import ModelExistsError, ModelLoadError, list_store_models, promote_run
+from digitlab.store.registry import ModelExistsError, ModelLoadError, promote_run
 from digitlab.store.run_folder import Run
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
 from digitlab.ui.train_page_state import FULL_RERUN_KEY, MODEL_PICKER_KEY, NOTICE_KEY, show_notice
@@ -18,40 +18,60 @@ def use_in_session(run: Run) -> None:
 
 
 def promote_form(run: Run) -> None:
-    """The owner's promotion: a name, a confirmation to replace an existing model, and whether it becomes the default."""
+    """The owner's promotion: a name, whether to replace a model of that name, whether it becomes the default.
+
+    One form, so the name typed and the boxes ticked reach the server together with the click: as
+    separate widgets, a name typed and a box ticked within a second of clicking Promote could be
+    dropped by the reruns they each started, and the model was promoted without becoming the default.
+    """
     name_key, replace_key, default_key = (f"promote-name-{run.name}", f"promote-replace-{run.name}",
                                           f"promote-default-{run.name}")
     anyway_key = f"promote-anyway-{run.name}"
     if run.status.warning:
         st.warning(f"Check before promoting: {run.status.warning}")
         st.checkbox("Promote it anyway", key=anyway_key)
-    name = st.text_input("Model name", value=run.name, key=name_key, max_chars=80,
-                         help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
-    taken = any(entry.name == (name or "").strip() for entry in list_store_models())
-    if taken:
-        st.checkbox(f"Replace the existing model '{name.strip()}' (its current version is kept)", key=replace_key)
-    st.checkbox("Make it the default for everyone", value=True, key=default_key)
-    confirmed = ((not taken or st.session_state.get(replace_key, False))
-                 and (not run.status.warning or st.session_state.get(anyway_key, False)))
-    st.button("Promote to models/", type="primary", key=f"promote-{run.name}", disabled=not confirmed,
-              on_click=_promote, args=(run, name_key, replace_key, default_key))
+    with st.form(f"promote-form-{run.name}", border=False):
+        st.text_input("Model name", value=run.title if _usable_name(run.title) else run.name, key=name_key,
+                      max_chars=80, help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
+        st.checkbox("Make it the default for everyone", value=True, key=default_key)
+        st.checkbox("Replace a model of that name if there is one (its current version is kept)", key=replace_key)
+        st.form_submit_button("Promote to models/", type="primary", key=f"promote-{run.name}",
+                              disabled=bool(run.status.warning) and not st.session_state.get(anyway_key, False),
+                              on_click=_promote, args=(run, name_key, replace_key, default_key, anyway_key))
     show_notice(_notice_key(run))  # shown next to the button that caused it
+
+
+def _usable_name(title: str) -> bool:
+    from digitlab.store.registry import check_model_name
+
+    try:
+        check_model_name(title.strip())
+    except ValueError:
+        return False
+    return True
 
 
 def _notice_key(run: Run) -> str:
     return f"{NOTICE_KEY}-{run.name}"
 
 
-def _promote(run: Run, name_key: str, replace_key: str, default_key: str) -> None:
+def _promote(run: Run, name_key: str, replace_key: str, default_key: str, anyway_key: str) -> None:
     notice_key = _notice_key(run)
     if not viewer_is_owner():  # checked again: the button may be from before a sign-out
         st.session_state[notice_key] = ("error", OWNER_ONLY_NOTE)
+        return
+    if run.status.warning and not st.session_state.get(anyway_key):
+        st.session_state[notice_key] = ("error", "Tick \"Promote it anyway\" to promote a run with a warning.")
         return
     name = str(st.session_state.get(name_key) or run.name).strip()
     make_default = bool(st.session_state.get(default_key, True))
     try:
         promoted = promote_run(run.dir, name, replace=bool(st.session_state.get(replace_key)), make_active=make_default)
-    except (ModelLoadError, ModelExistsError, ValueError, OSError) as error:
+    except ModelExistsError as error:
+        st.session_state[notice_key] = ("error", f"The model was not promoted: {error} Tick \"Replace a model of "
+                                                 "that name\" to replace it, or choose another name.")
+        return
+    except (ModelLoadError, ValueError, OSError) as error:
         st.session_state[notice_key] = ("error", f"The model was not promoted: {error}")
         return
     st.session_state[MODEL_PICKER_KEY] = promoted.name

@@ -12,10 +12,11 @@ import time
 
 import streamlit as st
 
-from digitlab.config.settings import Settings
 from digitlab.store import run_folder as runs
 from digitlab.store.run_folder import Run
 from digitlab.training import jobs
+from digitlab.training.visitors import Requester, may_control
+from digitlab.ui import access
 from digitlab.ui.bank_fine_tune import comparison_table
 from digitlab.ui.figures.training import training_curves_figure
 from digitlab.ui.formatting import describe_run_settings, format_duration, percent
@@ -23,6 +24,18 @@ from digitlab.ui.train_page_state import LIVE_REFRESH_SECONDS, WATCHED_RUN_KEY
 from digitlab.store.run_history import read_history
 
 FORCE_STOP_AFTER_SECONDS = 30.0  # a run still going this long after Stop may be stuck: offer to kill it
+STOP_NOT_YOURS = "Only the visitor who started this run, or the owner, can stop it."
+
+
+def viewer_requester() -> Requester:
+    """Who this session is when it asks to stop or delete a run (jobs checks it again)."""
+    return Requester(access.viewer_id(), access.viewer_is_owner())
+
+
+def viewer_may_control(run: Run, requester: Requester | None = None) -> bool:
+    """Whether this session (requester, else asked now) may stop, force-stop or delete the run: the owner, or the
+    visitor who started it."""
+    return may_control(run.started_by, requester or viewer_requester(), run.dir.parent)
 
 
 def watch(run: Run) -> None:
@@ -31,7 +44,7 @@ def watch(run: Run) -> None:
     st.rerun()  # redraw the page with the live view polling
 
 
-def live_run_panel(active: Run | None, settings: Settings) -> None:
+def live_run_panel(active: Run | None) -> None:
     """The active run, or else the last run this session saw active, in a fragment that polls while it runs."""
     if active is not None:
         st.session_state[WATCHED_RUN_KEY] = active.name  # so its outcome stays in view when it ends
@@ -41,10 +54,10 @@ def live_run_panel(active: Run | None, settings: Settings) -> None:
     is_active = active is not None
     # run_every is fixed each full script run: one-second polling while a run is active, none when idle.
     live = st.fragment(_live_run, run_every=LIVE_REFRESH_SECONDS if is_active else None)
-    live(name, is_active, settings.training_enabled)
+    live(name, is_active)
 
 
-def _live_run(run_name: str, polling: bool, can_stop: bool) -> None:
+def _live_run(run_name: str, polling: bool) -> None:
     run = runs.find_run(run_name)
     if run is None:
         return  # deleted meanwhile
@@ -52,7 +65,7 @@ def _live_run(run_name: str, polling: bool, can_stop: bool) -> None:
     if polling and not run.is_active:
         st.rerun(scope="app")  # it has just finished: redraw the whole page (runs table included), stop polling
     st.subheader(f"Run {run.title}")
-    run_status(run, can_stop)
+    run_status(run, can_stop=run.is_active and viewer_may_control(run))
     run_curves(run, key=f"curves-{run.name}")
 
 
@@ -96,15 +109,21 @@ def run_status(run: Run, can_stop: bool = False) -> None:
         columns[1].metric("Time left", format_duration(status.eta) if status.eta is not None else "estimating…",
                           help="Shown once enough batches have run for the pace to be known.")
         columns[2].metric("Best validation accuracy", percent(status.best_val_accuracy))
-        if can_stop:
-            with columns[3]:
+        with columns[3]:
+            if can_stop:
                 _stop_controls(run)
+            else:
+                st.caption(STOP_NOT_YOURS)
         return
     columns = st.columns(4)
     columns[0].metric("Test accuracy", percent(status.test_accuracy))
     columns[1].metric("Best validation accuracy", percent(status.best_val_accuracy))
     columns[2].metric("Epochs completed", f"{status.completed_epochs} of {epochs}")
     columns[3].metric("Duration", format_duration(run.duration))
+    if status.peak_memory_mb:  # what a deployer sizes DIGITLAB_TRAIN_MEMORY_MB by
+        estimated = (f" (estimated {status.memory_estimate_mb:,.0f} MB before it started)"
+                     if status.memory_estimate_mb else "")
+        st.caption(f"Peak memory of its training process: {status.peak_memory_mb:,.0f} MB{estimated}.")
     if run.state == "done" and status.warning:
         st.warning(f"Finished, with a warning. {status.warning}")
     elif run.state == "done":
@@ -126,12 +145,16 @@ def _stop_controls(run: Run) -> None:
         if st.button("Stop", key=f"stop-{run.name}",
                      help="Ends after the current batch and keeps the model of the last completed epoch."):
             try:
-                jobs.request_stop(run)
-            except jobs.RunActiveError as error:
+                jobs.request_stop(run, viewer_requester())
+            except (jobs.RunActiveError, jobs.NotYourRunError) as error:
                 st.info(str(error))
         return
     st.caption("Stop requested: ending after the current batch…")
     asked = run.stop_requested_at or time.time()
     if time.time() - asked > FORCE_STOP_AFTER_SECONDS and st.button("Force stop", key=f"kill-{run.name}"):
-        jobs.force_stop(run)
+        try:
+            jobs.force_stop(run, viewer_requester())
+        except jobs.NotYourRunError as error:
+            st.info(str(error))
+            return
         st.rerun()

@@ -1,4 +1,8 @@
-"""The Train page's table of every run: select runs to compare their curves, use a run's model, or delete runs."""
+"""The Train page's table of every run: select runs to compare their curves, use a run's model, or delete runs.
+
+Everyone sees every run, its curves and the comparison; deleting a run is for the owner and for the
+visitor who started it (digitlab.training.visitors), and promoting a model for the owner alone.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,10 @@ from digitlab.config.settings import Settings
 from digitlab.store import run_folder as runs
 from digitlab.store.run_folder import Run
 from digitlab.training import jobs
-from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
 from digitlab.ui.figures.training import overlay_figure
 from digitlab.ui.formatting import describe_run_settings, format_duration
 from digitlab.ui.promotion import promote_form, use_in_session
-from digitlab.ui.run_live import run_curves, run_status
+from digitlab.ui.run_live import run_curves, run_status, viewer_may_control, viewer_requester
 from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, NOTICE_KEY, WATCHED_RUN_KEY,
                                           show_notice)
 from digitlab.store.run_history import read_history
@@ -101,7 +104,7 @@ def runs_table_key(all_runs: list[Run]) -> str:
 
 
 def _run_actions(selected: list[Run]) -> None:
-    owner = viewer_is_owner()
+    requester = viewer_requester()
     use_column, delete_column = st.columns(2)
     with use_column:
         if len(selected) != 1:
@@ -112,16 +115,16 @@ def _run_actions(selected: list[Run]) -> None:
             run = selected[0]
             st.button("Read with it in this tab", key=f"use-{run.name}", on_click=use_in_session, args=(run,),
                       help="The Draw and Evaluate pages of this tab use this run's model; nobody else is affected.")
-            if owner:
+            if requester.is_owner:
                 promote_form(run)
             else:
                 st.caption("Promoting a model into models/ for everyone is for the owner.")
     with delete_column:
-        if not owner:
-            st.caption("Deleting runs is for the owner.")
-            return
-        deletable = [run for run in selected if not run.is_active]
-        if len(deletable) < len(selected):
+        yours = [run for run in selected if viewer_may_control(run, requester)]
+        if len(yours) < len(selected):
+            st.caption("Deleting a run is for the owner and for the visitor who started it.")
+        deletable = [run for run in yours if not run.is_active]
+        if len(deletable) < len(yours):
             st.caption("A run that is still going cannot be deleted; stop it first.")
         if deletable:
             with st.popover(f"Delete {len(deletable)} run(s)"):
@@ -131,15 +134,13 @@ def _run_actions(selected: list[Run]) -> None:
 
 
 def _delete_runs(selected: list[Run]) -> None:
-    if not viewer_is_owner():
-        st.session_state[NOTICE_KEY] = ("error", OWNER_ONLY_NOTE)
-        return
+    requester = viewer_requester()  # asked again, and checked by jobs: the button may be from before a sign-out
     deleted, refused = [], []
     for run in selected:
         try:
-            jobs.delete_run(run)
+            jobs.delete_run(run, requester)
             deleted.append(run.title)
-        except (jobs.RunActiveError, OSError) as error:
+        except (jobs.RunActiveError, jobs.NotYourRunError, OSError) as error:
             refused.append(str(error))
     if st.session_state.get(WATCHED_RUN_KEY) in {run.name for run in selected}:
         del st.session_state[WATCHED_RUN_KEY]

@@ -1,11 +1,11 @@
-"""The sidebar every page shares: the model this session reads with, and the owner's controls."""
+"""The shared sidebar: a broken configuration, the model this session reads with, and the owner's controls."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from digitlab.store.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
-from digitlab.ui.access import OWNER_ONLY_NOTE, owner_sidebar_section, viewer_is_owner
+from digitlab.ui.access import OWNER_ONLY_NOTE, deployment_notice, owner_sidebar_section, viewer_is_owner
 
 MODEL_KEY = "model_name"
 SIDEBAR_NOTICE_KEY = "sidebar_notice"
@@ -17,6 +17,7 @@ def model_sidebar() -> ModelEntry | None:
     usable = [entry for entry in entries if entry.usable]
     broken = [entry for entry in entries if not entry.usable]
     with st.sidebar:
+        deployment_notice()
         if not usable:
             st.error("No usable model found in models/. Train one on the Train page, or restore models/default.keras.")
             _report_broken(broken)

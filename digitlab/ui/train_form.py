@@ -1,4 +1,4 @@
-"""The Train page's run form: this deployment's limits, recipes that fill the form, and Start."""
+"""The Train page's run form: this deployment's limits, recipes that fill the form, the run's memory, and Start."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import streamlit as st
 
-from digitlab.config.settings import MNIST_TRAIN_IMAGES, Settings, SettingsError, load_settings
+from digitlab.config.settings import MNIST_TRAIN_IMAGES, Settings
 from digitlab.datasets.pendigits import pendigits_path
 from digitlab.store.atomic import read_json
 from digitlab.store.registry import models_dir
@@ -14,8 +14,9 @@ from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
 from digitlab.store.run_folder import Run
 from digitlab.training import jobs
 from digitlab.training.architectures import ARCHITECTURES
-from digitlab.ui.access import viewer_id
-from digitlab.ui.bank_fine_tune import bank_snapshot_or_message, fine_tune_panel
+from digitlab.training.memory_budget import estimate_run_memory
+from digitlab.ui.access import current_deployment, viewer_id
+from digitlab.ui.bank_fine_tune import bank_drawing_count, bank_snapshot_or_message, fine_tune_panel
 from digitlab.ui.run_live import watch
 from digitlab.ui.train_page_state import NOTICE_KEY
 
@@ -37,16 +38,9 @@ DEFAULT_MODEL_RECIPE = TrainConfig(arch="digitnet", epochs=12, batch_size=128, l
 
 
 def deployment_settings() -> Settings:
-    """This deployment's settings (env vars, then st.secrets); training off, with a message, if they are bad."""
-    try:
-        secrets = dict(st.secrets)
-    except FileNotFoundError:  # Streamlit's error for no secrets file, or one that does not parse
-        secrets = {}
-    try:
-        return load_settings(secrets)
-    except SettingsError as error:
-        st.error(f"Training is off because a setting is wrong: {error}")
-        return Settings(training_enabled=False)
+    """This deployment's settings (digitlab.config.deployment); training is off while its configuration is broken,
+    and the sidebar says why."""
+    return current_deployment().settings
 
 
 def default_model_recipe() -> TrainConfig:
@@ -137,6 +131,7 @@ def train_form(settings: Settings, active: Run | None) -> None:
                                placeholder="e.g. no augmentation", help="Shown in the runs table and in legends.")
         notes_column.text_input("Notes (optional)", key=FORM_KEYS["notes"], max_chars=300,
                                 placeholder="What do you want to find out with this run?")
+        _memory_note(settings)
         submitted = st.form_submit_button("Start training", type="primary", disabled=active is not None)
     if active is not None:
         st.info(f"Run **{active.name}** is training. One run at a time: stop it below or wait for it to finish.")
@@ -165,18 +160,35 @@ def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if text else ""
 
 
-def _start(settings: Settings) -> None:
+def _memory_note(settings: Settings) -> None:
+    """The run's estimated peak memory against this deployment's budget, for the settings the form holds."""
+    config = _form_config()
+    estimate = estimate_run_memory(config, bank_drawings=bank_drawing_count() if config.bank_weight else 0)
+    refusal = estimate.refusal(settings.train_memory_mb)
+    if refusal:
+        st.warning(refusal, icon=":material/memory:")
+    else:
+        st.caption(f"Estimated peak memory: {estimate.total_mb:,.0f} MB of the {settings.train_memory_mb:,} MB this "
+                   f"deployment allows a run ({estimate.describe()}).")
+
+
+def _form_config() -> TrainConfig:
+    """The run the form describes (as last submitted, or as a recipe filled it in)."""
     state = st.session_state
     images = int(state[FORM_KEYS["images"]])
-    config = TrainConfig(arch=state[FORM_KEYS["arch"]], epochs=int(state[FORM_KEYS["epochs"]]),
-                         batch_size=int(state[FORM_KEYS["batch_size"]]), lr=float(state[FORM_KEYS["lr"]]),
-                         augment=bool(state[FORM_KEYS["augment"]]), seed=int(state[FORM_KEYS["seed"]]),
-                         limit=None if images >= MNIST_TRAIN_IMAGES else images,
-                         title=str(state.get(FORM_KEYS["title"]) or "").strip(),
-                         pen_digits=str(pendigits_path()) if state.get(FORM_KEYS["pen"]) and pendigits_path() else None,
-                         pen_copies=PEN_COPIES, non_digits=NON_DIGITS if state.get(FORM_KEYS["refuse"]) else 0,
-                         notes=str(state.get(FORM_KEYS["notes"]) or "").strip(),
-                         bank_weight=int(state[FORM_KEYS["bank_weight"]]) if state.get(FORM_KEYS["bank"]) else 0)
+    return TrainConfig(arch=state[FORM_KEYS["arch"]], epochs=int(state[FORM_KEYS["epochs"]]),
+                       batch_size=int(state[FORM_KEYS["batch_size"]]), lr=float(state[FORM_KEYS["lr"]]),
+                       augment=bool(state[FORM_KEYS["augment"]]), seed=int(state[FORM_KEYS["seed"]]),
+                       limit=None if images >= MNIST_TRAIN_IMAGES else images,
+                       title=str(state.get(FORM_KEYS["title"]) or "").strip(),
+                       pen_digits=str(pendigits_path()) if state.get(FORM_KEYS["pen"]) and pendigits_path() else None,
+                       pen_copies=PEN_COPIES, non_digits=NON_DIGITS if state.get(FORM_KEYS["refuse"]) else 0,
+                       notes=str(state.get(FORM_KEYS["notes"]) or "").strip(),
+                       bank_weight=int(state[FORM_KEYS["bank_weight"]]) if state.get(FORM_KEYS["bank"]) else 0)
+
+
+def _start(settings: Settings) -> None:
+    config = _form_config()
     bank = None
     if config.bank_weight:
         bank = bank_snapshot_or_message()

@@ -11,7 +11,7 @@ import streamlit as st
 from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
 from digitlab.explain.explainer import Explainer, Explanation
 from digitlab.explain.layers import ExplainError, LayerActivation
-from digitlab.explain.neighbours import NeighbourIndex, embeddings_cache_path, training_index
+from digitlab.explain.neighbours import NeighbourIndex, being_built, embeddings_cache_path, training_index
 from digitlab.serving.predictor import Prediction
 from digitlab.store.registry import ModelEntry, load_entry
 from digitlab.explain.pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
@@ -60,8 +60,11 @@ def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex |
         st.caption("The nearest training digits need the MNIST data set, which is not available here.")
         return None
     if not embeddings_cache_path(entry.sha256, "train").exists():
-        # Built outside the cached function, so the progress bar is shown live rather than replayed.
-        bar = st.progress(0.0, text="Embedding the MNIST training digits for this model (once per model)...")
+        # Built outside the cached function, so the progress bar is shown live rather than replayed. Built once:
+        # a visitor who opens the panel while another's build runs waits for it (digitlab/explain/neighbours.py).
+        bar = st.progress(0.0, text="Another visitor is embedding the MNIST training digits for this model; waiting "
+                                    "for it..." if being_built(entry.sha256) else
+                                    "Embedding the MNIST training digits for this model (once per model)...")
         training_index(explainer, _training_digits(mnist), entry.sha256,
                        progress=lambda done, total: bar.progress(done / total, text=f"Embedding the MNIST "
                                                                  f"training digits: {done:,} of {total:,} (once per model)"))

@@ -16,3 +16,12 @@ def model_entry(models_dir):
     entry = entry_for_path(models_dir / "default.keras")
     assert entry.usable, entry.problem
     return entry
+
+
+@pytest.fixture(autouse=True)
+def browser_on_the_server_machine(monkeypatch):
+    """Every page test is a browser on the server's own machine (loopback, no proxy), as `streamlit run` on
+    one's own computer is; AppTest itself has no connection, which DigitLab treats as a remote visitor."""
+    import digitlab.ui.access
+
+    monkeypatch.setattr(digitlab.ui.access, "client_connection", lambda: ("127.0.0.1", (("host", "localhost:8501"),)))

@@ -76,11 +76,24 @@ def test_right_stores_the_reading_as_the_label_under_the_writer_tag_which_is_kep
     assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
 
 
-def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkeypatch, model_entry, bank_url, mnist):
-    """Test that a visitor's second save within a minute (limit 1) is refused with a message."""
-    import digitlab.ui.bank
+@pytest.fixture
+def visitor(monkeypatch):
+    """This test's sessions are a visitor, all from one client, with a save limit nobody else has touched."""
+    import uuid
 
+    import digitlab.ui.bank
+    from digitlab.bank.save_limits import SaveRateLimiter
+
+    client = f"ip:203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
     monkeypatch.setattr(digitlab.ui.bank, "viewer_is_owner", lambda: False)
+    monkeypatch.setattr(digitlab.ui.bank, "viewer_id", lambda: client)
+    monkeypatch.setattr(digitlab.ui.bank, "visitor_saves", SaveRateLimiter())
+    return client
+
+
+def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkeypatch, model_entry, bank_url, mnist,
+                                                                          visitor):
+    """Test that a visitor's second save within a minute (limit 1) is refused with a message."""
     monkeypatch.setenv("DIGITLAB_BANK_SAVES_PER_MINUTE", "1")
     at = draw(monkeypatch, model_entry, mnist.x_test[0])
     at.button(key="bank_label_1").click().run()
@@ -90,6 +103,93 @@ def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkey
     at.button(key="bank_label_2").click().run()
     assert any("in the last minute" in message.value for message in at.error)
     assert DrawingBank(bank_url).count(DrawingFilter()) == 1
+
+
+def test_a_reload_does_not_reset_the_save_limit(monkeypatch, model_entry, bank_url, mnist, visitor):
+    """Test that a new session of the same client (a reload: a new session tag) is still held to the minute's limit,
+    while another client is not."""
+    import digitlab.ui.bank
+
+    monkeypatch.setenv("DIGITLAB_BANK_SAVES_PER_MINUTE", "1")
+    first = draw(monkeypatch, model_entry, mnist.x_test[0])
+    first.button(key="bank_label_1").click().run()
+    assert first.button(key="bank_undo")  # saved
+
+    reloaded = draw(monkeypatch, model_entry, mnist.x_test[1])
+    assert reloaded.session_state["bank_session_tag"] != first.session_state["bank_session_tag"]
+    reloaded.button(key="bank_label_2").click().run()
+    assert any("in the last minute" in message.value for message in reloaded.error)
+    assert DrawingBank(bank_url).count() == 1
+
+    monkeypatch.setattr(digitlab.ui.bank, "viewer_id", lambda: "ip:198.51.100.77")
+    other_client = draw(monkeypatch, model_entry, mnist.x_test[1])
+    other_client.button(key="bank_label_2").click().run()
+    assert not other_client.error
+    assert DrawingBank(bank_url).count() == 2
+
+
+def test_a_relabel_whose_second_write_fails_leaves_exactly_one_row(monkeypatch, model_entry, bank_url, mnist):
+    """Test that "Right" then "Wrong, it's a 3", with the database failing from the relabel's second write on,
+    leaves one stored drawing, and what the page says matches the bank."""
+    from sqlalchemy import event, exc
+
+    from digitlab.bank.repository import open_bank
+
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    reading = int(at.metric[0].value)
+    other = 3 if reading != 3 else 5
+    at.button(key="bank_right").click().run()
+    bank = open_bank(bank_url)  # the very bank (and engine) the page uses
+    writes = []
+
+    def fail_the_second_write(_connection, _cursor, statement, *_args):
+        if statement.lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}:
+            writes.append(statement)
+            if len(writes) >= 2:
+                raise exc.OperationalError(statement, {}, Exception("server closed the connection unexpectedly"))
+
+    event.listen(bank.engine, "before_cursor_execute", fail_the_second_write)
+    try:
+        at.button(key=f"bank_label_{other}").click().run()
+    finally:
+        event.remove(bank.engine, "before_cursor_execute", fail_the_second_write)
+    assert not at.exception
+    [stored] = bank.drawings()
+    said_stored = [message.value for message in at.success if f"drawing #{stored.id}" in message.value]
+    said_not_saved = [message.value for message in at.error if "Not saved" in message.value]
+    assert said_stored != [] or said_not_saved != []
+    assert stored.label == (other if said_stored else reading)
+
+
+def test_a_broken_configuration_turns_saving_off_and_opens_no_bank(monkeypatch, model_entry, bank_url, tmp_path, mnist):
+    """Test that with a secrets file that does not parse the panel says saving is off and offers no answer, and the
+    Drawings page says so too, without any bank being opened."""
+    import streamlit as st
+
+    import digitlab.bank.repository
+
+    def no_bank(*_args, **_kwargs):
+        raise AssertionError("a bank was opened although the configuration is broken")
+
+    folder = tmp_path / "deployment"
+    (folder / ".streamlit").mkdir(parents=True)
+    (folder / ".streamlit" / "secrets.toml").write_text('DIGITLAB_DATABASE_URL = "sqlite:///chosen.sqlite"\n[auth\n')
+    monkeypatch.chdir(folder)  # the folder the server runs in: its .streamlit/secrets.toml is the deployment's
+    monkeypatch.setattr(digitlab.bank.repository, "open_bank", no_bank)
+    st.secrets._reset()
+    try:
+        at = draw(monkeypatch, model_entry, mnist.x_test[0])
+        assert not at.exception, [e.value for e in at.exception]
+        [switched_off] = [message.value for message in at.warning if message.value.startswith("Saving drawings is off: ")]
+        assert "secrets.toml" in switched_off
+        assert not [button for button in at.button if button.key and button.key.startswith("bank_")]
+
+        drawings = AppTest.from_file(PAGE.with_name("drawings.py"), default_timeout=60).run()
+        assert not drawings.exception, [e.value for e in drawings.exception]
+        assert any(message.value == switched_off for message in drawings.error)
+    finally:
+        st.secrets._reset()  # Streamlit copies top-level secrets into os.environ: take them back
+    assert not (folder / "chosen.sqlite").exists()
 
 
 def test_an_unwritable_bank_says_nothing_was_saved(monkeypatch, model_entry, tmp_path, mnist):

@@ -64,13 +64,28 @@ def _has_button(at: AppTest, key: str) -> bool:
     return True
 
 
-def test_owner_deletes_any_drawing(bank, mnist):
-    """Test that the owner's Delete removes the drawing from the bank and the gallery."""
+def test_owner_deletes_a_drawing_after_confirming_and_can_undo_it(bank, mnist):
+    """Test that Delete asks first (Keep changes nothing), "Yes, delete" removes the drawing, and Undo brings it back
+    with its id."""
     drawing_id = store(bank, mnist.x_test[0], 7, 7, "Ana", session="someone-else")
     at = drawings_page()
     at.button(key=f"delete_{drawing_id}").click().run()
+    assert bank.count() == 1
+    assert any(f"Delete drawing #{drawing_id}?" in element.value for element in at.markdown)
+    at.button(key=f"keep_{drawing_id}").click().run()
+    assert bank.count() == 1 and not _has_button(at, f"confirm_delete_{drawing_id}")
+
+    at.button(key=f"delete_{drawing_id}").click().run()
+    at.button(key=f"confirm_delete_{drawing_id}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
     assert bank.count() == 0
     assert any(f"#{drawing_id} was deleted" in element.value for element in at.info)
+    assert any("No drawings match" in element.value for element in at.info)
+
+    at.button(key=f"undo_delete_{drawing_id}").click().run()
+    assert [drawing.id for drawing in bank.drawings()] == [drawing_id]
+    assert any(f"Drawing #{drawing_id} is back." in element.value for element in at.info)
+    assert not _has_button(at, f"undo_delete_{drawing_id}") and _has_button(at, f"delete_{drawing_id}")
 
 
 def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
@@ -83,34 +98,65 @@ def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
     at = drawings_page(session_tag="visitor-mine")
     assert not _has_button(at, f"delete_{theirs}")
     at.button(key=f"delete_{mine}").click().run()
+    at.button(key=f"confirm_delete_{mine}").click().run()
     assert [drawing.id for drawing in bank.drawings()] == [theirs]
     assert not _has_button(at, "drawings_import")
     assert not at.get("file_uploader")
 
 
-def test_export_then_import_of_a_zip_through_the_page(bank, mnist, tmp_path, monkeypatch):
-    """Test that the page's zip download holds the drawings, and importing a zip reports added and broken rows."""
+def holds_bytes(value) -> bool:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return True
+    if isinstance(value, dict):
+        return any(holds_bytes(item) for item in value.values())
+    return isinstance(value, (list, tuple, set)) and any(holds_bytes(item) for item in value)
+
+
+def test_export_is_a_file_offered_for_download_and_never_bytes_in_the_session(bank, mnist):
+    """Test that the prepared zip is on disk, the session holds only its path, and it goes when the filters change."""
+    store(bank, mnist.x_test[0], 7, 7, "Ana")
+    store(bank, mnist.x_test[1], 2, 2, "Ben")
+    at = drawings_page()
+    at.button(key="drawings_prepare_export").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "2 drawings" in at.get("download_button")[0].proto.label
+    assert not holds_bytes(at.session_state.to_dict())
+    path = Path(at.session_state["drawings_export"]["path"])
+    with zipfile.ZipFile(path) as archive:
+        assert sum(name.endswith(".png") for name in archive.namelist()) == 2 and "labels.csv" in archive.namelist()
+
+    at.selectbox(key="drawings_writer").set_value("Ana").run()  # other filters: that zip no longer matches
+    assert not path.exists() and not at.get("download_button")
+    at.button(key="drawings_prepare_export").click().run()
+    assert "1 drawings" in at.get("download_button")[0].proto.label
+
+
+def test_importing_an_export_twice_through_the_page_adds_nothing_and_says_so(bank, mnist):
+    """Test that a zip of drawings the bank holds imports as "0 new, N already in the bank", and broken rows are listed."""
     store(bank, mnist.x_test[0], 7, 7, "Ana")
     at = drawings_page()
     at.button(key="drawings_prepare_export").click().run()
-    assert not at.exception
-    assert "1 drawings" in at.get("download_button")[0].proto.label
-    zipped = at.session_state["drawings_export"][1]
-    with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
-        assert "labels.csv" in archive.namelist() and any(name.endswith(".png") for name in archive.namelist())
+    exported = Path(at.session_state["drawings_export"]["path"])
+    with zipfile.ZipFile(exported) as archive:
         labels = archive.read("labels.csv").decode()
         png_name = next(name for name in archive.namelist() if name.endswith(".png"))
         png = archive.read(png_name)
     broken = labels.strip().splitlines()[1].replace(",7,7,", ",17,7,")  # the same row with label 17
+    relabelled = labels.strip().splitlines()[1].replace(",7,7,", ",1,7,")  # the same image, labelled 1: new
     upload = io.BytesIO()
     with zipfile.ZipFile(upload, "w") as archive:
         archive.writestr(png_name, png)
-        archive.writestr("labels.csv", labels + broken + "\n")
+        archive.writestr("labels.csv", labels + broken + "\n" + relabelled + "\n")
     at.file_uploader(key="drawings_import_file").set_value(("more.zip", upload.getvalue(), "application/zip")).run()
     at.button(key="drawings_import").click().run()
     assert not at.exception
-    assert any("Imported 1 drawing(s) from more.zip. 1 row(s) were left out." in element.value for element in at.success)
-    assert sorted(drawing.label for drawing in bank.drawings()) == [7, 7]
+    assert any("Imported more.zip: 1 new, 1 already in the bank, 1 left out." == element.value
+               for element in at.warning)
+    assert sorted(drawing.label for drawing in bank.drawings()) == [1, 7]
+    at.button(key="drawings_import").click().run()
+    assert any("Imported more.zip: 0 new, 2 already in the bank, 1 left out." == element.value
+               for element in at.warning)
+    assert bank.count() == 2
 
 
 def test_evaluate_page_on_the_drawing_bank(bank, mnist, small_models_dir):

@@ -45,7 +45,7 @@ def test_fine_tune_on_the_bank_starts_a_run_from_the_model_with_the_bank_and_mni
         assert not set(snapshot.train_writers) & set(snapshot.held_out_writers)
         assert f"Run {run.title}" in texts(at.subheader), "the new run is followed live"
     finally:
-        jobs.force_stop(jobs.refresh_run(runs.read_run(run.dir)))
+        jobs.force_stop(jobs.refresh_run(runs.read_run(run.dir)), jobs.Requester.owner())
 
 
 def test_fine_tune_with_an_empty_bank_says_so_and_starts_nothing(models_dir, runs_dir, tmp_path, monkeypatch):

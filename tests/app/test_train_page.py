@@ -158,18 +158,33 @@ def test_the_owner_promotes_a_run_which_becomes_the_default(models_dir, finished
 
 
 def test_promoting_over_an_existing_name_needs_a_confirmation_and_keeps_the_old_version(models_dir, finished_run):
-    """Test that a taken name disables Promote until 'Replace' is ticked, and replacing keeps version 1."""
+    """Test that Promote under a taken name is refused, saying to tick 'Replace', and replacing keeps version 1."""
     original = (models_dir / "default.keras").read_bytes()
     at = select_rows(open_page(owner=True), [0])
-    at.text_input(key=f"promote-name-{finished_run.name}").set_value("default").run()
+    at.text_input(key=f"promote-name-{finished_run.name}").set_value("default")
+    button(at, "Promote to models/").click().run()
 
-    assert button(at, "Promote to models/").disabled
-    at.checkbox(key=f"promote-replace-{finished_run.name}").check().run()
+    assert "already exists" in texts(at.error) and "Replace a model of that name" in texts(at.error)
+    assert json.loads((models_dir / "default.json").read_text()).get("version", 1) == 1
+    at.checkbox(key=f"promote-replace-{finished_run.name}").check()
     button(at, "Promote to models/").click().run()
 
     card = json.loads((models_dir / "default.json").read_text())
     assert card["version"] == 2 and card["file"] == "default.v2.keras"
     assert (models_dir / "default.keras").read_bytes() == original
+
+
+def test_a_name_and_boxes_changed_just_before_promote_all_count(models_dir, finished_run):
+    """Test that a model name typed and "Make it the default" unticked right before clicking Promote (no rerun
+    between them) reach the promotion together: it lands under that name and does not become the default."""
+    at = select_rows(open_page(owner=True), [0])
+    at.text_input(key=f"promote-name-{finished_run.name}").set_value("quick-1")
+    at.checkbox(key=f"promote-default-{finished_run.name}").uncheck()
+    button(at, "Promote to models/").click().run()
+
+    assert (models_dir / "quick-1.keras").is_file()
+    assert active_model_name(models_dir) == "default"
+    assert "is now in models/" in texts(at.success)
 
 
 def test_a_visitor_can_read_with_a_run_but_not_promote_or_delete(models_dir, finished_run, visitors_only):
@@ -236,7 +251,7 @@ def test_a_run_that_learned_nothing_is_not_shown_as_a_green_success(models_dir, 
     assert "about what guessing gets" in texts(at.warning) and "Check before promoting" in texts(at.warning)
     assert button(at, "Promote to models/").disabled, "promoting it needs a confirmation"
     at.checkbox(key=f"promote-anyway-{run_dir.name}").check().run()
-    at.text_input(key=f"promote-name-{run_dir.name}").set_value("guesser").run()
+    at.text_input(key=f"promote-name-{run_dir.name}").set_value("guesser")  # in the form: sent with the click
     button(at, "Promote to models/").click().run()
     assert (models_dir / "guesser.json").is_file()
 
@@ -298,3 +313,91 @@ def test_a_finished_runs_curves_explain_the_loss_floor_of_label_smoothing(models
     """Test that the loss curve's caption names the smoothing and the loss a perfect model would still have."""
     at = select_rows(open_page(), [0])
     assert "label smoothing 0.05" in texts(at.caption) and "0.28" in texts(at.caption)
+
+
+# --- who may stop and delete, and memory ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def visitor_at(monkeypatch, visitors_only):
+    """This session is a visitor whose viewer id is 10.0.0.7 (the address digitlab.ui.access would report)."""
+    import digitlab.ui.access
+
+    monkeypatch.setattr(digitlab.ui.access, "viewer_id", lambda: "ip:10.0.0.7")
+    return "ip:10.0.0.7"
+
+
+def test_a_visitor_gets_no_stop_for_a_run_they_did_not_start_and_stop_for_their_own(models_dir, runs_dir,
+                                                                                      visitor_at):
+    """Test that a visitor watching the owner's run sees its progress but no Stop, and that the same visitor
+    gets Stop, which works, on a run they started."""
+    from dataclasses import replace
+
+    from digitlab.training.visitors import visitor_token
+
+    trainer = fake_trainer(holding_lock_for=runs_dir / "20260101-120000-cnn-small")
+    try:
+        run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "running", pid=trainer.pid, started_by="local")
+        at = open_page()
+
+        assert at.get("progress") and "Stop" not in labels(at)
+        assert "Only the visitor who started this run, or the owner, can stop it." in texts(at.caption)
+
+        job = runs.read_run(run_dir).job
+        runs.write_job(run_dir, replace(job, started_by=visitor_token(visitor_at, runs_dir)))
+        button(at.run(), "Stop").click().run()
+
+        assert (run_dir / "STOP").exists()
+    finally:
+        trainer.kill()
+        trainer.wait()
+
+
+def test_a_visitor_may_delete_their_own_run_but_not_anothers(models_dir, runs_dir, small_run, visitor_at):
+    """Test that Delete is offered to a visitor for a run they started, and not for another visitor's run."""
+    from digitlab.training.visitors import visitor_token
+
+    theirs = make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run,
+                      started_by=visitor_token("ip:10.0.0.8", runs_dir), started_at=time.time() - 600)
+    mine = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run,
+                    started_by=visitor_token(visitor_at, runs_dir), started_at=time.time() - 60)
+
+    at = select_rows(open_page(), [1])  # newest first: theirs is the second row
+    assert not any(label.startswith("Delete") for label in labels(at))
+    assert "for the owner and for the visitor who started it" in texts(at.caption)
+
+    at = select_rows(open_page(), [0])
+    button(at, "Delete").click().run()
+    assert not mine.exists() and theirs.exists()
+    assert "Deleted" in texts(at.success)
+
+
+def test_a_run_over_the_memory_budget_is_refused_with_what_it_needs(models_dir, runs_dir, monkeypatch):
+    """Test that the form shows a run's estimated memory against the budget before Start, and that Start refuses
+    a run over it with how much it needs and what to cut, starting nothing."""
+    at = open_page()
+    assert "Estimated peak memory" in texts(at.caption) and "of the 1,500 MB" in texts(at.caption)
+
+    monkeypatch.setenv("DIGITLAB_TRAIN_MEMORY_MB", "900")
+    at = start_tiny_run(open_page())
+
+    assert "would need about" in texts(at.error) and "allows a run 900 MB" in texts(at.error)
+    assert "DIGITLAB_TRAIN_MEMORY_MB" in texts(at.error)
+    assert runs.list_runs(runs_dir) == []
+
+
+def test_the_default_models_recipe_the_heaviest_preset_fits_the_default_memory_budget(runs_dir):
+    """Test that "Default model's settings" (the shipped default's own recipe: digitnet on all of MNIST with the pen
+    digits and 6,000 non-digits) is estimated within the default 1,500 MB budget, so it may start. An epoch of it
+    peaked at 1,308 MB when measured (estimate 1,438 MB); before the trainer loaded frugally it peaked at 4.0 GB."""
+    from digitlab.datasets.pendigits import pendigits_path
+
+    at = open_page()
+    button(at, "Default model's settings").click().run()
+
+    assert at.toggle(key="train_non_digits").value and at.number_input(key="train_images").value == 60_000
+    assert at.toggle(key="train_pen_digits").value == (pendigits_path() is not None)
+    assert not any("would need about" in str(warning.value) for warning in at.warning)
+    note = next(caption.value for caption in at.caption if caption.value.startswith("Estimated peak memory"))
+    assert "of the 1,500 MB this deployment allows" in note
+    assert ("pen digits" in note) == (pendigits_path() is not None)

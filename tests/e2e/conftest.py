@@ -37,7 +37,8 @@ def running_app(dirs: dict, extra_env: dict | None = None, script: str = "app.py
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.address", "127.0.0.1"],  # tests and benchmarks talk to loopback only
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
@@ -93,3 +94,14 @@ def save_screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def select_runs_table_row(page, row: int) -> None:
+    """Tick the selection box of a row (0 = newest run) in the Train page's runs table, and let the page rerun."""
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for(timeout=60_000)
+    table.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the grid draws its rows on a canvas once it is in view
+    box = table.bounding_box()
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17 + 35 * row)  # below the header, the row's selection box
+    wait_for_app_idle(page)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
@@ -19,8 +22,13 @@ def fresh_app(e2e_dirs, tmp_path, browser):
     shutil.copytree(e2e_dirs["models"], models)
     runs = tmp_path / "runs"
     runs.mkdir()
-    with running_app({"models": models, "runs": runs}) as url:
+    with running_app({"models": models, "runs": runs}, {"DIGITLAB_DATABASE_URL": server_bank_url(tmp_path)}) as url:
         yield url
+
+
+def server_bank_url(tmp_path) -> str:
+    """The URL of fresh_app's bank: an SQLite file of this test's own."""
+    return f"sqlite:///{(tmp_path / 'drawings.sqlite').resolve()}"
 
 
 def open_page(page, title: str) -> None:
@@ -53,3 +61,38 @@ def test_a_corrected_drawing_is_on_the_drawings_page_and_in_the_evaluate_dataset
     expect(accuracy).to_have_text("0.00%")  # the model still reads the stored 28x28 as a 1
     expect(page.get_by_text(re.compile(r"^7 → 1 · [\d.]+%$"))).to_be_visible()  # the mistake gallery holds it
     save_screenshot(page, "bank-evaluate")
+
+
+def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(page, fresh_app, tmp_path, mnist):
+    """Test that the Drawings page's zip downloads whole, and that a delete asks first and Undo brings the drawing back."""
+    from tests.databases import bank_of_mnist_digits
+
+    bank = bank_of_mnist_digits(server_bank_url(tmp_path), mnist, 3, ["ana"])
+    ids = sorted(drawing.id for drawing in bank.drawings())
+    page.goto(fresh_app)
+    wait_for_app_idle(page)
+    open_page(page, "Drawings")
+    expect(page.get_by_text("3 drawing(s) match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+
+    page.locator(".st-key-drawings_prepare_export button").click()
+    download_button = page.locator(".st-key-drawings_download button")
+    expect(download_button).to_contain_text("3 drawings", timeout=RESULT_TIMEOUT)
+    with page.expect_download(timeout=RESULT_TIMEOUT) as download:
+        download_button.click()
+    with zipfile.ZipFile(download.value.path()) as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("labels.csv").decode())))
+        assert sorted(int(row["id"]) for row in rows) == ids
+        assert all(archive.read(row["file"]).startswith(b"\x89PNG") for row in rows)
+
+    page.locator(f".st-key-delete_{ids[0]} button").first.click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text(f"Delete drawing #{ids[0]}?")).to_be_visible(timeout=RESULT_TIMEOUT)
+    assert bank.count() == 3  # nothing goes on the first click
+    page.locator(f".st-key-confirm_delete_{ids[0]} button").first.click()
+    expect(page.get_by_text(f"Drawing #{ids[0]} was deleted.", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("2 drawing(s) match", exact=False)).to_be_visible()
+    save_screenshot(page, "bank-delete-undo")
+    wait_for_app_idle(page)
+    page.locator(f".st-key-undo_delete_{ids[0]} button").first.click()
+    expect(page.get_by_text(f"Drawing #{ids[0]} is back.")).to_be_visible(timeout=RESULT_TIMEOUT)
+    assert sorted(drawing.id for drawing in bank.drawings()) == ids

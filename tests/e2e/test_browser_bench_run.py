@@ -33,3 +33,24 @@ def test_browser_bench_times_every_stroke_on_both_apps():
         assert figures["rss_after_first_prediction_mb"] > 50
     assert app["pen_digits_read_correctly"] in ("0/1", "1/1")
     assert report["ratios"]["stroke_p50"] > 0 and report["predict_one_file_s"] > 0
+
+
+def test_memory_bench_reports_the_server_after_each_part_a_visitor_uses():
+    """Test that `bench --memory` reads the server's memory after each part, and that reading a digit,
+    opening Why? and Evaluate each show up in it."""
+    if chromium_path() is None:
+        pytest.skip("no Chromium browser on this machine (install Debian's 'chromium' package)")
+    if not SHARED_PENDIGITS.is_file():
+        pytest.skip(f"pen digits not found at {SHARED_PENDIGITS}")
+    if not os.environ.get("DIGITLAB_MNIST") or not os.path.isfile(os.environ["DIGITLAB_MNIST"]):
+        pytest.skip("needs MNIST (DIGITLAB_MNIST) for the Why? panel and the Evaluate page")
+    result = subprocess.run([sys.executable, "-m", "digitlab", "bench", "--memory", "--json"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = json.loads(result.stdout.strip().splitlines()[-1])["steps"]
+    assert [step["step"].split(" ")[0] for step in steps] == ["server", "Draw", "a", "Why", "Evaluate", "Train",
+                                                              "Drawings"]
+    assert all(step["rss_mb"] > 50 for step in steps)
+    by_name = {step["step"].split(" ")[0]: step for step in steps}
+    assert by_name["Why"]["added_mb"] > 0 and by_name["Evaluate"]["added_mb"] > 0, steps

@@ -173,7 +173,8 @@ def test_a_hand_migrated_bank_from_a_newer_digitlab_is_refused_and_left_alone(tm
     with pytest.raises(DrawingBankError, match="schema version 2, newer than this DigitLab"):
         bank.migrate()
     assert table_names(bank) == {"drawings", HAND_MIGRATED_TABLE}
-    assert bank.count() == 2
+    with bank.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM drawings")).scalar() == 2
 
 
 OPEN_AND_SAVE = """
@@ -199,3 +200,51 @@ def test_processes_opening_a_new_bank_at_once_create_it_once(database_url):
     assert sorted(bank.writers()) == ["w0", "w1", "w2", "w3"]
     with bank.engine.connect() as connection:
         assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [head_revision()]
+
+
+def test_revision_0002_gives_every_drawing_its_content_hash_and_an_empty_bin(database_url, tmp_path):
+    """Test that a bank at revision 0001 with drawings gets each one's PNG sha256, indexed, and nothing in the bin,
+    so an export of it imported back adds nothing."""
+    import hashlib
+
+    from alembic import command
+
+    from digitlab.bank.archive import export_zip, import_file
+    from digitlab.bank.migrate import alembic_config
+
+    rows = old_rows()
+    bank = DrawingBank(database_url)
+    with bank.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
+                           [{key: value for key, value in row.items() if key != "id"} for row in rows])
+    assert bank.migrate() == head_revision() == "0002"
+    with bank.engine.connect() as connection:
+        stored = connection.execute(text("SELECT id, png, content_sha256, deleted_at FROM drawings ORDER BY id")).all()
+        indexes = {index["name"] for index in inspect(connection).get_indexes("drawings")}
+    assert [(row.id, row.content_sha256, row.deleted_at) for row in stored] == [
+        (row["id"], hashlib.sha256(row["png"]).hexdigest(), None) for row in rows]
+    assert {"ix_drawings_content_sha256", "ix_drawings_deleted_at"} <= indexes
+    assert schema_differences(bank) == []
+    assert [drawing.label for drawing in bank.drawings(newest_first=False)] == [row["label"] for row in rows]
+
+    export_zip(bank, tmp_path / "old.zip")
+    report = import_file(bank, tmp_path / "old.zip")
+    assert (report.added, report.already_in_bank) == ([], len(rows))
+
+
+def test_going_back_to_0001_purges_the_bin_and_keeps_the_other_drawings(database_url):
+    """Test that a downgrade to 0001 deletes binned drawings for good (0001's code would show them) and keeps the rest."""
+    from alembic import command
+
+    from digitlab.bank.migrate import alembic_config
+
+    bank = open_bank(database_url)
+    kept = bank.add(NewDrawing(png=b"kept", mnist=np.zeros((28, 28), np.uint8), label=1, source="draw"))
+    binned = bank.add(NewDrawing(png=b"binned", mnist=np.zeros((28, 28), np.uint8), label=2, source="draw"))
+    assert bank.move_to_bin(binned)
+    with bank.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0001")
+    with bank.engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM drawings")).scalars().all() == [kept]
+        assert "content_sha256" not in {column["name"] for column in inspect(connection).get_columns("drawings")}

@@ -163,6 +163,35 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
                                                      runs_dir=runs_dir).stdout.splitlines()]
     default = next(row for row in listed if row["name"] == "default")
     assert default["version"] == 2 and default["mnist_test_accuracy"] == 0.46 and default["default"]
+def test_the_shipped_default_can_be_made_the_default_again(small_models_dir, small_run, tmp_path):
+    """Test that after promoting a run as the default, `set-default default` gives everyone the shipped model
+    again, and `restore default --version 1` says how to do that instead of only failing."""
+    import shutil
+
+    from tests.run_fixtures import make_run
+
+    models_dir = Path(shutil.copytree(small_models_dir, tmp_path / "models"))
+    runs_dir = tmp_path / "runs"
+    run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run)
+    promoted = digitlab("promote", str(run_dir), "--name", "tuned", models_dir=models_dir, runs_dir=runs_dir)
+    assert promoted.returncode == 0, promoted.stderr
+
+    def default_name() -> str:
+        listed = digitlab("models", "--json", models_dir=models_dir, runs_dir=runs_dir).stdout.splitlines()
+        return next(row["name"] for row in map(json.loads, listed) if row["default"])
+
+    assert default_name() == "tuned"
+    restore = digitlab("restore", "default", "--version", "1", models_dir=models_dir, runs_dir=runs_dir)
+    assert restore.returncode == 2 and "python -m digitlab set-default default" in restore.stderr
+
+    chosen = digitlab("set-default", "default", models_dir=models_dir, runs_dir=runs_dir)
+    assert chosen.returncode == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["default"] is True
+    assert default_name() == "default"
+    unknown = digitlab("set-default", "nope", models_dir=models_dir, runs_dir=runs_dir)
+    assert unknown.returncode == 2 and "There is no model 'nope'" in unknown.stderr
+
+
 def test_predict_number_json_gives_number_digits_and_boxes(tmp_path, mnist, small_models_dir):
     """Test that predict --number --json reads a photo of a written number (dark ink on paper) into
     its digits with boxes, gives null for a blank page, and an error line and exit 1 for a bad file."""

@@ -41,7 +41,7 @@ def sevens(tmp_path, mnist) -> list[Path]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_round_trip_add_list_evaluate_export_import(backend, tmp_path, sevens, small_models_dir):
-    """Test that drawings added by the CLI are listed, evaluated, exported and imported into a fresh database."""
+    """Test that drawings added by the CLI are listed, evaluated, exported and imported into a fresh database, once."""
     database = fresh_database_url(backend, tmp_path / "first")
     notes = tmp_path / "notes.png"
     notes.write_text("not an image")
@@ -82,7 +82,11 @@ def test_round_trip_add_list_evaluate_export_import(backend, tmp_path, sevens, s
     fresh = fresh_database_url(backend, tmp_path / "second")
     imported = digitlab("drawings", "import", str(out), database=fresh, models_dir=small_models_dir)
     assert imported.returncode == 0, imported.stderr
-    assert json.loads(imported.stdout) == {"file": str(out), "added": 2, "problems": []}
+    assert json.loads(imported.stdout) == {"file": str(out), "added": 2, "already_in_bank": 0, "problems": []}
+    again = digitlab("drawings", "import", str(out), database=fresh, models_dir=small_models_dir)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {"file": str(out), "added": 0, "already_in_bank": 2, "problems": []}
+    assert f"{out}: 0 new, 2 already in the bank" in again.stderr
     copies = json_lines(digitlab("drawings", "list", "--json", database=fresh, models_dir=small_models_dir))
     assert sorted((row["label"], row["writer"], row["reading"], row["created_at"]) for row in copies) == sorted(
         (row["label"], row["writer"], row["reading"], row["created_at"]) for row in rows)
@@ -113,3 +117,19 @@ def test_a_listing_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path, m
     errors = lister.stderr.read().decode()
     assert lister.wait(timeout=60) == 0, errors
     assert "Traceback" not in errors and first["writer"] == "ana"
+
+
+def test_a_broken_secrets_file_stops_the_bank_commands_with_a_message_and_creates_no_database(tmp_path):
+    """Test that with an unparseable .streamlit/secrets.toml, `drawings list` says why it will not open the
+    bank, exits 2 without a traceback, and leaves no SQLite file behind."""
+    (tmp_path / ".streamlit").mkdir()
+    (tmp_path / ".streamlit" / "secrets.toml").write_text("[auth\nclient_id = 'x'\n")
+    env = {key: value for key, value in os.environ.items() if key != "DIGITLAB_DATABASE_URL"}
+    env.update(DIGITLAB_RUNS=str(tmp_path / "runs"), PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-m", "digitlab", "drawings", "list", "--json"], capture_output=True,
+                            text=True, cwd=tmp_path, env=env, timeout=120)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "error: The drawing bank is not opened while DigitLab's configuration is broken" in result.stderr
+    assert "secrets.toml does not parse" in result.stderr
+    assert not list(tmp_path.rglob("*.sqlite"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from digitlab.config.database import database_url, describe_url
-from digitlab.config.secrets import config_value, read_secrets_file
+from digitlab.config.secrets import ConfigurationError, SecretsRead, config_value, read_secrets
 
 
 def test_database_url_comes_from_env_then_secrets_then_beside_the_runs(tmp_path):
@@ -30,10 +30,28 @@ def test_the_command_line_reads_the_database_url_from_the_secrets_file(tmp_path,
     assert config_value("DIGITLAB_DATABASE_URL", environ={"DIGITLAB_DATABASE_URL": ""}) == " sqlite:///from-file "
 
 
-def test_a_missing_or_broken_secrets_file_reads_as_no_secrets(tmp_path):
-    """Test that no file, or a file that is not TOML, gives {} (as Streamlit runs without secrets)."""
-    assert read_secrets_file(tmp_path / "absent.toml") == {}
-    broken = tmp_path / "secrets.toml"
-    broken.write_text("this is = = not toml")
-    assert read_secrets_file(broken) == {}
+def test_a_missing_secrets_file_is_no_secrets_and_a_broken_one_is_a_problem(tmp_path, monkeypatch):
+    """Test that no file gives no secrets, while a file that is not TOML is reported (file and line) and
+    refuses the command line's database URL instead of falling back to SQLite."""
+    assert read_secrets([tmp_path / "absent.toml"]) == SecretsRead({}, ())
+    broken = tmp_path / ".streamlit" / "secrets.toml"
+    broken.parent.mkdir()
+    broken.write_text('DIGITLAB_DATABASE_URL = "sqlite:///x"\nthis is = = not toml\n')
+    read = read_secrets([broken])
+    assert read.values == {} and len(read.problems) == 1 and "line 2" in read.problems[0]
     assert config_value("DIGITLAB_DATABASE_URL", secrets={}, environ={}) is None
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="does not parse"):
+        database_url(environ={})
+    with pytest.raises(ConfigurationError):
+        config_value("DIGITLAB_DATABASE_URL", environ={})
+
+
+def test_messages_name_the_database_without_its_user_or_password():
+    """Test that describe_url (used in messages, model cards and snapshots) hides the user name and password."""
+    assert describe_url("postgresql+psycopg://teacher:pw@db.example.org:5432/bank") == \
+        "postgresql+psycopg://***:***@db.example.org:5432/bank"
+    assert describe_url("postgresql://teacher@db.example.org/bank") == "postgresql://***@db.example.org/bank"
+    hidden = describe_url("postgresql://db.example.org/bank?user=teacher&password=pw&sslmode=require")
+    assert "teacher" not in hidden and "pw" not in hidden and "sslmode=require" in hidden
+    assert describe_url("sqlite:////srv/drawings.sqlite") == "sqlite:////srv/drawings.sqlite"

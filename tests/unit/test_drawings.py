@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from digitlab.bank.archive import export_zip, import_file
 from digitlab.bank.drawing_checks import DrawingRejectedError, prepare_drawing
 from digitlab.bank.engine import DrawingBankError
-from digitlab.bank.records import DrawingFilter, VisitorLimits
+from digitlab.bank.records import DrawingFilter
 from digitlab.bank.repository import DrawingBank, open_bank
 from tests.conftest import SHARED_PENDIGITS
 from tests.databases import BACKENDS, fresh_database_url
@@ -238,18 +238,15 @@ def test_an_unreachable_database_is_reported_not_raised(tmp_path):
         open_bank(f"postgresql+psycopg://nobody:secret@127.0.0.1:{port}/none?connect_timeout=3")
 
 
-def test_a_visitor_is_held_to_saves_per_minute_and_bank_size(sqlite_bank):
-    """Test that a visitor's saves stop at the per-minute limit and at the bank size, with a message."""
-    limits = VisitorLimits(saves_per_minute=3, max_drawings=5)
+def test_a_visitor_save_stops_at_the_bank_size(bank):
+    """Test that with max_drawings a save into a full bank is refused with a message (drawings in the bin don't count)."""
     for _ in range(3):
-        sqlite_bank.add(a_drawing(1, session="visitor-a"), limits)
-    with pytest.raises(DrawingRejectedError, match="in the last minute"):
-        sqlite_bank.add(a_drawing(1, session="visitor-a"), limits)
-    sqlite_bank.add(a_drawing(1, session="visitor-b"), limits)
-    sqlite_bank.add(a_drawing(1, session="visitor-b"), limits)
+        bank.add(a_drawing(1, session="visitor-a"), max_drawings=3)
     with pytest.raises(DrawingRejectedError, match="full"):
-        sqlite_bank.add(a_drawing(1, session="visitor-c"), limits)
-    assert sqlite_bank.count() == 5
+        bank.add(a_drawing(1, session="visitor-b"), max_drawings=3)
+    assert bank.move_to_bin(bank.drawings()[0].id)
+    bank.add(a_drawing(1, session="visitor-b"), max_drawings=3)
+    assert bank.count() == 3
 
 
 def test_a_visitor_deletes_only_their_own_drawings(sqlite_bank):

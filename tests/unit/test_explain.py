@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from digitlab.explain.explainer import Explainer
 from digitlab.explain.layers import classifier_members
-from digitlab.explain.neighbours import NeighbourIndex, cached_embeddings, embeddings_cache_path, training_index
+from digitlab.explain.neighbours import (NeighbourIndex, being_built, cached_embeddings, embeddings_cache_path,
+                                        training_index, unit_rows)
 from digitlab.explain.saliency import ink_neighbourhood, saliency_on_ink
 from digitlab.explain.what_if import what_if_images
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 REGION = (slice(2, 9), slice(2, 9))  # rows and columns 2..8: the only pixels the region model reads
 
 
@@ -178,3 +186,64 @@ def test_neighbour_majority_accuracy_counts_majority_votes():
     assert neighbour_majority_accuracy(index, queries, np.array([1, 1]), k=3) == 1.0  # both see mostly 1s
     assert neighbour_majority_accuracy(index, queries, np.array([1, 2]), k=3) == 0.5  # the 2 is outvoted by k=3
     assert neighbour_majority_accuracy(index, queries, np.array([1, 2]), k=1) == 1.0
+
+
+class CountingEmbedder:
+    """An embedder that takes a while and counts how often it is asked: what a 60,000-image index costs, in small."""
+
+    def __init__(self, seconds: float = 0.5, record: Path | None = None):
+        self.seconds, self.record, self.calls = seconds, record, 0
+
+    def embed(self, images, progress=None):
+        self.calls += 1
+        if self.record is not None:
+            with open(self.record, "a") as file:
+                file.write("built\n")
+        time.sleep(self.seconds)  # long enough for every other visitor to arrive while it builds
+        return unit_rows(images.reshape(len(images), -1).astype(np.float32) + 1.0)
+
+
+def test_visitors_opening_why_at_once_build_the_index_once(mnist, tmp_path):
+    """Test that eight threads (eight visitors on one server) asking for a fresh model's index get one build
+    between them, and all get the same neighbours."""
+    from digitlab.datasets.mnist import Mnist
+
+    subset = Mnist(mnist.x_train[:300], mnist.y_train[:300], mnist.x_test, mnist.y_test, mnist.source)
+    embedder = CountingEmbedder()
+    start = threading.Barrier(8)
+
+    def visitor():
+        start.wait()
+        return training_index(embedder, subset, "a" * 64, cache_dir=tmp_path)
+
+    with ThreadPoolExecutor(8) as pool:
+        indexes = list(pool.map(lambda _: visitor(), range(8)))
+
+    assert embedder.calls == 1
+    assert all(np.array_equal(index.embeddings, indexes[0].embeddings) for index in indexes)
+    assert not being_built("a" * 64, cache_dir=tmp_path)
+
+
+BUILD_IN_ANOTHER_PROCESS = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from digitlab.explain.neighbours import cached_embeddings
+from tests.unit.test_explain import CountingEmbedder
+cache, record, start_at = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+images = np.arange(200 * 28 * 28, dtype=np.uint8).reshape(200, 28, 28)
+time.sleep(max(0.0, start_at - time.time()))
+cached_embeddings(CountingEmbedder(seconds=2.0, record=record), images, "b" * 64, "train", cache_dir=cache)
+"""
+
+
+def test_two_server_processes_build_the_index_once(tmp_path):
+    """Test that two processes sharing the cache folder build a model's index once: the second waits for the
+    file lock and reads what the first wrote."""
+    record = tmp_path / "builds.txt"
+    start_at = time.time() + 6  # both interpreters have imported numpy and digitlab by then
+    processes = [subprocess.Popen([sys.executable, "-c", BUILD_IN_ANOTHER_PROCESS, str(tmp_path / "cache"),
+                                   str(record), str(start_at)], cwd=REPO_ROOT) for _ in range(2)]
+    assert [process.wait(timeout=120) for process in processes] == [0, 0]
+
+    assert record.read_text().splitlines() == ["built"]

@@ -29,11 +29,11 @@ print("no tensorflow")
 """
 
 
-def run_fresh(code: str, tmp_path: Path) -> str:
+def run_fresh(code: str, tmp_path: Path, **environment: str) -> str:
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code) + NO_TENSORFLOW_CHECK], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=180,
                             env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",
-                                 "DIGITLAB_MODELS": str(REPO_ROOT / "models")})
+                                 "DIGITLAB_MODELS": str(REPO_ROOT / "models"), **environment})
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -172,3 +172,45 @@ def test_without_litert_the_model_is_served_by_tensorflow(registered, monkeypatc
     assert "not installed" in again.card["litert"]["error"]
     assert not flatbuffer_path(again.path).exists()
     assert load_serving_predictor(again).serving.runtime == "tensorflow"
+
+
+def test_choosing_a_finished_runs_model_never_imports_tensorflow(tmp_path, small_run, drawing_png):
+    """Test that a run leaves its LiteRT flatbuffer as it finishes, recorded like a registered model's, and that
+    choosing the run's model in the sidebar reads a drawing with it while TensorFlow is never imported."""
+    status = json.loads((small_run / "status.json").read_text())
+    assert status["litert"]["file"] == "model.tflite" and status["litert"]["model_sha256"] == status["model_sha256"]
+    run_model = f"run:{small_run.name}"
+
+    out = run_fresh(f"""
+        import numpy as np
+        from PIL import Image
+        from streamlit.testing.v1 import AppTest
+        import digitlab.ui.canvas
+        from digitlab.serving.predictor import load_serving_predictor
+        from digitlab.store.registry import find_entry
+        predictor = load_serving_predictor(find_entry({run_model!r}))
+        assert predictor.serving.from_flatbuffer, predictor.serving
+        drawing = np.asarray(Image.open({str(drawing_png)!r}).convert("RGBA"))
+        digitlab.ui.canvas.drawing_canvas = lambda *args, **kwargs: drawing
+        at = AppTest.from_file("app.py", default_timeout=120)
+        at.session_state["model_name"] = {run_model!r}
+        at.run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="model_name").value == {run_model!r}
+        assert at.metric[0].value in "0123456789", [m.value for m in at.metric]
+    """, tmp_path, DIGITLAB_RUNS=str(small_run.parent))
+    assert "no tensorflow" in out
+
+
+def test_promoting_a_run_copies_its_flatbuffer_without_tensorflow(tmp_path, small_run):
+    """Test that promoting a finished run registers the flatbuffer its trainer wrote (the same bytes), so the
+    owner's server does not load TensorFlow to convert it again."""
+    models = tmp_path / "models"
+    out = run_fresh(f"""
+        from pathlib import Path
+        from digitlab.store.registry import promote_run
+        entry = promote_run(Path({str(small_run)!r}), "promoted", Path({str(models)!r}), make_active=False)
+        print(entry.card["litert"]["sha256"])
+    """, tmp_path)
+    assert out.splitlines()[0] == json.loads((small_run / "status.json").read_text())["litert"]["sha256"]
+    assert (models / "promoted.tflite").read_bytes() == (small_run / "model.tflite").read_bytes()

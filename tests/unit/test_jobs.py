@@ -19,12 +19,14 @@ import psutil
 import pytest
 
 from digitlab.training import jobs
+from digitlab.training.memory_budget import estimate_run_memory
 from digitlab.training.run_lock import LOCK_FILE, take_training_lock
+from digitlab.training.visitors import Requester, visitor_key_path, visitor_token
 
 from digitlab.store import run_folder as runs
 from digitlab.store.run_config import TrainConfig
 from digitlab.config.settings import Settings
-from tests.run_fixtures import dead_pid, fake_trainer, make_run
+from tests.run_fixtures import dead_pid, fake_trainer, make_run, synthetic_bank
 from digitlab.store.run_records import JobRecord
 
 TINY = dict(arch="mlp", epochs=1, limit=2000, augment=False)
@@ -94,17 +96,17 @@ def test_second_start_is_refused_while_a_run_is_going(running_run, runs_dir):
     assert [run.name for run in runs.list_runs(runs_dir)] == [running_run.name], "a refused start leaves no folder"
     assert jobs.active_run(runs_dir).name == running_run.name
     with pytest.raises(jobs.RunActiveError, match="stop it before deleting"):
-        jobs.delete_run(running_run)
+        jobs.delete_run(running_run, Requester.owner())
 
 
 def test_stop_asks_the_trainer_and_a_finished_run_cannot_be_stopped(running_run, runs_dir, small_run):
     """Test that Stop leaves the trainer its STOP file, and Stop on a finished run says it is not running."""
-    jobs.request_stop(running_run)
+    jobs.request_stop(running_run, Requester.owner())
     assert runs.read_run(running_run.dir).stop_requested
 
     done = runs.read_run(make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run))
     with pytest.raises(jobs.RunActiveError, match="not running"):
-        jobs.request_stop(done)
+        jobs.request_stop(done, Requester.owner())
 
 
 def test_a_visitor_is_held_to_the_runs_per_hour_quota(runs_dir, small_run):
@@ -256,7 +258,7 @@ def test_delete_removes_a_finished_run(runs_dir):
     """Test that a deleted run disappears from the list and leaves nothing behind."""
     done = make_run(runs_dir, "20260101-000000-mlp", "failed")
 
-    jobs.delete_run(runs.read_run(done))
+    jobs.delete_run(runs.read_run(done), Requester.owner())
 
     assert runs.list_runs(runs_dir) == []
     assert list(runs_dir.iterdir()) == []
@@ -295,3 +297,100 @@ def test_two_servers_racing_to_start_get_exactly_one_run(runs_dir, mnist):
     os.killpg(run.pid, signal.SIGKILL)  # the race is over; its training is not the point
     wait_for(lambda: not jobs.trainer_is_running(runs.read_run(run.dir)), 20, "the started trainer to end")
     assert jobs.active_run(runs_dir) is None
+
+
+# --- who may stop and delete a run, and what job.json says about who started it -------------------------------
+
+VISITOR, OTHER_VISITOR = Requester("ip:10.0.0.7"), Requester("user:someone@example.com")
+
+
+def started_by(runs_dir: Path, visitor: Requester) -> str:
+    """What job.json records for a run this visitor started."""
+    return visitor_token(visitor.visitor_id, runs_dir)
+
+
+def test_a_visitor_cannot_stop_force_stop_or_delete_a_run_they_did_not_start(running_run, runs_dir, small_run):
+    """Test that jobs refuses Stop, Force stop and Delete from a visitor on the owner's running run and on another
+    visitor's finished run, and that nothing happened: no STOP file, the trainer alive, the folder there."""
+    for action in (jobs.request_stop, jobs.force_stop):
+        with pytest.raises(jobs.NotYourRunError, match="only the visitor who started it, or the owner"):
+            action(running_run, VISITOR)
+    assert not runs.read_run(running_run.dir).stop_requested
+    assert jobs.trainer_is_running(runs.read_run(running_run.dir))
+
+    theirs = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run,
+                      started_by=started_by(runs_dir, OTHER_VISITOR))
+    with pytest.raises(jobs.NotYourRunError):
+        jobs.delete_run(runs.read_run(theirs), VISITOR)
+    assert theirs.is_dir()
+
+
+def test_the_visitor_who_started_a_run_and_the_owner_may_stop_and_delete_it(running_run, runs_dir, small_run):
+    """Test that a visitor may stop and delete their own runs (their id seen again on a reload), and the owner any."""
+    mine = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run,
+                    started_by=started_by(runs_dir, VISITOR))
+    legacy = make_run(runs_dir, "20260101-140000-cnn-small", "done", model_from=small_run,
+                      started_by="ip:10.0.0.7")  # a job.json written before tokens, naming the address itself
+
+    jobs.delete_run(runs.read_run(mine), Requester("ip:10.0.0.7"))
+    jobs.delete_run(runs.read_run(legacy), Requester("ip:10.0.0.7"))
+    jobs.request_stop(running_run, Requester.owner())
+
+    assert not mine.exists() and not legacy.exists()
+    assert runs.read_run(running_run.dir).stop_requested
+
+
+def test_job_json_names_no_visitor_yet_their_quota_still_counts(runs_dir, mnist):
+    """Test that a visitor's run records neither their e-mail nor their address, only a keyed token kept outside
+    the runs folder, and that the same visitor is still held to the hourly quota while another is not."""
+    settings = Settings(train_threads=1, max_runs_per_hour=1)
+    run = jobs.start_run(TrainConfig(**TINY), settings, runs_dir, started_by="user:ann@example.com")
+    try:
+        job_text = (run.dir / runs.JOB_FILE).read_text()
+        assert "ann@example.com" not in job_text and "example" not in job_text
+        assert run.started_by == visitor_token("user:ann@example.com", runs_dir)
+        assert run.started_by.startswith("visitor:")
+        key = visitor_key_path(runs_dir)
+        assert key.parent != runs_dir and runs_dir not in key.parents, "the key is not in the runs folder"
+        assert key.stat().st_mode & 0o077 == 0, "the key is readable by the server's user only"
+
+        with pytest.raises(jobs.RunQuotaError, match="1 runs in the last hour"):  # the same visitor, after a reload
+            jobs.start_run(TrainConfig(**TINY), settings, runs_dir, started_by="user:ann@example.com")
+        assert jobs.quota_refusal(settings, "user:bob@example.com", runs_dir) is None
+    finally:
+        current_run = current(run)
+        if current_run.is_active and jobs.trainer_is_running(current_run):
+            os.killpg(run.pid, signal.SIGKILL)
+            wait_for(lambda: not jobs.pid_alive(run.pid), 10, "cleanup kill")
+
+
+def test_a_token_is_stable_per_deployment_and_differs_between_deployments(tmp_path):
+    """Test that one viewer id gives one token on a deployment (reloads, restarts), and another deployment's key
+    gives another token, so tokens cannot be matched across deployments or guessed without the key."""
+    first, second = tmp_path / "a" / "runs", tmp_path / "b" / "runs"
+    token = visitor_token("ip:203.0.113.9", first)
+
+    assert token == visitor_token("ip:203.0.113.9", first) and "203.0.113.9" not in token
+    assert token != visitor_token("ip:203.0.113.8", first)
+    assert token != visitor_token("ip:203.0.113.9", second)
+    assert visitor_token(jobs.LOCAL_USER, first) == jobs.LOCAL_USER
+
+
+# --- memory -----------------------------------------------------------------------------------------------------
+
+
+def test_a_bank_weight_that_would_exceed_the_memory_budget_is_refused_before_the_run_starts(runs_dir):
+    """Test that the largest bank at the highest weight is refused with how much it needs and what to cut, before
+    any folder or process exists, while the same bank at weight 1 fits the same budget."""
+    bank = synthetic_bank(50_000)
+    config = TrainConfig(arch="cnn-small", epochs=1, limit=10_000, augment=False)
+    at_weight_one = estimate_run_memory(replace(config, bank_weight=1), bank_drawings=50_000).total_mb
+    budget = Settings(train_threads=1, train_memory_mb=int(at_weight_one) + 50)
+
+    with pytest.raises(jobs.RunMemoryError) as refusal:
+        jobs.start_run(replace(config, bank_weight=20), budget, runs_dir, bank=bank)
+
+    assert "drawing bank ×20" in str(refusal.value) and "lower bank weight" in str(refusal.value)
+    assert f"allows a run {budget.train_memory_mb:,} MB" in str(refusal.value)
+    assert list(runs_dir.iterdir()) == [], "nothing was created for a refused run"
+    assert estimate_run_memory(replace(config, bank_weight=1), 50_000).refusal(budget.train_memory_mb) is None
