@@ -63,3 +63,20 @@ def test_predictor_answers_any_number_of_images_in_order(predictor, mnist):
     assert together.shape == (MAX_BATCH + 3, 10)
     np.testing.assert_allclose(together[-1], predictor.predict_mnist(images[-1:])[0], atol=1e-5)
     np.testing.assert_allclose(together.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_a_run_may_ask_for_a_wider_or_narrower_digitnet_and_nothing_else_takes_a_width():
+    """Test that a config's width changes digitnet's filters (the default stays the shipped network), that
+    the command line records it, and that a width for another architecture or out of range is refused."""
+    from digitlab.store.run_config import TrainConfig, train_command
+
+    shipped = build_model("digitnet", 11)
+    assert build_model("digitnet", 11, width=None).count_params() == shipped.count_params()
+    assert build_model("digitnet", 11, width=16).count_params() < shipped.count_params()
+    assert build_model("digitnet", 11, width=48).count_params() > shipped.count_params()
+    TrainConfig(arch="digitnet", width=48).validate()
+    assert "--width 48" in train_command(TrainConfig(arch="digitnet", width=48))
+    with pytest.raises(ValueError, match="width applies to digitnet only"):
+        TrainConfig(arch="mlp", width=48).validate()
+    with pytest.raises(ValueError, match="width must be between"):
+        TrainConfig(arch="digitnet", width=1000).validate()
