@@ -20,6 +20,7 @@ from __future__ import annotations
 import resource
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from digitlab.config.settings import MNIST_TRAIN_IMAGES, TRAIN_MEMORY_MB_VAR
 from digitlab.store.run_config import TrainConfig
@@ -107,6 +108,18 @@ def estimate_run_memory(config: TrainConfig, bank_drawings: int = 0) -> MemoryEs
 
 
 def peak_memory_mb() -> float:
-    """This process's peak resident memory so far, in MB: the kernel's high-water mark, missed by no sampling."""
+    """This process's peak resident memory so far, in MB: the kernel's high-water mark, missed by no sampling.
+
+    On Linux it is VmHWM, the high-water mark of this program's own memory. getrusage's ru_maxrss would
+    also count the process that launched it: at exec the kernel folds the launcher's high-water mark
+    into the new program's (with vfork, as subprocess uses, that is the whole launcher), so a trainer
+    started by a 1 GB server reported at least 1 GB whatever it used.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass  # not Linux: the rusage figure is the best there is
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / MB if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KB on Linux

@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
+import psutil
 import pytest
 
 from digitlab.config.settings import Settings, SettingsError, load_settings
@@ -40,15 +42,24 @@ def test_a_small_real_runs_peak_memory_is_within_its_estimate(tmp_path, mnist):
     with runs.open_log(run_dir) as log:
         trainer = subprocess.Popen([sys.executable, "-m", "digitlab", "train", "--run-dir", str(run_dir)],
                                    cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    _, exit_status, usage = os.wait4(trainer.pid, 0)
-    measured_mb = usage.ru_maxrss / 1024  # KB on Linux
+    # Measured from outside as well: the largest resident size seen while it runs (a lower bound of its peak).
+    # Not wait4's ru_maxrss: at exec the kernel folds this test process's own high-water mark into it.
+    watched, sampled_mb = psutil.Process(trainer.pid), 0.0
+    while trainer.poll() is None:
+        try:
+            sampled_mb = max(sampled_mb, watched.memory_info().rss / MB)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    trainer.wait()
 
     status = runs.read_status(run_dir)
-    assert exit_status == 0 and status.state == "done", runs.read_run(run_dir).log_tail()
+    assert trainer.returncode == 0 and status.state == "done", runs.read_run(run_dir).log_tail()
+    measured_mb = status.peak_memory_mb  # the kernel's high-water mark of the trainer's own memory (VmHWM)
+    assert sampled_mb * 0.95 <= measured_mb, (sampled_mb, measured_mb)
     estimate = estimate_run_memory(SMALL_RUN, bank_drawings=SMALL_BANK).total_mb
     assert measured_mb <= estimate < 2 * measured_mb, (measured_mb, estimate)
     assert status.memory_estimate_mb == pytest.approx(estimate, abs=1)
-    assert status.peak_memory_mb == pytest.approx(measured_mb, rel=0.05), "the trainer records its own peak"
 
 
 def test_the_estimate_counts_the_bank_times_its_weight_and_every_extra_source():
