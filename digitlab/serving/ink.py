@@ -1,9 +1,11 @@
 """Any image -> how strongly each pixel is ink (0..1), bright ink on black whichever side was ink in the image.
 
-to_ink reads any grey, RGB or RGBA image or array. A canvas drawing (strokes on a transparent RGBA
-layer) is mostly empty paper and is read on every stroke, so it is read on its strokes' bounding box
-alone, with the same arithmetic on the same pixels and so the very same values (tests pin this):
-preprocessing and number reading both start here.
+to_ink reads any grey, RGB or RGBA image or array. An opaque picture (a photo, a scan) whose paper is
+lit unevenly is read against its own paper at each place (digitlab/serving/paper_background.py), so a
+shadow is not ink; other pictures by one threshold for the whole image. A canvas drawing (strokes on a
+transparent RGBA layer) is mostly empty paper and is read on every stroke, so it is read on its strokes'
+bounding box alone, with the same arithmetic on the same pixels and so the very same values (tests pin
+this): preprocessing and number reading both start here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from digitlab.serving.paper_background import local_contrast_ink
+
 INK_THRESHOLD = 0.35  # ink strength (0..1) above which a pixel counts as ink
 INK_LEVEL_THRESHOLD = 90  # the same on 8-bit levels: 90 / 255 is the first level above 0.35
 MIN_CONTRAST = 40 / 255  # below this the image is treated as blank: sensor noise, paper texture
@@ -23,9 +27,10 @@ ARRAY_READY_MODES = ("1", "L", "LA", "RGB", "RGBA", "I;16", "I", "F")  # PIL mod
 def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
     """Return ink strength in [0, 1] (float32, HxW) from any image, detecting which side is ink.
 
-    Transparent pixels are background (a canvas draws strokes on a transparent layer). For opaque
-    images the background is the border's typical level, so both white-on-black canvases and
-    dark-on-light photos and scans come out as bright ink on black.
+    Transparent pixels are background (a canvas draws strokes on a transparent layer). An opaque photo
+    is read against its own paper at each place, so a shadow is not ink; for other opaque images the
+    background is the border's typical level. Either way white-on-black canvases and dark-on-light
+    photos and scans come out as bright ink on black.
     """
     if isinstance(image, Image.Image) and image.mode not in ARRAY_READY_MODES:
         image = image.convert("RGBA")  # palette indices or CMYK values are not grey levels
@@ -52,7 +57,12 @@ def to_ink(image: Image.Image | np.ndarray) -> np.ndarray:
         gray = (red * np.float32(0.299) + green * np.float32(0.587) + blue * np.float32(0.114)) / np.float32(255)
     alpha_levels = array[:, :, channels - 1] if channels in (2, 4) else None
 
-    if alpha_levels is not None and alpha_levels.min() < 0.99 * 255:
+    if alpha_levels is None or alpha_levels.min() >= 0.99 * 255:
+        # A photo or scan: its paper may be lit unevenly, so ink is read against the paper at each place.
+        local = local_contrast_ink(gray)
+        if local is not None:
+            return local
+    else:
         # Strokes on a transparent layer: ink is where it is opaque and differs from the background.
         alpha = alpha_levels.astype(np.float32) / np.float32(255)
         opaque = alpha_levels > 127  # alpha > 0.5

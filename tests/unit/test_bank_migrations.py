@@ -62,7 +62,9 @@ def old_rows(count: int = 6) -> list[dict]:
     start = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
     rows = []
     for index in range(count):
-        mnist = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+        # Ink on a black ground as a saved 28x28 is (pure noise would be refused on re-import as no drawing).
+        mnist = np.zeros((28, 28), np.uint8)
+        mnist[6:22, 8:20] = rng.integers(64, 256, (16, 12), dtype=np.uint8)
         probabilities = np.full(10, 0.01)
         probabilities[index % 10] = 0.91
         rows.append({
@@ -113,7 +115,7 @@ def test_a_fresh_bank_is_created_at_alembic_head(database_url):
     """Test that opening an empty database creates the table schema.py describes and records Alembic's head."""
     bank = open_bank(database_url)
     assert bank.schema_version() == head_revision()
-    assert table_names(bank) == {"drawings", VERSION_TABLE}
+    assert table_names(bank) == {"drawings", "classes", VERSION_TABLE}
     assert schema_differences(bank) == []
     stored = bank.get(bank.add(NewDrawing(png=b"png", mnist=np.zeros((28, 28), np.uint8), label=3, source="draw")))
     assert (stored.label, stored.source) == (3, "draw")
@@ -125,7 +127,7 @@ def test_a_bank_made_before_alembic_keeps_every_drawing(database_url):
     make_hand_migrated_bank(database_url, rows)
     bank = open_bank(database_url)
     assert bank.schema_version() == head_revision()
-    assert table_names(bank) == {"drawings", VERSION_TABLE}  # the old marker is gone: one record of the version
+    assert table_names(bank) == {"drawings", "classes", VERSION_TABLE}  # the old marker is gone: one record of the version
     assert schema_differences(bank) == []
     stored = bank.drawings(newest_first=False)
     assert len(stored) == len(rows)
@@ -218,7 +220,7 @@ def test_revision_0002_gives_every_drawing_its_content_hash_and_an_empty_bin(dat
         command.upgrade(alembic_config(connection), "0001")
         connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
                            [{key: value for key, value in row.items() if key != "id"} for row in rows])
-    assert bank.migrate() == head_revision() == "0002"
+    assert bank.migrate() == head_revision()
     with bank.engine.connect() as connection:
         stored = connection.execute(text("SELECT id, png, content_sha256, deleted_at FROM drawings ORDER BY id")).all()
         indexes = {index["name"] for index in inspect(connection).get_indexes("drawings")}
@@ -248,3 +250,52 @@ def test_going_back_to_0001_purges_the_bin_and_keeps_the_other_drawings(database
     with bank.engine.connect() as connection:
         assert connection.execute(text("SELECT id FROM drawings")).scalars().all() == [kept]
         assert "content_sha256" not in {column["name"] for column in inspect(connection).get_columns("drawings")}
+
+
+def test_revision_0003_adds_classes_and_keeps_every_drawing_outside_any_class(database_url):
+    """Test that a bank at revision 0002 with drawings gets the classes table and each drawing's class and nickname,
+    empty, with every drawing kept as it was; and that a class's drawing then saves and reads back."""
+    from alembic import command
+
+    from digitlab.bank.classes import ClassBook
+    from digitlab.bank.migrate import alembic_config
+
+    rows = old_rows()
+    bank = DrawingBank(database_url)
+    with bank.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0002")
+        connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
+                           [{key: value for key, value in row.items() if key != "id"} | {"content_sha256": f"{n:064x}"}
+                            for n, row in enumerate(rows)])
+    assert bank.migrate() == head_revision() == "0003"
+    assert table_names(bank) == {"drawings", "classes", VERSION_TABLE}
+    assert schema_differences(bank) == []
+    stored = bank.drawings(newest_first=False)
+    assert [{field: getattr(drawing, field) for field in DRAWING_FIELDS} for drawing in stored] == [
+        {field: row[field] for field in DRAWING_FIELDS} for row in rows]
+    assert {(drawing.class_id, drawing.nickname) for drawing in stored} == {(None, None)}
+
+    school_class, _code = ClassBook(bank).create("7B")
+    new_id = bank.add(NewDrawing(png=b"png", mnist=np.zeros((28, 28), np.uint8), label=1, source="draw",
+                                 class_id=school_class.id, nickname="Ana"))
+    assert (bank.get(new_id).class_id, bank.get(new_id).nickname) == (school_class.id, "Ana")
+
+
+def test_going_back_to_0002_keeps_a_class_s_drawings_as_plain_drawings(database_url):
+    """Test that a downgrade below 0003 drops the classes but keeps every drawing, classes' included."""
+    from alembic import command
+
+    from digitlab.bank.classes import ClassBook
+    from digitlab.bank.migrate import alembic_config
+
+    bank = open_bank(database_url)
+    school_class, _code = ClassBook(bank).create("7B")
+    outside = bank.add(NewDrawing(png=b"outside", mnist=np.zeros((28, 28), np.uint8), label=1, source="draw"))
+    inside = bank.add(NewDrawing(png=b"inside", mnist=np.zeros((28, 28), np.uint8), label=2, source="draw",
+                                 class_id=school_class.id, nickname="Ana"))
+    with bank.engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0002")
+    with bank.engine.connect() as connection:
+        assert connection.execute(text("SELECT id FROM drawings ORDER BY id")).scalars().all() == [outside, inside]
+        assert "class_id" not in {column["name"] for column in inspect(connection).get_columns("drawings")}
+        assert "classes" not in inspect(connection).get_table_names()
