@@ -1,7 +1,8 @@
 """`python -m digitlab bench`: every figure for one model, measured in this run on this machine.
 
-Accuracy on MNIST and on real pen drawings (bench/accuracy.py), speed and memory (bench/speed.py),
-whole numbers (bench/numbers.py); BENCHMARKS.md records the output. The pages' own server work is
+Accuracy on MNIST and on real pen drawings (bench/accuracy.py), on held-out UNIPEN institutions' hands
+(bench/unipen.py), speed and memory (bench/speed.py), whole numbers (bench/numbers.py), photos of digits and
+numbers in uneven light (bench/photos.py); BENCHMARKS.md records the output. The pages' own server work is
 handed in as a DrawPageWork by the CLI, the one place allowed to import digitlab/ui/.
 """
 
@@ -17,9 +18,12 @@ from digitlab.bench.accuracy import drawing_accuracy, held_out_writers_accuracy,
 from digitlab.bench.canvases import mnist_digit_canvas, render_pendigits
 from digitlab.bench.machine import machine_description, peak_memory_mb
 from digitlab.bench.numbers import number_reading
+from digitlab.bench.photos import photo_reading
+from digitlab.bench.unipen import unipen_figures
 from digitlab.bench.speed import (BackgroundTraining, batch_throughput, cold_start, draw_page_latency,
                                   first_evaluation, latency, load_figures, training_throughput)
 from digitlab.datasets.pendigits import PENDIGITS_ENV_VAR, pendigits_path
+from digitlab.datasets.unipen import UNIPEN_ENV_VAR, unipen_path
 from digitlab.serving.number_segmentation import NumberReading
 from digitlab.serving.predictor import Prediction, load_serving_predictor
 
@@ -64,6 +68,10 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
         report["pendigits"] = drawing_accuracy(predictor, canvases, labels)
         report["held_out_writers"] = held_out_writers_accuracy(predictor, pen_path, limit=300 if quick else None)
     report["refusal"] = refusal_rates(predictor, mnist.x_test[:n_test], n_non_digits=160 if quick else 1600)
+    if unipen_path() is None:
+        report["unipen"] = {"error": f"unipen-dev.tar.gz not found; set {UNIPEN_ENV_VAR}"}
+    else:  # hands from institutions never trained on, their styled digits, and real letters (bench/unipen.py)
+        report["unipen"] = unipen_figures(predictor, unipen_path(), pen_path, quick=quick)
     if "held_out_writers" in report:
         held_out = report["held_out_writers"]
         report["refusal"]["held_out_pen_digits_refused"] = round(held_out["refused"] / held_out["n"], 4)
@@ -75,6 +83,8 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
     if pen_path is not None:
         report["numbers"] = number_reading(predictor, pen_path, page.show_number, count=40 if quick else 500,
                                            timed=10 if quick else 100)
+        report["photos"] = photo_reading(predictor, pen_path, singles=60 if quick else 600,
+                                         numbers=20 if quick else 300)
     report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])
     report["training_throughput"] = training_throughput(mnist, DEFAULT_ARCHITECTURE, n_images=512 if quick else 4096)
     report["cold_start"] = cold_start(entry.path)

@@ -36,6 +36,15 @@ def add_train_parser(subparsers) -> None:
                         help="times each pen digit is drawn, each with its own size, place and brush")
     parser.add_argument("--non-digits", type=int, default=defaults.non_digits,
                         help="add this many generated non-digit drawings and a 'not a digit' output")
+    parser.add_argument("--unipen", default=None,
+                        help="unipen-dev.tar.gz: add its training institutions' digits (never the held-out ones)")
+    parser.add_argument("--unipen-copies", type=int, default=defaults.unipen_copies,
+                        help="times each UNIPEN digit is drawn")
+    parser.add_argument("--letter-copies", type=int, default=defaults.letter_copies,
+                        help="with --unipen: draw each of its letters that no digit resembles this many times as "
+                             "'not a digit'")
+    parser.add_argument("--style-copies", type=int, default=defaults.style_copies,
+                        help="add this many slashed-zero, barred-seven and footed-one copies of each pen 0, 7 and 1")
     parser.add_argument("--init-from", default=None, help="a registered model (name or path) to start from (fine-tune)")
     parser.add_argument("--init-member", type=int, default=None, help="which member of an ensemble --init-from to use")
     parser.add_argument("--bank-weight", type=int, default=0,
@@ -62,6 +71,8 @@ def run_train(args) -> int:
                              lr=args.lr, augment=args.augment, seed=args.seed, limit=args.limit, threads=args.threads,
                              teacher=args.teacher, teacher_weight=args.teacher_weight, title=args.title,
                              pen_digits=args.pen_digits, pen_copies=args.pen_copies, non_digits=args.non_digits,
+                             unipen=args.unipen, unipen_copies=args.unipen_copies,
+                             letter_copies=args.letter_copies, style_copies=args.style_copies,
                              init_from=args.init_from, init_member=args.init_member,
                              bank_weight=args.bank_weight)
         try:

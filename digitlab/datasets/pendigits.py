@@ -110,13 +110,18 @@ def split_by_writer(digits: list[PenDigit]) -> tuple[list[PenDigit], list[PenDig
 
 
 def render_on_canvas(digit: PenDigit, rng: np.random.Generator, rgba: bool = True) -> np.ndarray:
-    """Draw a pen digit as a canvas drawing: white round-capped strokes on black, 280x280.
+    """Draw a pen digit as a canvas drawing (see render_strokes_on_canvas)."""
+    return render_strokes_on_canvas(digit.strokes, rng, rgba)
 
-    Size, position and brush width vary the way people's drawings do: the digit is 40-85% of the
+
+def render_strokes_on_canvas(pen_strokes: list[np.ndarray], rng: np.random.Generator, rgba: bool = True) -> np.ndarray:
+    """Draw pen strokes (y down, any units) as a canvas drawing: white round-capped strokes on black, 280x280.
+
+    Size, position and brush width vary the way people's drawings do: the drawing is 40-85% of the
     canvas tall, anywhere it fits, with a brush of 10-28 px. Returns RGBA (strokes on a transparent
     layer, as the canvas component gives them) or grey.
     """
-    points = np.concatenate(digit.strokes)
+    points = np.concatenate(pen_strokes)
     low, high = points.min(axis=0), points.max(axis=0)
     span = max(float((high - low).max()), 1.0)
     brush = float(rng.uniform(*BRUSH_WIDTHS))
@@ -127,7 +132,7 @@ def render_on_canvas(digit: PenDigit, rng: np.random.Generator, rgba: bool = Tru
     offset_x = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[0]))
     offset_y = rng.uniform(margin, max(margin, CANVAS_SIZE - margin - extent[1]))
 
-    strokes = [(stroke - low) * scale + (offset_x, offset_y) for stroke in digit.strokes]
+    strokes = [(stroke - low) * scale + (offset_x, offset_y) for stroke in pen_strokes]
     gray = draw_strokes(strokes, (CANVAS_SIZE, CANVAS_SIZE), brush)
     return as_canvas_rgba(gray) if rgba else gray
 

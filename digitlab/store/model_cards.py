@@ -16,6 +16,7 @@ from digitlab.store.run_config import train_command
 
 MODEL_SUFFIX = ".keras"
 ACTIVE_FILE = "active.json"  # the one JSON file in models/ that is not a card: which model is the default
+RECIPE_KEY = "recipe"  # in a run's config.extra: the recipe it ends (digitlab.training.recipe); on its card: all steps
 
 
 def card_model_file(card: dict, name: str) -> str | None:
@@ -61,4 +62,30 @@ def run_card(run: runs.Run | Path) -> dict:
         "sha256": status.model_sha256,
         "litert": status.litert,  # its flatbuffer (model.tflite), so choosing the run's model needs no TensorFlow
         "created_at": status.finished_at,
+        **({RECIPE_KEY: recipe} if (recipe := _recipe(run)) else {}),
     }
+
+
+def recipe_step(run: runs.Run, step: str, mnist_sha256: dict) -> dict:
+    """One step of a recipe as a card lists it: its run, the command that trains it, its time and data sha256.
+
+    mnist_sha256: the MNIST arrays it trained on (their checked sha256); the other parts' sha256 are those
+    of the very images the trainer made of them (status.extra_training_data).
+    """
+    config, status = run.config, run.status
+    parts = status.extra_training_data or {}
+    return {"step": step, "run": run.name, "command": train_command(config) if config else None,
+            "state": status.state, "seconds": None if status.elapsed is None else round(status.elapsed, 1),
+            "mnist_test_accuracy": status.test_accuracy, "model_sha256": status.model_sha256,
+            "data_sha256": {**mnist_sha256, **{name: part["images_sha256"] for name, part in parts.items()
+                                               if isinstance(part, dict) and "images_sha256" in part}}}
+
+
+def _recipe(run: runs.Run) -> dict | None:
+    """A recipe's record for the card of its last run: the steps before it (its config) and this run itself."""
+    recipe = (run.config.extra or {}).get(RECIPE_KEY) if run.config else None
+    if not isinstance(recipe, dict):
+        return None
+    earlier = [step for step in recipe.get("steps") or [] if isinstance(step, dict)]
+    mnist = recipe.get("mnist_sha256") if isinstance(recipe.get("mnist_sha256"), dict) else {}
+    return {**recipe, "steps": [*earlier, recipe_step(run, str(recipe.get("this_step") or run.name), mnist)]}

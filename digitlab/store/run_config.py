@@ -37,6 +37,10 @@ class TrainConfig:
     pen_digits: str | None = None  # pendigits-orig.tra: its training writers' drawings are added to MNIST
     pen_copies: int = 3  # times each pen digit is drawn (each with its own size, place and brush)
     non_digits: int = 0  # generated non-digit drawings to add; any adds an 11th output, "not a digit"
+    unipen: str | None = None  # unipen-dev.tar.gz: its training institutions' digits are added to MNIST
+    unipen_copies: int = 1  # times each UNIPEN digit is drawn
+    letter_copies: int = 0  # times each chosen UNIPEN letter is drawn as "not a digit" (needs unipen); 0: none
+    style_copies: int = 0  # slashed-zero, barred-seven and footed-one copies of each pen 0, 7 and 1; 0: none
     init_from: str | None = None  # a registered model (name or path) whose weights the run starts from
     init_member: int | None = None  # which member (1-based) of an ensemble init_from to start from
     bank_weight: int = 0  # times each drawing of the bank snapshot (bank.npz) is repeated in training; 0: no bank
@@ -70,6 +74,14 @@ class TrainConfig:
             raise ValueError(f"pen digits file {self.pen_digits} not found.")
         if self.pen_copies < 1 or self.non_digits < 0:
             raise ValueError("pen copies must be at least 1 and non-digits at least 0.")
+        if self.unipen is not None and not Path(self.unipen).is_file():
+            raise ValueError(f"UNIPEN archive {self.unipen} not found.")
+        if self.unipen_copies < 1 or self.letter_copies < 0 or self.style_copies < 0:
+            raise ValueError("UNIPEN copies must be at least 1, letter and style copies at least 0.")
+        if self.letter_copies and self.unipen is None:
+            raise ValueError("letter copies need the UNIPEN archive (--unipen), which holds the letters.")
+        if self.style_copies and self.pen_digits is None and self.unipen is None:
+            raise ValueError("style copies need pen digits to style (--pen-digits or --unipen).")
         if not (0 <= self.bank_weight <= MAX_BANK_WEIGHT):
             raise ValueError(f"bank weight must be between 0 and {MAX_BANK_WEIGHT}.")
         if len(self.title) > 80:
@@ -77,6 +89,11 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @property
+    def learns_not_a_digit(self) -> bool:
+        """Whether the run trains an 11th output, "not a digit" (generated non-digits or real letters)."""
+        return bool(self.non_digits or self.letter_copies)
 
     @classmethod
     def from_json(cls, data: Any) -> "TrainConfig":
@@ -105,6 +122,12 @@ def train_command(config: TrainConfig) -> str:
         args += ["--teacher", str(config.teacher), "--teacher-weight", str(config.teacher_weight)]
     if config.pen_digits is not None:
         args += ["--pen-digits", str(config.pen_digits), "--pen-copies", str(config.pen_copies)]
+    if config.unipen is not None:
+        args += ["--unipen", str(config.unipen), "--unipen-copies", str(config.unipen_copies)]
+    if config.letter_copies:
+        args += ["--letter-copies", str(config.letter_copies)]
+    if config.style_copies:
+        args += ["--style-copies", str(config.style_copies)]
     if config.non_digits:
         args += ["--non-digits", str(config.non_digits)]
     if config.init_from is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import streamlit as st
 
@@ -46,7 +46,9 @@ def deployment_settings() -> Settings:
 def default_model_recipe() -> TrainConfig:
     """The config the shipped default model was trained with (its card), else DigitLab's documented recipe.
 
-    For an ensemble that is the recipe of its first member: each member is one ordinary run.
+    For an ensemble that is the recipe of its first member: each member is one ordinary run. A default whose
+    last step went on from another run (a polish) cannot be repeated from this form, which starts every run
+    from scratch: the recipe's one run from scratch, its student step, is filled in instead.
     """
     card = read_json(models_dir() / "default.json", default={}) or {}
     config = card.get("config") if isinstance(card, dict) else None
@@ -55,6 +57,8 @@ def default_model_recipe() -> TrainConfig:
         config = members[0].get("config")
     if not isinstance(config, dict):
         return DEFAULT_MODEL_RECIPE
+    if config.get("init_from"):
+        config = recipe_student_step().to_json()
     known = {field.name for field in fields(TrainConfig)} - {"threads", "extra", "teacher", "teacher_weight",
                                                              "title", "notes", "init_from", "init_member"}
     values = {key: value for key, value in config.items() if key in known}
@@ -66,6 +70,26 @@ def default_model_recipe() -> TrainConfig:
     except (TypeError, ValueError):
         return DEFAULT_MODEL_RECIPE
     return recipe
+
+
+def recipe_student_step() -> TrainConfig:
+    """The student step of `python -m digitlab recipe default` (digitlab.training.recipe) as far as this form goes:
+    its network, epochs, rate, augmentation, pen digits and non-digits, without the UNIPEN parts and teacher."""
+    from digitlab.training.recipe import STUDENT
+
+    return replace(STUDENT, pen_digits=str(pendigits_path()) if pendigits_path() else None, unipen=None,
+                   letter_copies=0, style_copies=0, teacher=None, title="")
+
+
+def default_recipe_help(recipe: TrainConfig) -> str:
+    """What the button fills in, as this form can hold it, and what only the recipe command does."""
+    data = " and ".join(part for part, used in (("the pen digits", recipe.pen_digits), ("generated non-digits",
+                                             recipe.non_digits)) if used) or "no data beyond MNIST"
+    return (f"Fills in {recipe.arch}, {recipe.epochs} epochs at learning rate {recipe.lr:g}"
+            f"{', augmented' if recipe.augment else ''}, on MNIST with {data}: the default model's own run where it "
+            "was trained in one run, else the one run of its recipe that starts from scratch (the student). This "
+            "form has no UNIPEN digits, letters or digit styles, no teacher to distil from and no polish; the whole "
+            "recipe is one command, `python -m digitlab recipe default --out runs/recipe`, three runs in a row.")
 
 
 def _apply_recipe(recipe: TrainConfig, settings: Settings) -> None:
@@ -93,9 +117,9 @@ def train_form(settings: Settings, active: Run | None) -> None:
     recipes.button("Quick run settings", on_click=_apply_recipe, args=(QUICK_RECIPE, settings),
                    help="Fills in the form: cnn-small, 2 epochs, 10,000 images. Measured: 12.5 s on two CPU cores, "
                         "95% on MNIST test.")
-    recipes.button("Default model's settings", on_click=_apply_recipe, args=(default_model_recipe(), settings),
-                   help="Fills in the form with the default model's last training step (its card, models/default.json, "
-                        "lists the whole recipe). That step took 29 minutes on two busy CPU cores.")
+    recipe = default_model_recipe()
+    recipes.button("Default model's settings", on_click=_apply_recipe, args=(recipe, settings),
+                   help=default_recipe_help(recipe))
 
     # Enter in a number field must not start minutes of training: only the button submits.
     with st.form("train_form", border=True, enter_to_submit=False):

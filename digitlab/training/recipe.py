@@ -1,0 +1,118 @@
+"""The default model's recipe as one command: a teacher, a student distilled from it, a polish, then a candidate.
+
+Each step is an ordinary run, started the way the Train page starts one (digitlab.training.jobs.start_run:
+its own `python -m digitlab train --run-dir` process, holding the training lock) into the recipe's folder,
+and waited for. The polish run's config carries the record of the steps before it, so its card (and the
+card of any model promoted from it) lists every step's command, time and data sha256, written by code
+alone (digitlab.store.model_cards.recipe_step). The candidate is the polish run registered as `default`
+in `<out>/candidate/`; replacing the shipped default is left to a person, with the command printed.
+
+TensorFlow uses a GPU wherever it sees one; nothing here asks for one, so the recipe runs without.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from digitlab.store.model_cards import RECIPE_KEY, recipe_step
+from digitlab.store.registry import ModelEntry, promote_run
+from digitlab.store.run_config import TrainConfig
+from digitlab.store.run_folder import Run, read_run
+
+RECIPE_NAMES = ("default",)
+CANDIDATE_FOLDER = "candidate"  # <out>/candidate/: the recipe's model, registered as CANDIDATE_NAME
+CANDIDATE_NAME = "default"
+POLL_SECONDS = 2.0
+TINY_MNIST_IMAGES = 300  # --tiny: a few hundred MNIST images and one epoch a step, to check the wiring, not to learn
+TINY_NON_DIGITS = 60
+
+# The three steps. The teacher reads digits only, from every pen source; the student learns "not a digit"
+# too (generated non-digits and real letters) and distils the teacher's beliefs where it reads the label;
+# the polish goes on from the student at a tenth of the rate without augmentation.
+TEACHER = TrainConfig(arch="digitnet", epochs=12, batch_size=128, lr=1e-3, augment=True, seed=0, pen_copies=2,
+                      unipen_copies=1, style_copies=1, title="recipe default: teacher")
+STUDENT = TrainConfig(arch="digitnet", epochs=16, batch_size=128, lr=1e-3, augment=True, seed=1, teacher_weight=0.7,
+                      pen_copies=2, unipen_copies=2, style_copies=2, letter_copies=1, non_digits=6000,
+                      title="recipe default: student")
+POLISH = replace(STUDENT, epochs=3, lr=1e-4, augment=False, title="recipe default: polish")
+
+
+class RecipeError(RuntimeError):
+    """A step did not finish; the message names it and says why."""
+
+
+@dataclass(frozen=True)
+class RecipeResult:
+    candidate: ModelEntry  # the polish run's model registered in <out>/candidate/
+    steps: list[Run]  # teacher, student, polish, finished
+    next_step: str  # the command that makes the candidate the shipped default
+
+
+def recipe_configs(pen_digits: str, unipen: str, seed: int = 0, tiny: bool = False) -> dict[str, TrainConfig]:
+    """The steps' configs by name (the student's teacher and the polish's start are filled in as they finish)."""
+    configs = {"teacher": TEACHER, "student": STUDENT, "polish": POLISH}
+    configs = {name: replace(config, pen_digits=pen_digits, unipen=unipen, seed=config.seed + seed)
+               for name, config in configs.items()}
+    if tiny:
+        configs = {name: replace(config, epochs=1, limit=TINY_MNIST_IMAGES,
+                                 non_digits=min(config.non_digits, TINY_NON_DIGITS))
+                   for name, config in configs.items()}
+    return configs
+
+
+def recipe_command(name: str, out: Path, pen_digits: str, unipen: str, seed: int, tiny: bool) -> str:
+    """The command line that runs this recipe (recorded on the card)."""
+    return " ".join(["python -m digitlab recipe", name, "--out", str(out), "--seed", str(seed),
+                     "--pen-digits", str(pen_digits), "--unipen", str(unipen), *(["--tiny"] if tiny else [])])
+
+
+def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: bool = False, settings=None,
+               report: Callable[[str], None] = print) -> RecipeResult:
+    """Train the default recipe's three runs into out, one after another, and register the candidate.
+
+    Raises RecipeError when a step fails or is stopped, FileExistsError when out already holds a recipe.
+    """
+    from digitlab.datasets.mnist import EXPECTED_ARRAYS
+    from digitlab.training import jobs
+
+    out = Path(out).resolve()
+    if (out / CANDIDATE_FOLDER).exists():
+        raise FileExistsError(f"{out} already holds a recipe's candidate; choose a new folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    configs = recipe_configs(str(pen_digits), str(unipen), seed, tiny)
+    mnist_sha256 = {f"mnist_{name}": EXPECTED_ARRAYS[name][1] for name in ("x_train", "y_train")}
+    record = {"name": "default", "command": recipe_command("default", out, pen_digits, unipen, seed, tiny),
+              "seed": seed, "tiny": tiny, "mnist_sha256": mnist_sha256, "this_step": "polish",
+              "machine": {"cpu_cores": os.cpu_count(), "platform": platform.platform()}, "steps": []}
+    finished: list[Run] = []
+    for name in ("teacher", "student", "polish"):
+        config = configs[name]
+        if name != "teacher":
+            config = replace(config, teacher=str(finished[0].dir))
+        if name == "polish":
+            config = replace(config, init_from=str(finished[1].dir), extra={RECIPE_KEY: record})
+        run = _train_step(jobs, config, out, settings)
+        report(f"{name}: {run.name} {run.state} in {run.status.elapsed or 0:.0f} s, "
+               f"MNIST test {run.status.test_accuracy}")
+        if run.state != "done":
+            raise RecipeError(f"The {name} step ({run.dir}) ended {run.state}: {run.status.message}\n{run.log_tail()}")
+        finished.append(run)
+        if name != "polish":
+            record["steps"].append(recipe_step(run, name, mnist_sha256))
+    candidate = promote_run(finished[2].dir, CANDIDATE_NAME, directory=out / CANDIDATE_FOLDER)
+    next_step = f"python -m digitlab promote {finished[2].dir} --name {CANDIDATE_NAME} --replace"
+    return RecipeResult(candidate, finished, next_step)
+
+
+def _train_step(jobs, config: TrainConfig, root: Path, settings) -> Run:
+    """Start one run as the Train page does and wait for its trainer to end; the run as it ended."""
+    run = jobs.start_run(config, settings, root=root)
+    while run.is_active:  # refresh_run marks a run whose trainer died without a word as failed
+        time.sleep(POLL_SECONDS)
+        run = jobs.refresh_run(read_run(run.dir))
+    return run
