@@ -13,24 +13,25 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from digitlab.bank.drawing_checks import SOURCES, DrawingRejectedError, encode_png, prepare_drawing
+from digitlab.bank.drawing_checks import (SOURCES, DrawingRejectedError, check_probabilities, check_sha256, encode_png,
+                                          prepare_drawing)
 from digitlab.bank.records import DrawingFilter, NewDrawing
 from digitlab.bank.repository import DrawingBank
 
 MAX_IMPORT_ENTRIES = 200_000  # files in an imported zip
 MAX_IMPORT_BYTES = 500 * 1024 * 1024  # total uncompressed size of an imported zip
-ZIP_SIGNATURE = b"PK\x03\x04"
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 EXPORT_LABELS = "labels.csv"
 EXPORT_STROKES = "strokes.json"
 EXPORT_COLUMNS = ("id", "file", "label", "reading", "probabilities", "model_sha256", "source", "writer",
-                  "created_at")
+                  "created_at", "nickname")  # nickname: a class's student, in a class's export
 PEN_WRITER_PREFIX = "pen-"  # writer tag of imported pen digits: pen-07 is pendigits writer 7
 
 
@@ -84,7 +85,7 @@ def export_zip(bank: DrawingBank, out: str | Path, where: DrawingFilter = Drawin
                 writer.writerow([drawing.id, name, _blank(drawing.label), _blank(drawing.reading),
                                  json.dumps(drawing.probabilities) if drawing.probabilities else "",
                                  drawing.model_sha256 or "", drawing.source, drawing.writer or "",
-                                 drawing.created_at.isoformat()])
+                                 drawing.created_at.isoformat(), drawing.nickname or ""])
                 if drawing.strokes:  # parsed and written again: a stored row that is not JSON fails here, not on import
                     compact = json.dumps(json.loads(drawing.strokes), separators=(",", ":"))
                     strokes.write(f"{separator}{json.dumps(str(drawing.id))}:{compact}")
@@ -105,17 +106,26 @@ def _blank(value) -> str:
     return "" if value is None else str(value)
 
 
-def import_file(bank: DrawingBank, path: str | Path, session: str | None = None) -> ImportReport:
-    """Import a zip written by export_zip, or UNIPEN pen-digit text; the good rows go in, the rest are listed."""
+def import_file(bank: DrawingBank, path: str | Path, session: str | None = None,
+                writers: Iterable[int] | None = None) -> ImportReport:
+    """Import a zip written by export_zip, or UNIPEN pen-digit text (only writers, if given); the good rows go in,
+    the rest are listed. What the file holds decides which, not its name."""
     path = Path(path)
     try:
         with open(path, "rb") as file:
             head = file.read(4)
     except OSError as error:
         raise DrawingRejectedError(f"{path} cannot be read ({error.strerror or error}).") from error
-    if head == ZIP_SIGNATURE:
+    if head in ZIP_SIGNATURES:
+        if writers is not None:
+            raise DrawingRejectedError(f"{path.name} is a zip archive: writer numbers pick digits from UNIPEN text "
+                                       "only, so import the zip without them.")
         return import_zip(bank, path, session)
-    return import_unipen(bank, path)
+    if path.suffix.lower() == ".zip":
+        raise DrawingRejectedError(f"{path.name} is not a zip archive: its name ends in .zip but its contents are "
+                                   "not a zip. Import a zip written by Export (`drawings export`), or UNIPEN pen-digit "
+                                   "text.")
+    return import_unipen(bank, path, writers=writers)
 
 
 def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) -> ImportReport:
@@ -182,13 +192,16 @@ def _optional(value: str | None) -> str | None:
 
 
 def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | None = None,
-                  seed: int = 0) -> ImportReport:
+                  seed: int = 0, class_id: int | None = None, read: Callable[[np.ndarray], np.ndarray] | None = None,
+                  model_sha256: str | None = None) -> ImportReport:
     """Import UNIPEN pen digits (pendigits-orig format) drawn as canvas drawings, tagged pen-NN by writer.
 
     Each digit is drawn with its own seeded size, place and brush (as pendigits.render_on_canvas
     varies them), seeded by its place in the file, so importing the same file again (whole, or other
     writers of it) gives the same images and adds only what the bank lacks. writers limits the import
-    to those writer numbers.
+    to those writer numbers. With class_id they go into that class, each writer a student nicknamed by its tag.
+    With read (a model's probabilities for (n, 28, 28) images), each is stored with that model's reading,
+    as if drawn on the Draw page: what a class's confusion matrix counts.
     """
     from digitlab.datasets.pendigits import read_pendigits_checked, render_on_canvas
 
@@ -205,8 +218,13 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
         canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: a quarter the PNG
         pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
         try:
-            prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen,
-                                            writer=f"{PEN_WRITER_PREFIX}{digit.writer:02d}"))
+            tag = f"{PEN_WRITER_PREFIX}{digit.writer:02d}"
+            prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen, writer=tag,
+                                            class_id=class_id, nickname=tag if class_id is not None else None))
         except DrawingRejectedError as error:
             report.problems.append(f"digit {index + 1} (writer {digit.writer}): {error}")
+    if read is not None and prepared:
+        probabilities = read(np.stack([drawing.mnist for drawing in prepared]))
+        prepared = [replace(drawing, reading=int(np.argmax(row)), probabilities=check_probabilities(row),
+                            model_sha256=check_sha256(model_sha256)) for drawing, row in zip(prepared, probabilities)]
     return report.store(bank, prepared)

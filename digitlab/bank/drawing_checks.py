@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from digitlab.bank.records import NewDrawing
-from digitlab.bank.schema import MAX_TAG_LENGTH
+from digitlab.bank.schema import MAX_NICKNAME_LENGTH, MAX_TAG_LENGTH
 
 SOURCES = ("draw", "upload", "import")
 MAX_STROKES_BYTES = 2_000_000  # a 280 px canvas drawing is a few kB to tens of kB of JSON
@@ -24,6 +24,8 @@ MAX_STORED_SIDE = 560  # uploads are kept as PNG at most this big: twice the can
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TAG = re.compile(r"[\w .@+-]{1,64}")  # letters, digits and a little punctuation: safe in a CSV and a caption
+# Letters (any script), digits, spaces, - and _: a nickname is shown to the teacher, never markup or a formula
+_NICKNAME = re.compile(rf"[^\W_][\w -]{{0,{MAX_NICKNAME_LENGTH - 1}}}")
 
 
 class DrawingRejectedError(ValueError):
@@ -33,7 +35,8 @@ class DrawingRejectedError(ValueError):
 def prepare_drawing(image_bytes: bytes, label: int | None, source: str, *, writer: str | None = None,
                     session: str | None = None, strokes: str | dict | None = None, reading: int | None = None,
                     probabilities=None, model_sha256: str | None = None,
-                    created_at: datetime | None = None) -> NewDrawing:
+                    created_at: datetime | None = None, class_id: int | None = None,
+                    nickname: str | None = None) -> NewDrawing:
     """Check everything about a drawing and compute the 28x28 the model sees; DrawingRejectedError if any is wrong.
 
     image_bytes is the file or canvas PNG as received: it is decoded with the upload checks (PNG or
@@ -57,7 +60,7 @@ def prepare_drawing(image_bytes: bytes, label: int | None, source: str, *, write
         writer=check_tag(writer, "writer"), session=check_tag(session, "session"),
         strokes=check_strokes(strokes), reading=check_digit(reading, "reading", allow_none=True),
         probabilities=check_probabilities(probabilities), model_sha256=check_sha256(model_sha256),
-        created_at=created_at)
+        created_at=created_at, class_id=class_id, nickname=check_nickname(nickname))
 
 
 def check_digit(value, what: str = "label", allow_none: bool = False) -> int | None:
@@ -73,11 +76,22 @@ def check_digit(value, what: str = "label", allow_none: bool = False) -> int | N
 
 
 def check_tag(value: str | None, what: str) -> str | None:
+    """A writer or session tag, trimmed; None for none; else DrawingRejectedError."""
+    return _checked_text(value, _TAG, f"The {what} tag must be 1-{MAX_TAG_LENGTH} letters, digits, spaces or "
+                                      f". @ + - _ characters, not {str(value)[:80]!r}.")
+
+
+def check_nickname(value: str | None) -> str | None:
+    """A student's nickname, trimmed (None for none): up to 24 letters, digits, spaces, - or _; else refused."""
+    return _checked_text(value, _NICKNAME, f"A nickname is 1-{MAX_NICKNAME_LENGTH} letters, digits, spaces, - or _, "
+                                           f"starting with a letter or digit; {str(value)[:40]!r} is not one.")
+
+
+def _checked_text(value, pattern: re.Pattern, refusal: str) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if not isinstance(value, str) or not _TAG.fullmatch(value.strip()):
-        raise DrawingRejectedError(f"The {what} tag must be 1-{MAX_TAG_LENGTH} letters, digits, spaces or . @ + - _ "
-                                   f"characters, not {str(value)[:80]!r}.")
+    if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
+        raise DrawingRejectedError(refusal)
     return value.strip()
 
 

@@ -25,6 +25,8 @@ class Drawing:
     strokes: str | None
     png: bytes
     mnist: np.ndarray  # (28, 28) uint8
+    class_id: int | None = None  # the class it was drawn in
+    nickname: str | None = None  # its student's nickname in that class
 
     @property
     def correct(self) -> bool | None:
@@ -55,6 +57,8 @@ class NewDrawing:
     probabilities: list[float] | None = None
     model_sha256: str | None = None
     created_at: datetime | None = None
+    class_id: int | None = None  # the class it is drawn in: the bank refuses it once that class is closed
+    nickname: str | None = None  # checked by drawing_checks.check_nickname
 
     @property
     def content_sha256(self) -> str:
@@ -62,9 +66,9 @@ class NewDrawing:
         return content_sha256(self.png)
 
     @property
-    def identity(self) -> tuple[str, int | None, str | None]:
-        """(content hash, label, writer): an import skips a drawing whose identity the bank already holds."""
-        return self.content_sha256, self.label, self.writer
+    def identity(self) -> tuple[str, int | None, str | None, int | None]:
+        """(content hash, label, writer, class): an import skips a drawing whose identity the bank already holds."""
+        return self.content_sha256, self.label, self.writer, self.class_id
 
 
 def content_sha256(png: bytes) -> str:
@@ -84,6 +88,9 @@ class DrawingFilter:
     session: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    class_id: int | None = None
+    # A visitor's session: a class's drawings are private to its teacher and to the session that drew each
+    viewer_session: str | None = None
 
 
 @dataclass(frozen=True)

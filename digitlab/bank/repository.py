@@ -9,7 +9,8 @@ it and when.
 Where it lives: config.database.database_url(); SQLite needs no set-up; PostgreSQL is for a shared
 deployment whose own disk does not last (Streamlit Community Cloud wipes it on every restart).
 
-This module is the only one that reads and writes the table: schema.py defines it, migrate.py brings a
+This module is the only one that reads and writes the table, one module because a drawing's every read and
+write shares its transactions, its bin and its locks: schema.py defines it, migrate.py brings a
 database up to it, engine.py connects (every write is one transaction, so a failed save leaves the bank
 as it was), rows.py maps records to rows, drawing_checks.py vets what comes in, archive.py reads and
 writes the bank's files. A drawing's identity is its content hash (the PNG's sha256), label and writer;
@@ -27,6 +28,7 @@ import numpy as np
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
+from digitlab.bank.classes import outside_closed_classes, refuse_closed_classes
 from digitlab.bank.drawing_checks import DrawingRejectedError, check_digit
 from digitlab.bank.engine import BankTransaction, DrawingBankError, create_bank_engine
 from digitlab.bank.migrate import NewerSchemaError, current_revision, upgrade_to_head
@@ -96,8 +98,10 @@ class DrawingBank:
     # -- writing --
 
     def add(self, drawing: NewDrawing, max_drawings: int | None = None) -> int:
-        """Store one checked drawing; its id. With max_drawings (a visitor's save), refuse once the bank holds that many."""
+        """Store one checked drawing; its id. Refused (DrawingRejectedError) when its class is closed, and with
+        max_drawings (a visitor's save) once the bank holds that many."""
         with self._writing() as connection:
+            refuse_closed_classes(connection, [drawing])
             if max_drawings is not None:
                 refusal = self._full_refusal(connection, max_drawings)
                 if refusal:
@@ -107,8 +111,10 @@ class DrawingBank:
 
     def add_many(self, drawings: Iterable[NewDrawing]) -> list[int]:
         """Store drawings in one transaction: all of them, or (on a failure) none."""
+        drawings = list(drawings)
         rows = [row_of(drawing) for drawing in drawings]
         with self._writing() as connection:
+            refuse_closed_classes(connection, drawings)
             return [int(connection.execute(insert(drawings_table).values(**row)).inserted_primary_key[0])
                     for row in rows]
 
@@ -121,13 +127,15 @@ class DrawingBank:
         pending = list(drawings)
         added: list[int] = []
         with self._writing() as connection:
+            refuse_closed_classes(connection, pending)
             if self.is_postgres:  # two imports of one file at once: take turns, so neither misses the other's rows
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
             held = set()
             for start in range(0, len(pending), IDENTITY_BATCH):
                 hashes = {drawing.content_sha256 for drawing in pending[start : start + IDENTITY_BATCH]}
                 held.update(connection.execute(
-                    select(drawings_table.c.content_sha256, drawings_table.c.label, drawings_table.c.writer).where(
+                    select(drawings_table.c.content_sha256, drawings_table.c.label, drawings_table.c.writer,
+                           drawings_table.c.class_id).where(
                         drawings_table.c.content_sha256.in_(hashes), drawings_table.c.deleted_at.is_(None))).tuples())
             for drawing in pending:
                 if drawing.identity in held:
@@ -140,9 +148,10 @@ class DrawingBank:
     def relabel(self, drawing_id: int, label: int, session: str | None = None) -> bool:
         """Give a stored drawing another label, in one statement; with session, only if that session saved it.
 
-        Whether a drawing was relabelled (False: it is gone, in the bin, or not that session's).
+        Whether a drawing was relabelled (False: it is gone, in the bin, not that session's, or in a closed class).
         """
-        statement = update(drawings_table).where(*own(drawing_id, session)).values(label=check_digit(label))
+        statement = update(drawings_table).where(*own(drawing_id, session), outside_closed_classes()) \
+            .values(label=check_digit(label))
         with self._writing() as connection:
             return connection.execute(statement).rowcount > 0
 
@@ -223,6 +232,13 @@ class DrawingBank:
                     return
                 last = rows[-1].id
 
+    def readings(self, where: DrawingFilter = DrawingFilter()) -> list[Drawing]:
+        """The matching drawings, oldest first, without their images or strokes (empty png and mnist): for counts."""
+        light = [column for column in drawings_table.c if column.name not in ("png", "mnist", "strokes")]
+        with self._reading() as connection:
+            rows = connection.execute(select(*light).where(*conditions(where)).order_by(drawings_table.c.id)).all()
+        return [drawing_of(row, images=False) for row in rows]
+
     def count(self, where: DrawingFilter = DrawingFilter()) -> int:
         with self._reading() as connection:
             return int(connection.execute(
@@ -235,11 +251,12 @@ class DrawingBank:
                 select(func.count(), func.max(drawings_table.c.id)).select_from(drawings_table).where(*live())).one()
         return int(count), int(highest or 0)
 
-    def writers(self) -> list[str]:
-        """The writer tags in the bank, sorted."""
+    def writers(self, viewer_session: str | None = None) -> list[str]:
+        """The writer tags in the bank, sorted; with viewer_session, only those a visitor may see (DrawingFilter)."""
         with self._reading() as connection:
             rows = connection.execute(select(drawings_table.c.writer).where(
-                drawings_table.c.writer.is_not(None), *live()).distinct())
+                drawings_table.c.writer.is_not(None), *conditions(DrawingFilter(viewer_session=viewer_session)))
+                .distinct())
             return sorted(row[0] for row in rows)
 
     def labelled_people(self) -> dict[str, int]:
@@ -255,12 +272,15 @@ class DrawingBank:
         return counts
 
     def as_dataset(self, writer: str | None = None, source: str | None = None,
-                   writers: Iterable[str] | None = None) -> DrawingDataset:
-        """The labelled drawings (of one writer, several, or all) as arrays, oldest first."""
+                   writers: Iterable[str] | None = None, class_id: int | None = None,
+                   viewer_session: str | None = None) -> DrawingDataset:
+        """The labelled drawings (of one writer, several, one class, or all) as arrays, oldest first; with
+        viewer_session, only what that visitor may see (see DrawingFilter)."""
         columns = (drawings_table.c.id, drawings_table.c.label, drawings_table.c.writer, drawings_table.c.session,
                    drawings_table.c.mnist)
         statement = select(*columns).where(drawings_table.c.label.is_not(None),
-                                           *conditions(DrawingFilter(writer=writer, source=source)))
+                                           *conditions(DrawingFilter(writer=writer, source=source, class_id=class_id,
+                                                                     viewer_session=viewer_session)))
         if writers is not None:
             statement = statement.where(drawings_table.c.writer.in_(list(writers)))
         with self._reading() as connection:

@@ -105,8 +105,9 @@ def snapshot_dataset(dataset: "DrawingDataset", source: str, share: float = HELD
                         held_out_writers=people[held_out], source=source)
 
 
-def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE) -> BankDrawings:
-    """The bank's labelled drawings, now, split for a run (see snapshot_dataset)."""
+def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE, class_id: int | None = None) -> BankDrawings:
+    """The bank's labelled drawings (or one class's), now, split for a run (see snapshot_dataset)."""
     from digitlab.config.database import describe_url
 
-    return snapshot_dataset(bank.as_dataset(), describe_url(bank.url), share)
+    source = describe_url(bank.url) + ("" if class_id is None else f", class {class_id}")
+    return snapshot_dataset(bank.as_dataset(class_id=class_id), source, share)

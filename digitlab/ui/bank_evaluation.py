@@ -12,7 +12,8 @@ from digitlab.bank.engine import DrawingBankError
 from digitlab.evaluation.bank_scores import evaluate_drawings
 from digitlab.evaluation.metrics import Evaluation
 from digitlab.store.registry import ModelEntry
-from digitlab.ui.bank import drawing_bank
+from digitlab.ui.access import viewer_is_owner
+from digitlab.ui.bank import drawing_bank, session_tag
 from digitlab.ui.loaders import load_predictor
 
 DATASET_KEY = "evaluate_dataset"
@@ -35,7 +36,7 @@ def dataset_switch() -> DatasetChoice:
     if choice != DRAWING_BANK:
         return DatasetChoice(bank=False)
     try:
-        writers = drawing_bank().writers()
+        writers = drawing_bank().writers(viewer_session=_visitor_session())
     except DrawingBankError:
         writers = []  # bank_evaluation reports the error
     writer = right.selectbox("Writer", [None, *writers], key=WRITER_KEY,
@@ -51,7 +52,7 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
     except DrawingBankError as error:
         st.error(str(error))
         return None
-    evaluation, images, labels = _bank_evaluation(entry.sha256, bank.url, writer, revision, entry)
+    evaluation, images, labels = _bank_evaluation(entry.sha256, bank.url, writer, _visitor_session(), revision, entry)
     if evaluation.n == 0:
         who = f" by {writer}" if writer else ""
         st.info(f"The drawing bank has no labelled drawings{who} yet. Correct a few readings on the Draw page, or "
@@ -62,9 +63,15 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
                              source="drawing bank")
 
 
+def _visitor_session() -> str | None:
+    """None for the owner; a visitor's session, which sees no class's drawings but its own (see DrawingFilter)."""
+    return None if viewer_is_owner() else session_tag()
+
+
 @st.cache_data(show_spinner="Reading the drawing bank...", max_entries=8)
-def _bank_evaluation(sha256: str, url: str, writer: str | None, revision: tuple[int, int], _entry: ModelEntry):
-    # Keyed by model file, bank, writer and the bank's revision: a saved or deleted drawing is a new key.
-    dataset = drawing_bank().as_dataset(writer=writer)
+def _bank_evaluation(sha256: str, url: str, writer: str | None, viewer_session: str | None, revision: tuple[int, int],
+                     _entry: ModelEntry):
+    # Keyed by model file, bank, writer, viewer and the bank's revision: a saved or deleted drawing is a new key.
+    dataset = drawing_bank().as_dataset(writer=writer, viewer_session=viewer_session)
     evaluation = evaluate_drawings(load_predictor(_entry), dataset, sha256)
     return evaluation, dataset.x, dataset.y

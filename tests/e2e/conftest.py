@@ -89,6 +89,18 @@ def wait_for_app_idle(page, timeout: float = 60_000) -> None:
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
 
 
+def sign_in_as_owner(page, password: str, timeout: float = 60_000) -> None:
+    """Sign in with the owner password from the sidebar, as an owner does, and wait until the page says so."""
+    from playwright.sync_api import expect
+
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Owner sign-in").click()
+    sidebar.get_by_label("Owner password").fill(password)
+    sidebar.get_by_role("button", name="Sign in as owner").click()
+    expect(sidebar.get_by_text("Signed in as the owner.")).to_be_visible(timeout=timeout)
+    wait_for_app_idle(page)
+
+
 def save_screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

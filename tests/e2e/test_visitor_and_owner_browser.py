@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 
 from digitlab.config.access import hash_password
 from digitlab.store.run_config import TrainConfig
-from tests.e2e.conftest import running_app, select_runs_table_row, wait_for_app_idle
+from tests.e2e.conftest import running_app, select_runs_table_row, sign_in_as_owner, wait_for_app_idle
 from tests.run_fixtures import fake_trainer, make_run
 
 PASSWORD = "teacher's secret"
@@ -39,12 +39,7 @@ def test_a_visitor_gets_no_stop_delete_or_promote_and_the_owner_does(browser, tm
                 wait_for_app_idle(page)
                 expect(page.get_by_role("heading", name="Run someone's run")).to_be_visible(timeout=30_000)
 
-            sidebar = owner.get_by_test_id("stSidebar")
-            sidebar.get_by_text("Owner sign-in").click()
-            sidebar.get_by_label("Owner password").fill(PASSWORD)
-            sidebar.get_by_role("button", name="Sign in as owner").click()
-            expect(sidebar.get_by_text("Signed in as the owner.")).to_be_visible(timeout=15_000)
-            wait_for_app_idle(owner)
+            sign_in_as_owner(owner, PASSWORD)
 
             expect(buttons_named(owner, "Stop")).to_have_count(1, timeout=15_000)
             expect(buttons_named(visitor, "Stop")).to_have_count(0)

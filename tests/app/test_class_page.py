@@ -1,0 +1,208 @@
+"""The Class page and joining a class by its link, in AppTest, on a real SQLite bank."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from digitlab.bank.classes import ClassBook
+from digitlab.bank.drawing_checks import encode_png, prepare_drawing
+from digitlab.bank.records import DrawingFilter
+from digitlab.config.sign_in_throttle import SignInThrottle
+from tests.app.test_drawings_page import bank  # noqa: F401 (a fixture: this test's own SQLite bank)
+from tests.helpers.canvases import canvas_from_digit
+
+PAGES = Path(__file__).resolve().parents[2] / "pages"
+
+
+@pytest.fixture
+def fresh_throttle(monkeypatch):
+    """A join throttle of this test's own, on a clock the test moves."""
+    import digitlab.ui.class_join
+
+    clock = [1000.0]
+    throttle = SignInThrottle(server_checks_per_minute=600, clock=lambda: clock[0])
+    monkeypatch.setattr(digitlab.ui.class_join, "CLASS_JOIN_THROTTLE", throttle)
+    return clock
+
+
+@pytest.fixture(scope="module")
+def draw_model(small_models_dir):
+    from digitlab.store.registry import entry_for_path
+
+    return entry_for_path(small_models_dir / "default.keras")
+
+
+def class_page() -> AppTest:
+    return AppTest.from_file(PAGES / "class.py", default_timeout=60).run()
+
+
+def draw_page(monkeypatch, entry, digit_image: np.ndarray | None, code: str | None) -> AppTest:
+    import digitlab.ui.canvas
+
+    canvas = None if digit_image is None else canvas_from_digit(digit_image)
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: canvas)
+    at = AppTest.from_file(PAGES / "draw.py", default_timeout=60)
+    at.session_state["selected_model"] = entry
+    if code is not None:
+        at.query_params["class"] = code
+    return at.run()
+
+
+def texts(elements) -> str:
+    return " ".join(str(element.value) for element in elements)
+
+
+def test_only_the_owner_gets_the_class_page(bank, monkeypatch):
+    """Test that a visitor (not on the server's machine, no owner sign-in) is told the page is the owner's, and
+    sees no class, while the owner makes one."""
+    import digitlab.ui.access
+
+    ClassBook(bank).create("7B")
+    monkeypatch.setattr(digitlab.ui.access, "client_connection", lambda: ("203.0.113.9", ()))
+    at = class_page()
+    assert not at.exception
+    assert "for the teacher who owns this deployment" in texts(at.info)
+    assert not at.selectbox and not at.text_input and "7B" not in texts(at.markdown) + texts(at.caption)
+
+
+def test_the_owner_makes_a_class_gets_its_link_and_closes_it(bank):
+    """Test that the owner's new class comes with a link whose code joins it, and that Close closes it."""
+    at = class_page()
+    assert "There is no class yet" in texts(at.info)
+    at.text_input[0].input("7B maths")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [link] = [element.value for element in at.code]
+    code = re.search(r"\?class=([0-9A-Z]{10})$", link).group(1)
+    book = ClassBook(bank)
+    [school_class] = book.all()
+    assert school_class.name == "7B maths" and book.find_by_code(code) == school_class
+    assert "No drawings yet" in texts(at.info)
+
+    at.button(key="class_close").click().run()
+    assert not book.get(school_class.id).is_open
+    assert "This class is closed" in texts(at.warning) and not at.code
+
+
+def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank, monkeypatch, draw_model, mnist,
+                                                                         fresh_throttle):
+    """Test that the link puts the session in the class, that an answer stores the drawing with the class and the
+    nickname, that a bad nickname is refused, and that the student's own line counts their drawing."""
+    school_class, code = ClassBook(bank).create("7B")
+    at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code.lower())  # a 7, the code as typed by hand
+    assert not at.exception, [e.value for e in at.exception]
+    assert "You are in the class **7B**" in texts(at.markdown)
+    at.text_input(key="class_nickname_input").input("<b>Ana</b>").run()
+    assert "nickname" in texts(at.error)
+    at.text_input(key="class_nickname_input").input("Ana 7").run()
+    at.button(key="bank_label_4").click().run()
+    [stored] = bank.drawings()
+    assert (stored.class_id, stored.nickname, stored.label) == (school_class.id, "Ana 7", 4)
+    assert "You drew **1** digit(s) in this class" in texts(at.markdown)
+
+    at.button(key="class_leave").click().run()  # drawings from now on are outside the class
+    at.session_state["bank_last_save"] = None
+    at.run()
+    at.button(key="bank_right").click().run()
+    assert [(d.class_id, d.nickname) for d in bank.drawings(newest_first=False)] == [
+        (school_class.id, "Ana 7"), (None, None)]
+
+
+def test_a_closed_class_refuses_a_student_s_drawing_with_a_message(bank, monkeypatch, draw_model, mnist,
+                                                                    fresh_throttle):
+    """Test that a student whose class was closed after they joined is told their answer was not saved."""
+    book = ClassBook(bank)
+    school_class, code = book.create("7B")
+    at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)
+    book.close(school_class.id)
+    at.button(key="bank_label_4").click().run()
+    assert "This class is closed" in texts(at.error)
+    assert bank.count(DrawingFilter()) == 0
+    again = draw_page(monkeypatch, draw_model, None, code)  # a new student with the link: not let in
+    assert "is closed" in texts(again.error) and "class_joined" not in again.session_state
+
+
+def test_a_wrong_code_is_refused_and_guessing_is_throttled(bank, monkeypatch, draw_model, fresh_throttle):
+    """Test that wrong codes are refused, that after a few the session must wait (even with the right code), and
+    that the right code works once the wait is over."""
+    school_class, code = ClassBook(bank).create("7B")
+    at = draw_page(monkeypatch, draw_model, None, "AAAAAAAAAA")
+    assert "This class link is not valid" in texts(at.error)
+    for guess in ("BBBBBBBBBB", "CCCCCCCCCC"):
+        at.query_params["class"] = guess
+        at.run()
+        assert "This class link is not valid" in texts(at.error)
+    at.query_params["class"] = "DDDDDDDDDD"
+    at.run()
+    at.query_params["class"] = code
+    at.run()
+    assert "Too many tries to join a class just now. Try again in" in texts(at.error)
+    assert "class_joined" not in at.session_state
+    fresh_throttle[0] += 3600  # long after: the same link, still open, is tried again
+    at.run()
+    assert "You are in the class **7B**" in texts(at.markdown)
+    assert at.session_state["class_joined"]["id"] == school_class.id
+
+
+def test_the_class_page_counts_the_class_and_shows_a_cell_s_drawings(bank, mnist):
+    """Test that the owner's page counts the class's drawings (not others'), and a chosen confusion cell shows
+    its drawings, captioned with the student's nickname."""
+    school_class, _ = ClassBook(bank).create("7B")
+    other, _ = ClassBook(bank).create("8C")
+
+    def store(index: int, label: int, reading: int, session: str, nickname: str | None, class_id: int) -> None:
+        png = encode_png(canvas_from_digit(mnist.x_test[index]))
+        bank.add(prepare_drawing(png, label, "draw", session=session, writer=session, reading=reading,
+                                 class_id=class_id, nickname=nickname))
+
+    store(0, 7, 7, "visitor-a", "Ana", school_class.id)
+    store(4, 4, 9, "visitor-a", "Ana", school_class.id)
+    store(1, 2, 2, "visitor-b", None, school_class.id)
+    store(2, 1, 1, "visitor-c", "Zed", other.id)
+    at = AppTest.from_file(PAGES / "class.py", default_timeout=60)
+    at.session_state["class_page_chosen"] = school_class.id
+    at.session_state["class_confusion_cell"] = (4, 9)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert (metrics["Drawings"], metrics["Students"], metrics["Corrected"]) == ("3", "2", "1")
+    students = _table(at, "Student")
+    assert sorted(zip(students["Student"], students["Drawings"])) == [("Ana", 2), ("visitor-b", 1)]
+    assert "**1** drawing(s) of a 4 read as 9." in texts(at.caption)
+    assert any("4 → 9 · Ana" in caption for caption in _image_captions(at))
+    hardest = _table(at, "Share right")
+    assert hardest["Digit"].tolist()[0] == "4"
+
+
+def _table(at: AppTest, column: str):
+    [table] = [frame.value for frame in at.dataframe if column in frame.value.columns]
+    return table
+
+
+def _image_captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def test_a_visitor_s_drawings_page_shows_no_class_s_drawings_but_their_own(bank, monkeypatch, mnist):
+    """Test that on the Drawings page a visitor sees the drawings outside any class and their own class drawings,
+    but not a classmate's, nor the classmate's writer tag among the filters."""
+    import digitlab.ui.access
+
+    school_class, _ = ClassBook(bank).create("7B")
+    for index, (session, class_id) in enumerate((("visitor-me", school_class.id),
+                                                 ("visitor-classmate", school_class.id), ("visitor-outside", None))):
+        png = encode_png(canvas_from_digit(mnist.x_test[index]))
+        bank.add(prepare_drawing(png, int(mnist.y_test[index]), "draw", session=session, writer=session,
+                                 class_id=class_id))
+    monkeypatch.setattr(digitlab.ui.access, "client_connection", lambda: ("203.0.113.9", ()))
+    at = AppTest.from_file(PAGES / "drawings.py", default_timeout=60)
+    at.session_state["bank_session_tag"] = "visitor-me"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "**2** drawing(s) match" in texts(at.caption)
+    assert at.selectbox(key="drawings_writer").options == ["any writer", "visitor-me", "visitor-outside"]
