@@ -9,6 +9,9 @@ fragment rerun does not flip the app's "running" state, so that state cannot be 
 
 Also measured: the first page view after each server starts, the servers' resident memory (process
 and children) after the first prediction, and the wall time of `python -m digitlab predict` on one file.
+Optionally: as many digits as it takes to reach a number of strokes (a p95 needs about 30), strokes with a
+training run going (started as the Train page starts one), and a Chromium performance trace of one more
+stroke on each app, summarised into its largest costs (digitlab/bench/browser_trace.py).
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ SETTLE_WATCH_JS = """() => {
     const settle = window.__settle = {penUp: null, last: null};
     new MutationObserver(() => { if (settle.penUp !== null) settle.last = performance.now(); })
         .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-    window.addEventListener('pointerup', () => { settle.penUp = performance.now(); settle.last = null; }, true);
+    window.addEventListener('pointerup', () => {
+        settle.penUp = performance.now(); settle.last = null;
+        performance.mark('digitlab-pen-up');  // where a performance trace of the stroke starts
+    }, true);
 }"""
 SETTLED_JS = f"""() => window.__settle.last !== null && performance.now() - window.__settle.last >= {QUIET_MS}"""
 # The canvas component renders in a shadow root (so its own changes never reach SETTLE_WATCH_JS's observer
@@ -156,8 +162,8 @@ def predict_one_file_s(repeats: int = 3) -> float:
     return round(float(np.median(seconds)), 2)
 
 
-def pick_pen_digits(n_digits: int, seed: int = 0) -> list:
-    """n_digits pen digits of the held-out writers, two of each class first, in a seeded order."""
+def pick_pen_digits(n_digits: int, seed: int = 0, min_strokes: int = 0) -> list:
+    """At least n_digits pen digits of the held-out writers in a seeded order, more until they hold min_strokes strokes."""
     from digitlab.datasets.pendigits import pendigits_path
     from digitlab.datasets.pendigits import read_pendigits, split_by_writer
 
@@ -166,15 +172,41 @@ def pick_pen_digits(n_digits: int, seed: int = 0) -> list:
         raise FileNotFoundError("pendigits-orig.tra not found; set DIGITLAB_PENDIGITS")
     _, held_out = split_by_writer(read_pendigits(path))
     order = np.random.default_rng(seed).permutation(len(held_out))
-    return [held_out[index] for index in order[:n_digits]]
+    picked = [held_out[index] for index in order[:n_digits]]
+    for index in order[n_digits:]:
+        if sum(len(digit.strokes) for digit in picked) >= min_strokes:
+            break
+        picked.append(held_out[index])
+    return picked
+
+
+def start_background_training():
+    """A real training run in its own process, at the CPU priority the Train page gives one; training when returned."""
+    from digitlab.bench.speed import BackgroundTraining
+    from digitlab.training.jobs import yield_to_the_page
+
+    training = BackgroundTraining()
+    yield_to_the_page(training.process.pid)
+    try:
+        training.wait_until_training(timeout=300)
+    except BaseException:
+        training.stop()
+        raise
+    return training
 
 
 def ratio(numerator, denominator) -> float | None:
     return round(numerator / denominator, 2) if numerator and denominator else None
 
 
-def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
-    """Draw n_digits pen digits on the app and on the floor, taking turns; return the figures."""
+def run_browser_bench(n_digits: int = 20, seed: int = 0, min_strokes: int = 0, while_training: bool = False,
+                      trace_dir: Path | None = None) -> dict:
+    """Draw pen digits on the app and on the floor, taking turns; return the figures.
+
+    At least n_digits digits, more until each app gets min_strokes strokes. while_training: with a real
+    training run going (at the priority the Train page gives one). trace_dir: also trace one more stroke on
+    each app with Chromium and write the traces there.
+    """
     from playwright.sync_api import sync_playwright
 
     from digitlab.bench.machine import machine_description
@@ -182,9 +214,11 @@ def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
     executable = chromium_path()
     if executable is None:
         raise FileNotFoundError("no Chromium on this machine: install Debian's 'chromium' package")
-    digits = pick_pen_digits(n_digits, seed)
-    report: dict = {"digits": n_digits, "quiet_ms": QUIET_MS, "apps": {}}
+    digits = pick_pen_digits(n_digits, seed, min_strokes)
+    n_digits = len(digits)
+    report: dict = {"digits": n_digits, "quiet_ms": QUIET_MS, "while_training": while_training, "apps": {}}
     servers: dict[str, StreamlitServer] = {}
+    training = None
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
@@ -198,6 +232,8 @@ def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
                 first[name] = {"server_healthy_s": round(healthy_s, 2), "page_load_s": round(page_s, 2),
                                "start_to_page_s": round(time.perf_counter() - server.started, 2)}
                 tabs[name].let_settle()
+            if while_training:  # started once both pages are up: it slows the strokes, not the servers' start
+                training = start_background_training()
             read_correctly = 0
             for index, digit in enumerate(digits):
                 for name, tab in tabs.items():
@@ -211,8 +247,16 @@ def run_browser_bench(n_digits: int = 20, seed: int = 0) -> dict:
             for name in servers:
                 report["apps"][name] = {**first[name], **stroke_figures(strokes[name]), "all_ms": [None if ms is None else round(ms) for ms in strokes[name]]}
             report["apps"]["app"]["pen_digits_read_correctly"] = f"{read_correctly}/{n_digits}"
+            if trace_dir is not None:
+                from digitlab.bench.browser_trace import trace_stroke
+
+                report["traces"] = {name: trace_stroke(browser, tab, canvas_strokes(digits[0])[0],
+                                                       Path(trace_dir) / f"{name}-stroke-trace.json")
+                                    for name, tab in tabs.items()}
             browser.close()
     finally:
+        if training is not None:
+            training.stop()
         for server in servers.values():
             server.stop()
     app, floor = report["apps"]["app"], report["apps"]["floor"]

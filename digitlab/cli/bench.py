@@ -22,8 +22,16 @@ def add_bench_parser(subparsers) -> None:
     bench.add_argument("--browser", action="store_true",
                        help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
     bench.add_argument("--digits", type=int, default=20, help="with --browser: pen digits drawn on each app")
+    bench.add_argument("--strokes", type=int, default=0,
+                       help="with --browser: draw more digits until each app got this many strokes (30 for a p95)")
+    bench.add_argument("--trace", default=None, metavar="DIR",
+                       help="with --browser: trace one more stroke on each app with Chromium, write the traces to "
+                            "DIR and summarise their largest costs")
     bench.add_argument("--memory", action="store_true",
                        help="the app server's resident memory after each part a visitor uses, in Chromium")
+    bench.add_argument("--warm-caches", action="store_true",
+                       help="with --memory: keep the evaluation cache (the Why? index, MNIST test's evaluation) as a "
+                            "server whose disk survived a restart; by default it starts empty, as on Community Cloud")
     bench.add_argument("--bank-effect", action="store_true",
                        help="import pen writers 1-20 into a drawing bank, fine-tune --model on it, and read writers "
                             "21-30 before and after (several minutes)")
@@ -39,12 +47,14 @@ def run_bench_command(args) -> int:
     if args.browser:  # what a person drawing feels, against the canvas's own floor (digitlab/bench/browser.py)
         from digitlab.bench.browser import run_browser_bench
 
-        print(json.dumps(run_browser_bench(n_digits=args.digits), indent=None if args.json else 2))
+        report = run_browser_bench(n_digits=args.digits, min_strokes=args.strokes, while_training=args.while_training,
+                                   trace_dir=args.trace)
+        print(json.dumps(report, indent=None if args.json else 2))
         return 0
     if args.memory:  # what each part of the app costs the server (digitlab/bench/server_memory.py)
         from digitlab.bench.server_memory import run_memory_bench
 
-        print(json.dumps(run_memory_bench(), indent=None if args.json else 2))
+        print(json.dumps(run_memory_bench(warm_caches=args.warm_caches), indent=None if args.json else 2))
         return 0
     if args.bank_effect:  # what training on the drawing bank does for unseen writers (digitlab/bench/bank_effect.py)
         from digitlab.bench.bank_effect import run_bank_effect

@@ -239,11 +239,20 @@ def _launch(command: list[str], run_dir: Path, threads: int | None, lock: HeldLo
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=lock.child_environment(env), stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                    pass_fds=(lock.fd,))
-    try:
-        os.setpriority(os.PRIO_PROCESS, process.pid, 10)  # below the server, so drawing stays quick
-    except (AttributeError, OSError):
-        pass
+    yield_to_the_page(process.pid)
     return process
+
+
+TRAINER_NICENESS = 19  # the lowest CPU priority: a stroke on the Draw page always comes before a training step
+
+
+def yield_to_the_page(pid: int) -> None:
+    """Run a trainer at the lowest CPU priority, so the server and the browsers of people drawing come first.
+    Set before it starts TensorFlow's threads: on Linux a priority is per thread, inherited by new threads."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, TRAINER_NICENESS)
+    except (AttributeError, OSError):
+        pass  # no priorities here (Windows), or the trainer already exited: nothing to yield
 
 
 def trainer_command(run_dir: Path) -> list[str]:

@@ -64,8 +64,36 @@ def last_canvas_message() -> tuple[bytes | None, dict | None]:
 
 
 def clear_drawing() -> None:
-    """Empty the canvas (an on_click callback): a new key mounts a fresh canvas with no strokes."""
+    """Mount a fresh canvas with no strokes (a new key): the fallback of clear_button."""
     st.session_state[_GENERATION_KEY] = st.session_state.get(_GENERATION_KEY, 0) + 1
+
+
+CANVAS_SLOT_KEY = "drawing-canvas-slot"  # the container the page draws the canvas in; clear_button finds it by it
+_BIN_ICON = ('<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" '
+             'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M3 6h18"/>'
+             '<path d="M8 6V4h8v2"/><path d="M19 6l-1 14H6L5 6"/></svg>')
+CLEAR_HTML = f'<button type="button" class="digitlab-clear" title="Start again on an empty canvas.">{_BIN_ICON}Clear</button>'
+# Streamlit's secondary button, from the theme Streamlit hands the component.
+CLEAR_CSS = """.digitlab-clear { display: inline-flex; align-items: center; gap: 0.5rem; min-height: 2.5rem;
+  padding: 0.25rem 0.75rem; font: inherit; font-family: var(--st-font); color: var(--st-text-color);
+  background: var(--st-background-color); border: 1px solid var(--st-border-color);
+  border-radius: var(--st-button-radius); cursor: pointer; }
+.digitlab-clear:hover { border-color: var(--st-primary-color); color: var(--st-primary-color); }
+.digitlab-clear:focus-visible { outline: 2px solid var(--st-primary-color); outline-offset: 1px; }"""
+
+
+def clear_button() -> None:
+    """Clear, below the canvas drawn in the CANVAS_SLOT_KEY container: it empties that canvas in the browser.
+
+    A Streamlit button would empty it only once the server had rerun the page, and a stroke drawn in
+    between was lost (browser_assets/clear_canvas.js says how). The canvas keeps its key, so nothing remounts.
+    """
+    from digitlab.ui.browser_components import mounting_command
+
+    mount = mounting_command("clear_canvas", CLEAR_HTML, CLEAR_CSS)
+    if mount is not None:
+        mount(key="clear-drawing", data={"canvas": f"st-key-{CANVAS_SLOT_KEY}"}, on_remount_change=clear_drawing,
+              width="content", height="content")
 
 
 _NUMBER_GENERATION_KEY = "number_canvas_generation"

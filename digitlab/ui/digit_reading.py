@@ -16,7 +16,8 @@ from digitlab.serving.predictor import Prediction
 from digitlab.ui import canvas
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.corrections import offer_reading, save_feedback
-from digitlab.ui.figures.probabilities import pixel_image, png_data_url, probability_chart
+from digitlab.ui.figures.probabilities import pixel_image, png_data_url
+from digitlab.ui.probability_chart import probability_bars
 from digitlab.ui.why_panel import why_panel
 
 DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
@@ -28,6 +29,7 @@ MODEL_VIEW_CAPTION = "What the model sees: 28 × 28 pixels, centred and scaled l
 
 SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
 SOURCE_TABS_KEY = "digit_source"  # the Draw page's Draw / Upload tabs
+CHART_KEY = "probability-chart"  # one chart, kept on the page and updated in place
 
 
 def send_to_draw_page(image: np.ndarray, caption: str) -> None:
@@ -58,8 +60,8 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
                             width=28 * MODEL_VIEW_SCALE, caption=MODEL_VIEW_CAPTION)
     result_column.metric("Prediction", str(prediction.digit), delta=f"{prediction.confidence:.0%} probability",
                          delta_color="off", delta_arrow="off")
-    result_column.plotly_chart(probability_chart(prediction.probabilities),
-                               config={"displayModeBar": False, "staticPlot": True})
+    with result_column:
+        probability_bars(prediction.probabilities, CHART_KEY)  # the chart on the page takes the new values
     if prediction.is_unsure:
         runner_up = prediction.runner_up
         result_column.warning(f"The model is unsure: it might also be a {runner_up} "
@@ -69,13 +71,14 @@ def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, resu
 def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
     """Before the first stroke: the model's empty view and an empty answer, with the prompt under them.
 
-    The image and the metric stand where an answer puts them, so the first stroke updates them in
-    place. The chart is left out: the charting library is a large script that would hold up the first
-    view of the page; preload_chart_library fetches it once the page is idle.
+    The image, the metric and the chart stand where an answer puts them, so the first stroke updates
+    them in place: the chart's bars stand empty, and it fetches its charting library once the page is idle.
     """
     model_view_column.image(png_data_url(pixel_image(np.zeros((28, 28), np.uint8), MODEL_VIEW_SCALE)),
                             width=28 * MODEL_VIEW_SCALE, caption=MODEL_VIEW_CAPTION)
     result_column.metric("Prediction", "–", delta="draw a digit", delta_color="off", delta_arrow="off")
+    with result_column:
+        probability_bars(None, CHART_KEY)
     result_column.info(DRAW_PROMPT)
 
 
@@ -108,21 +111,28 @@ def phone_reading_text(prediction: Prediction | None) -> str:
     return f"Reading: **{prediction.digit}** · {prediction.confidence:.0%}{unsure}"
 
 
-@st.fragment
 def drawing_area(predictor, entry: ModelEntry) -> None:
-    """The canvas, its brush and Clear, and the reading of the drawing: reruns alone after each stroke."""
+    """The canvas, its brush and Clear, and the reading of the drawing, under the page's narrow-screen rules.
+
+    The rules are sent once per page run, outside the fragment: a stroke re-sends only the drawing area.
+    """
     st.html(NARROW_SCREEN_CSS)
+    _drawing_fragment(predictor, entry)
+
+
+@st.fragment
+def _drawing_fragment(predictor, entry: ModelEntry) -> None:
+    """Reruns alone after each stroke; the reading's image, metric and chart are updated where they stand."""
     input_column, model_view_column, result_column = reading_panels()
     with input_column:
         phone_reading = st.container(key="phone-reading")
-        canvas_slot = st.container(key="drawing-canvas-slot")  # filled below, once the slider has a value
+        canvas_slot = st.container(key=canvas.CANVAS_SLOT_KEY)  # filled below, once the slider has a value
         brush_width = st.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
                                 help="Pen thickness in canvas pixels. Strokes are thinned or thickened "
                                      "to MNIST's width before the model sees them.")
         with canvas_slot:
             drawing = canvas.drawing_canvas(brush_width)
-        st.button("Clear", on_click=canvas.clear_drawing, icon=":material/delete:",
-                  help="Start again on an empty canvas.")
+        canvas.clear_button()  # empties the canvas in the browser: a stroke right after it is never lost
         st.caption("Draw with the mouse or a finger. With a mouse, undo and redo are in the toolbar that opens "
                    "above the canvas when you point at it; on a touch screen, Clear starts again.")
     prediction = None if drawing is None else predictor.predict_image(drawing)

@@ -78,17 +78,24 @@ def upload_page(entry, name: str, data: bytes, mime: str) -> AppTest:
     return at.run()
 
 
+def chart_messages(at: AppTest) -> list[dict]:
+    """What the page sent its probability chart component (AppTest cannot draw a custom component)."""
+    return [json.loads(element.proto.json) for element in at.get("bidi_component")
+            if element.proto.component_name == "digitlab.probability_chart"]
+
+
 def plotly_charts(at: AppTest) -> list:
-    return at.get("plotly_chart")
+    """The probability charts showing bars: the chart component with a figure, or a Streamlit plotly chart."""
+    return [message for message in chart_messages(at) if message["probabilities"] is not None] + at.get("plotly_chart")
 
 
 def chart_bars(at: AppTest) -> dict:
     """The bar trace and y axis of the page's probability chart, as sent to the browser."""
-    [chart] = plotly_charts(at)
-    figure = json.loads(chart.proto.spec)
+    [message] = plotly_charts(at)
+    figure = message["figure"]
     [bars] = figure["data"]
     return {"digits": bars["x"], "heights": bars["y"], "colors": bars["marker"]["color"],
-            "y_range": figure["layout"]["yaxis"]["range"]}
+            "y_range": figure["layout"]["yaxis"]["range"], "probabilities": message["probabilities"]}
 
 
 @pytest.mark.parametrize("label", [0, 1, 4, 7])
@@ -107,6 +114,7 @@ def test_drawn_digit_shows_its_prediction_and_chart(monkeypatch, model_entry, pr
     assert f"{expected.confidence:.0%}" in metric.proto.delta
     bars = chart_bars(at)
     assert bars["digits"] == [str(digit) for digit in range(10)]
+    assert bars["heights"] == bars["probabilities"] == pytest.approx(expected.probabilities.tolist(), abs=1e-9)
     assert bars["y_range"] == [0, 1]
     highlighted = [digit for digit, color in enumerate(bars["colors"]) if color != bars["colors"][(label + 1) % 10]]
     assert highlighted == [label]
@@ -128,10 +136,8 @@ def test_unsure_reading_names_the_runner_up(monkeypatch, model_entry, predictor,
 
 
 def test_empty_canvas_shows_prompt_and_no_prediction(monkeypatch, model_entry):
-    """Test that an empty canvas shows a drawing prompt and no digit read yet, and asks the browser to fetch
-    the chart's script once the page is idle instead of drawing an empty chart."""
-    from digitlab.ui.chart_preload import plotly_chunk_name
-
+    """Test that an empty canvas shows a drawing prompt and no digit read yet, with empty bars where the
+    reading's bars will stand, so that the first stroke only changes their heights."""
     at = draw_page(monkeypatch, model_entry, None)
 
     assert not at.exception
@@ -139,8 +145,9 @@ def test_empty_canvas_shows_prompt_and_no_prediction(monkeypatch, model_entry):
     [metric] = at.metric
     assert (metric.label, metric.value, metric.delta) == ("Prediction", "–", "draw a digit")
     assert not plotly_charts(at)
-    assert plotly_chunk_name() is not None, "this Streamlit has no single plotly chunk to preload"
-    assert any(plotly_chunk_name() in element.proto.body for element in at.get("html"))
+    [empty] = chart_messages(at)
+    assert empty["probabilities"] is None
+    assert empty["figure"]["data"][0]["y"] == [0.0] * 10 and set(empty["figure"]["data"][0]["text"]) == {""}
 
 
 def test_stray_dot_says_why_there_is_no_prediction(monkeypatch, model_entry):
@@ -247,3 +254,28 @@ def test_an_image_sent_from_evaluate_is_read_on_the_upload_tab(model_entry, pred
     assert at.image[0].captions == ["MNIST test image 42 (a 4)"]
     metric = {m.label: m.value for m in at.metric}
     assert metric["Prediction"] == str(predictor.predict_image(clear_digits[4]).digit) == "4"
+
+
+def test_a_new_stroke_updates_the_same_chart(monkeypatch, model_entry, predictor, clear_digits):
+    """Test that from the empty page through two readings the chart keeps one element and only its values
+    change, so the browser redraws the chart it has instead of mounting a new one each stroke."""
+    import digitlab.ui.canvas
+
+    drawings = iter([None, canvas_from_digit(clear_digits[1]), canvas_from_digit(clear_digits[7])])
+    current = {}
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: current["drawing"])
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = model_entry
+    ids, sent = [], []
+    for drawing in drawings:
+        current["drawing"] = drawing
+        at.run()
+        [chart] = [element for element in at.get("bidi_component")
+                   if element.proto.component_name == "digitlab.probability_chart"]
+        ids.append(chart.proto.id)
+        sent.append(json.loads(chart.proto.json)["probabilities"])
+
+    assert len(set(ids)) == 1
+    assert sent[0] is None
+    assert sent[1] == pytest.approx(predictor.predict_image(canvas_from_digit(clear_digits[1])).probabilities.tolist())
+    assert sent[2] == pytest.approx(predictor.predict_image(canvas_from_digit(clear_digits[7])).probabilities.tolist())

@@ -45,10 +45,15 @@ def wait_until_canvas_takes_strokes(page) -> None:
     )
 
 
-def draw(page, strokes) -> None:
-    """Draw strokes with the mouse, pressing and releasing it once per stroke."""
-    wait_until_canvas_takes_strokes(page)
-    box = canvas_area(page).bounding_box()
+def draw(page, strokes, at: dict | None = None) -> None:
+    """Draw strokes with the mouse, pressing and releasing it once per stroke.
+
+    Given where the canvas is (`at`, a bounding box), draw there at once, as a person would, whatever state
+    the canvas is in; otherwise wait until the canvas takes strokes.
+    """
+    if at is None:
+        wait_until_canvas_takes_strokes(page)
+    box = at or canvas_area(page).bounding_box()
     for stroke in strokes:
         points = [(box["x"] + x, box["y"] + y) for x, y in stroke]
         page.mouse.move(*points[0])
@@ -70,10 +75,20 @@ def expect_empty_canvas_prompt(page) -> None:
     expect(page.get_by_text("Draw a digit from 0 to 9")).to_be_visible()
 
 
+def inked_pixels(page) -> int:
+    """How many pixels of the canvas's drawing layer carry ink (the canvas draws white on black)."""
+    return canvas_area(page).locator("canvas.dc-canvas.lower-canvas").evaluate(
+        """canvas => {
+            const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+            let inked = 0;
+            for (let i = 0; i < pixels.length; i += 4) if (pixels[i] > 128) inked++;
+            return inked;
+        }""")
+
+
 def clear_canvas(page) -> None:
-    """Press Clear and wait for the fresh canvas it mounts: strokes drawn on the old one are lost."""
-    old_surface = canvas_area(page).element_handle()
+    """Press Clear and wait until the canvas is empty (it empties in the browser, at once) and the page has run."""
     page.get_by_role("button", name="Clear").click()
-    page.wait_for_function("surface => !surface.isConnected", arg=old_surface, timeout=RESULT_TIMEOUT)
-    canvas_area(page).locator("canvas.upper-canvas").wait_for(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("–", timeout=RESULT_TIMEOUT)
+    assert inked_pixels(page) == 0
     wait_for_app_idle(page)

@@ -31,7 +31,7 @@ def test_drawn_digit_is_recognised(page, app_url, name, strokes):
     draw(page, strokes)
 
     expect_prediction(page, name)
-    expect(page.get_by_test_id("stPlotlyChart").locator(".main-svg").first).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.locator(".digitlab-probability-chart .main-svg").first).to_be_visible(timeout=RESULT_TIMEOUT)
     expect(page.get_by_text("What the model sees")).to_be_visible()
     save_screenshot(page, f"draw-{name}")
 

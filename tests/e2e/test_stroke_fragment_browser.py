@@ -50,7 +50,7 @@ def test_strokes_rerun_only_the_drawing_area(page, counted_app):
     draw(page, ONE)
     expect_prediction(page, "1")
     draw(page, FOUR)  # two more strokes on top: each answered by the fragment alone
-    page.get_by_test_id("stPlotlyChart").last.wait_for()  # a stroke mounts a new chart; the old may linger a moment
+    page.locator(".digitlab-probability-chart .main-svg").first.wait_for()
     page.wait_for_timeout(1000)  # a whole-app run, had one started, would have read the list by now
 
     assert model_list_reads() == reads_before

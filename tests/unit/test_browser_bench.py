@@ -46,3 +46,19 @@ def test_stroke_figures_count_unanswered_strokes_apart():
     figures = stroke_figures([100.0, 200.0, None, 300.0])
     assert figures["strokes"] == 4 and figures["unanswered"] == 1
     assert figures["p50_ms"] == 200.0 and figures["max_ms"] == 300.0
+
+
+def test_memory_bench_says_whether_the_default_models_index_and_evaluation_were_cached(tmp_path):
+    """Test that the memory report's cache line follows the files a warm cache holds, not the folder alone."""
+    from digitlab.bench.server_memory import cached_for_default_model
+    from digitlab.evaluation.metrics import cache_path
+    from digitlab.explain.neighbours import embeddings_cache_path
+    from digitlab.store.registry import default_entry
+
+    sha256 = default_entry().sha256
+    assert cached_for_default_model(tmp_path) == {"nearest_digit_index": False, "mnist_test_evaluation": False}
+    cache_path("another-model", tmp_path).write_bytes(b"")
+    cache_path(sha256, tmp_path).write_bytes(b"")
+    assert cached_for_default_model(tmp_path) == {"nearest_digit_index": False, "mnist_test_evaluation": True}
+    embeddings_cache_path(sha256, "train", tmp_path).write_bytes(b"")
+    assert cached_for_default_model(tmp_path)["nearest_digit_index"]

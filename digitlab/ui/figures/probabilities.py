@@ -14,37 +14,43 @@ OTHER_COLOR = "#A3A8B8"
 GRID_SHADE = 0.6  # grid lines are pixels darkened to this share, so ink and paper both show them
 
 
-def probability_chart(probabilities: np.ndarray, validate: bool = False) -> go.Figure:
-    """Bar chart of the probability of each digit 0-9 on a fixed 0-1 axis, the top digit highlighted."""
-    probabilities = np.asarray(probabilities, dtype=float)
-    top = int(probabilities.argmax()) if probabilities.max() > 0 else None  # all zeros: nothing read yet
-    digits = [str(digit) for digit in range(len(probabilities))]
-    # Built in one constructor call from plain values, unvalidated: plotly's validation of every
-    # property costs about 8 ms on 2 busy cores, paid on every stroke. The structure is fixed and
-    # tests/unit/test_figures.py checks it builds the same figure as plotly's validated constructor.
-    figure = go.Figure(
-        data=[go.Bar(
-            x=digits,
-            y=probabilities,
-            marker_color=[TOP_COLOR if digit == top else OTHER_COLOR for digit in range(len(probabilities))],
-            text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
-            textposition="outside",
-            textfont=dict(size=12),
-            constraintext="none",  # plotly would otherwise shrink the label to the bar's width
-            cliponaxis=False,
-            hovertemplate="digit %{x}: %{y:.1%}<extra></extra>",
-        )],
+def probability_figure(probabilities: np.ndarray) -> dict:
+    """The probability bars as a plain plotly figure dict: one bar per digit 0-9 on a fixed 0-1 axis, the top
+    digit highlighted. Plain lists and numbers, so the browser's chart component takes it as it is."""
+    probabilities = [float(p) for p in np.asarray(probabilities, dtype=float)]
+    top = int(np.argmax(probabilities)) if max(probabilities) > 0 else None  # all zeros: nothing read yet
+    return {
+        "data": [{
+            "type": "bar",
+            "x": [str(digit) for digit in range(len(probabilities))],
+            "y": probabilities,
+            "marker": {"color": [TOP_COLOR if digit == top else OTHER_COLOR for digit in range(len(probabilities))]},
+            "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
+            "textposition": "outside",
+            "textfont": {"size": 12},
+            "constraintext": "none",  # plotly would otherwise shrink the label to the bar's width
+            "cliponaxis": False,
+            "hovertemplate": "digit %{x}: %{y:.1%}<extra></extra>",
+        }],
         # A fixed axis keeps a 40% bar looking like 40% instead of filling the chart.
-        layout=dict(
-            height=260,
-            margin=dict(l=10, r=10, t=24, b=10),
-            xaxis=dict(title=dict(text="digit"), type="category", fixedrange=True),
-            yaxis=dict(title=dict(text="probability"), range=[0, 1], tickformat=".0%", fixedrange=True),
-            showlegend=False,
-        ),
-        _validate=validate,
-    )
-    return figure
+        "layout": {
+            "height": 260,
+            "margin": {"l": 10, "r": 10, "t": 24, "b": 10},
+            "xaxis": {"title": {"text": "digit"}, "type": "category", "fixedrange": True, "automargin": True},
+            "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%", "fixedrange": True,
+                      "automargin": True},
+            "showlegend": False,
+        },
+    }
+
+
+def probability_chart(probabilities: np.ndarray, validate: bool = False) -> go.Figure:
+    """probability_figure as a plotly Figure, for st.plotly_chart."""
+    # Built unvalidated from plain values: plotly's validation of every property costs about 8 ms on 2 busy
+    # cores. The structure is fixed and tests/unit/test_figures.py checks it builds the same figure as
+    # plotly's validated constructor.
+    spec = probability_figure(probabilities)
+    return go.Figure(data=[go.Bar(**spec["data"][0], _validate=validate)], layout=spec["layout"], _validate=validate)
 
 
 def pixel_image(mnist: np.ndarray, scale: int = 8, grid: bool = True) -> np.ndarray:

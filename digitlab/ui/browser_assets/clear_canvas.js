@@ -1,0 +1,30 @@
+// The Draw page's Clear button: empties the canvas in the browser, at once.
+//
+// Clear used to be a Streamlit button whose rerun mounted a fresh canvas. Under load that rerun took a
+// second or more, and a stroke drawn meanwhile went onto the old canvas, which the new one then replaced:
+// the stroke was lost. Here Clear presses the canvas's own "Reset canvas & history" (in its toolbar, in
+// the canvas component's shadow root): the canvas empties itself before the next stroke can start, and
+// sends its empty drawing like any other change. Only if that button is not found (another version of
+// the canvas) does it fall back to asking the server for a fresh canvas.
+
+const RESET_LABEL = "Reset canvas & history";
+
+function resetButton(slotClass) {
+  const slot = document.querySelector(`.${slotClass}`);
+  if (!slot) return null;
+  for (const host of slot.querySelectorAll("*")) {
+    const button = host.shadowRoot && host.shadowRoot.querySelector(`button[aria-label="${RESET_LABEL}"]`);
+    if (button) return button;
+  }
+  return null;
+}
+
+export default function ({ data, parentElement, setTriggerValue }) {
+  const button = parentElement.querySelector("button.digitlab-clear");
+  if (!button) return;
+  button.onclick = () => {
+    const reset = resetButton(data.canvas);
+    if (reset) reset.click();
+    else setTriggerValue("remount", true);
+  };
+}
