@@ -5,17 +5,18 @@ import streamlit as st
 from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
-from digitlab.ui.chart_preload import preload_chart_library
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
 from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.read_mode import A_NUMBER, read_mode_switch, read_mode_title
 from digitlab.ui.why_panel import why_panel
+from digitlab.ui.class_student import class_for_this_session
 
 UPLOAD_PROMPT = "Upload a PNG or JPEG photo or scan of one handwritten digit."
 
 read_mode_title()
+class_for_this_session()  # a ?class= link joins its class; a student in one sees how the model read them
 
 entry = st.session_state.get("selected_model")
 if entry is None:
@@ -34,8 +35,6 @@ if read_mode_switch() == A_NUMBER:
 
 # Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.
 draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key=SOURCE_TABS_KEY, on_change="rerun")
-
-preload_chart_library()  # the probability bars' script, fetched once the page is idle
 
 with draw_tab:
     if draw_tab.open:
@@ -75,6 +74,6 @@ with upload_tab:
                 with result_column:
                     save_feedback()
                 why_panel(prediction, predictor, entry)
-                if prediction.digit is not None:
+                if prediction.mnist is not None:  # a digit read, or a refusal to label with the digit it is
                     with answer_slot:
                         correction_panel()

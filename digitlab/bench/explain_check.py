@@ -95,20 +95,33 @@ def held_out_pen_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray] | None:
     return np.stack(images), np.array(labels)
 
 
+def panel_explainer(predictor, entry) -> Explainer:
+    """The Explainer as the Why? panel builds it beside the served Predictor: its gradients need the Keras model,
+    which a Predictor serving the LiteRT flatbuffer does not hold, so it is loaded here (TensorFlow with it)."""
+    from digitlab.store.registry import load_entry
+
+    return Explainer(predictor.model if predictor.model is not None else load_entry(entry))
+
+
+def served_from(predictor) -> str:
+    return "flatbuffer" if predictor.serving.from_flatbuffer else ".keras file"
+
+
 def run_speed_check(model_path: Path | None, speed_inputs: int = 100) -> dict:
     """Only the per-stroke figure, with the model's index from the usual cache (built there if missing)."""
     from digitlab.bench.machine import machine_description
     from digitlab.datasets.mnist import load_mnist
-    from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import load_entry, resolve_model
+    from digitlab.serving.predictor import load_serving_predictor
+    from digitlab.store.registry import resolve_model
 
     entry = resolve_model(model_path)
-    predictor = Predictor(load_entry(entry))
-    explainer = Explainer(predictor.model)
+    predictor = load_serving_predictor(entry)  # readings and what-ifs as the app makes them
+    explainer = panel_explainer(predictor, entry)
     explainer = explainer.with_index(training_index(explainer, load_mnist(), entry.sha256))
     pen = held_out_pen_inputs()
     inputs = list((pen[0] if pen is not None else load_mnist().x_test)[:speed_inputs])
-    return {"model": {"name": entry.name, "sha256": entry.sha256}, "machine": machine_description(),
+    return {"model": {"name": entry.name, "sha256": entry.sha256, "served_from": served_from(predictor)},
+            "machine": machine_description(),
             "per_stroke_panel_open": {**explanation_latency(explainer, predictor, inputs), "steps": explainer.steps}}
 
 
@@ -117,15 +130,16 @@ def run_check(model_path: Path | None, saliency_images: int = 500, speed_inputs:
     from digitlab.datasets.mnist import load_mnist
     from digitlab.evaluation.embedding_map import build_test_map, read_test_map
     from digitlab.explain.neighbours import cached_embeddings
-    from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import load_entry, resolve_model
+    from digitlab.serving.predictor import load_serving_predictor
+    from digitlab.store.registry import resolve_model
 
     entry = resolve_model(model_path)
-    predictor = Predictor(load_entry(entry))
     mnist = load_mnist()
     report: dict = {"model": {"name": entry.name, "sha256": entry.sha256}, "machine": machine_description()}
+    predictor = load_serving_predictor(entry)  # readings, what-ifs and the map's predictions as the app makes them
+    report["model"]["served_from"] = served_from(predictor)
     start = time.perf_counter()
-    explainer = Explainer(predictor.model)
+    explainer = panel_explainer(predictor, entry)
     report["explainer_setup_s"] = round(time.perf_counter() - start, 2)
 
     with tempfile.TemporaryDirectory(prefix="digitlab-explain-check-") as cache:  # a true first build

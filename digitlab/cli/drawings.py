@@ -89,12 +89,12 @@ def _with_reading(drawing, probabilities, sha256: str | None):
 def _reader(model: Path | None):
     """(the Predictor, its model's sha256) to read new drawings with, or (None, None) after saying why not."""
     from digitlab.bank.drawing_checks import DrawingRejectedError
-    from digitlab.serving.predictor import Predictor
-    from digitlab.store.registry import ModelLoadError, load_entry, resolve_model
+    from digitlab.serving.predictor import load_serving_predictor
+    from digitlab.store.registry import ModelLoadError, resolve_model
 
     try:
         entry = resolve_model(model)
-        return Predictor(load_entry(entry)), entry.sha256
+        return load_serving_predictor(entry), entry.sha256  # as the Draw page reads: its flatbuffer where it has one
     except ModelLoadError as error:
         if model is not None:  # the model asked for by name must be there; nothing is stored without it
             raise DrawingRejectedError(str(error)) from error
@@ -147,13 +147,10 @@ def _export(args, bank) -> int:
 
 
 def _import(args, bank) -> int:
-    from digitlab.bank.archive import import_file, import_unipen
+    from digitlab.bank.archive import import_file
     from digitlab.bank.drawing_checks import DrawingRejectedError
 
-    if args.writers:
-        report = import_unipen(bank, args.file, writers=_writer_numbers(args.writers))
-    else:
-        report = import_file(bank, args.file)
+    report = import_file(bank, args.file, writers=_writer_numbers(args.writers) if args.writers else None)
     print(json.dumps({"file": str(args.file), **report.to_json()}))
     print(f"{args.file}: {report.summary()}", file=sys.stderr)  # "0 new, 7,494 already in the bank" for people
     if not report.added and not report.already_in_bank and report.problems:

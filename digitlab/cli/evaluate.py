@@ -45,6 +45,8 @@ def print_evaluation(result: dict, dataset: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
     else:
-        print(f"{dataset} accuracy: {result['accuracy']:.2%} ({result['errors']:,} errors in {result['n']:,})")
+        from digitlab.store.shares import percent
+
+        print(f"{dataset} accuracy: {percent(result['accuracy'])} ({result['errors']:,} errors in {result['n']:,})")
         for row in result["per_class"]:
             print(f"  {row['digit']}: precision {row['precision']:.4f}  recall {row['recall']:.4f}  support {row['support']}")

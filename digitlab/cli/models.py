@@ -7,7 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-MODEL_HELP = "a registered model's name (see `models`), a run folder, or a registered .keras file (default: the active model)"
+MODEL_HELP = ("a model's name as `models` lists it (a run's given name, e.g. quick-1, or run:<folder>), a run folder, "
+              "or a registered .keras file (default: the active model)")
+# Off unless asked, as the Train page's box is: what every visitor reads with changes only on purpose.
+DEFAULT_HELP = "also make it the model everyone gets (default: no; the model everyone gets stays as it is)"
 
 
 def load_predictor_or_exit(model: str | None):
@@ -28,21 +31,24 @@ def registered_json(entry) -> dict:
 
 
 def add_promote_parser(subparsers) -> None:
-    promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ and make it the default")
-    promote.add_argument("run", type=Path, help="the run folder (or its name under the runs folder)")
+    promote = subparsers.add_parser("promote", help="copy a finished run's model into models/ "
+                                                    "(with --default, also make it the model everyone gets)")
+    promote.add_argument("run", type=Path, help="the run folder, its name under the runs folder, or the name given "
+                                                "to the run")
     promote.add_argument("--name", default=None, help="model name in models/ (default: the run folder's name)")
     promote.add_argument("--replace", action="store_true",
                          help="replace a model of that name (its current version is kept and can be restored)")
-    promote.add_argument("--default", dest="make_default", action=argparse.BooleanOptionalAction, default=True,
-                         help="make it the model everyone gets (default: yes)")
+    promote.add_argument("--default", dest="make_default", action=argparse.BooleanOptionalAction, default=False,
+                         help=DEFAULT_HELP)
 
 
 def add_restore_parser(subparsers) -> None:
     restore = subparsers.add_parser("restore", help="make an earlier version of a model in models/ current again")
     restore.add_argument("name", help="the model's name")
-    restore.add_argument("--version", type=int, required=True, help="the version to restore (see `models --json`)")
+    restore.add_argument("--version", type=int, required=True,
+                         help="the version to restore (see `models --json`); the current one just stays current")
     restore.add_argument("--default", dest="make_default", action=argparse.BooleanOptionalAction, default=False,
-                         help="also make it the model everyone gets")
+                         help=DEFAULT_HELP)
 
 
 def add_set_default_parser(subparsers) -> None:
@@ -67,10 +73,9 @@ def run_promote(args) -> int:
     run_dir = args.run
     if not run_dir.is_dir() and runs.find_run(str(args.run)) is not None:
         run_dir = runs.runs_root() / str(args.run)  # a run named by its folder under the runs root
-    if not run_dir.is_dir():
-        print(f"error: there is no run folder {args.run}.", file=sys.stderr)
-        return 2
     try:
+        if not run_dir.is_dir():
+            run_dir = run_named(str(args.run))
         entry = promote_run(run_dir, args.name, replace=args.replace, make_active=args.make_default)
     except ModelExistsError as error:
         print(f"error: {error} Add --replace to replace it.", file=sys.stderr)
@@ -78,8 +83,20 @@ def run_promote(args) -> int:
     except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({**registered_json(entry), "default": args.make_default}))
+    print(json.dumps({**registered_json(entry), "default": model_everyone_gets() == entry.name}))
+    note_who_gets_the_default(entry.name)
     return 0
+
+
+def run_named(name: str) -> Path:
+    """The folder of the finished run a person named by the name given to it; ModelLoadError when none or several."""
+    from digitlab.store.model_names import RUN_PREFIX
+    from digitlab.store.registry import ModelLoadError, resolve_model
+
+    entry = resolve_model(name if name.startswith(RUN_PREFIX) else f"{RUN_PREFIX}{name}")
+    if not entry.is_run:
+        raise ModelLoadError(f"There is no run folder or finished run named {name}.")
+    return entry.path.parent
 
 
 def run_restore(args) -> int:
@@ -92,8 +109,25 @@ def run_restore(args) -> int:
     except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({**registered_json(entry), "restored_from_version": args.version}))
+    print(json.dumps({**registered_json(entry), "restored_from_version": args.version,
+                      "default": model_everyone_gets() == entry.name}))
+    note_who_gets_the_default(entry.name)
     return 0
+
+
+def model_everyone_gets() -> str:
+    """The name of the model every visitor reads with (the active one, else the shipped default)."""
+    from digitlab.store.registry import default_entry
+
+    return default_entry().name
+
+
+def note_who_gets_the_default(name: str) -> None:
+    """After promote or restore without --default: say on stderr which model everyone still gets, and how to change it."""
+    active = model_everyone_gets()
+    if active != name:
+        print(f"note: everyone still gets '{active}'. To give everyone '{name}': "
+              f"python -m digitlab set-default {name}", file=sys.stderr)
 
 
 def run_set_default(args) -> int:
@@ -115,19 +149,24 @@ def run_set_default(args) -> int:
 
 
 def run_models(args) -> int:
+    """Each model on a line: * for the default, its label (given name, start, architecture, accuracy), what --model takes."""
+    from digitlab.store.model_names import given_name, model_argument
     from digitlab.store.registry import active_model_name, list_models
 
     active = active_model_name()
-    for entry in list_models():
-        row = {"name": entry.name, "default": entry.name == active, "usable": entry.usable, "problem": entry.problem,
-               "architecture": entry.card.get("architecture"), "mnist_test_accuracy": entry.test_accuracy,
-               "version": entry.card.get("version"), "path": str(entry.path), "sha256": entry.sha256}
+    entries = list_models()
+    for entry in entries:
+        row = {"name": entry.name, "given_name": given_name(entry), "label": entry.label,
+               "model_argument": model_argument(entry, entries), "default": entry.name == active,
+               "usable": entry.usable, "problem": entry.problem, "architecture": entry.card.get("architecture"),
+               "mnist_test_accuracy": entry.test_accuracy, "version": entry.card.get("version"),
+               "path": str(entry.path), "sha256": entry.sha256}
         if args.json:
             print(json.dumps(row))
         else:
-            accuracy = f"{entry.test_accuracy:.2%}" if entry.test_accuracy is not None else "–"
             mark = "*" if row["default"] else " "
-            print(f"{mark} {entry.name:<40} {accuracy:>7}  {entry.problem or entry.card.get('architecture') or ''}")
+            usage = f"  [unusable: {entry.problem}]" if entry.problem else f"  --model {row['model_argument']}"
+            print(f"{mark} {entry.label:<60}{usage}")
     return 0
 
 

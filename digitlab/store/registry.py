@@ -10,7 +10,8 @@ Promotion never overwrites. A name that exists is replaced only when asked; the 
 file of its own (`<name>.v2.keras`, ...), and the card, switched last and atomically, keeps the list
 of the versions it replaced, whose files stay on disk so any of them can be restored.
 
-What a card holds is digitlab/store/model_cards.py. The rest, a little over 300 lines, stays
+What a card holds is digitlab/store/model_cards.py; how people name and read models (a run's given
+name, the one-line label) is digitlab/store/model_names.py. The rest, some 350 lines, stays
 one module because listing, resolving, loading, registering, promoting, restoring and deleting all
 apply the same few rules (a model is loaded only through its record's sha256, nothing is
 overwritten, the card is switched last), and a reader checking those rules should find them together.
@@ -33,11 +34,11 @@ from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_js
 from digitlab.store.flatbuffers import (FLATBUFFER_SUFFIX, FlatbufferRefused, place_flatbuffer, read_flatbuffer,
                                         write_flatbuffer)
 from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, read_cards, run_card
+from digitlab.store.model_names import RUN_PREFIX, ambiguity_message, given_name, model_label, runs_given
 from digitlab.store.run_records import MODEL_STATES
 
 MODELS_ENV_VAR = "DIGITLAB_MODELS"
 DEFAULT_MODEL_NAME = "default"
-RUN_PREFIX = "run:"
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 
 
@@ -80,10 +81,8 @@ class ModelEntry:
 
     @property
     def label(self) -> str:
-        accuracy = self.test_accuracy
-        suffix = f" ({accuracy:.2%} on MNIST test)" if accuracy is not None else ""
-        partial = " [partial]" if self.card.get("partial") else ""
-        return f"{self.name}{partial}{suffix}"
+        """The one line lists show for it (digitlab.store.model_names)."""
+        return model_label(self)
 
 
 def _check_entry(name: str, path: Path, card: dict | None) -> ModelEntry:
@@ -171,9 +170,11 @@ def find_entry(name: str, runs_root: Path | None = None) -> ModelEntry | None:
 
 
 def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None) -> ModelEntry:
-    """The model a --model argument names: a registered name, a run, or a model file's path.
+    """The model a --model argument names: a registered name, a run (its folder or the name given to it), or a path.
 
-    None means the active model. Raises ModelLoadError naming the models that exist when nothing matches.
+    None means the active model. A name in models/ or a run folder comes before a name given to a run.
+    Raises ModelLoadError naming the models that exist when nothing matches, and the runs a name could
+    mean when several runs were given it.
     """
     if name_or_path is None:
         return default_entry()
@@ -183,12 +184,18 @@ def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None
         for entry in entries:
             if entry.name == candidate:
                 return entry
+    given = runs_given(text, entries)
+    if len(given) == 1:
+        return given[0]
+    if given:
+        raise ModelLoadError(ambiguity_message(text, given))
     path = Path(text)
     if path.is_dir() and (path / runs.MODEL_FILE).is_file():
         path = path / runs.MODEL_FILE  # a run folder
     if path.is_file():
         return entry_for_path(path)
-    names = ", ".join(entry.name for entry in entries if entry.usable) or "none"
+    names = ", ".join(entry.name + (f" ({given_name(entry)})" if given_name(entry) else "")
+                      for entry in entries if entry.usable) or "none"
     raise ModelLoadError(f"There is no model '{text}'. Models: {names}. "
                          "Give one of these names, a run folder, or the path of a registered .keras file.")
 
@@ -263,8 +270,8 @@ def _free_version_file(directory: Path, name: str, version: int) -> Path:
 
 
 def promote_run(run_dir: Path, name: str | None = None, directory: Path | None = None,
-                replace: bool = False, make_active: bool = True) -> ModelEntry:
-    """Make a finished run's model a named model in models/ (and, by default, the active one)."""
+                replace: bool = False, make_active: bool = False) -> ModelEntry:
+    """Make a finished run's model a named model in models/; the active one too only when make_active is asked."""
     run = runs.read_run(run_dir)
     card = run_card(run)
     if not run.has_model or not card.get("sha256"):
@@ -283,11 +290,21 @@ def promote_run(run_dir: Path, name: str | None = None, directory: Path | None =
 
 
 def restore_version(name: str, version: int, directory: Path | None = None) -> ModelEntry:
-    """Register a version that `name` replaced as its newest version again (the current one is kept too)."""
+    """Register a version that `name` replaced as its newest version again (the current one is kept too).
+
+    Asked for the version that is current (the shipped default's version 1, say), nothing needs
+    restoring: the current entry is returned as it is.
+    """
     directory = directory or models_dir()
     card = read_json(directory / f"{name}.json")
     if not isinstance(card, dict):
         raise ModelLoadError(f"There is no model '{name}' in models/.")
+    if version == (card.get("version") or 1):
+        current = next((entry for entry in list_store_models(directory) if entry.name == name), None)
+        if current is None or not current.usable:
+            raise ModelLoadError(f"Version {version} of '{name}' is current but cannot be used: "
+                                 f"{current.problem if current else 'it is not listed'}.")
+        return current
     for item in card.get("previous_versions") or []:
         if isinstance(item, dict) and item.get("version") == version:
             file = card_model_file(item, name)
@@ -297,10 +314,8 @@ def restore_version(name: str, version: int, directory: Path | None = None) -> M
             restored = {key: value for key, value in item.items() if key not in ("file", "sha256", "replaced_at")}
             return register_model(path, name, {**restored, "restored_from_version": version}, directory, replace=True)
     versions = [item.get("version") for item in card.get("previous_versions") or [] if isinstance(item, dict)]
-    # Someone who asks for the shipped default's "version 1" usually wants it to be the default again.
-    hint = f" To make '{name}' the model everyone gets: python -m digitlab set-default {name}" if not versions else ""
-    raise ModelLoadError(f"'{name}' has no earlier version {version}. Earlier versions: "
-                         f"{', '.join(map(str, versions)) or 'none'}.{hint}")
+    raise ModelLoadError(f"'{name}' has no version {version}. Its current version is {card.get('version') or 1}; "
+                         f"earlier versions: {', '.join(map(str, versions)) or 'none'}.")
 
 
 def delete_model(name: str, directory: Path | None = None) -> None:

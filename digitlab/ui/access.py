@@ -9,11 +9,25 @@ import streamlit as st
 from digitlab.config.access import OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy, is_same_machine
 from digitlab.config.deployment import WHILE_BROKEN, Deployment, read_deployment
 from digitlab.config.sign_in_throttle import SignInThrottle
+from digitlab.config.owner_tokens import COOKIE_NAME, LIFETIME_SECONDS, OwnerTokens
 from digitlab.training.jobs import LOCAL_USER
 
 PASSWORD_ACCEPTED_KEY = "owner_password_accepted"
 OWNER_ONLY_NOTE = "Only the owner of this deployment can do this. Sign in as the owner in the sidebar."
 OWNER_PASSWORD_THROTTLE = SignInThrottle()  # one per server process: every session's owner-password attempts
+OWNER_TOKENS = OwnerTokens()  # one per server process: the owner sign-ins a reloaded page may come back with
+OWNER_TOKEN_KEY = "owner_token"  # this session's token, also kept in the browser's cookie
+# Sets or deletes the sign-in cookie in the page itself (a components v2 script runs in the app's document):
+# SameSite=Strict so no other site's request carries it, Secure where the app is served over https.
+_OWNER_COOKIE_SCRIPT = """
+export default function ({ data }) {
+  const secure = window.location.protocol === "https:" ? "; Secure" : "";
+  const value = data.token ? data.token : "";
+  const age = data.token ? data.max_age : 0;
+  document.cookie = `${data.name}=${value}; Path=/; Max-Age=${age}; SameSite=Strict${secure}`;
+}
+"""
+_owner_cookie = st.components.v2.component("digitlab.owner_cookie", js=_OWNER_COOKIE_SCRIPT, isolate_styles=False)
 HOW_TO_NAME_AN_OWNER = (f"To name one, set {OWNER_PASSWORD_HASH_VAR} (make it with `python -m digitlab "
                         f"owner-password`), or {OWNER_EMAILS_VAR} with an [auth] section for Streamlit's sign-in, "
                         "in the environment or the secrets.")
@@ -75,8 +89,48 @@ def viewer_on_server_machine() -> bool:
 def viewer_is_owner() -> bool:
     """Whether this session may change what everyone gets (promote, set the default, delete)."""
     deployment = current_deployment()
-    return deployment.is_owner(_signed_in_email(), bool(st.session_state.get(PASSWORD_ACCEPTED_KEY)),
+    return deployment.is_owner(_signed_in_email(), _password_sign_in_holds(deployment.access.owner_password_hash),
                                same_machine=not deployment.access.owner_configured and viewer_on_server_machine())
+
+
+def _password_sign_in_holds(password_hash: str | None) -> bool:
+    """Whether this session entered the owner password, or is a reload of one that did (its browser's token).
+
+    A session's own token is checked every time too, so signing out in any tab, or the token's expiry,
+    ends the sign-in everywhere it was used.
+    """
+    token = st.session_state.get(OWNER_TOKEN_KEY)
+    if token is not None:
+        if OWNER_TOKENS.check(token, password_hash):
+            return True
+        st.session_state.pop(OWNER_TOKEN_KEY, None)
+        st.session_state.pop(PASSWORD_ACCEPTED_KEY, None)
+        return False
+    if st.session_state.get(PASSWORD_ACCEPTED_KEY):
+        return True
+    presented = presented_owner_token()
+    if presented is None or not OWNER_TOKENS.check(presented, password_hash):
+        return False
+    st.session_state[OWNER_TOKEN_KEY] = presented
+    st.session_state[PASSWORD_ACCEPTED_KEY] = True
+    return True
+
+
+def presented_owner_token() -> str | None:
+    """The sign-in token this browser sent with the page's connection, if any."""
+    try:
+        return st.context.cookies.get(COOKIE_NAME)
+    except (AttributeError, RuntimeError):  # no connection (a bare script run)
+        return None
+
+
+def _keep_owner_cookie() -> None:
+    """Make the browser's sign-in cookie match this session: its token, or none (deleted) after signing out."""
+    token = st.session_state.get(OWNER_TOKEN_KEY)
+    if token is None and presented_owner_token() is None:
+        return  # nothing to keep and nothing to delete
+    _owner_cookie(key="owner-cookie", data={"name": COOKIE_NAME, "token": token, "max_age": LIFETIME_SECONDS},
+                  width="content", height="content")
 
 
 def viewer_id() -> str:
@@ -115,10 +169,14 @@ def owner_sidebar_section() -> None:
             st.caption(f"No owner is configured, so only a browser on the server's own machine can promote models "
                        f"or delete runs. {HOW_TO_NAME_AN_OWNER}")
         return
-    if viewer_is_owner():
+    owner = viewer_is_owner()  # first: a reloaded page's token becomes this session's before the cookie is kept
+    if policy.owner_password_hash:
+        _keep_owner_cookie()
+    if owner:
         st.caption("Signed in as the owner.")
         if st.session_state.get(PASSWORD_ACCEPTED_KEY):
             if st.button("Sign out", key="owner-sign-out"):
+                OWNER_TOKENS.revoke(st.session_state.pop(OWNER_TOKEN_KEY, None))  # this browser's reloads end too
                 st.session_state.pop(PASSWORD_ACCEPTED_KEY, None)
                 st.rerun()
         elif _signed_in_email():
@@ -144,6 +202,7 @@ def _password_form(policy: AccessPolicy) -> None:
     attempt = OWNER_PASSWORD_THROTTLE.attempt(keys, lambda: policy.check_password(password))
     if attempt.accepted:
         st.session_state[PASSWORD_ACCEPTED_KEY] = True
+        st.session_state[OWNER_TOKEN_KEY] = OWNER_TOKENS.issue(policy.owner_password_hash)  # kept by the browser
         st.rerun()
     elif attempt.throttled:
         st.error(f"Too many sign-in attempts just now. {attempt.retry_message()}")

@@ -7,6 +7,7 @@ its path, and the bytes are read when the download is clicked, so a full bank is
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import functools
 import shutil
 import tempfile
@@ -32,6 +33,7 @@ PAGE_KEY = "drawings_page"
 NOTICE_KEY = "drawings_notice"
 EXPORT_KEY = "drawings_export"  # {"path", "count", "where"} of this session's prepared zip: never its bytes
 CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
+IMPORT_REPORT_KEY = "drawings_import_report"  # what the last import did, shown once after the page reruns
 DELETED_KEY = "drawings_deleted"  # [(id, monotonic time of the delete)]: what this session may still undo
 EXPORT_KEEP_SECONDS = 3600  # a prepared zip nobody replaced is removed from the disk after this long
 DIGITS = [None, *range(10)]
@@ -40,15 +42,16 @@ VERDICTS = {"any": None, "right": True, "wrong": False}
 
 def drawings_page() -> None:
     st.title("Drawings")
+    viewer = _visitor_session()  # a class's drawings are its teacher's and each student's own, nobody else's
     try:
         bank = drawing_bank()
-        writers = bank.writers()
+        writers = bank.writers(viewer_session=viewer)
     except DrawingBankError as error:
         st.error(str(error))
         return
     st.caption("Every drawing someone confirmed or corrected on the Draw page, and any imported. Use them on the "
                "Evaluate page (dataset: drawing bank) to see where a model fails real drawings.")
-    where = filters(writers)
+    where = dataclasses.replace(filters(writers), viewer_session=viewer)
     show_notice()
     undo_bar()
     try:
@@ -262,6 +265,7 @@ def import_section(bank: DrawingBank) -> None:
                f"and tagged pen-NN by writer. Drawings the bank already holds (same image, label and writer) are "
                f"skipped, so importing a file twice adds nothing. Into {describe_url(bank.url)}.")
     upload = st.file_uploader("Zip or UNIPEN file", type=["zip", "tra", "txt"], key="drawings_import_file")
+    show_import_report()
     if upload is None or not st.button("Import", icon=":material/upload:", key="drawings_import"):
         return
     with tempfile.TemporaryDirectory() as folder:
@@ -274,8 +278,19 @@ def import_section(bank: DrawingBank) -> None:
             st.error(f"Nothing was imported: {error}")
             return
     _drop_export()
-    show = st.warning if report.problems else st.success if report.added else st.info
-    show(f"Imported {upload.name}: {report.summary()}.")
-    if report.problems:
+    st.session_state[IMPORT_REPORT_KEY] = {"name": upload.name, "summary": report.summary(),
+                                           "added": bool(report.added), "problems": report.problems[:500]}
+    # The gallery and its count above were drawn before the import: run the page again so they include it.
+    st.rerun()
+
+
+def show_import_report() -> None:
+    """What the last import did, once, on the run after it (when the gallery above already counts its drawings)."""
+    report = st.session_state.pop(IMPORT_REPORT_KEY, None)
+    if report is None:
+        return
+    show = st.warning if report["problems"] else st.success if report["added"] else st.info
+    show(f"Imported {report['name']}: {report['summary']}.")
+    if report["problems"]:
         with st.expander("Rows left out"):
-            st.text("\n".join(report.problems[:500]))
+            st.text("\n".join(report["problems"]))

@@ -3,7 +3,12 @@
 The panel sits outside the per-stroke fragment, in a fragment of its own, and its buttons do not
 depend on the reading: a stroke redraws nothing here. Each reading only leaves what the panel needs
 in the session (offer_reading), and a button reads the drawing on screen when it is pressed. What
-the answer did is shown under the reading (save_feedback), and only while that drawing is on screen.
+the answer did is shown beside the reading (save_feedback), and only while that drawing is on screen.
+
+One drawing on screen is one record in the bank: the first answer stores it, a different answer
+relabels that record, and Take back undoes one answer at a time (back to the label before, then out
+of the bank). A drawing the model refused as no digit can be labelled too: that is the drawing a
+correction is most for.
 """
 
 from __future__ import annotations
@@ -17,10 +22,34 @@ from digitlab.serving.predictor import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, save_drawing, saving_switched_off, session_tag, writer_tag
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
-LAST_SAVE_KEY = "bank_last_save"  # {"id", "drawing", "label", "reading", "writer", "strokes"}: this session's last save
+# {"id", "drawing", "label", "reading", "writer", "strokes", "earlier"}: this session's last save; "earlier" holds the
+# labels that record had before (oldest first), so Take back can give them back one at a time
+LAST_SAVE_KEY = "bank_last_save"
 WRITER_INPUT_KEY = "bank_writer_input"
 NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once beside that drawing
 REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
+FEEDBACK_KEY = "bank_feedback"  # the container of what an answer did, placed beside the answer buttons by PANEL_CSS
+
+# Where the answer's feedback and the bar stand. On a wide screen the feedback is drawn last in the reading's
+# column (so the metric and chart keep their places and are updated in place) and shown first, just under the
+# bar. On a phone the page stacks: the bar comes right after the reading and its feedback, before Why? (the
+# drawing area's wrappers give way, display: contents, so the bar can stand between its parts).
+PANEL_CSS = """<style>
+@media (min-width: 641px) {
+  .st-key-bank_feedback, [data-testid="stVerticalBlock"] > :has(> .st-key-bank_feedback) { order: -1; }
+}
+@media (max-width: 640px) {
+  [data-testid="stVerticalBlock"]:has(.st-key-bank_panel)
+    > :has(.st-key-drawing-canvas-slot):not(:has(.st-key-bank_panel)),
+  [data-testid="stVerticalBlock"]:has(.st-key-bank_panel)
+    > :has(.st-key-drawing-canvas-slot):not(:has(.st-key-bank_panel)) > [data-testid="stVerticalBlock"] {
+    display: contents;
+  }
+  [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
+  [data-testid="stVerticalBlock"] > .st-key-why_panel,
+  [data-testid="stVerticalBlock"] > :has(.st-key-why_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 2; }
+}
+</style>"""
 
 
 def offer_reading(prediction: Prediction | None, image: np.ndarray | None, source: str, model_sha256: str | None,
@@ -28,9 +57,10 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
     """Remember the reading on screen for the panel's buttons (per stroke: one session write, nothing drawn).
 
     image is the decoded drawing the model read; sent_png and strokes are what the browser sent, kept
-    as they came when they are the same drawing.
+    as they came when they are the same drawing. A drawing the model refused as no digit is offered too
+    (its reading is None): it can be labelled with the digit it is.
     """
-    if prediction is None or prediction.digit is None:
+    if prediction is None or prediction.mnist is None:  # nothing the model could look at: no ink, or too little
         st.session_state.pop(ON_SCREEN_KEY, None)
         return
     st.session_state[ON_SCREEN_KEY] = {
@@ -41,10 +71,10 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
 
 @st.fragment
 def correction_panel() -> None:
-    """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; the last save can be undone.
+    """"Right" or "Wrong, it's a ..." stores the drawing on screen with its label; Take back undoes an answer.
 
     One compact bar, so it sits above the drawing area where it is seen beside the reading. What an
-    answer did is shown under the reading (save_feedback), beside the drawing it is about.
+    answer did is shown just under the bar (save_feedback), beside the drawing it is about.
     """
     if st.session_state.pop(REDRAW_KEY, False):
         st.rerun(scope="app")  # after an answer: the drawing area shows what was stored, beside its drawing
@@ -52,6 +82,7 @@ def correction_panel() -> None:
     if switched_off:  # a broken configuration: no bank is opened, so no answer can be stored
         st.warning(switched_off, icon=":material/cloud_off:")
         return
+    st.html(PANEL_CSS)
     with st.container(border=True, key="bank_panel"):
         row = st.container(horizontal=True, gap="xsmall", vertical_alignment="center", key="bank_digits")
         row.button("Right", icon=":material/check:", key="bank_right", on_click=_save, args=(None,),
@@ -68,30 +99,45 @@ def correction_panel() -> None:
                           help="A name or class tag, so a teacher can pool a class's drawings and see where the "
                                "model fails them. Letters, digits, spaces and . @ + - _")
         st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
-                   f"**{writer_tag()}**, to test and train models on.")
+                   f"**{writer_tag()}**, to test and train models on. Another answer relabels the same drawing; "
+                   f"Take back undoes one answer at a time.")
 
 
 def save_feedback() -> None:
-    """Under the reading: what the last answer stored for the drawing on screen (with Undo), or why not.
+    """What the last answer stored for the drawing on screen (with Take back), or why not; just under the bar.
 
-    Call it after offer_reading, whose record of the drawing on screen it reads. Shown only beside the
-    drawing it is about: after a new stroke it is gone, so Undo never removes a drawing other than the
-    one on screen. Costs nothing per stroke when there is nothing to say.
+    Call it after offer_reading, whose record of the drawing on screen it reads, in the reading's column:
+    PANEL_CSS shows it at the top of that column. Shown only beside the drawing it is about: after a new
+    stroke it is gone, so Take back never acts on a drawing other than the one on screen. Costs nothing
+    per stroke when there is nothing to say.
     """
     on_screen = st.session_state.get(ON_SCREEN_KEY)
     key = on_screen["key"] if on_screen is not None else None
     last = st.session_state.get(LAST_SAVE_KEY)
-    if last is not None and key is not None and last["drawing"] == key:
-        verdict = "right" if last["label"] == last["reading"] else f"a {last['label']}, read as {last['reading']}"
-        kept = "the image, its strokes" if last.get("strokes") else "the image"
-        done = st.container(horizontal=True, vertical_alignment="center")
-        done.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}), with {kept} and the "
-                     f"model's reading, under the writer tag {last['writer']}.")
-        done.button("Undo", icon=":material/undo:", key="bank_undo", on_click=_undo_last_save,
-                    help=f"Remove drawing #{last['id']} from the bank again.")
+    stored = last is not None and key is not None and last["drawing"] == key
     notice = st.session_state.pop(NOTICE_KEY, None)  # shown once, and only beside its own drawing
-    if notice is not None and notice[0] == key:
-        (st.error if notice[1] == "error" else st.info)(notice[2])
+    shown_notice = notice is not None and notice[0] == key
+    if not (stored or shown_notice):
+        return
+    with st.container(key=FEEDBACK_KEY):
+        if shown_notice:
+            (st.error if notice[1] == "error" else st.info)(notice[2])
+        if stored:
+            kept = "the image, its strokes" if last.get("strokes") else "the image"
+            verdict = _verdict(last["label"], last["reading"])
+            st.success(f"Stored in the drawing bank as drawing #{last['id']} ({verdict}).")
+            earlier = last.get("earlier") or []
+            back = (f"Give drawing #{last['id']} its label before ({_verdict(earlier[-1], last['reading'])}) again."
+                    if earlier else f"Remove drawing #{last['id']} from the bank again.")
+            st.button("Take back", icon=":material/undo:", key="bank_take_back", on_click=_take_back, help=back)
+            st.caption(f"With {kept} and the model's reading, under the writer tag {last['writer']}.")
+
+
+def _verdict(label: int, reading: int | None) -> str:
+    """How a stored label stands against the model's reading, in words."""
+    if reading is None:
+        return f"a {label}, refused as not a digit"
+    return "right" if label == reading else f"a {label}, read as {reading}"
 
 
 def _remember_writer() -> None:
@@ -114,6 +160,10 @@ def _save(label: int | None) -> None:
     if payload is None:
         st.session_state[NOTICE_KEY] = (None, "info", "Draw a digit first, then say whether the model read it right.")
         return
+    if label is None and payload["reading"] is None:  # "Right" about a refusal: no digit to store it as
+        st.session_state[NOTICE_KEY] = (payload["key"], "info", "The model read no digit here, so there is nothing "
+                                        "to confirm. If it is a digit, click the digit it is.")
+        return
     label = payload["reading"] if label is None else label
     last = st.session_state.get(LAST_SAVE_KEY)
     if last is not None and last["drawing"] == payload["key"] and last["label"] == label:
@@ -126,11 +176,12 @@ def _save(label: int | None) -> None:
         relabelled = (last is not None and last["drawing"] == payload["key"]
                       and drawing_bank().relabel(last["id"], label, session=session_tag()))
         if relabelled:
-            saved = {**last, "label": label}
+            saved = {**last, "label": label, "earlier": [*last.get("earlier", []), last["label"]]}
         else:  # a new drawing, or the stored one is gone (deleted on the Drawings page)
             drawing = _prepared(label, payload)
             saved = {"id": save_drawing(drawing), "drawing": payload["key"], "label": label,
-                     "reading": payload["reading"], "writer": drawing.writer, "strokes": drawing.strokes is not None}
+                     "reading": payload["reading"], "writer": drawing.writer, "strokes": drawing.strokes is not None,
+                     "earlier": []}
     except BankSwitchedOffError as error:
         st.session_state[NOTICE_KEY] = (payload["key"], "error", str(error))
         return
@@ -143,9 +194,10 @@ def _save(label: int | None) -> None:
 def _prepared(label: int, payload: dict):
     """The drawing to store: from the PNG and strokes as sent when they are what the model read, else the image."""
     from digitlab.bank.drawing_checks import encode_png, prepare_drawing
+    from digitlab.ui.class_join import class_fields
 
     fields = dict(writer=writer_tag(), session=session_tag(), reading=payload["reading"],
-                  probabilities=payload["probabilities"], model_sha256=payload["sha256"])
+                  probabilities=payload["probabilities"], model_sha256=payload["sha256"], **class_fields())
     if payload["png"] is not None:
         drawing = prepare_drawing(payload["png"], label, payload["source"], strokes=payload["strokes"], **fields)
         if np.array_equal(drawing.mnist, payload["mnist"]):
@@ -153,18 +205,29 @@ def _prepared(label: int, payload: dict):
     return prepare_drawing(encode_png(payload["image"]), label, payload["source"], **fields)
 
 
-def _undo_last_save() -> None:
+def _take_back() -> None:
+    """Undo the last answer for the drawing on screen: back to the label it had before, or out of the bank."""
+    from digitlab.bank.drawing_checks import DrawingRejectedError
     from digitlab.bank.engine import DrawingBankError
 
     last = st.session_state.pop(LAST_SAVE_KEY, None)
     if last is None:
         return
+    earlier = last.get("earlier") or []
     try:
-        removed = drawing_bank().delete(last["id"], session=session_tag())
-    except DrawingBankError as error:
+        if earlier:
+            done = drawing_bank().relabel(last["id"], earlier[-1], session=session_tag())
+        else:
+            done = drawing_bank().delete(last["id"], session=session_tag())
+    except (DrawingRejectedError, DrawingBankError) as error:
         st.session_state[LAST_SAVE_KEY] = last
-        st.session_state[NOTICE_KEY] = (last["drawing"], "error", f"Not undone: {error}")
+        st.session_state[NOTICE_KEY] = (last["drawing"], "error", f"Not taken back: {error}")
         return
-    message = (f"Drawing #{last['id']} was removed from the bank." if removed
-               else f"Drawing #{last['id']} was already gone from the bank.")
+    if not done:  # deleted meanwhile (the Drawings page): nothing is left to take back
+        message = f"Drawing #{last['id']} was already gone from the bank."
+    elif earlier:
+        st.session_state[LAST_SAVE_KEY] = {**last, "label": earlier[-1], "earlier": earlier[:-1]}
+        message = f"Drawing #{last['id']} is back to its label before: {_verdict(earlier[-1], last['reading'])}."
+    else:
+        message = f"Drawing #{last['id']} was removed from the bank."
     st.session_state[NOTICE_KEY] = (last["drawing"], "info", message)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 from digitlab.store.run_config import TrainConfig
-
-
-def percent(value: float | None) -> str:
-    """Every share in one format, 97.23%; '–' when unknown."""
-    return f"{value:.2%}" if isinstance(value, numbers.Real) else "–"
+from digitlab.store.shares import percent  # noqa: F401 - the pages' one way of writing a share (the CLI's too)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -33,7 +33,10 @@ def promote_form(run: Run) -> None:
     with st.form(f"promote-form-{run.name}", border=False):
         st.text_input("Model name", value=run.title if _usable_name(run.title) else run.name, key=name_key,
                       max_chars=80, help="Letters, digits, '-' and '_'. The model is copied into models/ under this name.")
-        st.checkbox("Make it the default for everyone", value=True, key=default_key)
+        # Off until ticked, as `promote` without --default: what every visitor reads with changes only on purpose.
+        st.checkbox("Make it the default for everyone", value=False, key=default_key,
+                    help="Every visitor who has not picked a model reads with the default. Left unticked, the model "
+                         "is only added to models/ and the default stays as it is.")
         st.checkbox("Replace a model of that name if there is one (its current version is kept)", key=replace_key)
         st.form_submit_button("Promote to models/", type="primary", key=f"promote-{run.name}",
                               disabled=bool(run.status.warning) and not st.session_state.get(anyway_key, False),
@@ -64,7 +67,7 @@ def _promote(run: Run, name_key: str, replace_key: str, default_key: str, anyway
         st.session_state[notice_key] = ("error", "Tick \"Promote it anyway\" to promote a run with a warning.")
         return
     name = str(st.session_state.get(name_key) or run.name).strip()
-    make_default = bool(st.session_state.get(default_key, True))
+    make_default = bool(st.session_state.get(default_key, False))
     try:
         promoted = promote_run(run.dir, name, replace=bool(st.session_state.get(replace_key)), make_active=make_default)
     except ModelExistsError as error:

@@ -131,13 +131,27 @@ def run_status(run: Run, can_stop: bool = False) -> None:
     elif run.state == "stopped":
         st.warning(status.message or "Stopped.")
     elif run.state == "failed":
-        st.error(status.message or "The run failed.")
-        tail = run.log_tail(20)
-        if tail:
-            st.code(tail, language=None)
+        failure_report(run)
     elif run.config_problem:
         st.error(f"This run folder cannot be read: {run.config_problem}.")
     comparison_table(run)
+
+
+def failure_report(run: Run) -> None:
+    """Why a run failed in one line and where its full log is; the end of the log (a traceback) folded away."""
+    cause = one_line(run.status.message) or "It recorded no cause."
+    st.error(f"The run failed. {cause}")
+    st.caption(f"Its full log: {run.dir / runs.LOG_FILE}")
+    tail = run.log_tail(20)
+    if tail:
+        with st.expander("The end of its log", expanded=False):
+            st.code(tail, language=None)
+
+
+def one_line(message: str | None, limit: int = 200) -> str:
+    """A status message as one line of at most limit characters (an exception's text may run over many)."""
+    text = " ".join((message or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _stop_controls(run: Run) -> None:

@@ -17,7 +17,7 @@ from digitlab.store import run_folder as runs
 from digitlab.store.run_folder import Run
 from digitlab.training import jobs
 from digitlab.ui.figures.training import overlay_figure
-from digitlab.ui.formatting import describe_run_settings, format_duration
+from digitlab.ui.formatting import describe_run_settings, format_duration, percent
 from digitlab.ui.promotion import promote_form, use_in_session
 from digitlab.ui.run_live import run_curves, run_status, viewer_may_control, viewer_requester
 from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, NOTICE_KEY, WATCHED_RUN_KEY,
@@ -25,9 +25,12 @@ from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, 
 from digitlab.store.run_history import read_history
 
 COLUMN_CONFIG = {
-    "Parameters": st.column_config.NumberColumn(format="localized", help="Trainable and fixed weights of the model"),
-    "Best val accuracy": st.column_config.NumberColumn(format="percent"),
-    "Test accuracy": st.column_config.NumberColumn(format="percent", help="On the 10,000 MNIST test images"),
+    "Parameters": st.column_config.TextColumn(help="Trainable and fixed weights of the model"),
+    "Best val accuracy": st.column_config.TextColumn(help="The best epoch's accuracy on the images held out "
+                                                          "from training"),
+    "Test accuracy": st.column_config.TextColumn(help="On the 10,000 MNIST test images, read as the app serves "
+                                                      "the model; \"no model\" where the run ended before its "
+                                                      "first epoch was saved"),
 }
 
 
@@ -76,25 +79,45 @@ def _run_details(run: Run) -> None:
 
 
 def runs_table(all_runs: list[Run]) -> pd.DataFrame:
-    """One row per run: what a visitor compares runs by."""
+    """One row per run: what a visitor compares runs by, as text in every cell (a figure, or why there is none)."""
     rows = []
     for run in all_runs:
         status, config = run.status, run.config
         epochs = config.epochs if config else None
         rows.append({
             "Run": run.title,
-            "Status": run.state + (" ⚠" if status.warning else ""),
-            "Architecture": config.arch if config else None,
-            "Parameters": status.parameters,
-            "Epochs": f"{status.completed_epochs} / {epochs}" if epochs else None,
-            "Best val accuracy": status.best_val_accuracy,
-            "Test accuracy": status.test_accuracy,
+            "Status": describe_state(run) + (" ⚠" if status.warning else ""),
+            "Architecture": config.arch if config else "unknown",
+            "Parameters": f"{status.parameters:,}" if status.parameters else "–",
+            "Epochs": f"{status.completed_epochs} / {epochs}" if epochs else "–",
+            "Best val accuracy": percent(status.best_val_accuracy),
+            "Test accuracy": _test_accuracy(run),
             "Duration": format_duration(run.duration),
-            "Started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else None,
+            "Started": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started_at)) if run.started_at else "–",
             "Settings": describe_run_settings(config),
             "Folder": run.name,
         })
     return pd.DataFrame(rows)
+
+
+def describe_state(run: Run) -> str:
+    """'done', 'running', 'stopped after epoch 2 of 3', 'stopped before epoch 1 finished: no model', 'failed in ...'."""
+    epochs = f" of {run.config.epochs}" if run.config else ""
+    if run.state == "stopped" and run.has_model:
+        return f"stopped after epoch {run.status.completed_epochs}{epochs}"
+    if run.state == "stopped":
+        return "stopped before epoch 1 finished: no model"
+    if run.state == "failed":
+        return f"failed in epoch {run.status.epoch}{epochs}" if run.status.epoch else "failed before training began"
+    return run.state
+
+
+def _test_accuracy(run: Run) -> str:
+    if run.status.test_accuracy is not None:
+        return percent(run.status.test_accuracy)
+    if run.is_active:
+        return "after training"
+    return "–" if run.has_model else "no model"
 
 
 def runs_table_key(all_runs: list[Run]) -> str:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from digitlab.store.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
 from digitlab.ui.access import OWNER_ONLY_NOTE, deployment_notice, owner_sidebar_section, viewer_is_owner
+from digitlab.ui.formatting import percent
 
 MODEL_KEY = "model_name"
 SIDEBAR_NOTICE_KEY = "sidebar_notice"
@@ -27,14 +28,15 @@ def model_sidebar() -> ModelEntry | None:
         active = active_model_name()
         if st.session_state.get(MODEL_KEY) not in names:
             st.session_state[MODEL_KEY] = active if active in names else names[0]
+        labels = {entry.name: entry.label for entry in usable}
         name = st.selectbox("Model", names, key=MODEL_KEY,
-                            format_func=lambda option: option + (" (default)" if option == active else ""),
-                            help="The model this browser tab reads drawings with. Models in models/ and "
-                                 "finished training runs; your choice changes nothing for anyone else.")
+                            format_func=lambda option: labels[option] + (" · default" if option == active else ""),
+                            help="The model this browser tab reads drawings with: models in models/, and finished "
+                                 "training runs by the name given to them, when they started, their architecture "
+                                 "and their accuracy on MNIST test. Your choice changes nothing for anyone else.")
         entry = next(entry for entry in usable if entry.name == name)
-        accuracy = entry.test_accuracy
         st.caption(f"{entry.name} · {entry.card.get('architecture', '?')}"
-                   + (f" · MNIST test accuracy {accuracy:.2%}" if accuracy is not None else ""))
+                   + (f" · MNIST test accuracy {percent(entry.test_accuracy)}" if entry.test_accuracy is not None else ""))
         if entry.card.get("warning"):
             st.warning(entry.card["warning"])
         _default_for_everyone(entry, active)

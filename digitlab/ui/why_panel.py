@@ -6,6 +6,9 @@ so while it is closed nothing here runs: a stroke costs exactly what it costs wi
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import streamlit as st
 
 from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
@@ -17,6 +20,8 @@ from digitlab.store.registry import ModelEntry, load_entry
 from digitlab.explain.pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
 
 PANEL_KEY = "why_panel"
+READY_KEY_PREFIX = "why_panel_ready_"  # + the model's sha256: this session has seen its first explanation through
+FIRST_TIME_NOTE = "once per model, up to a minute"
 MEMBER_KEY = "why_panel_member"
 SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
 THUMBNAIL_SCALE = 3
@@ -30,18 +35,46 @@ def why_panel(prediction: Prediction, predictor, entry: ModelEntry) -> None:
     if not panel.open or prediction.digit is None:
         return
     with panel:
+        ready_key = f"{READY_KEY_PREFIX}{entry.sha256}"
         try:
-            explainer = load_explainer(entry, predictor)
+            if st.session_state.get(ready_key):
+                explanation, has_index = explain(prediction, predictor, entry, say=lambda text: None)
+            else:
+                explanation, has_index = _explain_the_first_time(prediction, predictor, entry)
+                st.session_state[ready_key] = True
         except ExplainError as error:
             st.info(f"This model cannot be explained here: {error}")
             return
-        index = neighbour_index(entry, explainer)
-        explanation = (explainer if index is None else explainer.with_index(index)).explain(
-            prediction.mnist, prediction.probabilities, predictor)
-        show_explanation(explanation, index is not None)
+        show_explanation(explanation, has_index)
 
 
-@st.cache_resource(show_spinner="Preparing the explainer...", max_entries=4)
+def _explain_the_first_time(prediction: Prediction, predictor, entry: ModelEntry) -> tuple[Explanation, bool]:
+    """explain() in a status box that says what each slow first step is doing, and how long it took."""
+    started = time.monotonic()
+    with st.status(f"Getting ready to explain this model ({FIRST_TIME_NOTE})...", expanded=True) as status:
+        try:
+            result = explain(prediction, predictor, entry, say=st.write)
+        except ExplainError:
+            status.update(label="This model cannot be explained here.", state="error", expanded=False)
+            raise
+        status.update(label=f"Ready in {time.monotonic() - started:.0f} s; later explanations of this model are quick.",
+                      state="complete", expanded=False)
+    return result
+
+
+def explain(prediction: Prediction, predictor, entry: ModelEntry, say: Callable[[str], object]) -> tuple[Explanation, bool]:
+    """The explanation of a reading, and whether it has nearest training digits; say() is told each step as it starts."""
+    say("Loading TensorFlow and the model's Keras file: the explanations need its gradients, which the app's "
+        "reading model (LiteRT) does not have.")
+    explainer = load_explainer(entry, predictor)
+    index = neighbour_index(entry, explainer, say)
+    say("Computing where the ink counted, the what-if readings and each layer's maps.")
+    explanation = (explainer if index is None else explainer.with_index(index)).explain(
+        prediction.mnist, prediction.probabilities, predictor)
+    return explanation, index is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)  # explain() says what is happening
 def _explainer(sha256: str, _predictor, _entry: ModelEntry) -> Explainer:
     # Keyed by the model file's hash; like the Predictor, one Explainer serves every visitor, unmutated.
     # Gradients need the Keras model itself; a Predictor serving a LiteRT flatbuffer has none.
@@ -52,7 +85,8 @@ def load_explainer(entry: ModelEntry, predictor) -> Explainer:
     return _explainer(entry.sha256, predictor, entry)
 
 
-def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex | None:
+def neighbour_index(entry: ModelEntry, explainer: Explainer,
+                    say: Callable[[str], object] = lambda text: None) -> NeighbourIndex | None:
     """The model's index of MNIST training digits, built on first use with a progress bar; None without MNIST."""
     try:
         mnist = load_mnist()
@@ -60,6 +94,9 @@ def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex |
         st.caption("The nearest training digits need the MNIST data set, which is not available here.")
         return None
     if not embeddings_cache_path(entry.sha256, "train").exists():
+        say(f"Building the index of the nearest training digits: each of the {len(_training_digits(mnist).x_train):,} "
+            "MNIST training digits through the model, once per model (the longest step, up to a minute on a "
+            "small server).")
         # Built outside the cached function, so the progress bar is shown live rather than replayed. Built once:
         # a visitor who opens the panel while another's build runs waits for it (digitlab/explain/neighbours.py).
         bar = st.progress(0.0, text="Another visitor is embedding the MNIST training digits for this model; waiting "
@@ -69,6 +106,8 @@ def neighbour_index(entry: ModelEntry, explainer: Explainer) -> NeighbourIndex |
                        progress=lambda done, total: bar.progress(done / total, text=f"Embedding the MNIST "
                                                                  f"training digits: {done:,} of {total:,} (once per model)"))
         bar.empty()
+    else:
+        say("Loading the index of the nearest training digits (built once for this model).")
     return _index(entry.sha256, explainer)
 
 

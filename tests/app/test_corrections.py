@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from digitlab.bank.records import DrawingFilter
 from digitlab.bank.repository import DrawingBank
+from tests.databases import BACKENDS, fresh_database_url
 from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
@@ -39,9 +40,9 @@ def draw(monkeypatch, entry, digit_image: np.ndarray) -> AppTest:
     return at.run()
 
 
-def test_wrong_then_a_digit_stores_the_drawing_with_that_label_and_undo_removes_it(
+def test_wrong_then_a_digit_stores_the_drawing_with_that_label_and_take_back_removes_it(
         monkeypatch, model_entry, bank_url, mnist):
-    """Test that "Wrong, it's a 3" stores the drawing labelled 3 with the reading, and Undo takes it out again."""
+    """Test that "Wrong, it's a 3" stores the drawing labelled 3 with the reading, and Take back takes it out again."""
     at = draw(monkeypatch, model_entry, mnist.x_test[0])  # a 7
     assert not at.exception
     reading = int(at.metric[0].value)
@@ -56,7 +57,7 @@ def test_wrong_then_a_digit_stores_the_drawing_with_that_label_and_undo_removes_
     assert len(stored.probabilities) == 10 and stored.mnist.max() > 200
     assert any(f"drawing #{stored.id}" in message.value for message in at.success)
 
-    at.button(key="bank_undo").click().run()
+    at.button(key="bank_take_back").click().run()
     assert bank.count() == 0
     assert any("removed from the bank" in message.value for message in at.info)
     assert at.button(key="bank_right")  # the question is back for the same drawing
@@ -70,7 +71,7 @@ def test_right_stores_the_reading_as_the_label_under_the_writer_tag_which_is_kep
     [stored] = DrawingBank(bank_url).drawings()
     assert stored.label == stored.reading == int(at.metric[0].value)
     assert stored.writer == "Class 4B"
-    at.button(key="bank_undo").click().run()  # the panel asks again, the tag still filled in
+    at.button(key="bank_take_back").click().run()  # the panel asks again, the tag still filled in
     assert at.text_input(key="bank_writer_input").value == "Class 4B"
     at.button(key="bank_right").click().run()
     assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
@@ -97,7 +98,7 @@ def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkey
     monkeypatch.setenv("DIGITLAB_BANK_SAVES_PER_MINUTE", "1")
     at = draw(monkeypatch, model_entry, mnist.x_test[0])
     at.button(key="bank_label_1").click().run()
-    at.button(key="bank_undo")  # saved once
+    at.button(key="bank_take_back")  # saved once
     at.session_state["bank_last_save"] = None  # as if the next drawing were on screen
     at.run()
     at.button(key="bank_label_2").click().run()
@@ -113,7 +114,7 @@ def test_a_reload_does_not_reset_the_save_limit(monkeypatch, model_entry, bank_u
     monkeypatch.setenv("DIGITLAB_BANK_SAVES_PER_MINUTE", "1")
     first = draw(monkeypatch, model_entry, mnist.x_test[0])
     first.button(key="bank_label_1").click().run()
-    assert first.button(key="bank_undo")  # saved
+    assert first.button(key="bank_take_back")  # saved
 
     reloaded = draw(monkeypatch, model_entry, mnist.x_test[1])
     assert reloaded.session_state["bank_session_tag"] != first.session_state["bank_session_tag"]
@@ -229,17 +230,74 @@ def test_answering_before_drawing_asks_for_a_drawing_and_stores_nothing(monkeypa
 
 
 def test_what_was_stored_shows_beside_its_own_drawing_only(monkeypatch, model_entry, bank_url, mnist):
-    """Test that after a save and a new drawing, neither the stored message nor Undo is shown for the new one,
-    so Undo can only remove the drawing on screen."""
+    """Test that after a save and a new drawing, neither the stored message nor Take back is shown for the new one,
+    so Take back can only act on the drawing on screen."""
     import digitlab.ui.canvas
 
     at = draw(monkeypatch, model_entry, mnist.x_test[0])
     at.button(key="bank_right").click().run()
     assert any("Stored in the drawing bank" in message.value for message in at.success)
-    assert "with the image, its strokes" not in at.success[0].value  # the fake canvas sent no strokes
+    assert any(caption.value.startswith("With the image and the model's reading") for caption in at.caption)
+    assert not any("its strokes" in caption.value for caption in at.caption)  # the fake canvas sent no strokes
 
     another = canvas_from_digit(mnist.x_test[1])
     monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *args, **kwargs: another)
     at.run()  # the next stroke
-    assert not at.success and not [button for button in at.button if button.key == "bank_undo"]
+    assert not at.success and not [button for button in at.button if button.key == "bank_take_back"]
     assert DrawingBank(bank_url).count() == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_right_then_a_digit_relabels_one_drawing_and_take_back_undoes_one_answer_at_a_time(
+        monkeypatch, model_entry, mnist, tmp_path, backend):
+    """Test that "Right" then "Wrong, it's a 3" keeps one stored drawing (same id, now a 3), that Take back gives it
+    its "right" label again, and that a second Take back removes it from the bank."""
+    url = fresh_database_url(backend, tmp_path)
+    monkeypatch.setenv("DIGITLAB_DATABASE_URL", url)
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    reading = int(at.metric[0].value)
+    other = 3 if reading != 3 else 5
+    bank = DrawingBank(url)
+    at.button(key="bank_right").click().run()
+    [first] = bank.drawings()
+    at.button(key=f"bank_label_{other}").click().run()
+    [relabelled] = bank.drawings()
+    assert (relabelled.id, relabelled.label) == (first.id, other)
+
+    at.button(key="bank_take_back").click().run()
+    assert not at.exception
+    [back] = bank.drawings()
+    assert (back.id, back.label, back.reading) == (first.id, reading, reading)
+    assert any(f"drawing #{first.id} (right)" in message.value for message in at.success)
+    assert any(f"#{first.id} is back to its label before: right" in message.value for message in at.info)
+
+    at.button(key="bank_take_back").click().run()
+    assert bank.count() == 0
+    assert any(f"#{first.id} was removed from the bank" in message.value for message in at.info)
+    assert not [button for button in at.button if button.key == "bank_take_back"]
+
+
+@pytest.fixture(scope="module")
+def refuser_entry(small_run, tmp_path_factory):
+    """The small run's network with a "not a digit" output that refuses every drawing."""
+    from tests.refusal_models import register_with_not_a_digit
+
+    return register_with_not_a_digit(small_run, tmp_path_factory.mktemp("refuser"), "refuser", 30.0)
+
+
+def test_a_drawing_the_model_refuses_can_be_labelled_with_the_digit_it_is(monkeypatch, refuser_entry, bank_url, mnist):
+    """Test that a real 7 the model calls "not a digit" is stored when "7" is clicked (reading: none), and that
+    "Right", which has no digit to store, says to click the digit instead of "Draw a digit first"."""
+    at = draw(monkeypatch, refuser_entry, mnist.x_test[0])  # a 7
+    assert any(message.value.startswith("Not a digit.") for message in at.warning)
+    at.button(key="bank_right").click().run()
+    assert any("click the digit it is" in message.value for message in at.info)
+    assert not any("Draw a digit first" in message.value for message in at.info)
+    assert not Path(bank_url.removeprefix("sqlite:///")).exists(), "nothing was stored for 'Right'"
+
+    at.button(key="bank_label_7").click().run()
+    assert not at.exception
+    [stored] = DrawingBank(bank_url).drawings()
+    assert (stored.label, stored.reading, stored.model_sha256) == (7, None, refuser_entry.sha256)
+    assert len(stored.probabilities) == 10 and stored.mnist.max() > 200
+    assert any(f"drawing #{stored.id} (a 7, refused as not a digit)" in message.value for message in at.success)

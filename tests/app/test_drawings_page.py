@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from digitlab.bank.archive import export_zip
 from digitlab.bank.drawing_checks import encode_png, prepare_drawing
 from digitlab.bank.repository import DrawingBank, open_bank
 from tests.helpers.canvases import canvas_from_digit
@@ -157,6 +158,38 @@ def test_importing_an_export_twice_through_the_page_adds_nothing_and_says_so(ban
     assert any("Imported more.zip: 0 new, 2 already in the bank, 1 left out." == element.value
                for element in at.warning)
     assert bank.count() == 2
+
+
+def test_after_an_import_the_gallery_counts_the_imported_drawings(bank, mnist, tmp_path):
+    """Test that the page showing "Imported ...: 2 new" counts those 2 in "drawing(s) match" and shows them."""
+    store(bank, mnist.x_test[0], 7, 7, "Ana")
+    other = open_bank(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    store(other, mnist.x_test[1], 2, 2, "Ben")
+    store(other, mnist.x_test[2], 1, 1, "Ben")
+    export_zip(other, tmp_path / "other.zip")
+    at = drawings_page()
+    assert "**1** drawing(s) match" in " ".join(element.value for element in at.caption)
+    at.file_uploader(key="drawings_import_file").set_value(
+        ("other.zip", (tmp_path / "other.zip").read_bytes(), "application/zip")).run()
+    at.button(key="drawings_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [element.value for element in at.success] == ["Imported other.zip: 2 new, 0 already in the bank."]
+    assert "**3** drawing(s) match" in " ".join(element.value for element in at.caption)
+    assert sum(_has_button(at, f"delete_{drawing.id}") for drawing in bank.drawings()) == 3
+    at.run()  # the report is said once; the count stays
+    assert not at.success and "**3** drawing(s) match" in " ".join(element.value for element in at.caption)
+
+
+def test_a_text_file_named_zip_is_refused_as_not_a_zip(bank):
+    """Test that importing a text file named .zip says it is not a zip archive, and stores nothing."""
+    at = drawings_page()
+    at.file_uploader(key="drawings_import_file").set_value(("notes.zip", b"hello world\n", "application/zip")).run()
+    at.button(key="drawings_import").click().run()
+    assert not at.exception
+    assert [element.value for element in at.error] == [
+        "Nothing was imported: notes.zip is not a zip archive: its name ends in .zip but its contents are not a zip. "
+        "Import a zip written by Export (`drawings export`), or UNIPEN pen-digit text."]
+    assert bank.count() == 0
 
 
 def test_evaluate_page_on_the_drawing_bank(bank, mnist, small_models_dir):

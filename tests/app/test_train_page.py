@@ -105,7 +105,7 @@ def test_run_started_from_the_form_trains_on_after_its_tab_closes_and_the_next_v
         assert (run.dir / name).is_file(), name
     table = later.dataframe[0].value
     assert list(table["Status"]) == ["done"] and list(table["Run"]) == ["tiny mlp"]
-    assert table["Test accuracy"][0] == pytest.approx(done.status.test_accuracy)
+    assert table["Test accuracy"][0] == metrics["Test accuracy"] == f"{done.status.test_accuracy:.2%}"
     assert not button(later, "Start training").disabled
 
 
@@ -145,10 +145,12 @@ def test_selecting_several_runs_overlays_their_curves_under_their_names(models_d
 
 
 def test_the_owner_promotes_a_run_which_becomes_the_default(models_dir, finished_run):
-    """Test that the owner's Promote copies a finished run's model into models/ and makes it the default."""
+    """Test that the owner's Promote, with "Make it the default" ticked, copies a finished run's model into models/
+    and makes it the default."""
     at = select_rows(open_page(owner=True), [0])
     assert "Finished" in texts(at.success), "the selected run's outcome is shown"
     at.text_input(key=f"promote-name-{finished_run.name}").set_value("my-digits")
+    at.checkbox(key=f"promote-default-{finished_run.name}").check()
     button(at, "Promote to models/").click().run()
 
     assert not at.exception, [exception.value for exception in at.exception]
@@ -175,14 +177,27 @@ def test_promoting_over_an_existing_name_needs_a_confirmation_and_keeps_the_old_
 
 
 def test_a_name_and_boxes_changed_just_before_promote_all_count(models_dir, finished_run):
-    """Test that a model name typed and "Make it the default" unticked right before clicking Promote (no rerun
-    between them) reach the promotion together: it lands under that name and does not become the default."""
+    """Test that a model name typed and "Make it the default" ticked right before clicking Promote (no rerun
+    between them) reach the promotion together: it lands under that name and becomes the default."""
     at = select_rows(open_page(owner=True), [0])
     at.text_input(key=f"promote-name-{finished_run.name}").set_value("quick-1")
-    at.checkbox(key=f"promote-default-{finished_run.name}").uncheck()
+    at.checkbox(key=f"promote-default-{finished_run.name}").check()
     button(at, "Promote to models/").click().run()
 
     assert (models_dir / "quick-1.keras").is_file()
+    assert active_model_name(models_dir) == "quick-1"
+    assert "is now the default model for everyone" in texts(at.success)
+
+
+def test_promote_leaves_the_default_unless_the_box_is_ticked(models_dir, finished_run):
+    """Test that "Make it the default for everyone" starts unticked, as `promote` without --default, so a
+    promotion only adds the model to models/ and every visitor keeps the model they had."""
+    at = select_rows(open_page(owner=True), [0])
+    assert at.checkbox(key=f"promote-default-{finished_run.name}").value is False
+    at.text_input(key=f"promote-name-{finished_run.name}").set_value("kept-aside")
+    button(at, "Promote to models/").click().run()
+
+    assert (models_dir / "kept-aside.keras").is_file()
     assert active_model_name(models_dir) == "default"
     assert "is now in models/" in texts(at.success)
 
@@ -232,7 +247,7 @@ def test_a_run_whose_process_died_shows_as_failed_with_its_log(models_dir, runs_
 
     at = select_rows(open_page(), [0])
 
-    assert list(at.dataframe[0].value["Status"]) == ["failed"]
+    assert list(at.dataframe[0].value["Status"]) == ["failed in epoch 2 of 3"]
     assert "ended without finishing" in texts(at.error)
     assert "MemoryError" in texts(at.code)
     assert not at.get("progress"), "a dead run is not shown as progressing"

@@ -68,3 +68,25 @@ def test_open_panel_shows_saliency_neighbours_what_ifs_and_feature_maps(monkeypa
     assert any("64 hidden units" in caption for caption in pictures)
     assert sum(caption.count(" · #") for caption in pictures) == 8  # eight neighbours: label · similarity · #index
 
+
+
+def test_the_first_explanation_says_what_it_is_doing_and_later_ones_go_straight_to_it(monkeypatch, model_entry,
+                                                                                       mnist, tmp_path):
+    """Test that opening the panel for a model the first time shows a status box naming each slow step (TensorFlow
+    and the Keras file, building the nearest-digit index once, the explanation) and how long it took, and that the
+    next reading is explained without it."""
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))  # no index built by an earlier test
+    at = draw_page(monkeypatch, model_entry, canvas_from_digit(mnist.x_test[0]), panel_open=True)
+    assert not at.exception
+
+    assert len(at.status) == 1
+    status = at.status[0]
+    assert status.label.startswith("Ready in ") and "later explanations of this model are quick" in status.label
+    steps = " ".join(str(element.value) for element in status.markdown)
+    assert "Loading TensorFlow and the model's Keras file" in steps
+    assert "Building the index of the nearest training digits" in steps and "once per model" in steps
+    assert "Computing where the ink counted" in steps
+    assert "Where the ink counted" in " ".join(element.value for element in at.expander[0].markdown)
+
+    at.run()
+    assert not at.exception and len(at.status) == 0, "the next explanation needs no status box"

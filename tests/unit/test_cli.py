@@ -147,11 +147,12 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
     runs_dir = tmp_path / "runs"
     run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run, test_accuracy=0.46)
     original = (models_dir / "default.keras").read_bytes()
+    before = sorted(path.name for path in models_dir.iterdir())
 
     refused = digitlab("promote", str(run_dir), "--name", "default", models_dir=models_dir, runs_dir=runs_dir)
     assert refused.returncode == 2 and "already exists" in refused.stderr and "--replace" in refused.stderr
-    assert sorted(path.name for path in models_dir.iterdir()) == ["active.json", "default.json", "default.keras",
-                                                                  "default.tflite"]
+    assert sorted(path.name for path in models_dir.iterdir()) == before
+    assert {"default.json", "default.keras", "default.tflite"} <= set(before)
 
     replaced = digitlab("promote", run_dir.name, "--name", "default", "--replace", models_dir=models_dir,
                         runs_dir=runs_dir)
@@ -164,8 +165,8 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
     default = next(row for row in listed if row["name"] == "default")
     assert default["version"] == 2 and default["mnist_test_accuracy"] == 0.46 and default["default"]
 def test_the_shipped_default_can_be_made_the_default_again(small_models_dir, small_run, tmp_path):
-    """Test that after promoting a run as the default, `set-default default` gives everyone the shipped model
-    again, and `restore default --version 1` says how to do that instead of only failing."""
+    """Test that `promote` changes the default only with --default, and that afterwards both
+    `restore default --version 1 --default` and `set-default default` give everyone the shipped model again."""
     import shutil
 
     from tests.run_fixtures import make_run
@@ -173,17 +174,33 @@ def test_the_shipped_default_can_be_made_the_default_again(small_models_dir, sma
     models_dir = Path(shutil.copytree(small_models_dir, tmp_path / "models"))
     runs_dir = tmp_path / "runs"
     run_dir = make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run)
-    promoted = digitlab("promote", str(run_dir), "--name", "tuned", models_dir=models_dir, runs_dir=runs_dir)
-    assert promoted.returncode == 0, promoted.stderr
 
     def default_name() -> str:
         listed = digitlab("models", "--json", models_dir=models_dir, runs_dir=runs_dir).stdout.splitlines()
         return next(row["name"] for row in map(json.loads, listed) if row["default"])
 
-    assert default_name() == "tuned"
-    restore = digitlab("restore", "default", "--version", "1", models_dir=models_dir, runs_dir=runs_dir)
-    assert restore.returncode == 2 and "python -m digitlab set-default default" in restore.stderr
+    added = digitlab("promote", str(run_dir), "--name", "added", models_dir=models_dir, runs_dir=runs_dir)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["default"] is False and default_name() == "default"
+    assert "everyone still gets 'default'" in added.stderr and "set-default added" in added.stderr
+    promoted = digitlab("promote", str(run_dir), "--name", "tuned", "--default", models_dir=models_dir,
+                        runs_dir=runs_dir)
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["default"] is True and default_name() == "tuned"
 
+    kept = digitlab("restore", "default", "--version", "1", models_dir=models_dir, runs_dir=runs_dir)
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["default"] is False and default_name() == "tuned"
+    assert "set-default default" in kept.stderr
+    restored = digitlab("restore", "default", "--version", "1", "--default", models_dir=models_dir, runs_dir=runs_dir)
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["default"] is True and default_name() == "default"
+    assert json.loads(restored.stdout)["version"] == 1 and sorted(path.name for path in models_dir.glob("default*")) == [
+        "default.json", "default.keras", "default.tflite"], "nothing was copied: version 1 was current"
+    missing = digitlab("restore", "default", "--version", "7", models_dir=models_dir, runs_dir=runs_dir)
+    assert missing.returncode == 2 and "'default' has no version 7" in missing.stderr
+
+    digitlab("set-default", "tuned", models_dir=models_dir, runs_dir=runs_dir)
     chosen = digitlab("set-default", "default", models_dir=models_dir, runs_dir=runs_dir)
     assert chosen.returncode == 0, chosen.stderr
     assert json.loads(chosen.stdout)["default"] is True

@@ -133,3 +133,35 @@ def test_a_broken_secrets_file_stops_the_bank_commands_with_a_message_and_create
     assert "error: The drawing bank is not opened while DigitLab's configuration is broken" in result.stderr
     assert "secrets.toml does not parse" in result.stderr
     assert not list(tmp_path.rglob("*.sqlite"))
+
+
+def test_importing_a_text_file_named_zip_says_it_is_not_a_zip(tmp_path):
+    """Test that `drawings import notes.zip` on a text file exits 2 saying it is not a zip archive, not UNIPEN."""
+    notes = tmp_path / "notes.zip"
+    notes.write_text("hello world\n")
+    result = digitlab("drawings", "import", str(notes), database=f"sqlite:///{tmp_path / 'bank.sqlite'}",
+                      models_dir=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "error: notes.zip is not a zip archive" in result.stderr
+    assert "UNIPEN pen-digit text." in result.stderr and ".SEGMENT" not in result.stderr
+
+
+def test_drawings_add_reads_with_the_models_flatbuffer_as_the_draw_page_does(tmp_path):
+    """Test that `drawings add` stores the shipped model's reading made from its flatbuffer, never importing
+    TensorFlow, and records which model read it."""
+    from tests.unit.test_flatbuffer import run_fresh
+
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[40:240, 130:150] = 255  # a plain vertical stroke: a 1
+    png = tmp_path / "one.png"
+    Image.fromarray(canvas).save(png)
+    database = f"sqlite:///{tmp_path / 'bank.sqlite'}"
+    out = run_fresh(f"""
+        from digitlab.cli.parser import main
+        assert main(["drawings", "add", {str(png)!r}, "--label", "1", "--json"]) == 0
+        from digitlab.bank.repository import open_bank
+        [drawing] = open_bank({database!r}).drawings()
+        print(drawing.reading, drawing.model_sha256)
+    """, tmp_path, DIGITLAB_DATABASE_URL=database)
+    card = json.loads((REPO_ROOT / "models" / "default.json").read_text())
+    assert f"1 {card['sha256']}" in out and "no tensorflow" in out

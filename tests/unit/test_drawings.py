@@ -313,6 +313,22 @@ def test_a_zip_that_is_not_an_export_is_refused(sqlite_bank, tmp_path):
     assert sqlite_bank.count() == 0
 
 
+def test_what_a_file_holds_decides_how_it_imports_not_its_name(sqlite_bank, tmp_path):
+    """Test that text named .zip is "not a zip archive", an empty zip has "no labels.csv", and a zip with writer
+    numbers is refused: each says so and stores nothing."""
+    notes = tmp_path / "notes.ZIP"
+    notes.write_text("hello world\n")
+    with pytest.raises(DrawingRejectedError, match=r"^notes.ZIP is not a zip archive: its name ends in .zip"):
+        import_file(sqlite_bank, notes)
+    empty = tmp_path / "empty.bin"
+    zipfile.ZipFile(empty, "w").close()  # no entries: the file is only the zip's end record
+    with pytest.raises(DrawingRejectedError, match="no labels.csv"):
+        import_file(sqlite_bank, empty)
+    with pytest.raises(DrawingRejectedError, match="empty.bin is a zip archive: writer numbers"):
+        import_file(sqlite_bank, empty, writers=[1])
+    assert sqlite_bank.count() == 0
+
+
 @pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="pendigits-orig.tra is not in ../shared/data")
 def test_unipen_import_draws_pen_digits_with_writer_tags(sqlite_bank, tmp_path):
     """Test that UNIPEN text comes in as drawings tagged by writer, with a broken segment listed and skipped."""

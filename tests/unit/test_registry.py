@@ -389,7 +389,7 @@ def test_deleting_a_model_removes_every_version_and_the_default_stays(models_dir
     shipped default itself cannot be deleted."""
     from digitlab.store.registry import active_model_name, delete_model, promote_run
 
-    promote_run(finished_run, "mine", models_dir)
+    promote_run(finished_run, "mine", models_dir, make_active=True)
     promote_run(finished_run, "mine", models_dir, replace=True)
     assert active_model_name(models_dir) == "mine"
 

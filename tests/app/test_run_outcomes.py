@@ -1,0 +1,51 @@
+"""How the Train page reports runs that did not finish: a stopped run's row, and a failed run's cause."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+from digitlab.store import run_folder as runs
+from digitlab.store.run_config import TrainConfig
+from digitlab.training.jobs import trainer_command
+from tests.app.test_train_page import open_page, select_rows, texts
+
+
+def test_a_run_stopped_before_its_first_epoch_shows_why_it_has_no_figures(models_dir, runs_dir):
+    """Test that the runs table shows a run stopped before its first epoch as such, with "no model" for its test
+    accuracy and no cell left empty ("None")."""
+    run_dir = runs.create_run(TrainConfig(arch="cnn-small", epochs=3, limit=2000), run_dir=runs_dir / "stopped-early")
+    started = time.time() - 30
+    runs.update_status(run_dir, state="stopped", started_at=started, finished_at=started + 20, elapsed=20.0,
+                       message="Stopped before the first epoch finished: no model was saved.")
+
+    table = open_page().dataframe[0].value
+
+    row = table.iloc[0]
+    assert row["Status"] == "stopped before epoch 1 finished: no model"
+    assert row["Test accuracy"] == "no model" and row["Best val accuracy"] == "–" and row["Parameters"] == "–"
+    assert not table.isna().any().any(), "no cell is empty (shown as None)"
+    assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+
+
+def test_a_real_failed_run_shows_its_cause_in_one_line_and_its_traceback_folded(models_dir, runs_dir):
+    """Test that a trainer process that fails (it is to start from a model that does not exist) is shown with a
+    one-line cause and where its log is, its traceback only inside a collapsed expander."""
+    run_dir = runs.create_run(TrainConfig(arch="mlp", epochs=1, limit=200, init_from="no-such-model"),
+                              run_dir=runs_dir / "fails")
+    with runs.open_log(run_dir) as log:
+        subprocess.run(trainer_command(run_dir), stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False)
+    assert runs.read_status(run_dir).state == "failed"
+    assert "Traceback" in (run_dir / runs.LOG_FILE).read_text()
+
+    at = select_rows(open_page(), [0])
+
+    errors = [str(error.value) for error in at.error]
+    assert len(errors) == 1 and errors[0].startswith("The run failed. ") and "\n" not in errors[0]
+    assert "Traceback" not in errors[0]
+    assert f"Its full log: {run_dir / runs.LOG_FILE}" in texts(at.caption)
+    folded = [expander for expander in at.expander if expander.label == "The end of its log"]
+    assert len(folded) == 1 and not folded[0].proto.expanded
+    assert "Traceback" in texts(folded[0].code)
+    shown_unfolded = [code for code in at.code if code not in folded[0].code]
+    assert not any("Traceback" in str(code.value) for code in shown_unfolded)
