@@ -7,6 +7,7 @@ from digitlab.ui.augmentation_preview import augmentation_preview
 from digitlab.ui.frame import ensure_app_frame
 from digitlab.ui.run_live import live_run_panel
 from digitlab.ui.runs_table import runs_section
+from digitlab.ui.sweep_view import sweep_section
 from digitlab.ui.train_form import bank_fine_tune, deployment_settings, train_form
 
 ensure_app_frame()
@@ -21,4 +22,5 @@ train_form(settings, active)
 bank_fine_tune(settings, active)
 augmentation_preview()
 live_run_panel(active)
+sweep_section(settings)
 runs_section(settings, active)

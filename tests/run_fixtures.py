@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from digitlab.store import run_folder as runs
 from digitlab.store.atomic import file_sha256
 from digitlab.store.run_config import TrainConfig
@@ -24,6 +26,17 @@ HISTORY_ROWS = [  # two epochs of a run that learns
     {"kind": "epoch", "epoch": 2, "batch": 20, "step": 40, "elapsed": 4.0, "loss": 0.4, "accuracy": 0.88,
      "val_loss": 0.35, "val_accuracy": 0.9},
 ]
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.2, explain=None):
+    """Poll condition() until it returns something truthy; fail naming `what` (and explain()) after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}" + (f"\n{explain()}" if explain else ""))
 
 
 def dead_pid() -> int:

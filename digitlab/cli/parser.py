@@ -1,6 +1,6 @@
 """The command line's parser, each command's flags added by its group's module, and main(), which runs one.
 
-    python -m digitlab train|predict|evaluate|bench|models|promote|restore|set-default|flatbuffer|owner-password|ensemble|drawings|explain
+    python -m digitlab train|predict|evaluate|bench|models|promote|restore|set-default|flatbuffer|owner-password|ensemble|sweep|recipe|drawings|explain
 
 Each group's module imports only what its parser needs at the top and the rest when its command runs,
 so that `python -m digitlab predict` starts without TensorFlow, Streamlit or the benchmarks.
@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from digitlab.cli import access, bench, drawings, evaluate, explain, models, predict, train
+from digitlab.cli import access, bench, drawings, evaluate, explain, models, predict, recipe, sweep, train
 
 VERBOSE_FLAG = "--verbose"
 
@@ -21,6 +21,7 @@ COMMANDS = {  # each command's body, by the name its parser is added under
     "bench": bench.run_bench_command, "promote": models.run_promote, "restore": models.run_restore,
     "models": models.run_models, "set-default": models.run_set_default, "flatbuffer": models.run_flatbuffer, "owner-password": access.run_owner_password,
     "ensemble": train.run_ensemble, "drawings": drawings.run_drawings, "explain": explain.run_explain,
+    "sweep": sweep.run_sweep_command, "recipe": recipe.run_recipe_command,
 }
 
 
@@ -40,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_flatbuffer_parser(subparsers)
     access.add_owner_password_parser(subparsers)
     train.add_ensemble_parser(subparsers)
+    sweep.add_sweep_parser(subparsers)
+    recipe.add_recipe_parser(subparsers)
     drawings.add_drawings_parser(subparsers)
     explain.add_explain_parser(subparsers)
     return parser

@@ -26,24 +26,13 @@ from digitlab.training.visitors import Requester, visitor_key_path, visitor_toke
 from digitlab.store import run_folder as runs
 from digitlab.store.run_config import TrainConfig
 from digitlab.config.settings import Settings
-from tests.run_fixtures import dead_pid, fake_trainer, make_run, synthetic_bank
+from tests.run_fixtures import dead_pid, fake_trainer, make_run, synthetic_bank, wait_for
 from digitlab.store.run_records import JobRecord
 
 TINY = dict(arch="mlp", epochs=1, limit=2000, augment=False)
 # Long enough that it is still going when the test acts on it: 18,000 images in batches of 32 per epoch.
 LONG = dict(arch="mlp", epochs=20, limit=20_000, batch_size=32, augment=False)
 SETTINGS = Settings(train_threads=1)
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.2):
-    """Poll condition() until it returns something truthy; fail naming `what` after timeout seconds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def current(run: runs.Run) -> runs.Run:
