@@ -1,11 +1,14 @@
 """The README's screenshots, taken in Chromium from the real app so they show what the code does today.
 
-    python -m tests.e2e.screenshots [--out docs/screenshots] [--only draw,why,number,train,train-bank,evaluate,drawings,draw-phone]
+    python -m tests.e2e.screenshots [--out docs/screenshots] [--only draw,why,number,train,train-bank,evaluate,drawings,draw-phone,sweep,class]
+                                    [--sweep-runs RUNS_DIR --sweep-database SQLITE_FILE]
 
 Serves `streamlit run app.py` with a copy of the shipped models/ and a throwaway runs folder and drawing
 bank (nothing in the repository changes), draws real pen digits (UCI pendigits, held-out writers) with
 the mouse stroke by stroke, and saves one viewport PNG per page. The finished run on the Train page is
 a real, short training run started here, so its curves and accuracy are measured, not made up.
+The Sweep section shows a real sweep: by default a small one run here (mlp on 2,000 MNIST images, 8 trials), or,
+given --sweep-runs and --sweep-database, a copy of a sweep already run (the benchmark's, for example).
 Shots that need what this machine lacks (Chromium, MNIST, the pen data) are skipped with a message.
 """
 
@@ -141,6 +144,79 @@ def fine_tune_on_the_bank(runs: Path, models: Path, database_url: str, pen_path:
     print(f"  imported and trained in {time.time() - started:.0f} s")
 
 
+SMALL_SWEEP = ["--study", "sweep-mlp-lr-batch", "--trials", "8", "--parallel", "2", "--arch", "mlp", "--epochs", "2",
+               "--limit", "2000", "--no-augment", "--param", "lr=3e-4:3e-2:log", "--param", "batch_size=32,64,128"]
+
+
+def run_a_sweep(runs: Path, database_url: str, env: dict) -> None:
+    """A real small sweep with `python -m digitlab sweep`, its trials ordinary runs in the runs folder."""
+    print("sweeping a small recipe for the Sweep section (8 trials of mlp on 2,000 images) ...")
+    started = time.time()
+    subprocess.run(["nice", "-n", "10", sys.executable, "-m", "digitlab", "sweep", *SMALL_SWEEP], cwd=REPO_ROOT,
+                   env={**env, "DIGITLAB_RUNS": str(runs), "DIGITLAB_DATABASE_URL": database_url}, check=True,
+                   capture_output=True)
+    print(f"  swept in {time.time() - started:.0f} s")
+
+
+def shoot_sweep(browser, out: Path, root: Path, models: Path, sweep_from: tuple[Path, Path] | None) -> None:
+    """The Train page's Sweep section on its own app: the sweep's trials, its verdict and its history."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.conftest import running_app, wait_for_app_idle
+
+    runs, database = root / "sweep-runs", root / "sweep.sqlite"
+    if sweep_from:
+        shutil.copytree(sweep_from[0], runs)
+        shutil.copyfile(sweep_from[1], database)
+    else:
+        runs.mkdir()
+        run_a_sweep(runs, f"sqlite:///{database}", {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    with running_app({"models": models, "runs": runs}, extra_env={"DIGITLAB_DATABASE_URL": f"sqlite:///{database}",
+                                                                  "TF_CPP_MIN_LOG_LEVEL": "3"}) as url:
+        page = browser.new_context(viewport={"width": DESKTOP["width"], "height": 1400}).new_page()
+        page.set_default_timeout(PAGE_TIMEOUT)
+        page.goto(f"{url}/train")
+        wait_for_app_idle(page, timeout=PAGE_TIMEOUT)
+        expect(page.get_by_text("Optimisation history")).to_be_visible(timeout=PAGE_TIMEOUT)
+        wait_for_app_idle(page)
+        scroll_to_top_of_view(page.get_by_role("heading", name="Sweep"))
+        save(page, out, "sweep")
+        page.context.close()
+
+
+CLASS_WRITERS = range(1, 9)  # the pen writers who play a class of eight students on the Class page
+
+
+def shoot_class(browser, out: Path, root: Path, models: Path, pen_path: Path) -> None:
+    """The Class page on its own app and bank: eight pen writers as a class, each digit read by the shipped model."""
+    from playwright.sync_api import expect
+
+    from digitlab.bank.archive import import_unipen
+    from digitlab.bank.classes import ClassBook
+    from digitlab.bank.repository import open_bank
+    from digitlab.serving.predictor import load_serving_predictor
+    from digitlab.store.registry import entry_for_path
+    from tests.e2e.conftest import running_app, wait_for_app_idle
+
+    database_url = f"sqlite:///{root / 'class.sqlite'}"
+    bank = open_bank(database_url)
+    school_class, _code = ClassBook(bank).create("Year 7, Tuesday")
+    entry = entry_for_path(models / "default.keras")
+    import_unipen(bank, pen_path, writers=CLASS_WRITERS, class_id=school_class.id,
+                  read=load_serving_predictor(entry).predict_mnist, model_sha256=entry.sha256)
+    with running_app({"models": models, "runs": root / "class-runs"},
+                     extra_env={"DIGITLAB_DATABASE_URL": database_url, "TF_CPP_MIN_LOG_LEVEL": "3"}) as url:
+        page = browser.new_context(viewport={"width": DESKTOP["width"], "height": 1400}).new_page()
+        page.set_default_timeout(PAGE_TIMEOUT)
+        page.goto(f"{url}/class")
+        wait_for_app_idle(page, timeout=PAGE_TIMEOUT)
+        expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible(timeout=PAGE_TIMEOUT)
+        wait_for_app_idle(page)
+        scroll_to_top_of_view(page.get_by_test_id("stMetric").first)
+        save(page, out, "class")
+        page.context.close()
+
+
 def fill_drawing_bank(database_url: str, by_class: dict[int, list], folder: Path, env: dict) -> None:
     """Import a few held-out pen digits of each class with `python -m digitlab drawings import`."""
     chosen = [digit for label in range(10) for digit in by_class[label][:BANK_DIGITS_PER_CLASS]]
@@ -174,7 +250,7 @@ VISIBLE_WIDTH_JS = """element => {
 }"""
 
 
-def take_screenshots(out: Path, only: set[str]) -> int:
+def take_screenshots(out: Path, only: set[str], sweep_from: tuple[Path, Path] | None = None) -> int:
     browser_path = chromium_path()
     if browser_path is None:
         print("skipped: no Chromium browser on this machine (install Debian's 'chromium' package)")
@@ -189,10 +265,10 @@ def take_screenshots(out: Path, only: set[str]) -> int:
     pen_path = pendigits_path()
     if mnist is None:
         print("note: no MNIST (set DIGITLAB_MNIST): the Why?, Train and Evaluate shots are skipped")
-        only -= {"why", "train", "train-bank", "evaluate"}
+        only -= {"why", "train", "train-bank", "evaluate", "sweep"}
     if pen_path is None:
         print("note: no pendigits-orig.tra: digits are drawn from simple mouse strokes, the Drawings shot is skipped")
-        only -= {"drawings", "train-bank"}
+        only -= {"drawings", "train-bank", "class"}
     by_class = held_out_digits(pen_path) if pen_path else None
     out.mkdir(parents=True, exist_ok=True)
 
@@ -233,7 +309,7 @@ def take_screenshots(out: Path, only: set[str]) -> int:
                     save(page, out, "draw")
                 if "why" in only:  # Why? embeds the MNIST training digits to find the nearest ones
                     page.get_by_text("Why this answer?").click()
-                    panel = page.get_by_test_id("stExpander")
+                    panel = page.get_by_test_id("stExpander").filter(has_text="Why this answer?")
                     expect(panel.get_by_text("Where the ink counted")).to_be_visible(timeout=PAGE_TIMEOUT)
                     expect(panel.get_by_text("The most similar MNIST training digits")).to_be_visible(
                         timeout=PAGE_TIMEOUT)
@@ -312,11 +388,15 @@ def take_screenshots(out: Path, only: set[str]) -> int:
                 drawing = grab(phone)  # on a phone the reading is under the canvas: show both screens
                 scroll_to_top_of_view(phone.get_by_test_id("stMetric"))
                 save(phone, out, "draw-phone", side_by_side(drawing, grab(phone)))
+            if "sweep" in only:
+                shoot_sweep(browser, out, root, dirs["models"], sweep_from)
+            if "class" in only:
+                shoot_class(browser, out, root, dirs["models"], pen_path)
             browser.close()
     return 0
 
 
-SHOTS = ("draw", "why", "number", "train", "train-bank", "evaluate", "drawings", "draw-phone")
+SHOTS = ("draw", "why", "number", "train", "train-bank", "evaluate", "drawings", "draw-phone", "sweep", "class")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,11 +404,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs (default: docs/screenshots)")
     parser.add_argument("--only", default=",".join(SHOTS),
                         help=f"comma-separated shots to take (default: all of {', '.join(SHOTS)})")
+    parser.add_argument("--sweep-runs", type=Path, default=None, help="a runs folder holding a sweep's trials to show")
+    parser.add_argument("--sweep-database", type=Path, default=None, help="the SQLite file holding that sweep's study")
     args = parser.parse_args(argv)
+    if (args.sweep_runs is None) != (args.sweep_database is None):
+        parser.error("--sweep-runs and --sweep-database go together")
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     if only - set(SHOTS):
         parser.error(f"unknown shot(s) {', '.join(sorted(only - set(SHOTS)))}; choose from {', '.join(SHOTS)}")
-    return take_screenshots(args.out.resolve(), only)
+    sweep_from = (args.sweep_runs.resolve(), args.sweep_database.resolve()) if args.sweep_runs else None
+    return take_screenshots(args.out.resolve(), only, sweep_from)
 
 
 if __name__ == "__main__":
