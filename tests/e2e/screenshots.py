@@ -310,7 +310,7 @@ def take_screenshots(out: Path, only: set[str], sweep_from: tuple[Path, Path] | 
                 if "why" in only:  # Why? embeds the MNIST training digits to find the nearest ones
                     page.get_by_text("Why this answer?").click()
                     panel = page.get_by_test_id("stExpander").filter(has_text="Why this answer?")
-                    expect(panel.get_by_text("Where the ink counted")).to_be_visible(timeout=PAGE_TIMEOUT)
+                    expect(panel.get_by_text("Where the ink counted", exact=True)).to_be_visible(timeout=PAGE_TIMEOUT)
                     expect(panel.get_by_text("The most similar MNIST training digits")).to_be_visible(
                         timeout=PAGE_TIMEOUT)
                     wait_for_app_idle(page, timeout=PAGE_TIMEOUT)

@@ -19,10 +19,10 @@ def test_why_panel_opens_and_explains_the_drawing(page, app_url):
     expect_prediction(page, "0")
 
     page.get_by_text("Why this answer?").click()
-    panel = page.get_by_test_id("stExpander")
-    expect(panel.get_by_text("Where the ink counted")).to_be_visible(timeout=PANEL_TIMEOUT)
-    expect(panel.get_by_text("The most similar MNIST training digits")).to_be_visible(timeout=PANEL_TIMEOUT)
-    expect(panel.get_by_text("What each layer sees")).to_be_visible(timeout=PANEL_TIMEOUT)
+    panel = page.get_by_test_id("stExpander").filter(has_text="Why this answer?")
+    expect(panel.get_by_text("Where the ink counted", exact=True)).to_be_visible(timeout=PANEL_TIMEOUT)
+    expect(panel.get_by_text("The most similar MNIST training digits", exact=True)).to_be_visible(timeout=PANEL_TIMEOUT)
+    expect(panel.get_by_text("What each layer sees", exact=True)).to_be_visible(timeout=PANEL_TIMEOUT)
     wait_for_app_idle(page, timeout=PANEL_TIMEOUT)
     expect(panel.get_by_text("shifted 4 px left:")).to_be_visible()
     # saliency, 8 neighbours, 7 what-ifs and at least one feature map
@@ -32,4 +32,4 @@ def test_why_panel_opens_and_explains_the_drawing(page, app_url):
     panel.screenshot(path=str(ARTIFACTS / "draw-why-panel-open.png"))
 
     page.get_by_text("Why this answer?").click()  # closing it hides the explanation again
-    expect(panel.get_by_text("Where the ink counted")).not_to_be_visible(timeout=PANEL_TIMEOUT)
+    expect(panel.get_by_text("Where the ink counted", exact=True)).not_to_be_visible(timeout=PANEL_TIMEOUT)

@@ -111,7 +111,9 @@ def test_fine_tuning_on_the_bank_from_the_cli_compares_before_and_after(class_ba
     assert record["held_out_writers"] == sorted(held_out)
     mnist_row, drawings_row = comparison_rows(record)
     assert mnist_row["images"] == 10_000 and drawings_row["images"] == 60
-    assert mnist_row["after"] == pytest.approx(status.test_accuracy)
+    # The comparison sets float weights against float weights; the run's test accuracy is the served 8-bit
+    # flatbuffer's, which may differ by a few images in 10,000.
+    assert mnist_row["after"] == pytest.approx(status.test_accuracy, abs=0.003)
     for row in (mnist_row, drawings_row):
         assert 0.5 < row["before"] <= 1 and 0.5 < row["after"] <= 1  # the small default reads about 93%
 
