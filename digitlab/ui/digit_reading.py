@@ -93,7 +93,6 @@ NARROW_SCREEN_CSS = """<style>
 .st-key-phone-reading { display: none; }
 @media (max-width: 640px) {
   .st-key-phone-reading { display: block; height: 3.2rem !important; min-height: 3.2rem; overflow: hidden; }
-  [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
 }
 .st-key-drawing-canvas-slot { margin-top: 2.6rem; }
 </style>"""

@@ -28,6 +28,7 @@ import psutil
 
 from digitlab.config.paths import runs_root
 from digitlab.store import run_folder as runs
+from digitlab.store.shares import percent
 from digitlab.training.jobs import trainer_is_running
 from digitlab.training.run_lock import LOCK_FD_VARIABLE, take_training_lock
 from digitlab.training.sweeps import study_store as store
@@ -204,7 +205,7 @@ class _Driver:
                         and trial.should_prune()):
                     self.intents[report.number] = ("pruned", (
                         f"Pruned by the sweep after epoch {report.epoch}: its validation accuracy "
-                        f"{report.val_accuracy:.2%} was below the median of the earlier trials at that epoch."))
+                        f"{percent(report.val_accuracy)} was below the median of the earlier trials at that epoch."))
                     executor.stop(report.number)
             elif isinstance(report, TrialEnded):
                 self._tell(trial, report, optuna)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from digitlab.store import run_folder as runs
 from digitlab.store.run_folder import Run
+from digitlab.store.shares import percent
 from digitlab.training.sweeps import study_store as store
 
 
@@ -72,21 +73,22 @@ class SweepResults:
         best, baseline = self.best, self.baseline
         if best is None:
             return "No trial has finished yet."
-        described = f"trial #{best.number} ({_params(best)}): {best.value:.2%} validation accuracy{self._test(best)}"
+        described = (f"trial #{best.number} ({_params(best)}): {percent(best.value)} validation accuracy"
+                     f"{self._test(best)}")
         if baseline is None or baseline.state.name != "COMPLETE":
             reason = ("the default settings lie outside the searched ranges" if baseline is None
                       else f"the default settings' trial #{baseline.number} did not finish")
             return f"Best: {described}. Nothing to compare it with: {reason}."
         if not self.beat_default:
-            return (f"No trial beat the default settings (trial #{baseline.number}, {baseline.value:.2%} validation "
-                    f"accuracy{self._test(baseline)}).")
-        return (f"Best: {described}. It beat the default settings (trial #{baseline.number}: {baseline.value:.2%}"
+            return (f"No trial beat the default settings (trial #{baseline.number}, {percent(baseline.value)} "
+                    f"validation accuracy{self._test(baseline)}).")
+        return (f"Best: {described}. It beat the default settings (trial #{baseline.number}: {percent(baseline.value)}"
                 f"{self._test(baseline)}) by {100 * (best.value - baseline.value):.2f} points of validation accuracy.")
 
     def _test(self, trial) -> str:
         run = self.run_of(trial)
         accuracy = run.status.test_accuracy if run else None
-        return f", {accuracy:.2%} on MNIST test" if accuracy is not None else ""
+        return f", {percent(accuracy)} on MNIST test" if accuracy is not None else ""
 
 
 def sweep_results(storage, name: str) -> SweepResults:
