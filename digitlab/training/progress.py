@@ -64,7 +64,6 @@ def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch
             logs = logs or {}
             if self.model.stop_training and runs.stop_requested(run_dir):
                 return  # an epoch cut short by Stop is not a completed epoch: no epoch row, keep the last model
-            self._row("epoch", batches_per_epoch, logs)
             if "val_accuracy" in logs:
                 value = float(logs["val_accuracy"])
                 self.best_val_accuracy = max(value, self.best_val_accuracy or 0.0)
@@ -76,6 +75,9 @@ def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch
                                val_accuracy=_finite_or_none(logs.get("val_accuracy")),
                                train_accuracy=_finite_or_none(logs.get("accuracy")),
                                peak_memory_mb=round(peak_memory_mb()), **self._progress(batches_per_epoch))
+            # The epoch's row comes last: a sweep prunes on seeing it and kills the trainer at once, so the
+            # epoch's model and status must already be on disk by then.
+            self._row("epoch", batches_per_epoch, logs)
 
         def on_train_end(self, logs=None):
             self.history.close()
