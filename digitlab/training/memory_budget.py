@@ -3,7 +3,7 @@
 A Cloud container holds the app and its trainer in about 2.7 GB, so a run that would need more must be
 refused before it starts, not killed by the kernel halfway. The estimate adds what the trainer holds at
 its peak: TensorFlow itself, the network training on a batch, and each image it loads (MNIST, style
-variants, pen digits, non-digits, the drawing bank) plus each time an epoch shows one (a bank drawing
+variants, pen digits, UNIPEN digits and letters, styled pen digits, non-digits, the drawing bank) plus each time an epoch shows one (a bank drawing
 at weight 20 is kept once and shown 20 times: digitlab/training/input_pipeline.py).
 
 The constants were measured on Linux with TensorFlow 2.21 and Keras 3.15, one thread, from the kernel's
@@ -53,6 +53,10 @@ BYTES_PER_IMAGE = 2_400  # each distinct training image: its uint8 pixels in the
 BYTES_PER_SHOWN = 220  # each time an epoch shows an image: its index and its place in tf.data's shuffle buffer
 STYLE_VARIANT_SHARE = 0.1  # augmentation adds flagged 1s and crossed 7s: about a tenth of the MNIST images
 PEN_DIGITS_PER_COPY = 5_500  # the training writers' digits in pendigits-orig.tra, drawn pen_copies times
+# From the run records of a UNIPEN run (its status.json's extra_training_data), rounded up:
+UNIPEN_DIGITS_PER_COPY = 5_700  # the training institutions' digits in unipen-dev.tar.gz: 5,601
+UNIPEN_LETTERS_PER_COPY = 7_100  # their letters no digit resembles: 7,044
+STYLED_PER_COPY = 3_500  # slashed 0s, barred 7s, footed 1s from the pen and UNIPEN 0s, 7s and 1s: 3,488
 EXTRA_MODEL_MB = 80  # a second network loaded and run on the test set: a teacher, a starting model, the one compared
 MARGIN = 1.1  # what the allocator and TensorFlow's caches may add beyond what was measured
 
@@ -93,8 +97,13 @@ def estimate_run_memory(config: TrainConfig, bank_drawings: int = 0) -> MemoryEs
     mnist = min(config.limit or MNIST_TRAIN_IMAGES, MNIST_TRAIN_IMAGES) * (1 - config.validation_fraction)
     style = mnist * STYLE_VARIANT_SHARE if config.augment else 0
     pen = PEN_DIGITS_PER_COPY * config.pen_copies if config.pen_digits else 0
+    unipen_digits = UNIPEN_DIGITS_PER_COPY * config.unipen_copies if config.unipen else 0
+    letters = UNIPEN_LETTERS_PER_COPY * config.letter_copies if config.unipen else 0
+    styled = STYLED_PER_COPY * config.style_copies if config.pen_digits or config.unipen else 0
     bank = bank_drawings if config.bank_weight else 0
     images = {"MNIST": (mnist + style, mnist + style), "pen digits": (pen, pen),
+              "UNIPEN digits": (unipen_digits, unipen_digits), "UNIPEN letters": (letters, letters),
+              "styled 0s, 7s and 1s": (styled, styled),
               "non-digits": (config.non_digits, config.non_digits),
               f"drawing bank ×{config.bank_weight}": (bank, bank * config.bank_weight)}
     models = sum(1 for extra in (config.teacher, config.init_from or config.bank_weight) if extra)

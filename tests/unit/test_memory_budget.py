@@ -77,6 +77,24 @@ def test_the_estimate_counts_the_bank_times_its_weight_and_every_extra_source():
     assert estimate_run_memory(replace(base, batch_size=2048)).total_mb > estimate_run_memory(base).total_mb + 400
 
 
+def test_unipen_digits_letters_and_styled_copies_each_count_per_copy():
+    """Test that a run on UNIPEN is estimated with its digits, its letters and its styled 0s, 7s and 1s, each
+    once per copy, so the recipe's student (every source at once) is not refused or admitted on a short count."""
+    from digitlab.training.memory_budget import (BYTES_PER_IMAGE, STYLED_PER_COPY, UNIPEN_DIGITS_PER_COPY,
+                                                 UNIPEN_LETTERS_PER_COPY)
+
+    base = TrainConfig(arch="digitnet", augment=False)
+    one = estimate_run_memory(replace(base, unipen="unipen.tar.gz", letter_copies=1, style_copies=1))
+    two = estimate_run_memory(replace(base, unipen="unipen.tar.gz", unipen_copies=2, letter_copies=2, style_copies=2))
+    per_image_mb = (BYTES_PER_IMAGE + BYTES_PER_SHOWN) / MB
+    for part, per_copy in [("UNIPEN digits", UNIPEN_DIGITS_PER_COPY), ("UNIPEN letters", UNIPEN_LETTERS_PER_COPY),
+                           ("styled 0s, 7s and 1s", STYLED_PER_COPY)]:
+        assert one.parts[part] == pytest.approx(per_copy * per_image_mb), part
+        assert two.parts[part] == pytest.approx(2 * one.parts[part]), part
+    assert "UNIPEN letters" in one.describe()
+    assert estimate_run_memory(base).total_mb < one.total_mb < two.total_mb
+
+
 def test_the_memory_budget_is_a_deployment_setting():
     """Test that DIGITLAB_TRAIN_MEMORY_MB sets the budget (1,500 MB unless set) and a bad value is named."""
     assert Settings().train_memory_mb == 1500

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from digitlab.config.paths import REPO_ROOT
 from digitlab.store import run_folder as runs
-from digitlab.training.jobs import trainer_command
+from digitlab.training.jobs import trainer_command, yield_to_the_page
 from digitlab.training.run_lock import LOCK_FD_VARIABLE
 
 # Runs `argv[2:]` after asking the kernel for SIGKILL when the parent (argv[1]) goes; exits at once if it
@@ -56,10 +56,7 @@ def launch_trial(run_dir: Path, threads: int | None, lock_fd: int | None = None)
         process = subprocess.Popen(launched, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                    pass_fds=(lock_fd,) if lock_fd is not None else ())
-    try:
-        os.setpriority(os.PRIO_PROCESS, process.pid, 10)  # below the app's server, so drawing stays quick
-    except (AttributeError, OSError):
-        pass
+    yield_to_the_page(process.pid)  # the priority of every trainer the Train page starts
     return process, command
 
 
