@@ -71,11 +71,50 @@ def recipe_command(name: str, out: Path, pen_digits: str, unipen: str, seed: int
                      "--pen-digits", str(pen_digits), "--unipen", str(unipen), *(["--tiny"] if tiny else [])])
 
 
+def recipe_settings(environment: dict[str, str] | None = None):
+    """The settings the recipe's runs start under: the deployment's, with this machine's cores and free memory.
+
+    The Train page's defaults (one thread, 1,500 MB) keep a shared deployment responsive for its visitors.
+    The recipe is run by hand, on a machine of one's own, so it may use all of it: unless
+    DIGITLAB_TRAIN_THREADS or DIGITLAB_TRAIN_MEMORY_MB is set, its runs use every core and the memory free
+    when it starts (its student and polish need more than 1,500 MB by the estimate).
+    """
+    import psutil
+
+    from digitlab.config.settings import TRAIN_MEMORY_MB_VAR, TRAIN_THREADS_VAR, load_settings
+
+    environment = os.environ if environment is None else environment
+    settings = load_settings()
+    if not environment.get(TRAIN_THREADS_VAR):
+        settings = replace(settings, train_threads=os.cpu_count() or 1)
+    if not environment.get(TRAIN_MEMORY_MB_VAR):
+        free_mb = int(psutil.virtual_memory().available / (1 << 20))
+        settings = replace(settings, train_memory_mb=max(settings.train_memory_mb, free_mb))
+    return settings
+
+
+def finished_step(out: Path, config: TrainConfig) -> Run | None:
+    """The run in out that already finished this step (the same config, whatever its threads), or None.
+
+    A recipe stopped after a step (a full run takes hours on two cores) goes on from there when it is
+    started again into the same folder: the steps are trained one after another, each from the last.
+    """
+    for run_dir in sorted(out.iterdir(), reverse=True) if out.is_dir() else []:
+        try:
+            run = read_run(run_dir)
+        except (OSError, ValueError):
+            continue
+        if run.state == "done" and run.config is not None and replace(run.config, threads=config.threads) == config:
+            return run
+    return None
+
+
 def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: bool = False, settings=None,
                report: Callable[[str], None] = print) -> RecipeResult:
     """Train the default recipe's three runs into out, one after another, and register the candidate.
 
-    Raises RecipeError when a step fails or is stopped, FileExistsError when out already holds a recipe.
+    Steps that already finished in out (the same config) are not trained again. Raises RecipeError when a
+    step fails or is stopped, FileExistsError when out already holds a recipe's candidate.
     """
     from digitlab.datasets.mnist import EXPECTED_ARRAYS
     from digitlab.training import jobs
@@ -84,6 +123,7 @@ def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: boo
     if (out / CANDIDATE_FOLDER).exists():
         raise FileExistsError(f"{out} already holds a recipe's candidate; choose a new folder.")
     out.mkdir(parents=True, exist_ok=True)
+    settings = settings or recipe_settings()
     configs = recipe_configs(str(pen_digits), str(unipen), seed, tiny)
     mnist_sha256 = {f"mnist_{name}": EXPECTED_ARRAYS[name][1] for name in ("x_train", "y_train")}
     record = {"name": "default", "command": recipe_command("default", out, pen_digits, unipen, seed, tiny),
@@ -96,9 +136,13 @@ def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: boo
             config = replace(config, teacher=str(finished[0].dir))
         if name == "polish":
             config = replace(config, init_from=str(finished[1].dir), extra={RECIPE_KEY: record})
-        run = _train_step(jobs, config, out, settings)
-        report(f"{name}: {run.name} {run.state} in {run.status.elapsed or 0:.0f} s, "
-               f"MNIST test {run.status.test_accuracy}")
+        run = finished_step(out, config)
+        if run is not None:
+            report(f"{name}: {run.name} finished earlier, MNIST test {run.status.test_accuracy}")
+        else:
+            run = _train_step(jobs, config, out, settings)
+            report(f"{name}: {run.name} {run.state} in {run.status.elapsed or 0:.0f} s, "
+                   f"MNIST test {run.status.test_accuracy}")
         if run.state != "done":
             raise RecipeError(f"The {name} step ({run.dir}) ended {run.state}: {run.status.message}\n{run.log_tail()}")
         finished.append(run)
