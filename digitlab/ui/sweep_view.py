@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 import streamlit as st
 
 from digitlab.config.settings import Settings
@@ -18,6 +19,7 @@ from digitlab.training.sweeps import launch
 from digitlab.training.sweeps import study_store as store
 from digitlab.training.sweeps.results import SweepResults, sweep_results
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
+from digitlab.ui.formatting import format_duration, percent
 from digitlab.ui.figures.sweeps import history_figure, importance_figure, parallel_figure
 from digitlab.ui.sweep_form import cached_storage, sweep_database, sweep_form
 from digitlab.ui.train_page_state import LIVE_REFRESH_SECONDS, show_notice
@@ -26,10 +28,24 @@ SWEEP_PICKER_KEY = "sweep_shown"
 SWEEP_NOTICE_KEY = "sweep_notice"
 KILL_AFTER_SECONDS = 30.0  # a sweep still cancelling this long after Cancel: offer to kill its driver
 TABLE_COLUMNS = {
-    "Validation accuracy": st.column_config.NumberColumn(format="percent", help="What the sweep maximised"),
-    "Test accuracy": st.column_config.NumberColumn(format="percent", help="On the 10,000 MNIST test images"),
+    "Validation accuracy": st.column_config.TextColumn(help="What the sweep maximised"),
+    "Test accuracy": st.column_config.TextColumn(help="On the 10,000 MNIST test images"),
     "lr": st.column_config.NumberColumn(format="%.2e"),
 }
+
+
+def trials_table(results: SweepResults) -> pd.DataFrame:
+    """The trials as the runs table shows runs: a figure in every cell, or '–' where there is none (a pruned
+    or running trial's accuracy, a local trial's host), never a bare 'None'."""
+    table = pd.DataFrame(results.rows())
+    known = table.notna()
+    for column in ("Validation accuracy", "Test accuracy"):
+        table[column] = [percent(value) if is_known else "–" for value, is_known in zip(table[column], known[column])]
+    table["Seconds"] = [format_duration(value) if is_known else "–"
+                        for value, is_known in zip(table["Seconds"], known["Seconds"])]
+    table["Where"] = table["Where"].where(known["Where"], "–")
+    table["Note"] = table["Note"].where(known["Note"], "")
+    return table.rename(columns={"Seconds": "Duration"})
 
 
 def sweep_section(settings: Settings) -> None:
@@ -82,7 +98,7 @@ def _sweep_panel(name: str, url: str, polling: bool, owner: bool, settings: Sett
     if not results.trials:
         st.caption("The first trials are starting…")
         return
-    st.dataframe(results.rows(), hide_index=True, column_config=TABLE_COLUMNS, key=f"sweep-trials-{name}")
+    st.dataframe(trials_table(results), hide_index=True, column_config=TABLE_COLUMNS, key=f"sweep-trials-{name}")
     best = results.best
     if best is not None:
         (st.success if results.beat_default else st.info)(results.verdict())

@@ -177,7 +177,7 @@ def shoot_sweep(browser, out: Path, root: Path, models: Path, sweep_from: tuple[
         page.set_default_timeout(PAGE_TIMEOUT)
         page.goto(f"{url}/train")
         wait_for_app_idle(page, timeout=PAGE_TIMEOUT)
-        expect(page.get_by_text("Optimisation history")).to_be_visible(timeout=PAGE_TIMEOUT)
+        expect(page.get_by_text("Optimisation history").last).to_be_visible(timeout=PAGE_TIMEOUT)  # the tab, then its chart
         wait_for_app_idle(page)
         scroll_to_top_of_view(page.get_by_role("heading", name="Sweep"))
         save(page, out, "sweep")
