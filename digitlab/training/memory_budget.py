@@ -3,8 +3,9 @@
 A Cloud container holds the app and its trainer in about 2.7 GB, so a run that would need more must be
 refused before it starts, not killed by the kernel halfway. The estimate adds what the trainer holds at
 its peak: TensorFlow itself, the network training on a batch, and each image it loads (MNIST, style
-variants, pen digits, UNIPEN digits and letters, styled pen digits, non-digits, the drawing bank) plus each time an epoch shows one (a bank drawing
-at weight 20 is kept once and shown 20 times: digitlab/training/input_pipeline.py).
+variants, pen digits, UNIPEN digits and letters, styled pen digits, non-digits, the drawing bank) plus
+each time an epoch shows one (a bank drawing at weight 20 is kept once and shown 20 times:
+digitlab/training/input_pipeline.py).
 
 The constants were measured on Linux with TensorFlow 2.21 and Keras 3.15, one thread, from the kernel's
 high-water mark of the trainer's resident memory (ru_maxrss): a tiny run of each architecture at batch

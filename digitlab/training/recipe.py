@@ -71,7 +71,7 @@ def recipe_command(name: str, out: Path, pen_digits: str, unipen: str, seed: int
                      "--pen-digits", str(pen_digits), "--unipen", str(unipen), *(["--tiny"] if tiny else [])])
 
 
-def recipe_settings(environment: dict[str, str] | None = None):
+def recipe_settings():
     """The settings the recipe's runs start under: the deployment's, with this machine's cores and free memory.
 
     The Train page's defaults (one thread, 1,500 MB) keep a shared deployment responsive for its visitors.
@@ -82,13 +82,13 @@ def recipe_settings(environment: dict[str, str] | None = None):
     import psutil
 
     from digitlab.config.settings import TRAIN_MEMORY_MB_VAR, TRAIN_THREADS_VAR, load_settings
+    from digitlab.training.memory_budget import MB
 
-    environment = os.environ if environment is None else environment
     settings = load_settings()
-    if not environment.get(TRAIN_THREADS_VAR):
+    if not os.environ.get(TRAIN_THREADS_VAR):
         settings = replace(settings, train_threads=os.cpu_count() or 1)
-    if not environment.get(TRAIN_MEMORY_MB_VAR):
-        free_mb = int(psutil.virtual_memory().available / (1 << 20))
+    if not os.environ.get(TRAIN_MEMORY_MB_VAR):
+        free_mb = int(psutil.virtual_memory().available / MB)
         settings = replace(settings, train_memory_mb=max(settings.train_memory_mb, free_mb))
     return settings
 

@@ -38,13 +38,10 @@ def trials_table(results: SweepResults) -> pd.DataFrame:
     """The trials as the runs table shows runs: a figure in every cell, or '–' where there is none (a pruned
     or running trial's accuracy, a local trial's host), never a bare 'None'."""
     table = pd.DataFrame(results.rows())
-    known = table.notna()
-    for column in ("Validation accuracy", "Test accuracy"):
-        table[column] = [percent(value) if is_known else "–" for value, is_known in zip(table[column], known[column])]
-    table["Seconds"] = [format_duration(value) if is_known else "–"
-                        for value, is_known in zip(table["Seconds"], known["Seconds"])]
-    table["Where"] = table["Where"].where(known["Where"], "–")
-    table["Note"] = table["Note"].where(known["Note"], "")
+    for column, write in [("Validation accuracy", percent), ("Test accuracy", percent), ("Seconds", format_duration),
+                          ("Where", str)]:
+        table[column] = [write(value) if pd.notna(value) else "–" for value in table[column]]
+    table["Note"] = table["Note"].fillna("")
     return table.rename(columns={"Seconds": "Duration"})
 
 
