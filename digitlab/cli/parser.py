@@ -1,6 +1,6 @@
 """The command line's parser, each command's flags added by its group's module, and main(), which runs one.
 
-    python -m digitlab train|predict|evaluate|bench|models|promote|restore|set-default|flatbuffer|owner-password|ensemble|sweep|recipe|drawings|explain
+    python -m digitlab train|predict|evaluate|bench|models|promote|restore|set-default|flatbuffer|owner-password|ensemble|sweep|recipe|number-reader|drawings|explain
 
 Each group's module imports only what its parser needs at the top and the rest when its command runs,
 so that `python -m digitlab predict` starts without TensorFlow, Streamlit or the benchmarks.
@@ -12,7 +12,8 @@ import argparse
 import os
 import sys
 
-from digitlab.cli import access, bench, drawings, evaluate, explain, models, predict, recipe, sweep, train
+from digitlab.cli import (access, bench, drawings, evaluate, explain, models, number_reader, predict, recipe, sweep,
+                          train)
 
 VERBOSE_FLAG = "--verbose"
 
@@ -22,6 +23,7 @@ COMMANDS = {  # each command's body, by the name its parser is added under
     "models": models.run_models, "set-default": models.run_set_default, "flatbuffer": models.run_flatbuffer, "owner-password": access.run_owner_password,
     "ensemble": train.run_ensemble, "drawings": drawings.run_drawings, "explain": explain.run_explain,
     "sweep": sweep.run_sweep_command, "recipe": recipe.run_recipe_command,
+    "number-reader": number_reader.run_number_reader_command,
 }
 
 
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_ensemble_parser(subparsers)
     sweep.add_sweep_parser(subparsers)
     recipe.add_recipe_parser(subparsers)
+    number_reader.add_number_reader_parser(subparsers)
     drawings.add_drawings_parser(subparsers)
     explain.add_explain_parser(subparsers)
     return parser

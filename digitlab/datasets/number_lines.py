@@ -1,0 +1,59 @@
+"""Whole numbers for the learned number reader: what it learns from and what measures it.
+
+Each number is one writer's pen digits laid out as digitlab/datasets/pen_numbers.py writes them (one pen,
+one height, a baseline that wanders), turned into the strip the reader is given
+(digitlab/serving/sequence_reading.py). To learn from, the gaps between neighbours come from the way people
+write: many pairs touching or overlapping by up to a tenth of a digit height, many close, some wide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digitlab.datasets.pen_numbers import build_number, digits_by_writer
+from digitlab.datasets.pendigits import PenDigit
+from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, reader_input
+
+MAX_DIGITS = 8
+# (gap range in digit heights, share of numbers): touching or overlapping, close, wide.
+GAP_MIXTURE = (((-0.1, 0.05), 0.4), ((0.0, 0.35), 0.4), ((0.2, 0.6), 0.2))
+TIGHT_GAPS = (-0.1, 0.35)  # the way people write a year or a price: about a third of the pairs touch
+WIDE_GAPS = (0.0, 0.6)  # the number benchmark's spacing, from touching to wide apart
+
+
+@dataclass(frozen=True)
+class NumberLines:
+    """Numbers as the reader sees them, with the truth about them."""
+
+    strips: np.ndarray  # (n, READER_HEIGHT, READER_WIDTH) float32
+    labels: np.ndarray  # (n, MAX_DIGITS) int32: digit + 1 for each digit, 0 after the last
+    texts: list[str]
+
+
+def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[int, ...] = tuple(range(1, 9)),
+                 gap_range: tuple[float, float] | None = None) -> NumberLines:
+    """count numbers, writers taken in turn, each of a length drawn from lengths, with gaps from gap_range
+    (or, where it is None, from GAP_MIXTURE)."""
+    if max(lengths) > MAX_DIGITS:
+        raise ValueError(f"numbers of up to {MAX_DIGITS} digits")
+    rng = np.random.default_rng(seed)
+    by_writer = digits_by_writer(digits)
+    writers = sorted(by_writer)
+    if not writers:
+        raise ValueError("there are no pen digits to build numbers from")
+    ranges, shares = zip(*GAP_MIXTURE)
+    strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
+    labels = np.zeros((count, MAX_DIGITS), np.int32)
+    texts = []
+    for index in range(count):
+        own = by_writer[writers[index % len(writers)]]
+        length = int(rng.choice(lengths))
+        chosen = [own[i] for i in rng.choice(len(own), size=length, replace=len(own) < length)]
+        gaps = gap_range if gap_range is not None else ranges[rng.choice(len(ranges), p=shares)]
+        number = build_number(chosen, rng, gap_range=gaps)
+        strips[index] = reader_input(number.canvas[:, :, 3])  # the canvas's ink is its alpha
+        labels[index, :length] = [int(character) + 1 for character in number.text]
+        texts.append(number.text)
+    return NumberLines(strips, labels, texts)

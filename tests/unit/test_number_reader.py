@@ -1,0 +1,97 @@
+"""The learned number reader: what it is given, how its answer becomes digits, and a short real training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from digitlab.config.paths import REPO_ROOT
+from digitlab.serving.sequence_reading import BLANK, READER_HEIGHT, READER_WIDTH, decode_readings, reader_input
+from tests.conftest import SHARED_PENDIGITS
+
+needs_pen_digits = pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason="needs pendigits-orig.tra")
+
+
+def scores_for(columns: list[int]) -> np.ndarray:
+    """One row of scores whose best class in each column is the one given."""
+    scores = np.zeros((1, len(columns), 11), np.float32)
+    scores[0, np.arange(len(columns)), columns] = 5.0
+    return scores
+
+
+def test_a_run_of_one_digit_is_one_digit_and_a_blank_between_two_keeps_both():
+    one, four = 2, 5  # digit d is class d + 1
+    assert decode_readings(scores_for([BLANK, one, one, one, BLANK, one, four, four, BLANK])) == ["114"]
+    assert decode_readings(scores_for([BLANK] * 6)) == [""]
+
+
+def test_the_strip_holds_the_ink_at_full_height_and_keeps_its_proportions():
+    ink = np.zeros((230, 800), np.uint8)
+    ink[50:150, 100:300] = 255  # ink twice as wide as high
+    strip = reader_input(ink)
+    assert strip.shape == (READER_HEIGHT, READER_WIDTH) and strip.dtype == np.float32
+    inked_rows = np.nonzero(strip.max(axis=1) > 0.5)[0]
+    inked_columns = np.nonzero(strip.max(axis=0) > 0.5)[0]
+    height, width = np.ptp(inked_rows) + 1, np.ptp(inked_columns) + 1
+    assert height >= 0.7 * READER_HEIGHT  # only the padding is left above and below
+    assert abs(width / height - 2.0) < 0.15
+    assert inked_columns.min() < 8  # laid at the left of the strip
+    assert not reader_input(np.zeros((230, 800), np.uint8)).any()
+
+
+def test_a_very_long_number_is_squeezed_into_the_strip():
+    ink = np.zeros((100, 3000), np.uint8)
+    ink[20:80, 10:2990] = 255
+    strip = reader_input(ink)
+    assert strip[:, -4:].max() > 0.5  # reaches the strip's end (its padding aside) instead of being cut off
+    assert strip[:, :READER_WIDTH // 2].max() > 0.5
+
+
+@needs_pen_digits
+def test_training_numbers_come_from_the_writers_given_with_their_true_digits():
+    from digitlab.datasets.number_lines import MAX_DIGITS, number_lines
+    from digitlab.datasets.pendigits import read_pendigits, split_by_writer
+
+    training, held_out = split_by_writer(read_pendigits(SHARED_PENDIGITS))
+    lines = number_lines(held_out, 40, seed=1)
+    assert lines.strips.shape == (40, READER_HEIGHT, READER_WIDTH)
+    for text, label in zip(lines.texts, lines.labels):
+        assert 1 <= len(text) <= MAX_DIGITS
+        assert [digit - 1 for digit in label[: len(text)]] == [int(c) for c in text]
+        assert not label[len(text):].any()
+    assert all(strip.max() > 0.5 for strip in lines.strips)  # every number has ink
+
+
+@needs_pen_digits
+def test_a_short_training_writes_a_reader_that_reads_and_its_figures(tmp_path):
+    """One epoch on a few hundred numbers: the command finishes, and the saved reader answers digits."""
+    out = tmp_path / "reader"
+    done = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--numbers", "256",
+                           "--epochs", "1", "--measured", "20", "--pen-digits", str(SHARED_PENDIGITS)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads((out / "figures.json").read_text())
+    assert figures["training_numbers"] == 256 and len(figures["epochs"]) == 1
+    assert not set(figures["training_writers"]) & set(figures["held_out_writers"])
+    for kind in ("four_digits_tight", "four_digits_wide", "one_to_eight_digits_tight"):
+        assert 0.0 <= figures["epochs"][0][kind] <= 1.0
+    import keras
+
+    from digitlab.datasets.number_lines import number_lines
+    from digitlab.datasets.pendigits import read_pendigits, split_by_writer
+
+    reader = keras.saving.load_model(out / "number_reader.keras")
+    _, held_out = split_by_writer(read_pendigits(SHARED_PENDIGITS))
+    lines = number_lines(held_out, 4, seed=5)
+    readings = decode_readings(reader.predict(lines.strips[..., None], verbose=0))
+    assert len(readings) == 4 and all(set(reading) <= set("0123456789") for reading in readings)
+    # A second run into the same folder is refused, and nothing of the first is lost.
+    again = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--numbers", "64",
+                            "--epochs", "1", "--pen-digits", str(SHARED_PENDIGITS)],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (out / "number_reader.keras").is_file()
