@@ -93,6 +93,7 @@ def sign_in_as_owner(page, password: str, timeout: float = 60_000) -> None:
     """Sign in with the owner password from the sidebar, as an owner does, and wait until the page says so."""
     from playwright.sync_api import expect
 
+    wait_for_app_idle(page)  # a submit made while another run is going could be lost
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_text("Owner sign-in").click()
     sidebar.get_by_label("Owner password").fill(password)

@@ -33,6 +33,7 @@ def test_only_the_signed_in_owner_can_make_a_model_the_default_for_everyone(page
         choose_model(page, "second")
         expect(sidebar.get_by_text("second · cnn-small")).to_be_visible()
         expect(sidebar.get_by_role("button", name="Make this the default for everyone")).to_have_count(0)
+        wait_for_app_idle(page)  # the model switch's run has ended: a submit made during it could be lost (CI saw one)
 
         sidebar.get_by_text("Owner sign-in").click()
         sidebar.get_by_label("Owner password").fill("wrong guess")
