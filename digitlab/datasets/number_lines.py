@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.datasets.pen_numbers import build_number, digits_by_writer
+from digitlab.datasets.pen_numbers import write_numbers
 from digitlab.datasets.pendigits import PenDigit
 from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, reader_input
 
@@ -38,22 +38,14 @@ def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[i
     (or, where it is None, from GAP_MIXTURE)."""
     if max(lengths) > MAX_DIGITS:
         raise ValueError(f"numbers of up to {MAX_DIGITS} digits")
-    rng = np.random.default_rng(seed)
-    by_writer = digits_by_writer(digits)
-    writers = sorted(by_writer)
-    if not writers:
-        raise ValueError("there are no pen digits to build numbers from")
-    ranges, shares = zip(*GAP_MIXTURE)
     strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
     labels = np.zeros((count, MAX_DIGITS), np.int32)
     texts = []
-    for index in range(count):
-        own = by_writer[writers[index % len(writers)]]
-        length = int(rng.choice(lengths))
-        chosen = [own[i] for i in rng.choice(len(own), size=length, replace=len(own) < length)]
-        gaps = gap_range if gap_range is not None else ranges[rng.choice(len(ranges), p=shares)]
-        number = build_number(chosen, rng, gap_range=gaps)
+    # One number's canvas at a time: 30,000 whole canvases would take about 22 GB.
+    numbers = write_numbers(digits, count, lengths, seed, gap_mixture=GAP_MIXTURE) if gap_range is None else \
+        write_numbers(digits, count, lengths, seed, gap_range)
+    for index, number in enumerate(numbers):
         strips[index] = reader_input(number.canvas[:, :, 3])  # the canvas's ink is its alpha
-        labels[index, :length] = [int(character) + 1 for character in number.text]
+        labels[index, :len(number.text)] = [int(character) + 1 for character in number.text]
         texts.append(number.text)
     return NumberLines(strips, labels, texts)

@@ -9,6 +9,7 @@ digit by digit, and so can the strokes, as the canvas would send them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,19 +95,28 @@ def build_number(digits: list[PenDigit], rng: np.random.Generator, size: tuple[i
                      [Stroke(stroke, brush) for stroke in strokes], boxes)
 
 
-def build_numbers(digits: list[PenDigit], count: int, lengths: tuple[int, ...] = LENGTHS,
-                  seed: int = 0, gap_range: tuple[float, float] = GAP_RANGE) -> list[PenNumber]:
-    """count numbers, writers taken in turn, each number's length drawn from lengths and its digits
-    drawn at random from its writer's digits."""
+def write_numbers(digits: list[PenDigit], count: int, lengths: tuple[int, ...] = LENGTHS, seed: int = 0,
+                  gap_range: tuple[float, float] = GAP_RANGE,
+                  gap_mixture: tuple[tuple[tuple[float, float], float], ...] | None = None) -> Iterator[PenNumber]:
+    """count numbers, one at a time, writers taken in turn, each number's length drawn from lengths and its
+    digits drawn at random from its writer's digits. Gaps come from gap_range, or, given gap_mixture
+    ((gap range, share of numbers), ...), from a range drawn for each number."""
     rng = np.random.default_rng(seed)
     by_writer = digits_by_writer(digits)
     writers = sorted(by_writer)
     if not writers:
         raise ValueError("there are no pen digits to build numbers from")
-    numbers = []
+    ranges, shares = zip(*gap_mixture) if gap_mixture is not None else ((), ())
     for index in range(count):
         own = by_writer[writers[index % len(writers)]]
         length = int(rng.choice(lengths))
         chosen = [own[i] for i in rng.choice(len(own), size=length, replace=len(own) < length)]
-        numbers.append(build_number(chosen, rng, gap_range=gap_range))
-    return numbers
+        if gap_mixture is not None:  # drawn only then: a fixed range's numbers stay what they were
+            gap_range = ranges[rng.choice(len(ranges), p=shares)]
+        yield build_number(chosen, rng, gap_range=gap_range)
+
+
+def build_numbers(digits: list[PenDigit], count: int, lengths: tuple[int, ...] = LENGTHS,
+                  seed: int = 0, gap_range: tuple[float, float] = GAP_RANGE) -> list[PenNumber]:
+    """write_numbers' numbers as a list (each holds its whole canvas: for benchmarks' few hundred)."""
+    return list(write_numbers(digits, count, lengths, seed, gap_range))
