@@ -25,13 +25,17 @@ def _isolate_from_the_users_work() -> None:
 
     Using the app makes runs in runs/, may promote models into models/ and saves drawings to
     drawings.sqlite: a test that read those would pass or fail by what the user did. The session's
-    models/ holds only the shipped default model, as a fresh clone has it.
+    models/ holds only the shipped default model and number reader, as a fresh clone has them.
     """
     sandbox = Path(tempfile.mkdtemp(prefix="digitlab-test-home-"))
     models = sandbox / "models"
     models.mkdir()
     for shipped in (REPO_ROOT / "models").glob("default.*"):
         shutil.copy2(shipped, models / shipped.name)
+    from digitlab.store.number_readers import READERS_FOLDER
+
+    if (REPO_ROOT / "models" / READERS_FOLDER).is_dir():
+        shutil.copytree(REPO_ROOT / "models" / READERS_FOLDER, models / READERS_FOLDER)
     os.environ["DIGITLAB_MODELS"] = str(models)
     os.environ["DIGITLAB_RUNS"] = str(sandbox / "runs")
     os.environ["DIGITLAB_DATABASE_URL"] = f"sqlite:///{sandbox / 'drawings.sqlite'}"

@@ -16,15 +16,17 @@ import numpy as np
 from digitlab.datasets.pendigits import read_pendigits, split_by_writer
 from digitlab.datasets.photo_synthesis import Lighting, Photo, photograph_digit, photograph_number
 from digitlab.serving.images import decode_image
-from digitlab.serving.number_segmentation import read_number
+from digitlab.serving.number_reading import read_number
 from digitlab.serving.predictor import Predictor
+from digitlab.serving.sequence_reading import SequenceReader
 
 NUMBER_LENGTH = 4
 
 
 def photo_reading(predictor: Predictor, pen_path: Path, singles: int = 600, numbers: int = 300,
-                  seed: int = 0) -> dict:
-    """Single digits in even light and with a shadow, and 4-digit numbers photographed in uneven light."""
+                  seed: int = 0, reader: SequenceReader | None = None) -> dict:
+    """Single digits in even light and with a shadow, and 4-digit numbers photographed in uneven light
+    (read as `predict --number` reads them: by the registered number reader where there is one)."""
     from digitlab.datasets.pen_numbers import digits_by_writer
 
     _, held_out = split_by_writer(read_pendigits(pen_path))
@@ -42,7 +44,7 @@ def photo_reading(predictor: Predictor, pen_path: Path, singles: int = 600, numb
     return {"writers": writers,
             "single_digits_even_light": single_digit_accuracy(predictor, even),
             "single_digits_with_shadow": single_digit_accuracy(predictor, shadowed),
-            "four_digit_numbers_uneven_light": number_accuracy(predictor, number_photos)}
+            "four_digit_numbers_uneven_light": number_accuracy(predictor, number_photos, reader)}
 
 
 def _photograph_each(digits, seed: int, shadow: bool) -> list[Photo]:
@@ -66,12 +68,12 @@ def single_digit_accuracy(predictor: Predictor, photos: list[Photo]) -> dict:
             "pencil_accuracy": round(float(correct[pencil].mean()), 4) if pencil.any() else None}
 
 
-def number_accuracy(predictor: Predictor, photos: list[Photo]) -> dict:
+def number_accuracy(predictor: Predictor, photos: list[Photo], reader: SequenceReader | None = None) -> dict:
     """Share of numbers read exactly; and how often a shadow or paper edge was taken for a digit:
     numbers read with more digits than written, and digits boxed where nothing was written."""
     exact = extra = stray = 0
     for photo in photos:
-        reading = read_number(predictor, decode_image(photo.jpeg))
+        reading = read_number(predictor, decode_image(photo.jpeg), reader=reader)
         exact += reading.number == photo.text
         extra += len(reading.number or "") > len(photo.text)
         stray += sum(not any(_overlap(digit.box, box) for box in photo.boxes) for digit in reading.digits)

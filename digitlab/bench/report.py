@@ -18,6 +18,7 @@ from digitlab.bench.accuracy import drawing_accuracy, held_out_writers_accuracy,
 from digitlab.bench.canvases import mnist_digit_canvas, render_pendigits
 from digitlab.bench.machine import machine_description, peak_memory_mb
 from digitlab.bench.numbers import number_reading
+from digitlab.serving.number_reading import load_number_reader
 from digitlab.bench.photos import photo_reading
 from digitlab.bench.unipen import unipen_figures
 from digitlab.bench.speed import (BackgroundTraining, batch_throughput, cold_start, draw_page_latency,
@@ -81,10 +82,13 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
                                 n_predict=10 if quick else 60)
     report["draw_page_after_stroke"] = draw_page_latency(predictor, canvases, page.show_digit, n=30 if quick else 200)
     if pen_path is not None:
+        reader, why_not = load_number_reader()  # what `predict --number` and Number mode serve
         report["numbers"] = number_reading(predictor, pen_path, page.show_number, count=40 if quick else 500,
-                                           timed=10 if quick else 100)
+                                           timed=10 if quick else 100, reader=reader, unipen=unipen_path())
+        if reader is None:
+            report["numbers"]["reader_note"] = why_not
         report["photos"] = photo_reading(predictor, pen_path, singles=60 if quick else 600,
-                                         numbers=20 if quick else 300)
+                                         numbers=20 if quick else 300, reader=reader)
     report["batch_throughput"] = batch_throughput(predictor, mnist.x_test[:n_test])
     report["training_throughput"] = training_throughput(mnist, DEFAULT_ARCHITECTURE, n_images=512 if quick else 4096)
     report["cold_start"] = cold_start(entry.path)

@@ -22,10 +22,15 @@ def run_predict(args) -> int:
     if predictor is None:
         return 2
     if args.number:
-        from digitlab.serving.number_segmentation import read_number
+        import sys
 
-        return report_each_file(args.files, lambda image: read_number(predictor, image).to_json(), describe_number,
-                                args.json)
+        from digitlab.serving.number_reading import load_number_reader, read_number
+
+        reader, why_not = load_number_reader()
+        if reader is None:  # numbers are still read, by cutting the ink into digits: say so, off stdout
+            print(f"note: {why_not}; digits are found by cutting the ink apart.", file=sys.stderr)
+        return report_each_file(args.files, lambda image: read_number(predictor, image, reader=reader).to_json(),
+                                describe_number, args.json)
 
     def read(image) -> dict:
         prediction = predictor.predict_image(image)

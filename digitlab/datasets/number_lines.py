@@ -49,3 +49,9 @@ def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[i
         labels[index, :len(number.text)] = [int(character) + 1 for character in number.text]
         texts.append(number.text)
     return NumberLines(strips, labels, texts)
+
+
+def joined(parts: list[NumberLines]) -> NumberLines:
+    """Several sets of numbers as one, in order."""
+    return NumberLines(np.concatenate([part.strips for part in parts]), np.concatenate([part.labels for part in parts]),
+                       [text for part in parts for text in part.texts])

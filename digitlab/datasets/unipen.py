@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from digitlab.config.paths import SHARED_DATA
-from digitlab.datasets.pendigits import TABLET_SIZE
+from digitlab.datasets.pendigits import TABLET_SIZE, PenDigit
 
 UNIPEN_ENV_VAR = "DIGITLAB_UNIPEN"  # where unipen-dev.tar.gz is, when not in ../shared/data
 DEFAULT_UNIPEN = SHARED_DATA / "unipen-dev.tar.gz"
@@ -49,6 +49,7 @@ HELD_OUT_INSTITUTIONS = frozenset({"syn", "imp", "val"})
 # (0), l I i j J T t (1, 7), Z z (2), S s (5), b G (6), g q y (9), B (8), A (4), and the rest of the
 # alphabet whose handwriting overlaps a digit in some hands (C c e a d h n p r u v L P U V Y).
 NOT_DIGIT_LETTERS = frozenset("EFHKMNRWXfkmwx")
+FIRST_WRITER_NUMBER = 1000  # as_pen_digits' first writer: pendigits' writer numbers are all below it
 MIN_LETTER_ASPECT = 0.2  # an unchecked letter segment thinner than this is a lone stroke (a 1 or a dash), not a letter
 
 
@@ -177,6 +178,14 @@ def unipen_digits(path: str | Path, held_out: bool, checked_only: bool = False) 
     return [character for character in read_unipen(path)
             if character.category == DIGITS and len(character.label) == 1 and character.label.isdigit()
             and is_held_out(character) == held_out and (character.quality == CHECKED or not checked_only)]
+
+
+def as_pen_digits(characters: list[UnipenCharacter]) -> list[PenDigit]:
+    """UNIPEN digits as pen digits, each writer a number of its own (from FIRST_WRITER_NUMBER on, in the
+    order of their pen-data files), so anything built from pendigits' writers takes them as well."""
+    numbers = {writer: FIRST_WRITER_NUMBER + index
+               for index, writer in enumerate(sorted({character.writer for character in characters}))}
+    return [PenDigit(character.digit, numbers[character.writer], character.strokes) for character in characters]
 
 
 def unipen_letters(path: str | Path, held_out: bool, checked_only: bool = False) -> list[UnipenCharacter]:

@@ -117,7 +117,11 @@ class NumberReading:
 
 def read_number(predictor, image, strokes: list[Stroke] | None = None) -> NumberReading:
     """Read every digit in an image (canvas RGBA, photo, array), using pen strokes where given."""
-    ink = ink_of_image(image)  # to_ink's values, read on a canvas drawing's strokes box alone
+    return read_ink_number(predictor, ink_of_image(image), strokes)  # to_ink's values, on a canvas's strokes box
+
+
+def read_ink_number(predictor, ink: np.ndarray, strokes: list[Stroke] | None = None) -> NumberReading:
+    """read_number on an image's ink (ink_of_image), so a caller that needs the ink too computes it once."""
     if strokes and len(strokes) > MAX_PARTS:
         strokes = None  # read the pixels instead: their pieces are counted and bounded below
     parts = sourced_by_ink(ink, stroke_parts(ink, strokes)) if strokes else None

@@ -2,8 +2,9 @@
 
 It reads a whole number at once (digitlab/serving/sequence_reading.py says what it is given and how its
 answer becomes digits), so digits that touch or cross need no cut between them. It learns from numbers
-the training writers wrote (digitlab/datasets/number_lines.py) and is measured on numbers by the
-held-out writers. Not yet served: `predict --number` and Number mode still cut the ink into digits.
+the training writers of each source wrote (digitlab/datasets/number_lines.py: pendigits' training
+writers, UNIPEN's training institutions), an equal share from each source, and is measured after every
+epoch on numbers by the held-out writers and institutions.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.datasets.number_lines import TIGHT_GAPS, WIDE_GAPS, NumberLines, number_lines
+from digitlab.datasets.number_lines import TIGHT_GAPS, WIDE_GAPS, NumberLines, joined, number_lines
 from digitlab.datasets.pendigits import PenDigit
 from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, decode_readings
 from digitlab.store.atomic import save_model_atomic, write_json_atomic
+from digitlab.store.number_readers import FIGURES_FILE, READER_FILE
 
 CLASSES = 11  # the blank and ten digits
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
-MODEL_FILE = "number_reader.keras"
-FIGURES_FILE = "figures.json"
 
 
 def number_reader_network():
@@ -54,21 +54,37 @@ def exact_share(model, lines: NumberLines) -> float:
     return round(float(np.mean([reading == text for reading, text in zip(readings, lines.texts)])), 4)
 
 
-def train_number_reader(out: Path, training: list[PenDigit], held_out: list[PenDigit], numbers: int, epochs: int,
-                        measured: int = 500, seed: int = 0, report: Callable[[str], None] = print) -> dict:
-    """Train on `numbers` numbers by the training writers; after each epoch read `measured` numbers by the
-    held-out writers of each kind. Writes out/number_reader.keras and out/figures.json; returns the figures."""
+def held_out_measures(held_out: dict[str, list[PenDigit]], measured: int, seed: int) -> dict[str, NumberLines]:
+    """The numbers a reader is measured on: by each source's held-out writers, 4 digits written tight; for
+    pendigits also 4 digits spaced like the number benchmark and 1 to 8 digits written tight. Seeds
+    apart from the training numbers'."""
+    measures = {}
+    for offset, (source, digits) in enumerate(sorted(held_out.items())):
+        base = seed + 7 + 10 * offset
+        measures[f"{source}_four_digits_tight"] = number_lines(digits, measured, base, lengths=(4,), gap_range=TIGHT_GAPS)
+        if source == "pen":
+            measures["pen_four_digits_wide"] = number_lines(digits, measured, base + 1, lengths=(4,), gap_range=WIDE_GAPS)
+            measures["pen_one_to_eight_digits_tight"] = number_lines(digits, measured, base + 2, gap_range=TIGHT_GAPS)
+    return measures
+
+
+def train_number_reader(out: Path, training: dict[str, list[PenDigit]], held_out: dict[str, list[PenDigit]],
+                        numbers: int, epochs: int, measured: int = 500, seed: int = 0,
+                        report: Callable[[str], None] = print, provenance: dict | None = None) -> dict:
+    """Train on `numbers` numbers, an equal share by each source's training writers; after each epoch read
+    `measured` numbers of each kind by the held-out writers. Writes out/number_reader.keras and
+    out/figures.json, with provenance (the command and its data files' sha256, for the reader's card; the folder's
+    format is digitlab/store/number_readers.py's);
+    returns the figures."""
     out.mkdir(parents=True, exist_ok=False)  # before TensorFlow loads: a taken folder is refused at once
     import keras
 
     started = time.monotonic()
-    lines = number_lines(training, numbers, seed)
-    measures = {  # held-out writers only; seeds apart from the training numbers'
-        "four_digits_tight": number_lines(held_out, measured, seed + 7, lengths=(4,), gap_range=TIGHT_GAPS),
-        "four_digits_wide": number_lines(held_out, measured, seed + 8, lengths=(4,), gap_range=WIDE_GAPS),
-        "one_to_eight_digits_tight": number_lines(held_out, measured, seed + 9, gap_range=TIGHT_GAPS),
-    }
-    report(f"{numbers} training numbers and {3 * measured} held-out ones drawn in {time.monotonic() - started:.0f} s")
+    counts = np.diff(np.linspace(0, numbers, len(training) + 1).round().astype(int))
+    lines = joined([number_lines(digits, int(count), seed + offset)
+                    for offset, ((_, digits), count) in enumerate(zip(sorted(training.items()), counts))])
+    measures = held_out_measures(held_out, measured, seed)
+    report(f"{numbers} training numbers and {len(measures) * measured} held-out ones drawn in {time.monotonic() - started:.0f} s")
     keras.utils.set_random_seed(seed)
     model = number_reader_network()
     steps = epochs * max(1, numbers // BATCH_SIZE)
@@ -81,10 +97,12 @@ def train_number_reader(out: Path, training: list[PenDigit], held_out: list[PenD
         shares = {name: exact_share(model, measure) for name, measure in measures.items()}
         history.append({"epoch": epoch, "seconds": round(time.monotonic() - epoch_started), **shares})
         report(f"epoch {epoch}: " + ", ".join(f"{name} {share:.1%}" for name, share in shares.items()))
-    save_model_atomic(model, out / MODEL_FILE)
-    figures = {"training_numbers": numbers, "training_writers": sorted({d.writer for d in training}),
-               "held_out_writers": sorted({d.writer for d in held_out}), "measured_per_kind": measured,
+    save_model_atomic(model, out / READER_FILE)
+    figures = {"training_numbers": numbers,
+               "training_writers": {source: len({d.writer for d in digits}) for source, digits in training.items()},
+               "held_out_writers": {source: len({d.writer for d in digits}) for source, digits in held_out.items()},
+               "measured_per_kind": measured,
                "epochs": history, "parameters": model.count_params(), "seed": seed,
-               "seconds": round(time.monotonic() - started)}
+               "seconds": round(time.monotonic() - started), **(provenance or {})}
     write_json_atomic(out / FIGURES_FILE, figures)
     return figures

@@ -23,3 +23,21 @@ def load_predictor(entry: ModelEntry):
     litert = entry.card.get("litert")
     return _load_predictor(str(entry.path), entry.sha256, litert.get("sha256") if isinstance(litert, dict) else None,
                            entry)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _load_number_reader(card_sha256: str | None, flatbuffer_sha256: str | None):
+    # Keyed by the registered reader's hashes: a reader registered anew is a new key.
+    from digitlab.serving.number_reading import load_number_reader
+
+    return load_number_reader()
+
+
+def load_number_reader():
+    """(the shared learned number reader, "") or (None, why not): Number mode then cuts the ink into digits."""
+    from digitlab.store.number_readers import served_reader_entry
+
+    entry = served_reader_entry()
+    litert = entry.card.get("litert") if entry is not None else None
+    return _load_number_reader(entry.sha256 if entry is not None else None,
+                               litert.get("sha256") if isinstance(litert, dict) else None)

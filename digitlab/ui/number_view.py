@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from digitlab.serving.images import ImageRejectedError, decode_image
-from digitlab.serving.number_segmentation import NumberReading, read_number
+from digitlab.serving.number_reading import read_number
+from digitlab.serving.number_segmentation import NumberReading
 from digitlab.ui import canvas
+from digitlab.ui.loaders import load_number_reader
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.figures.numbers import digit_probability_charts, reading_overlay
 
@@ -26,6 +28,7 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 
 def show_number_mode(predictor) -> None:
     """Number mode: a wide canvas or a photo, then the number, boxes over the input and bars per digit."""
+    reader, _ = load_number_reader()  # without one, the ink is cut into digits (the README says how to train one)
     draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key="number_source", on_change="rerun")
     with draw_tab:
         if draw_tab.open:
@@ -44,7 +47,7 @@ def show_number_mode(predictor) -> None:
                 st.info(NUMBER_DRAW_PROMPT)
             else:
                 image, strokes = drawn
-                show_number(image, read_number(predictor, image, strokes or None), show_input=False)
+                show_number(image, read_number(predictor, image, strokes or None, reader), show_input=False)
     with upload_tab:
         if upload_tab.open:
             uploaded = st.file_uploader("Photo or scan of a number", type=["png", "jpg", "jpeg"],
@@ -58,7 +61,7 @@ def show_number_mode(predictor) -> None:
             except ImageRejectedError as error:
                 st.error(f"{uploaded.name} cannot be read: {error}")
                 return
-            show_number(image, read_number(predictor, image), show_input=True)
+            show_number(image, read_number(predictor, image, reader=reader), show_input=True)
 
 
 def show_number(image, reading: NumberReading, show_input: bool) -> None:

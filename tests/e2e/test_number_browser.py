@@ -63,3 +63,48 @@ def test_canvas_strokes_come_back_where_they_were_drawn(page, e2e_dirs):
         xs, ys = [x for x, _ in stroke], [y for _, y in stroke]
         expected = [min(xs), min(ys), max(xs), max(ys)]
         assert all(abs(got - want) <= 4 for got, want in zip(bounds, expected)), (bounds, expected)
+
+
+def test_touching_digits_are_read_with_a_box_over_each(page, app_url):
+    """Test that a held-out writer's 4-digit number whose neighbours touch, written with the mouse on the Number
+    canvas, reads right, and that the boxes picture has one box per digit, one between each pair."""
+    import base64
+    import io
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from digitlab.datasets.pen_numbers import build_numbers
+    from digitlab.datasets.pendigits import read_pendigits, split_by_writer
+    from digitlab.ui.figures.numbers import DIGIT_BOX_COLOR, UNSURE_BOX_COLOR
+    from tests.conftest import SHARED_PENDIGITS
+
+    if not SHARED_PENDIGITS.is_file():
+        pytest.skip("needs pendigits-orig.tra")
+    _, held_out = split_by_writer(read_pendigits(SHARED_PENDIGITS))
+    number = build_numbers(held_out, 1, lengths=(4,), seed=21, gap_range=(-0.08, 0.0))[0]
+    open_number_mode(page, app_url)
+
+    draw(page, [[(float(x), float(y)) for x, y in stroke.points] for stroke in number.strokes])
+
+    expect(page.get_by_test_id("stMetricValue")).to_have_text(number.text, timeout=RESULT_TIMEOUT)
+    wait_for_app_idle(page)
+    for ordinal, digit in zip(("first", "second", "third", "fourth"), number.text):
+        expect(page.get_by_text(f"{ordinal}: {digit}", exact=True)).to_be_visible()
+    overlay = page.get_by_test_id("stImage").locator("img").first
+    data_url = overlay.evaluate("""img => { const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight; c.getContext('2d').drawImage(img, 0, 0);
+        return c.toDataURL('image/png'); }""")
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"), int)
+    scale = picture.shape[1] / 800  # the picture is the canvas's ink at its own resolution
+    is_box = np.zeros(picture.shape[:2], bool)
+    for color in (DIGIT_BOX_COLOR, UNSURE_BOX_COLOR):
+        is_box |= (np.abs(picture - color).sum(axis=2) < 40)
+    heights = [y1 - y0 for _, y0, _, y1 in number.boxes]
+    edges = np.flatnonzero(is_box.sum(axis=0) >= 0.6 * min(heights) * scale)  # the boxes' upright sides
+    sides = [group for group in np.split(edges, np.flatnonzero(np.diff(edges) > 1) + 1) if len(group)]
+    assert len(sides) == 2 * len(number.text), [int(group.mean() / scale) for group in sides]
+    centres = [(x0 + x1) / 2 * scale for x0, _, x1, _ in number.boxes]
+    for left, right in zip(centres, centres[1:]):  # a box side between every pair of neighbours
+        assert any(left < group.mean() < right for group in sides)

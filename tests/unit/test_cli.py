@@ -99,10 +99,18 @@ def test_evaluate_json_reports_metrics(small_models_dir):
 
 
 @pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="needs ../shared/data/pendigits-orig.tra (real pen drawings)")
-def test_bench_quick_measures_everything(small_models_dir):
-    """Test that bench --quick --json reports accuracy on MNIST, pen drawings and numbers (spaced as asked and
-    overlapping), latency, throughput and memory."""
-    result = digitlab("bench", "--quick", "--json", models_dir=small_models_dir, timeout=600)
+def test_bench_quick_measures_everything(small_models_dir, tmp_path):
+    """Test that bench --quick --json reports accuracy on MNIST, pen drawings and numbers (spaced as asked,
+    written tight and overlapping; read by the registered number reader and by the segmenter alone),
+    latency, throughput and memory."""
+    import shutil
+
+    from digitlab.store.number_readers import number_readers_dir
+
+    models = tmp_path / "models"
+    shutil.copytree(small_models_dir, models)
+    shutil.copytree(number_readers_dir(), number_readers_dir(models))  # the shipped reader
+    result = digitlab("bench", "--quick", "--json", models_dir=models, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
     assert report["quick"] is True and report["mnist_test_accuracy"] > 0.9
@@ -111,8 +119,19 @@ def test_bench_quick_measures_everything(small_models_dir):
     for key in ("draw_page_after_stroke", "batch_throughput", "training_throughput", "cold_start", "peak_memory"):
         assert key in report
     assert report["cold_start"]["peak_memory_mb"] > 0
-    for key in ("four_digits_from_pixels", "four_digits_from_strokes", "overlapping_four_digits_from_pixels"):
-        assert 0 <= report["numbers"][key]["exact"] <= report["numbers"][key]["digit_accuracy"] <= 1  # held-out writers
+    numbers = report["numbers"]
+    assert numbers["path"] == "learned reader"
+    for key in ("four_digits_from_pixels", "four_digits_from_strokes", "overlapping_four_digits_from_pixels",
+                "four_digits_tight_from_pixels", "four_digits_tight_from_strokes", "one_to_eight_digits_tight_from_pixels"):
+        for path in (numbers, numbers["segmenter_alone"]):  # held-out writers, on both paths
+            assert 0 <= path[key]["exact"] <= 1 and 0 <= path[key]["digit_accuracy"] <= 1
+        # The segmenter reads a number right only by reading every box right; the reader's number does not
+        # depend on its boxes.
+        assert numbers["segmenter_alone"][key]["exact"] <= numbers["segmenter_alone"][key]["digit_accuracy"]
+    assert numbers["server_ms_per_four_digit_number"]["median_ms"] > 0
+    assert numbers["segmenter_alone"]["server_ms_per_four_digit_number"]["median_ms"] > 0
+    if SHARED_PENDIGITS.with_name("unipen-dev.tar.gz").is_file():
+        assert 0 <= numbers["not_a_number"]["words_refused"] <= 1 and numbers["not_a_number"]["n"] == 40
 
 
 def test_model_is_named_the_same_way_on_every_command(digit_files, small_models_dir, small_run, tmp_path):

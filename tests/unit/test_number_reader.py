@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ import pytest
 from digitlab.config.paths import REPO_ROOT
 from digitlab.serving.sequence_reading import BLANK, READER_HEIGHT, READER_WIDTH, decode_readings, reader_input
 from tests.conftest import SHARED_PENDIGITS
+
+SHARED_UNIPEN = SHARED_PENDIGITS.with_name("unipen-dev.tar.gz")
 
 needs_pen_digits = pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason="needs pendigits-orig.tra")
 
@@ -67,31 +70,63 @@ def test_training_numbers_come_from_the_writers_given_with_their_true_digits():
 
 
 @needs_pen_digits
-def test_a_short_training_writes_a_reader_that_reads_and_its_figures(tmp_path):
-    """One epoch on a few hundred numbers: the command finishes, and the saved reader answers digits."""
-    out = tmp_path / "reader"
-    done = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--numbers", "256",
-                           "--epochs", "1", "--measured", "20", "--pen-digits", str(SHARED_PENDIGITS)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_card_from_code(tmp_path):
+    """One epoch on a few hundred numbers with --register: the reader is registered with its flatbuffer, its
+    card names the command that ran and its data's sha256, and the reader it serves answers digits."""
+    from digitlab.serving.number_reading import load_number_reader
+    from digitlab.store.atomic import file_sha256
+    from digitlab.store.number_readers import served_reader_entry
+
+    out, models = tmp_path / "reader", tmp_path / "models"
+    command = ["number-reader", "--out", str(out), "--numbers", "256", "--epochs", "1", "--measured", "20"]
+    environment = {**os.environ, "DIGITLAB_MODELS": str(models)}
+    done = subprocess.run([sys.executable, "-m", "digitlab", *command, "--pen-digits", str(SHARED_PENDIGITS),
+                           "--register"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=environment)
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads((out / "figures.json").read_text())
     assert figures["training_numbers"] == 256 and len(figures["epochs"]) == 1
-    assert not set(figures["training_writers"]) & set(figures["held_out_writers"])
-    for kind in ("four_digits_tight", "four_digits_wide", "one_to_eight_digits_tight"):
+    assert figures["training_writers"]["pen"] == 22 and figures["held_out_writers"]["pen"] == 8
+    kinds = ["pen_four_digits_tight", "pen_four_digits_wide", "pen_one_to_eight_digits_tight"]
+    if SHARED_UNIPEN.is_file():
+        kinds.append("unipen_four_digits_tight")
+        assert figures["training_writers"]["unipen"] > 100 and figures["held_out_writers"]["unipen"] > 50
+    for kind in kinds:
         assert 0.0 <= figures["epochs"][0][kind] <= 1.0
-    import keras
+
+    entry = served_reader_entry(models)
+    assert entry is not None and entry.usable
+    card = entry.card
+    assert card["command"] == "python -m digitlab " + " ".join(command) + " --seed 0"
+    assert card["data_sha256"]["pendigits-orig.tra"] == file_sha256(SHARED_PENDIGITS)
+    assert card["metrics"]["held_out_exact"] == {kind: figures["epochs"][0][kind] for kind in kinds}
+    assert card["litert"]["sha256"] and card["kind"] == "number_reader"
+    reader, why_not = load_number_reader(models)
+    assert reader is not None, why_not
 
     from digitlab.datasets.number_lines import number_lines
     from digitlab.datasets.pendigits import read_pendigits, split_by_writer
 
-    reader = keras.saving.load_model(out / "number_reader.keras")
     _, held_out = split_by_writer(read_pendigits(SHARED_PENDIGITS))
     lines = number_lines(held_out, 4, seed=5)
-    readings = decode_readings(reader.predict(lines.strips[..., None], verbose=0))
+    readings = decode_readings(reader.probabilities(lines.strips))
     assert len(readings) == 4 and all(set(reading) <= set("0123456789") for reading in readings)
-    # A second run into the same folder is refused, and nothing of the first is lost.
+    # A second run into the same folder is refused, and nothing of the first is lost; registering it again
+    # without --replace is refused too.
     again = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--numbers", "64",
                             "--epochs", "1", "--pen-digits", str(SHARED_PENDIGITS)],
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "already exists" in again.stderr
     assert (out / "number_reader.keras").is_file()
+    twice = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--register-only"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert twice.returncode == 2 and "--replace" in twice.stderr
+    assert served_reader_entry(models).card["version"] == 1
+
+
+def test_registering_a_folder_without_a_trained_reader_says_what_is_missing(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(tmp_path),
+                           "--register-only"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "DIGITLAB_MODELS": str(tmp_path / "models")})
+    assert done.returncode == 2
+    assert "holds no finished number reader" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "models").exists()
