@@ -167,7 +167,23 @@ def run_models(args) -> int:
             mark = "*" if row["default"] else " "
             usage = f"  [unusable: {entry.problem}]" if entry.problem else f"  --model {row['model_argument']}"
             print(f"{mark} {entry.label:<60}{usage}")
+    if not args.json:  # the JSON lines are digit models only, one per line, as --model takes them
+        print(number_reader_line())
     return 0
+
+
+def number_reader_line() -> str:
+    """One line on the number reader that reads numbers (models/number-readers/), or why there is none."""
+    from digitlab.store.number_readers import served_reader_entry
+
+    entry = served_reader_entry()
+    if entry is None:
+        return "Numbers: no number reader is registered, so numbers are read by cutting the ink into digits."
+    if not entry.usable:
+        return f"Numbers: the number reader cannot be used ({entry.problem}); numbers are cut into digits."
+    tight = (entry.card.get("metrics") or {}).get("held_out_exact", {}).get("pen_four_digits_tight")
+    figure = f", held-out tight 4-digit numbers {tight:.1%}" if isinstance(tight, (int, float)) else ""
+    return f"Numbers: read by the number reader {entry.path} (version {entry.card.get('version')}{figure})."
 
 
 def run_flatbuffer(args) -> int:

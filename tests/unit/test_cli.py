@@ -256,3 +256,21 @@ def test_predict_number_json_gives_number_digits_and_boxes(tmp_path, mnist, smal
         assert len(digit["probabilities"]) == 10
     assert empty["number"] is None and empty["digits"] == []
     assert bad["file"].endswith("broken.png") and "error" in bad
+
+
+def test_models_says_which_number_reader_reads_numbers(small_models_dir, tmp_path):
+    """Test that `models` names the registered number reader, and says numbers are cut into digits without one."""
+    import shutil
+
+    from digitlab.store.number_readers import number_readers_dir
+
+    without = digitlab("models", models_dir=small_models_dir)
+    assert without.returncode == 0 and "no number reader is registered" in without.stdout
+    models = tmp_path / "models"
+    shutil.copytree(small_models_dir, models)
+    shutil.copytree(number_readers_dir(), number_readers_dir(models))  # the shipped reader
+    listed = digitlab("models", models_dir=models)
+    assert listed.returncode == 0
+    assert f"read by the number reader {number_readers_dir(models) / 'default.keras'} (version 1" in listed.stdout
+    assert all(json.loads(line)["architecture"] != "number_reader"
+               for line in digitlab("models", "--json", models_dir=models).stdout.splitlines())
