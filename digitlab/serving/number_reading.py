@@ -85,7 +85,9 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None,
     else:
         digits = aligned_digits(ink, read, placement)
         others = []
-    if doubted(predictor, digits, reader_read=True) and doubted(predictor, segmented.digits, reader_read=False):
+    # Where the boxes are the segmenter's, its digits are the model's best guesses: one look judges both.
+    if doubted(predictor, digits, reader_read=True) and (digits is segmented.digits
+                                                         or doubted(predictor, segmented.digits, reader_read=False)):
         return NumberReading([], others, NOT_A_NUMBER_MESSAGE)
     return NumberReading(digits, others)
 

@@ -72,20 +72,27 @@ class ReadDigit:
     probabilities: np.ndarray  # (10,), summing to 1
 
 
-def read_digits(probabilities: np.ndarray) -> list[ReadDigit]:
-    """The digits one strip's answers (columns, 11 class probabilities) read, as decode_readings reads them,
-    with where each was read."""
-    best = np.argmax(probabilities, axis=-1)
-    digits, start = [], 0
+def digit_runs(best: np.ndarray) -> list[tuple[int, int, int]]:
+    """(class, first step, step after the last) of each run of one class in a strip's best classes, blanks
+    dropped: one run is one digit, and a blank between two equal classes keeps both ("11")."""
+    runs, start = [], 0
     for step in range(1, len(best) + 1):
         if step < len(best) and best[step] == best[start]:
             continue
-        label = int(best[start])
-        if label != BLANK:
-            peak = start + int(np.argmax(probabilities[start:step, label]))
-            digit_probabilities = probabilities[peak, 1:] / max(float(probabilities[peak, 1:].sum()), 1e-12)
-            digits.append(ReadDigit(label - 1, start, step - 1, peak, digit_probabilities))
+        if best[start] != BLANK:
+            runs.append((int(best[start]), start, step))
         start = step
+    return runs
+
+
+def read_digits(probabilities: np.ndarray) -> list[ReadDigit]:
+    """The digits one strip's answers (columns, 11 class probabilities) read, as decode_readings reads them,
+    with where each was read."""
+    digits = []
+    for label, start, stop in digit_runs(np.argmax(probabilities, axis=-1)):
+        peak = start + int(np.argmax(probabilities[start:stop, label]))
+        digit_probabilities = probabilities[peak, 1:] / max(float(probabilities[peak, 1:].sum()), 1e-12)
+        digits.append(ReadDigit(label - 1, start, stop - 1, peak, digit_probabilities))
     return digits
 
 
@@ -107,12 +114,4 @@ class SequenceReader:
 def decode_readings(scores: np.ndarray) -> list[str]:
     """The digits each row of scores (batch, columns, 11 classes) reads: the best class per column, runs of
     one class taken once, blanks dropped. A blank between two equal classes keeps both ("11")."""
-    readings = []
-    for best in np.argmax(scores, axis=-1):
-        digits, previous = [], BLANK
-        for label in best.tolist():
-            if label != previous and label != BLANK:
-                digits.append(str(label - 1))
-            previous = label
-        readings.append("".join(digits))
-    return readings
+    return ["".join(str(label - 1) for label, _, _ in digit_runs(best)) for best in np.argmax(scores, axis=-1)]
