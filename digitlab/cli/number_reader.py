@@ -13,7 +13,13 @@ def add_number_reader_parser(subparsers) -> None:
                                                           "training pen writers and UNIPEN institutions; measure it on the held-out ones'")
     reader.add_argument("--out", type=Path, default=Path("runs/number-reader"), help="a new folder for it")
     reader.add_argument("--numbers", type=int, default=30000, help="training numbers (1 to 8 digits)")
+    reader.add_argument("--not-numbers", type=int, default=12000,
+                        help="training lines that are no number (words by UNIPEN's training writers, rows of "
+                             "doodles), from which it learns to say \"not a number\"")
     reader.add_argument("--epochs", type=int, default=10)
+    reader.add_argument("--from", dest="start_from", type=Path, default=None,
+                        help="a number reader trained before (.keras) to train further, e.g. "
+                             "models/number-readers/default.keras")
     reader.add_argument("--measured", type=int, default=500, help="held-out numbers of each kind read after each epoch")
     reader.add_argument("--seed", type=int, default=0)
     reader.add_argument("--pen-digits", default=None, help="pendigits-orig.tra (default: ../shared/data's copy)")
@@ -30,7 +36,7 @@ def run_number_reader_command(args) -> int:
     if args.register_only:
         return register(args.out, args.replace)
     from digitlab.datasets.pendigits import pendigits_path, read_pendigits, split_by_writer
-    from digitlab.datasets.unipen import as_pen_digits, unipen_digits, unipen_path
+    from digitlab.datasets.unipen import as_pen_digits, is_held_out, read_unipen, unipen_digits, unipen_path
     from digitlab.store.atomic import file_sha256
     from digitlab.training.number_reader import train_number_reader
 
@@ -39,8 +45,13 @@ def run_number_reader_command(args) -> int:
         print("error: the number reader learns from pendigits-orig.tra; give --pen-digits "
               "(see ../shared/data/README.md).", file=sys.stderr)
         return 2
-    if min(args.numbers, args.epochs, args.measured) < 1:
-        print("error: --numbers, --epochs and --measured must be at least 1.", file=sys.stderr)
+    if min(args.numbers, args.epochs, args.measured) < 1 or args.not_numbers < 0:
+        print("error: --numbers, --epochs and --measured must be at least 1, --not-numbers at least 0.",
+              file=sys.stderr)
+        return 2
+    if args.start_from is not None and not args.start_from.is_file():
+        print(f"error: {args.start_from} is not a file; give a number reader's .keras file to --from.",
+              file=sys.stderr)
         return 2
     unipen = args.unipen or unipen_path()
     if args.unipen and not Path(args.unipen).is_file():
@@ -49,21 +60,44 @@ def run_number_reader_command(args) -> int:
         return 2
     pen_training, pen_held_out = split_by_writer(read_pendigits(pen_digits))
     training, held_out = {"pen": pen_training}, {"pen": pen_held_out}
+    letters = ([], [])  # without UNIPEN, the lines that are no number are rows of doodles alone
     if unipen is not None:  # training institutions' digits, checked or not; held-out ones checked only
         training["unipen"] = as_pen_digits(unipen_digits(unipen, held_out=False))
         held_out["unipen"] = as_pen_digits(unipen_digits(unipen, held_out=True, checked_only=True))
+        characters = read_unipen(unipen)  # words take any letters, as real words have o's and l's too
+        letters = ([c for c in characters if not is_held_out(c)], [c for c in characters if is_held_out(c)])
     data = {Path(path).name: file_sha256(path) for path in (pen_digits, unipen) if path is not None}
-    command = (f"python -m digitlab number-reader --out {args.out} --numbers {args.numbers} --epochs {args.epochs} "
-               f"--measured {args.measured} --seed {args.seed}")
+    command = (f"python -m digitlab number-reader --out {args.out} --numbers {args.numbers} "
+               f"--not-numbers {args.not_numbers} --epochs {args.epochs} --measured {args.measured} --seed {args.seed}"
+               + (f" --from {args.start_from}" if args.start_from else ""))
+    provenance = {"command": command, "data_sha256": data}
+    if args.start_from is not None:
+        provenance["started_from"] = started_from(args.start_from)
     try:
         figures = train_number_reader(args.out, training, held_out, args.numbers, args.epochs, args.measured,
                                       args.seed, report=lambda line: print(line, file=sys.stderr),
-                                      provenance={"command": command, "data_sha256": data})
+                                      provenance=provenance, letters=letters, not_numbers=args.not_numbers,
+                                      start_from=args.start_from)
     except FileExistsError:
         print(f"error: {args.out} already exists; give a new --out folder.", file=sys.stderr)
         return 2
     print(json.dumps(figures))
     return register(args.out, args.replace) if args.register else 0
+
+
+def started_from(reader_file: Path) -> dict:
+    """What a further training started from, for its card: the file's sha256 and, where it is a registered
+    reader's file (the card beside it lists it, as the served version or one it replaced), the command
+    that trained it."""
+    from digitlab.store.atomic import file_sha256, read_json
+    from digitlab.store.number_readers import SERVED_READER
+
+    sha256 = file_sha256(reader_file)
+    card = read_json(reader_file.parent / f"{SERVED_READER}.json")
+    versions = [card, *(card.get("previous_versions") or [])] if isinstance(card, dict) else []
+    command = next((version.get("command") for version in versions
+                    if isinstance(version, dict) and version.get("sha256") == sha256), None)
+    return {"file": str(reader_file), "sha256": sha256, "command": command}
 
 
 def register(folder: Path, replace: bool) -> int:

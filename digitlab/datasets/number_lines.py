@@ -4,16 +4,21 @@ Each number is one writer's pen digits laid out as digitlab/datasets/pen_numbers
 one height, a baseline that wanders), turned into the strip the reader is given
 (digitlab/serving/sequence_reading.py). To learn from, the gaps between neighbours come from the way people
 write: many pairs touching or overlapping by up to a tenth of a digit height, many close, some wide.
+Writing that is no number (words, rows of doodles: digitlab/datasets/not_numbers.py) comes as lines too,
+with no digits, so the reader also learns to say "not a number".
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from digitlab.datasets.pen_numbers import write_numbers
+from digitlab.datasets.not_numbers import doodle_rows, written_words
+from digitlab.datasets.pen_numbers import PenNumber, write_numbers
 from digitlab.datasets.pendigits import PenDigit
+from digitlab.datasets.unipen import UnipenCharacter
 from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, reader_input
 
 MAX_DIGITS = 8
@@ -21,6 +26,7 @@ MAX_DIGITS = 8
 GAP_MIXTURE = (((-0.1, 0.05), 0.4), ((0.0, 0.35), 0.4), ((0.2, 0.6), 0.2))
 TIGHT_GAPS = (-0.1, 0.35)  # the way people write a year or a price: about a third of the pairs touch
 WIDE_GAPS = (0.0, 0.6)  # the number benchmark's spacing, from touching to wide apart
+WORD_SHARE = 2 / 3  # of the lines that are no number, words; the rest rows of doodles
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,11 @@ class NumberLines:
 
     strips: np.ndarray  # (n, READER_HEIGHT, READER_WIDTH) float32
     labels: np.ndarray  # (n, MAX_DIGITS) int32: digit + 1 for each digit, 0 after the last
-    texts: list[str]
+    texts: list[str]  # "" for writing that is no number
+
+    @property
+    def is_number(self) -> np.ndarray:
+        return np.array([text != "" for text in self.texts])
 
 
 def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[int, ...] = tuple(range(1, 9)),
@@ -38,12 +48,26 @@ def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[i
     (or, where it is None, from GAP_MIXTURE)."""
     if max(lengths) > MAX_DIGITS:
         raise ValueError(f"numbers of up to {MAX_DIGITS} digits")
+    numbers = write_numbers(digits, count, lengths, seed, gap_mixture=GAP_MIXTURE) if gap_range is None else \
+        write_numbers(digits, count, lengths, seed, gap_range)
+    return lines_of(numbers, count)
+
+
+def not_number_lines(letters: list[UnipenCharacter], count: int, seed: int, held_out: bool) -> NumberLines:
+    """count lines that are no number: WORD_SHARE words by these letters' writers, the rest rows of doodles
+    (held_out: from the doodle seeds kept for measuring). Without letters, all are doodle rows."""
+    words = round(count * WORD_SHARE) if letters else 0
+    drawn = joined([lines_of(written_words(letters, words, seed), words),
+                    lines_of(doodle_rows(count - words, seed, held_out), count - words)])
+    # Their pen digits stand in for letters and doodles and say "0": these lines read no digit at all.
+    return NumberLines(drawn.strips, np.zeros_like(drawn.labels), [""] * count)
+
+
+def lines_of(numbers: Iterator[PenNumber], count: int) -> NumberLines:
+    """The strips of count canvases, drawn one at a time: 30,000 whole canvases would take about 22 GB."""
     strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
     labels = np.zeros((count, MAX_DIGITS), np.int32)
     texts = []
-    # One number's canvas at a time: 30,000 whole canvases would take about 22 GB.
-    numbers = write_numbers(digits, count, lengths, seed, gap_mixture=GAP_MIXTURE) if gap_range is None else \
-        write_numbers(digits, count, lengths, seed, gap_range)
     for index, number in enumerate(numbers):
         strips[index] = reader_input(number.canvas[:, :, 3])  # the canvas's ink is its alpha
         labels[index, :len(number.text)] = [int(character) + 1 for character in number.text]

@@ -30,7 +30,8 @@ class LiteRuntimeUnavailable(RuntimeError):
 
 
 class LiteModel:
-    """Call with a float32 batch (n, 28, 28, 1); returns the model's outputs as a numpy array. Thread-safe."""
+    """Call with a float32 batch (n, 28, 28, 1); returns the model's (first) output as a numpy array
+    (outputs(): all of them). Thread-safe."""
 
     def __init__(self, flatbuffer: bytes, threads: int | None = None):
         try:
@@ -52,6 +53,10 @@ class LiteModel:
         self._idle[1].append(first)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.outputs(batch)[0]
+
+    def outputs(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the model, in the flatbuffer's order (a model with one output: [it])."""
         threads = 1 if len(batch) <= SMALL_BATCH else self._threads
         with self._slots:
             with self._idle_lock:
@@ -76,10 +81,10 @@ class _Interpreter:
         input_details = interpreter.get_input_details()[0]
         self.input_index = input_details["index"]
         self.input_shape = tuple(input_details["shape"])
-        self.output_index = interpreter.get_output_details()[0]["index"]
+        self.output_indices = [details["index"] for details in interpreter.get_output_details()]
         self.batch_size = None
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
         batch = np.ascontiguousarray(batch, np.float32)
         if batch.shape[0] != self.batch_size:
             self.interpreter.resize_tensor_input(self.input_index, list(batch.shape))
@@ -87,4 +92,5 @@ class _Interpreter:
             self.batch_size = batch.shape[0]
         self.interpreter.set_tensor(self.input_index, batch)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self.output_index)  # a copy: the interpreter reuses its buffers
+        # Copies: the interpreter reuses its buffers.
+        return [self.interpreter.get_tensor(index) for index in self.output_indices]

@@ -9,11 +9,17 @@ the two disagree, the reader is trusted: the boxes are cut from the ink between 
 reader read each digit, and each digit's bars are the reader's probabilities there. A box therefore never
 changes the number read.
 
-Ink that is no number (a scribble, a word) still reads as some digits to the reader, which has only ever
-seen numbers. The digit model, which learned "not a digit" from letters and doodles, looks at the boxes:
-where it calls any box rather not a digit, or on average doubts the digits read in them, it doubts them.
-The image is "not a number" only where it doubts both the reader's boxes and the segmenter's own: boxes
-cut through touching digits hold pieces of their neighbours, and a number must not be lost for that.
+Ink that is no number (a scribble, a word) is told by the reader itself, where it learned to say so
+(digitlab/training/number_reader.py): it gives the odds that the ink is no number. From READER_SURE_AT
+they refuse alone; from the lower level on the reader's card (chosen when it was trained) they refuse
+where the digit model, which learned "not a digit" from letters and doodles, also doubts the reader's
+boxes or the segmenter's. The reader's odds alone, at its card's level, refused 2% of the training
+institutions' UNIPEN numbers, whose odd digits it finds strange; the digit model reads those digits
+without doubt.
+
+A reader that never learned "not a number" reads anything as digits; then the digit model judges alone,
+and the image is "not a number" only where it doubts both the reader's boxes and the segmenter's own:
+boxes cut through touching digits hold pieces of their neighbours, and a number must not be lost for that.
 
 Without a registered reader (or where its flatbuffer cannot run), the segmenter reads alone, as before.
 """
@@ -39,7 +45,13 @@ from digitlab.store.number_readers import served_reader_entry
 logger = logging.getLogger(__name__)
 
 NOT_A_NUMBER_MESSAGE = "This does not look like a number."
-# The digit model doubts boxes where it gives any of them at least NOT_A_DIGIT_AT as "not a digit", or
+# The reader's odds that refuse without the digit model's doubt. Chosen on the training side (500 numbers
+# by the training pendigits writers, 500 by UNIPEN's training institutions' writers, 500 words and 500
+# doodle rows, seeds apart from the reader's training): the lowest of 0.5, 0.6, ..., 0.9, 0.95 that
+# refused at most 0.5% of each kind of number there (0.9: 0.4% of UNIPEN numbers, 0% of pen numbers,
+# 96.4% of words, all doodle rows; 0.8 refused 1.0% of UNIPEN numbers).
+READER_SURE_AT = 0.9
+# For a reader that cannot say "not a number": the digit model doubts boxes where it gives any of them at least NOT_A_DIGIT_AT as "not a digit", or
 # gives the digits read in them a mean probability below AGREEMENT_AT. Chosen on 300 numbers of each of
 # three kinds, 300 words and 300 doodle rows by the training writers and seeds, as the pair that refused
 # most words and doodles while refusing at most 1% of each kind of number (BENCHMARKS.md, "Not a number").
@@ -60,8 +72,11 @@ def load_number_reader(models: Path | None = None) -> tuple[SequenceReader | Non
         return None, "no number reader is registered"
     if not entry.usable:
         return None, f"the number reader cannot be used: {entry.problem}"
+    level = (entry.card.get("not_a_number") or {}).get("level")
+    if not isinstance(level, (int, float)) or not 0.0 < level <= 1.0:
+        level = None  # a card without a usable level: the digit model judges "not a number"
     try:
-        return SequenceReader(read_flatbuffer(entry.path, entry.card)), ""
+        return SequenceReader(read_flatbuffer(entry.path, entry.card), level), ""
     except (FlatbufferRefused, LiteRuntimeUnavailable) as error:
         logger.warning("Number reader '%s' not served: %s", entry.name, error)
         return None, f"the number reader's flatbuffer is not used: {error}"
@@ -76,8 +91,10 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None,
     if reader is None or not segmented.digits:
         return segmented  # blank, too many pieces, nothing tall enough: the segmenter's message says why
     strip, placement = reader_strip(ink)
-    read = reader_digits(reader, strip)
-    if not read:
+    said = reader.read(strip[None])
+    read = read_digits(said.probabilities[0])
+    odds = None if said.not_a_number is None or reader.refusal_level is None else float(said.not_a_number[0])
+    if not read or (odds is not None and odds >= max(READER_SURE_AT, reader.refusal_level)):
         return NumberReading([], segmented.others, NOT_A_NUMBER_MESSAGE)
     if [reading.digit for reading in segmented.digits] == [digit.digit for digit in read]:
         digits = segmented.digits  # the same digits: the segmenter's boxes follow the ink, its bars are the model's
@@ -85,9 +102,15 @@ def read_number(predictor, image, strokes: list[Stroke] | None = None,
     else:
         digits = aligned_digits(ink, read, placement)
         others = []
+    if odds is not None and odds < reader.refusal_level:
+        return NumberReading(digits, others)
     # Where the boxes are the segmenter's, its digits are the model's best guesses: one look judges both.
-    if doubted(predictor, digits, reader_read=True) and (digits is segmented.digits
-                                                         or doubted(predictor, segmented.digits, reader_read=False)):
+    doubts = doubted(predictor, digits, reader_read=True)
+    if odds is None:  # the digit model judges alone: the reader's boxes and the segmenter's must be doubted
+        refused = doubts and (digits is segmented.digits or doubted(predictor, segmented.digits, reader_read=False))
+    else:  # the reader finds the ink strange: a doubt about either boxes confirms it
+        refused = doubts or (digits is not segmented.digits and doubted(predictor, segmented.digits, reader_read=False))
+    if refused:
         return NumberReading([], others, NOT_A_NUMBER_MESSAGE)
     return NumberReading(digits, others)
 
@@ -131,10 +154,6 @@ def reader_ink(ink: np.ndarray) -> np.ndarray:
     if width < THIN_SHARE * wanted:
         ink = ndimage.maximum_filter(ink, size=int(round(wanted - width)) + 1)
     return np.round(np.clip(ink, 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def reader_digits(reader: SequenceReader, strip: np.ndarray) -> list[ReadDigit]:
-    return read_digits(reader.probabilities(strip[None])[0])
 
 
 def aligned_digits(ink: np.ndarray, read: list[ReadDigit], placement: Placement) -> list[DigitReading]:

@@ -8,8 +8,8 @@ The paper is found by a morphological closing (the brightest level within a wind
 of those): it lifts strokes narrower than the window and keeps every slope of the light that rises
 or falls steadily across the page, shadow edges included. What is then darker than its paper is ink,
 by a threshold chosen from the picture (Otsu's), raised where the surface's own grain reaches higher
-(a wood table). Ink along the picture's edge for a long way, or only in a narrow band beside it, is
-the table past the paper, and a fleck far smaller than the writing is grain or dirt: both are
+(a wood table). Ink along the picture's edge for a long way, or only (or mostly, where the table's
+grain comes close to the writing) in a narrow band beside it, is the table past the paper, and a fleck far smaller than the writing is grain or dirt: both are
 dropped, and so is the faint paper between strokes. A pencil's stroke, broken where its grain is
 faint, is bridged, so the number reader does not take its pieces for digits.
 
@@ -29,6 +29,7 @@ MIN_LOCAL_CONTRAST = 0.15  # ink darkens its paper by at least this share; paper
 INK_LEVEL = 0.35  # the ink strength the chosen threshold is given: digitlab.serving.ink.INK_THRESHOLD
 PAPER_EDGE_CONTACT = 0.15  # ink lying along more than this share of one side of the picture is the table
 BORDER_BAND = 0.12  # ink touching the border and staying within this share of the picture beside it is the table
+TABLE_SHARE = 0.75  # and, of ink that touches the border and reaches further, the band's part where it holds this much
 GRAIN_PERCENTILE = 50  # of the blocks around a place: strokes cross fewer than half of them
 GRAIN_MARGIN = 0.8  # ink exceeds this share of the contrast the surface's own grain typically reaches nearby
 GRAIN_BLUR = 1.2  # pixels (Gaussian sigma): paper grain, a pencil's grain and sensor noise are finer
@@ -148,7 +149,9 @@ def _past_the_paper(mask: np.ndarray) -> np.ndarray:
     running along the picture's border for a long way, and groups of ink (within GROUP_REACH pixels of
     each other, as a table's grain is scattered) that touch the border and stay in a narrow band beside
     it. A digit cropped close touches the border only briefly and reaches far into the picture; one
-    written near the paper's edge is its own ink, not the table's, unless the two touch."""
+    written near the paper's edge is its own ink, not the table's. Where the table's grain comes within
+    GROUP_REACH of the writing, the two form one group that reaches far into the picture; where most of
+    that group's ink still lies in the band beside the border it touches, the band's part is the table."""
     from scipy import ndimage
 
     height, width = mask.shape
@@ -166,7 +169,17 @@ def _past_the_paper(mask: np.ndarray) -> np.ndarray:
                          or (rows.stop == height and rows.start >= height - band_rows)
                          or (columns.start == 0 and columns.stop <= band_columns)
                          or (columns.stop == width and columns.start >= width - band_columns))
-    return (along[plain] | narrow[groups]) & mask
+    inked = groups[mask]
+    totals = np.bincount(inked, minlength=count + 1)
+    banded = np.zeros(mask.shape, bool)
+    for edge, band in ((groups[0, :], np.s_[: int(band_rows), :]), (groups[-1, :], np.s_[height - int(band_rows):, :]),
+                       (groups[:, 0], np.s_[:, : int(band_columns)]), (groups[:, -1], np.s_[:, width - int(band_columns):])):
+        touching = np.bincount(edge, minlength=count + 1) > 0
+        in_band = np.bincount(groups[band][mask[band]], minlength=count + 1)
+        table = touching & (in_band >= TABLE_SHARE * totals)
+        table[0] = False
+        banded[band] |= table[groups[band]]
+    return (along[plain] | narrow[groups] | banded) & mask
 
 
 def _writing_alone(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -5,7 +5,8 @@ digits first, so digits that touch or cross are read as a person reads them. It 
 cropped to its own bounds, scaled to READER_HEIGHT pixels high with its proportions kept, laid at the
 left of a READER_WIDTH-pixel strip. It answers, for every fourth column of the strip, which digit (or
 none, the blank) that column shows; runs of the same answer are one digit. Where in the image each digit
-was read comes from the column it peaked at (place_ink records how the strip maps back). Plain numpy,
+was read comes from the column it peaked at (place_ink records how the strip maps back). A reader trained
+to say "not a number" also gives, for the whole strip, the odds that its ink is no number. Plain numpy,
 and the registered reader runs from its flatbuffer on LiteRT (SequenceReader), so serving it needs no
 TensorFlow.
 """
@@ -96,19 +97,39 @@ def read_digits(probabilities: np.ndarray) -> list[ReadDigit]:
     return digits
 
 
+@dataclass(frozen=True)
+class StripReading:
+    """What the reader says of strips: each column's class probabilities, and the odds that each strip is
+    no number (None from a reader never taught "not a number")."""
+
+    probabilities: np.ndarray  # (n, columns, 11)
+    not_a_number: np.ndarray | None  # (n,), 0..1
+
+
 class SequenceReader:
-    """A registered number reader's flatbuffer on LiteRT: strips in, each column's class probabilities out.
+    """A registered number reader's flatbuffer on LiteRT: strips in, each column's class probabilities
+    (and, from a reader taught it, the odds of "not a number") out. refusal_level: the odds from which
+    a strip may be no number, as its card says (chosen when it was trained); None where it cannot say.
 
     Thread-safe (LiteModel lends each call its own interpreter)."""
 
-    def __init__(self, flatbuffer: bytes):
+    def __init__(self, flatbuffer: bytes, refusal_level: float | None = None):
         self._forward = LiteModel(flatbuffer)
+        self.refusal_level = refusal_level
+
+    def read(self, strips: np.ndarray) -> StripReading:
+        """What the reader says of (n, READER_HEIGHT, READER_WIDTH) strips."""
+        outputs = self._forward.outputs(np.asarray(strips, np.float32)[..., None])
+        # Told apart by shape, not order: the converter does not promise to keep the outputs' order.
+        scores = next(output for output in outputs if output.ndim == 3)
+        refusal = next((output for output in outputs if output.ndim == 2), None)
+        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return StripReading(scores / scores.sum(axis=-1, keepdims=True),
+                            None if refusal is None else 1.0 / (1.0 + np.exp(-refusal[:, 0])))
 
     def probabilities(self, strips: np.ndarray) -> np.ndarray:
         """(n, columns, 11) probabilities for (n, READER_HEIGHT, READER_WIDTH) strips."""
-        scores = self._forward(np.asarray(strips, np.float32)[..., None])
-        scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-        return scores / scores.sum(axis=-1, keepdims=True)
+        return self.read(strips).probabilities
 
 
 def decode_readings(scores: np.ndarray) -> list[str]:

@@ -5,7 +5,8 @@ registry (a card with its file's sha256, a checked LiteRT flatbuffer beside it, 
 replaced), but in a folder of its own, so it is never offered where a digit model is chosen. The one
 named "default" reads numbers in `predict --number` and the Draw page's Number mode. Its card is made
 here from the training folder's figures.json alone: the command that trained it, its data's sha256, its
-held-out figures and time.
+held-out figures and time, the level from which its "not a number" odds refuse, and the reader it was
+trained further from, if any.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def reader_card(training_folder: Path) -> dict:
             "epochs_completed": len(figures.get("epochs") or []), "training_seconds": figures.get("seconds"),
             "parameters": figures.get("parameters"),
             "metrics": {"held_out_exact": held_out, "measured_per_kind": figures.get("measured_per_kind")},
+            "not_a_number": figures.get("not_a_number"), "started_from": figures.get("started_from"),
             "promoted_from": str(training_folder)}
 
 

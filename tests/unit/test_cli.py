@@ -271,6 +271,8 @@ def test_models_says_which_number_reader_reads_numbers(small_models_dir, tmp_pat
     shutil.copytree(number_readers_dir(), number_readers_dir(models))  # the shipped reader
     listed = digitlab("models", models_dir=models)
     assert listed.returncode == 0
-    assert f"read by the number reader {number_readers_dir(models) / 'default.keras'} (version 1" in listed.stdout
+    card = json.loads((number_readers_dir(models) / "default.json").read_text())
+    served = number_readers_dir(models) / card["file"]
+    assert f"read by the number reader {served} (version {card['version']}," in listed.stdout
     assert all(json.loads(line)["architecture"] != "number_reader"
                for line in digitlab("models", "--json", models_dir=models).stdout.splitlines())

@@ -72,13 +72,16 @@ def test_training_numbers_come_from_the_writers_given_with_their_true_digits():
 @needs_pen_digits
 def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_card_from_code(tmp_path):
     """One epoch on a few hundred numbers with --register: the reader is registered with its flatbuffer, its
-    card names the command that ran and its data's sha256, and the reader it serves answers digits."""
+    card names the command that ran, its data's sha256 and its "not a number" level, and the reader it serves
+    answers digits and the odds of "not a number". Trained further from the registered one (--from), the
+    new card says which reader and command it started from."""
     from digitlab.serving.number_reading import load_number_reader
     from digitlab.store.atomic import file_sha256
     from digitlab.store.number_readers import served_reader_entry
 
     out, models = tmp_path / "reader", tmp_path / "models"
-    command = ["number-reader", "--out", str(out), "--numbers", "256", "--epochs", "1", "--measured", "20"]
+    command = ["number-reader", "--out", str(out), "--numbers", "256", "--not-numbers", "64", "--epochs", "1",
+               "--measured", "20"]
     environment = {**os.environ, "DIGITLAB_MODELS": str(models)}
     done = subprocess.run([sys.executable, "-m", "digitlab", *command, "--pen-digits", str(SHARED_PENDIGITS),
                            "--register"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=environment)
@@ -100,16 +103,23 @@ def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_car
     assert card["data_sha256"]["pendigits-orig.tra"] == file_sha256(SHARED_PENDIGITS)
     assert card["metrics"]["held_out_exact"] == {kind: figures["epochs"][0][kind] for kind in kinds}
     assert card["litert"]["sha256"] and card["kind"] == "number_reader"
+    assert figures["training_not_numbers"] == 64
+    level = card["not_a_number"]["level"]
+    assert 0.0 < level <= 1.0 and card["not_a_number"] == figures["not_a_number"]
+    assert set(card["not_a_number"]["held_out"]) == {f"{kind}_refused" for kind in kinds} | {"not_numbers_refused"}
     reader, why_not = load_number_reader(models)
     assert reader is not None, why_not
+    assert reader.refusal_level == level
 
     from digitlab.datasets.number_lines import number_lines
     from digitlab.datasets.pendigits import read_pendigits, split_by_writer
 
     _, held_out = split_by_writer(read_pendigits(SHARED_PENDIGITS))
     lines = number_lines(held_out, 4, seed=5)
-    readings = decode_readings(reader.probabilities(lines.strips))
+    said = reader.read(lines.strips)
+    readings = decode_readings(said.probabilities)
     assert len(readings) == 4 and all(set(reading) <= set("0123456789") for reading in readings)
+    assert said.not_a_number.shape == (4,) and ((0.0 <= said.not_a_number) & (said.not_a_number <= 1.0)).all()
     # A second run into the same folder is refused, and nothing of the first is lost; registering it again
     # without --replace is refused too.
     again = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(out), "--numbers", "64",
@@ -121,6 +131,16 @@ def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_car
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=environment)
     assert twice.returncode == 2 and "--replace" in twice.stderr
     assert served_reader_entry(models).card["version"] == 1
+
+    registered = models / "number-readers" / "default.keras"
+    further = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(tmp_path / "further"),
+                              "--numbers", "64", "--not-numbers", "32", "--epochs", "1", "--measured", "10",
+                              "--pen-digits", str(SHARED_PENDIGITS), "--from", str(registered), "--register",
+                              "--replace"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=environment)
+    assert further.returncode == 0, further.stderr[-3000:]
+    second = served_reader_entry(models).card
+    assert second["version"] == 2 and second["command"].endswith(f"--from {registered}")
+    assert second["started_from"]["command"] == card["command"] and second["started_from"]["sha256"] == card["sha256"]
 
 
 def test_registering_a_folder_without_a_trained_reader_says_what_is_missing(tmp_path):

@@ -16,6 +16,8 @@ from digitlab.serving.sequence_reading import Placement, decode_readings, place_
 from digitlab.store.number_readers import number_readers_dir
 from tests.conftest import SHARED_PENDIGITS
 
+SHARED_UNIPEN = SHARED_PENDIGITS.with_name("unipen-dev.tar.gz")
+
 needs_pen_digits = pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason="needs pendigits-orig.tra")
 TOUCHING = (-0.1, 0.05)  # gaps in digit heights: neighbours touching or written into each other
 
@@ -72,7 +74,8 @@ def test_strip_columns_map_back_to_the_image_columns_they_came_from():
 @needs_pen_digits
 def test_touching_digits_are_read_from_pixels_and_from_strokes(predictor, reader, held_out_digits):
     """Held-out writers' 4-digit numbers, neighbours touching or crossing: the reader reads nearly all of them,
-    and more of them than cutting the ink into digits does."""
+    from pixels more of them than cutting the ink into digits does. (From strokes the segmenter has the pen's
+    own pieces and reads nearly as many: on 40 numbers either may be a number ahead.)"""
     from digitlab.datasets.pen_numbers import build_numbers
 
     numbers = build_numbers(held_out_digits, 40, lengths=(4,), seed=11, gap_range=TOUCHING)
@@ -81,7 +84,8 @@ def test_touching_digits_are_read_from_pixels_and_from_strokes(predictor, reader
         cut = [segment_number(predictor, n.canvas, n.strokes if with_strokes else None).number for n in numbers]
         right = sum(r == n.text for r, n in zip(read, numbers))
         assert right >= 36, (with_strokes, [(r, n.text) for r, n in zip(read, numbers) if r != n.text])
-        assert right >= sum(c == n.text for c, n in zip(cut, numbers))
+        if not with_strokes:
+            assert right > sum(c == n.text for c, n in zip(cut, numbers))
 
 
 @needs_pen_digits
@@ -133,12 +137,56 @@ def test_words_and_doodles_are_not_a_number_and_numbers_are(predictor, reader, h
     from digitlab.datasets.not_numbers import doodle_rows
     from digitlab.datasets.pen_numbers import build_numbers
 
+    assert reader.refusal_level is not None  # the shipped reader says "not a number" itself
     doodles = [read_number(predictor, row.canvas, row.strokes, reader) for row in doodle_rows(20, seed=3, held_out=True)]
     refused = [reading for reading in doodles if reading.number is None]
     assert len(refused) >= 18
     assert all(reading.message == NOT_A_NUMBER_MESSAGE and reading.to_json()["number"] is None for reading in refused)
     numbers = build_numbers(held_out_digits, 30, seed=14)
     assert all(read_number(predictor, n.canvas, n.strokes, reader).number is not None for n in numbers)
+
+
+@needs_pen_digits
+def test_the_readers_doubt_below_its_sure_level_needs_the_digit_models_to_refuse(predictor, reader, held_out_digits,
+                                                                               monkeypatch):
+    """With the card's level as low as it goes, every number is somewhat doubted by the reader; still none is
+    refused, because the digit model reads their digits without doubt, while doodles stay refused."""
+    from digitlab.datasets.not_numbers import doodle_rows
+    from digitlab.datasets.pen_numbers import build_numbers
+
+    monkeypatch.setattr(reader, "refusal_level", 1e-6)
+    numbers = build_numbers(held_out_digits, 30, seed=15)
+    assert all(read_number(predictor, n.canvas, n.strokes, reader).number is not None for n in numbers)
+    doodles = [read_number(predictor, row.canvas, row.strokes, reader) for row in doodle_rows(20, seed=4, held_out=True)]
+    assert sum(reading.number is None for reading in doodles) >= 18
+
+
+@pytest.mark.skipif(not SHARED_UNIPEN.is_file(), reason="needs unipen-dev.tar.gz")
+def test_words_by_held_out_writers_are_not_a_number(predictor, reader):
+    from digitlab.datasets.not_numbers import written_words
+    from digitlab.datasets.unipen import is_held_out, read_unipen
+
+    letters = [character for character in read_unipen(SHARED_UNIPEN) if is_held_out(character)]
+    words = list(written_words(letters, 30, seed=21))
+    refused = [read_number(predictor, word.canvas, word.strokes, reader).number is None for word in words]
+    assert sum(refused) >= 26
+
+
+@needs_pen_digits
+def test_a_reader_whose_card_has_no_refusal_level_leaves_not_a_number_to_the_digit_model(tmp_path, predictor):
+    from digitlab.datasets.not_numbers import doodle_rows
+
+    models = tmp_path / "models"
+    shutil.copytree(number_readers_dir(), models / number_readers_dir().name)
+    card_path = models / number_readers_dir().name / "default.json"
+    card = json.loads(card_path.read_text())
+    card.pop("not_a_number", None)
+    card_path.write_text(json.dumps(card))
+    reader, why_not = load_number_reader(models)
+    assert reader is not None, why_not
+    assert reader.refusal_level is None
+    doodles = [read_number(predictor, row.canvas, row.strokes, reader) for row in doodle_rows(20, seed=3, held_out=True)]
+    assert sum(reading.number is None for reading in doodles) >= 16  # the digit model's doubts still refuse them
 
 
 def test_without_a_registered_reader_numbers_are_cut_into_digits(tmp_path, predictor):

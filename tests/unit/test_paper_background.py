@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from digitlab.serving.ink import INK_THRESHOLD, to_ink
 from digitlab.serving.paper_background import dark_ink_on_light, local_contrast_ink, otsu_threshold
@@ -69,6 +70,17 @@ def test_the_table_past_the_paper_edge_is_not_ink():
     ink = to_ink(picture) > INK_THRESHOLD
     assert ink[HEIGHT // 2, 180:188].all()
     assert not ink[:, :60].any()
+
+
+def test_a_grainy_table_that_comes_close_to_the_writing_is_not_ink():
+    """Test that a table whose grain reads as blotches of ink, past an edge a few pixels from the first
+    stroke (so the two form one group), is dropped while both strokes stay ink (it was read as a digit)."""
+    picture = _with_stroke(_with_stroke(_photo(_across(1.0, 0.8)), 0.5, slice(50, 58)), 0.5, slice(200, 208))
+    grain = ndimage.gaussian_filter(np.random.default_rng(1).normal(0, 1, (HEIGHT, 42)), 3)
+    picture[:, :42] = np.clip(50 + 25 * grain / grain.std(), 0, 255).astype(np.uint8)[:, :, None]
+    ink = to_ink(picture) > INK_THRESHOLD
+    assert ink[HEIGHT // 2, 50:58].all() and ink[HEIGHT // 2, 200:208].all()
+    assert not ink[:, :44].any()
 
 
 def test_ink_side_is_found_under_a_shadow_for_either_polarity():
