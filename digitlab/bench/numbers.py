@@ -25,11 +25,13 @@ from digitlab.serving.sequence_reading import SequenceReader
 
 def number_reading(predictor: Predictor, pen_path: Path, show_number: Callable[[np.ndarray, NumberReading], None],
                    count: int = 500, timed: int = 100, reader: SequenceReader | None = None,
-                   unipen: Path | None = None) -> dict:
+                   unipen: Path | None = None, mnist=None) -> dict:
     """Whole numbers by the held-out writers (digitlab/datasets/pen_numbers.py), read from pixels as
     `predict --number` reads a file and from strokes as the Draw page does; server ms per 4-digit number
     on the Draw page (with its boxes picture and bars, show_number) and for `predict --number` on a file.
-    The served path's figures at the top level; the segmenter alone's under "segmenter_alone"."""
+    The served path's figures at the top level; the segmenter alone's under "segmenter_alone". With mnist
+    (digitlab.datasets.mnist.Mnist), also 4-digit numbers of MNIST's test digits (writers no reader learnt
+    from), from pixels."""
     from digitlab.datasets.number_lines import TIGHT_GAPS
     from digitlab.datasets.pen_numbers import LENGTHS, OVERLAPPING_GAP_RANGE, build_numbers
     from digitlab.datasets.pendigits import split_by_writer
@@ -92,6 +94,19 @@ def number_reading(predictor: Predictor, pen_path: Path, show_number: Callable[[
         if alone is not None:
             alone["unipen_four_digits_tight_from_strokes"] = score(predictor, unipen_tight, True, None)
         result["not_a_number"] = not_a_number_rates(predictor, reader, unipen, held_out, unipen_held_out, count)
+    if mnist is not None:
+        from digitlab.datasets.number_lines import mnist_numbers
+
+        written = list(mnist_numbers(mnist.x_test, mnist.y_test, count, seed=59, lengths=(4,), gap_range=TIGHT_GAPS))
+
+        def mnist_figures(use_reader: SequenceReader | None) -> dict:
+            read = [read_number(predictor, picture, reader=use_reader).number for picture, _ in written]
+            return {"exact": round(float(np.mean([number == text for number, (_, text) in zip(read, written)])), 4),
+                    "refused": round(float(np.mean([number is None for number in read])), 4)}
+
+        result["mnist_test_four_digits_tight_from_pixels"] = mnist_figures(reader)
+        if alone is not None:
+            alone["mnist_test_four_digits_tight_from_pixels"] = mnist_figures(None)
     return result
 
 

@@ -84,7 +84,8 @@ def run_bench(model_path: str | Path | None, page: DrawPageWork, quick: bool = F
     if pen_path is not None:
         reader, why_not = load_number_reader()  # what `predict --number` and Number mode serve
         report["numbers"] = number_reading(predictor, pen_path, page.show_number, count=40 if quick else 500,
-                                           timed=10 if quick else 100, reader=reader, unipen=unipen_path())
+                                           timed=10 if quick else 100, reader=reader, unipen=unipen_path(),
+                                           mnist=mnist)
         if reader is None:
             report["numbers"]["reader_note"] = why_not
         report["photos"] = photo_reading(predictor, pen_path, singles=60 if quick else 600,

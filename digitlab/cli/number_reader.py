@@ -16,6 +16,9 @@ def add_number_reader_parser(subparsers) -> None:
     reader.add_argument("--not-numbers", type=int, default=12000,
                         help="training lines that are no number (words by UNIPEN's training writers, rows of "
                              "doodles), from which it learns to say \"not a number\"")
+    reader.add_argument("--mnist-numbers", type=int, default=0,
+                        help="training numbers of MNIST's training digits, e.g. 10000 (needs MNIST: $DIGITLAB_MNIST); "
+                             "none by default, so a card's recorded command trains the same reader again")
     reader.add_argument("--epochs", type=int, default=10)
     reader.add_argument("--from", dest="start_from", type=Path, default=None,
                         help="a number reader trained before (.keras) to train further, e.g. "
@@ -45,10 +48,22 @@ def run_number_reader_command(args) -> int:
         print("error: the number reader learns from pendigits-orig.tra; give --pen-digits "
               "(see ../shared/data/README.md).", file=sys.stderr)
         return 2
-    if min(args.numbers, args.epochs, args.measured) < 1 or args.not_numbers < 0:
-        print("error: --numbers, --epochs and --measured must be at least 1, --not-numbers at least 0.",
-              file=sys.stderr)
+    if min(args.numbers, args.epochs, args.measured) < 1 or min(args.not_numbers, args.mnist_numbers) < 0:
+        print("error: --numbers, --epochs and --measured must be at least 1, --not-numbers and --mnist-numbers at "
+              "least 0.", file=sys.stderr)
         return 2
+    if args.out.exists():  # said before any data is read
+        print(f"error: {args.out} already exists; give a new --out folder.", file=sys.stderr)
+        return 2
+    mnist = None
+    if args.mnist_numbers:
+        from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
+
+        try:
+            mnist = load_mnist(allow_download=False)
+        except MnistUnavailableError as error:
+            print(f"error: --mnist-numbers needs MNIST: {error} Or give --mnist-numbers 0.", file=sys.stderr)
+            return 2
     if args.start_from is not None and not args.start_from.is_file():
         print(f"error: {args.start_from} is not a file; give a number reader's .keras file to --from.",
               file=sys.stderr)
@@ -67,8 +82,11 @@ def run_number_reader_command(args) -> int:
         characters = read_unipen(unipen)  # words take any letters, as real words have o's and l's too
         letters = ([c for c in characters if not is_held_out(c)], [c for c in characters if is_held_out(c)])
     data = {Path(path).name: file_sha256(path) for path in (pen_digits, unipen) if path is not None}
+    if mnist is not None:
+        data[Path(mnist.source).name] = file_sha256(mnist.source)
     command = (f"python -m digitlab number-reader --out {args.out} --numbers {args.numbers} "
-               f"--not-numbers {args.not_numbers} --epochs {args.epochs} --measured {args.measured} --seed {args.seed}"
+               f"--not-numbers {args.not_numbers} --mnist-numbers {args.mnist_numbers} --epochs {args.epochs} "
+               f"--measured {args.measured} --seed {args.seed}"
                + (f" --from {args.start_from}" if args.start_from else ""))
     provenance = {"command": command, "data_sha256": data}
     if args.start_from is not None:
@@ -77,7 +95,7 @@ def run_number_reader_command(args) -> int:
         figures = train_number_reader(args.out, training, held_out, args.numbers, args.epochs, args.measured,
                                       args.seed, report=lambda line: print(line, file=sys.stderr),
                                       provenance=provenance, letters=letters, not_numbers=args.not_numbers,
-                                      start_from=args.start_from)
+                                      start_from=args.start_from, mnist=mnist, mnist_numbers=args.mnist_numbers)
     except FileExistsError:
         print(f"error: {args.out} already exists; give a new --out folder.", file=sys.stderr)
         return 2

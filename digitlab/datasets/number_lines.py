@@ -5,7 +5,9 @@ one height, a baseline that wanders), turned into the strip the reader is given
 (digitlab/serving/sequence_reading.py). To learn from, the gaps between neighbours come from the way people
 write: many pairs touching or overlapping by up to a tenth of a digit height, many close, some wide.
 Writing that is no number (words, rows of doodles: digitlab/datasets/not_numbers.py) comes as lines too,
-with no digits, so the reader also learns to say "not a number".
+with no digits, so the reader also learns to say "not a number". MNIST's scanned digits, written on paper
+by hundreds of other people, are laid side by side the same way (mnist_number_lines); MNIST does not say
+who wrote which digit, so one number may mix writers, and its test digits (other writers) measure.
 """
 
 from __future__ import annotations
@@ -51,6 +53,61 @@ def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[i
     numbers = write_numbers(digits, count, lengths, seed, gap_mixture=GAP_MIXTURE) if gap_range is None else \
         write_numbers(digits, count, lengths, seed, gap_range)
     return lines_of(numbers, count)
+
+
+MNIST_INK = 40  # an MNIST grey level above this is ink, for a digit's box
+MNIST_HEIGHT = 64  # pixels: each MNIST digit's ink is scaled to about this height (the strip scales it again)
+MNIST_BASELINE_STEP = 0.04  # digit heights the baseline moves from one digit to the next, as pen numbers'
+
+
+def mnist_number_lines(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
+                       lengths: tuple[int, ...] = tuple(range(1, 9)),
+                       gap_range: tuple[float, float] | None = None) -> NumberLines:
+    """count numbers of MNIST digits (mnist_numbers) as the reader sees them."""
+    strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
+    number_labels = np.zeros((count, MAX_DIGITS), np.int32)
+    texts = []
+    for index, (canvas, text) in enumerate(mnist_numbers(images, labels, count, seed, lengths, gap_range)):
+        strips[index] = reader_input(canvas)
+        number_labels[index, : len(text)] = [int(character) + 1 for character in text]
+        texts.append(text)
+    return NumberLines(strips, number_labels, texts)
+
+
+def mnist_numbers(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
+                  lengths: tuple[int, ...] = tuple(range(1, 9)),
+                  gap_range: tuple[float, float] | None = None) -> Iterator[tuple[np.ndarray, str]]:
+    """count (picture, its digits) of MNIST digits (uint8 (n, 28, 28) bright on black, with their labels) side
+    by side on black: one height per number, each digit's ink scaled to it, gaps from gap_range or
+    GAP_MIXTURE (touching digits overlap where their ink meets, the brighter pixel kept), a baseline that
+    wanders."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    ranges, shares = zip(*GAP_MIXTURE)
+    for _ in range(count):
+        chosen = rng.integers(0, len(images), size=int(rng.choice(lengths)))
+        gaps = gap_range if gap_range is not None else ranges[int(rng.choice(len(ranges), p=shares))]
+        pieces = []
+        for image in images[chosen]:
+            inked = image > MNIST_INK
+            rows, columns = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+            ink = image[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1] if len(rows) else image
+            height = int(round(MNIST_HEIGHT * rng.uniform(0.92, 1.05)))
+            width = max(1, int(round(ink.shape[1] * height / ink.shape[0])))
+            pieces.append(np.asarray(Image.fromarray(ink).resize((width, height), Image.BILINEAR)))
+        spacing = [int(round(rng.uniform(*gaps) * MNIST_HEIGHT)) for _ in pieces[1:]]
+        drift = np.clip(np.cumsum(rng.normal(0, MNIST_BASELINE_STEP * MNIST_HEIGHT, len(pieces))), -8, 8).astype(int)
+        margin = MNIST_HEIGHT // 4
+        canvas = np.zeros((2 * MNIST_HEIGHT, sum(piece.shape[1] for piece in pieces) + max(0, sum(spacing)) + 2 * margin),
+                          np.uint8)
+        x = margin
+        for piece, y, gap in zip(pieces, drift, [*spacing, 0]):
+            top = margin + int(y) + MNIST_HEIGHT // 2 - piece.shape[0] // 2
+            region = canvas[top : top + piece.shape[0], x : x + piece.shape[1]]
+            np.maximum(region, piece[: region.shape[0], : region.shape[1]], out=region)
+            x = max(0, x + piece.shape[1] + gap)
+        yield canvas, "".join(str(int(label)) for label in labels[chosen])
 
 
 def not_number_lines(letters: list[UnipenCharacter], count: int, seed: int, held_out: bool) -> NumberLines:

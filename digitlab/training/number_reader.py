@@ -3,8 +3,9 @@
 It reads a whole number at once (digitlab/serving/sequence_reading.py says what it is given and how its
 answer becomes digits), so digits that touch or cross need no cut between them. It learns from numbers
 the training writers of each source wrote (digitlab/datasets/number_lines.py: pendigits' training
-writers, UNIPEN's training institutions), an equal share from each source, and is measured after every
-epoch on numbers by the held-out writers and institutions.
+writers, UNIPEN's training institutions), an equal share from each source, and numbers of MNIST's
+training digits where asked; it is measured after every epoch on numbers by the held-out writers and
+institutions and of MNIST's test digits.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitlab.datasets.number_lines import TIGHT_GAPS, WIDE_GAPS, NumberLines, joined, not_number_lines, number_lines
+from digitlab.datasets.number_lines import (TIGHT_GAPS, WIDE_GAPS, NumberLines, joined, mnist_number_lines,
+                                           not_number_lines, number_lines)
 from digitlab.datasets.pendigits import PenDigit
 from digitlab.datasets.unipen import UnipenCharacter
 from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, decode_readings
@@ -30,6 +32,7 @@ NOT_A_NUMBER = "not_a_number"  # the name of the reader's second output
 REFUSED_NUMBERS = 0.005  # the refusal level refuses at most this share of the training side's check numbers
 NOT_NUMBER_SEED_OFFSET = 41  # the lines that are no number come from seeds apart from the numbers'
 CHECK_SEED_OFFSET = 53  # and the training side's check lines from seeds apart from both
+MNIST_SEED_OFFSET = 67  # MNIST numbers too
 
 
 def number_reader_network():
@@ -108,11 +111,12 @@ def train_number_reader(out: Path, training: dict[str, list[PenDigit]], held_out
                         numbers: int, epochs: int, measured: int = 500, seed: int = 0,
                         report: Callable[[str], None] = print, provenance: dict | None = None,
                         letters: tuple[list[UnipenCharacter], list[UnipenCharacter]] = ((), ()),
-                        not_numbers: int = 0, start_from: Path | None = None) -> dict:
+                        not_numbers: int = 0, start_from: Path | None = None, mnist=None, mnist_numbers: int = 0) -> dict:
     """Train on `numbers` numbers, an equal share by each source's training writers, and `not_numbers`
     lines that are no number (words by the writers of letters[0], rows of doodles); after each epoch read
     `measured` numbers of each kind by the held-out writers, and as many lines that are no number (by the
-    writers of letters[1], held-out doodles). start_from: a reader trained before (a .keras file), trained
+    writers of letters[1], held-out doodles). mnist (digitlab.datasets.mnist.Mnist): `mnist_numbers` numbers
+    of its training digits learnt from too, 4-digit numbers of its test digits measured. start_from: a reader trained before (a .keras file), trained
     further with its refusal head added where it has none. Writes out/number_reader.keras and
     out/figures.json, with provenance (the command and its data files' sha256, for the reader's card; the
     folder's format is digitlab/store/number_readers.py's); returns the figures."""
@@ -125,8 +129,13 @@ def train_number_reader(out: Path, training: dict[str, list[PenDigit]], held_out
              for offset, ((_, digits), count) in enumerate(zip(sorted(training.items()), counts))]
     if not_numbers:
         parts.append(not_number_lines(list(letters[0]), not_numbers, seed + NOT_NUMBER_SEED_OFFSET, held_out=False))
-    lines = joined(parts)
     measures = held_out_measures(held_out, measured, seed)
+    if mnist is not None and mnist_numbers:
+        parts.append(mnist_number_lines(mnist.x_train, mnist.y_train, mnist_numbers, seed + MNIST_SEED_OFFSET))
+        measures["mnist_four_digits_tight"] = mnist_number_lines(mnist.x_test, mnist.y_test, measured,
+                                                                 seed + MNIST_SEED_OFFSET + 1, lengths=(4,),
+                                                                 gap_range=TIGHT_GAPS)
+    lines = joined(parts)
     held_out_not_numbers = not_number_lines(list(letters[1]), measured, seed + NOT_NUMBER_SEED_OFFSET, held_out=True)
     report(f"{len(lines.texts)} training lines and {(len(measures) + 1) * measured} held-out ones drawn in "
            f"{time.monotonic() - started:.0f} s")
@@ -150,8 +159,10 @@ def train_number_reader(out: Path, training: dict[str, list[PenDigit]], held_out
         shares = {name: exact_share(read_lines(model, measure)[0], measure) for name, measure in measures.items()}
         history.append({"epoch": epoch, "seconds": round(time.monotonic() - epoch_started), **shares})
         report(f"epoch {epoch}: " + ", ".join(f"{name} {share:.1%}" for name, share in shares.items()))
-    save_model_atomic(model, out / READER_FILE)
+    # Saved uncompiled: the optimizer's state would double the file, and training further starts afresh.
+    save_model_atomic(keras.Model(model.inputs, model.outputs, name=model.name), out / READER_FILE)
     figures = {"training_numbers": numbers, "training_not_numbers": not_numbers,
+               "training_mnist_numbers": mnist_numbers if mnist is not None else 0,
                "training_writers": {source: len({d.writer for d in digits}) for source, digits in training.items()},
                "held_out_writers": {source: len({d.writer for d in digits}) for source, digits in held_out.items()},
                "measured_per_kind": measured, "epochs": history,

@@ -132,6 +132,9 @@ def test_bench_quick_measures_everything(small_models_dir, tmp_path):
     assert numbers["segmenter_alone"]["server_ms_per_four_digit_number"]["median_ms"] > 0
     if SHARED_PENDIGITS.with_name("unipen-dev.tar.gz").is_file():
         assert 0 <= numbers["not_a_number"]["words_refused"] <= 1 and numbers["not_a_number"]["n"] == 40
+    for path in (numbers, numbers["segmenter_alone"]):  # MNIST test digits' numbers (bench --quick reads MNIST)
+        mnist_numbers = path["mnist_test_four_digits_tight_from_pixels"]
+        assert 0 <= mnist_numbers["exact"] <= 1 - mnist_numbers["refused"]
 
 
 def test_model_is_named_the_same_way_on_every_command(digit_files, small_models_dir, small_run, tmp_path):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,6 +70,21 @@ def test_training_numbers_come_from_the_writers_given_with_their_true_digits():
     assert all(strip.max() > 0.5 for strip in lines.strips)  # every number has ink
 
 
+def test_mnist_numbers_hold_the_digits_their_labels_say(mnist):
+    """MNIST test digits laid side by side: each line's label is its digits, and each digit's ink is in the
+    strip in order (the strip's inked columns fall into as many runs as digits where the gaps are wide)."""
+    from digitlab.datasets.number_lines import MAX_DIGITS, mnist_number_lines
+
+    lines = mnist_number_lines(mnist.x_test, mnist.y_test, 30, seed=2, lengths=(3,), gap_range=(0.4, 0.6))
+    assert lines.strips.shape == (30, READER_HEIGHT, READER_WIDTH)
+    for strip, text, label in zip(lines.strips, lines.texts, lines.labels):
+        assert len(text) == 3 and [digit - 1 for digit in label[:3]] == [int(c) for c in text]
+        assert not label[3:MAX_DIGITS].any()
+        inked = strip.max(axis=0) > 0.3
+        starts = np.flatnonzero(inked[1:] & ~inked[:-1])
+        assert len(starts) + int(inked[0]) >= 3  # three separate digits (a digit may break in two)
+
+
 @needs_pen_digits
 def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_card_from_code(tmp_path):
     """One epoch on a few hundred numbers with --register: the reader is registered with its flatbuffer, its
@@ -80,8 +96,8 @@ def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_car
     from digitlab.store.number_readers import served_reader_entry
 
     out, models = tmp_path / "reader", tmp_path / "models"
-    command = ["number-reader", "--out", str(out), "--numbers", "256", "--not-numbers", "64", "--epochs", "1",
-               "--measured", "20"]
+    command = ["number-reader", "--out", str(out), "--numbers", "256", "--not-numbers", "64", "--mnist-numbers", "0",
+               "--epochs", "1", "--measured", "20"]
     environment = {**os.environ, "DIGITLAB_MODELS": str(models)}
     done = subprocess.run([sys.executable, "-m", "digitlab", *command, "--pen-digits", str(SHARED_PENDIGITS),
                            "--register"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=environment)
@@ -133,14 +149,26 @@ def test_a_short_training_writes_a_reader_that_reads_and_registers_it_with_a_car
     assert served_reader_entry(models).card["version"] == 1
 
     registered = models / "number-readers" / "default.keras"
+    from digitlab.datasets.mnist import MnistUnavailableError, load_mnist
+
+    try:
+        mnist = load_mnist(allow_download=False)
+    except MnistUnavailableError:
+        mnist = None  # trained further without MNIST numbers, which the command then must not ask for
     further = subprocess.run([sys.executable, "-m", "digitlab", "number-reader", "--out", str(tmp_path / "further"),
-                              "--numbers", "64", "--not-numbers", "32", "--epochs", "1", "--measured", "10",
+                              "--numbers", "64", "--not-numbers", "32", "--mnist-numbers", str(32 if mnist else 0),
+                              "--epochs", "1", "--measured", "10",
                               "--pen-digits", str(SHARED_PENDIGITS), "--from", str(registered), "--register",
                               "--replace"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=environment)
     assert further.returncode == 0, further.stderr[-3000:]
     second = served_reader_entry(models).card
     assert second["version"] == 2 and second["command"].endswith(f"--from {registered}")
     assert second["started_from"]["command"] == card["command"] and second["started_from"]["sha256"] == card["sha256"]
+    further_figures = json.loads((tmp_path / "further" / "figures.json").read_text())
+    assert further_figures["training_mnist_numbers"] == (32 if mnist else 0)
+    if mnist:  # MNIST's training digits' numbers learnt from, its test digits' measured, its file's sha256 on the card
+        assert 0.0 <= further_figures["epochs"][0]["mnist_four_digits_tight"] <= 1.0
+        assert second["data_sha256"][Path(mnist.source).name] == file_sha256(mnist.source)
 
 
 def test_registering_a_folder_without_a_trained_reader_says_what_is_missing(tmp_path):
