@@ -41,6 +41,7 @@ def run_number_reader_command(args) -> int:
     from digitlab.datasets.pendigits import pendigits_path, read_pendigits, split_by_writer
     from digitlab.datasets.unipen import as_pen_digits, is_held_out, read_unipen, unipen_digits, unipen_path
     from digitlab.store.atomic import file_sha256
+    from digitlab.store.number_readers import trained_from
     from digitlab.training.number_reader import train_number_reader
 
     pen_digits = args.pen_digits or pendigits_path()
@@ -90,7 +91,7 @@ def run_number_reader_command(args) -> int:
                + (f" --from {args.start_from}" if args.start_from else ""))
     provenance = {"command": command, "data_sha256": data}
     if args.start_from is not None:
-        provenance["started_from"] = started_from(args.start_from)
+        provenance["started_from"] = trained_from(args.start_from)
     try:
         figures = train_number_reader(args.out, training, held_out, args.numbers, args.epochs, args.measured,
                                       args.seed, report=lambda line: print(line, file=sys.stderr),
@@ -101,21 +102,6 @@ def run_number_reader_command(args) -> int:
         return 2
     print(json.dumps(figures))
     return register(args.out, args.replace) if args.register else 0
-
-
-def started_from(reader_file: Path) -> dict:
-    """What a further training started from, for its card: the file's sha256 and, where it is a registered
-    reader's file (the card beside it lists it, as the served version or one it replaced), the command
-    that trained it."""
-    from digitlab.store.atomic import file_sha256, read_json
-    from digitlab.store.number_readers import SERVED_READER
-
-    sha256 = file_sha256(reader_file)
-    card = read_json(reader_file.parent / f"{SERVED_READER}.json")
-    versions = [card, *(card.get("previous_versions") or [])] if isinstance(card, dict) else []
-    command = next((version.get("command") for version in versions
-                    if isinstance(version, dict) and version.get("sha256") == sha256), None)
-    return {"file": str(reader_file), "sha256": sha256, "command": command}
 
 
 def register(folder: Path, replace: bool) -> int:

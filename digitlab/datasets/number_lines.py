@@ -12,13 +12,15 @@ who wrote which digit, so one number may mix writers, and its test digits (other
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass
 
 import numpy as np
 
 from digitlab.datasets.not_numbers import doodle_rows, written_words
-from digitlab.datasets.pen_numbers import PenNumber, write_numbers
+from digitlab.datasets.pen_numbers import BASELINE_LIMIT, BASELINE_STEP, TALLEST_DIGIT, PenNumber, write_numbers
 from digitlab.datasets.pendigits import PenDigit
 from digitlab.datasets.unipen import UnipenCharacter
 from digitlab.serving.sequence_reading import READER_HEIGHT, READER_WIDTH, reader_input
@@ -52,26 +54,18 @@ def number_lines(digits: list[PenDigit], count: int, seed: int, lengths: tuple[i
         raise ValueError(f"numbers of up to {MAX_DIGITS} digits")
     numbers = write_numbers(digits, count, lengths, seed, gap_mixture=GAP_MIXTURE) if gap_range is None else \
         write_numbers(digits, count, lengths, seed, gap_range)
-    return lines_of(numbers, count)
+    return lines_of(canvas_inks(numbers), count)
 
 
 MNIST_INK = 40  # an MNIST grey level above this is ink, for a digit's box
 MNIST_HEIGHT = 64  # pixels: each MNIST digit's ink is scaled to about this height (the strip scales it again)
-MNIST_BASELINE_STEP = 0.04  # digit heights the baseline moves from one digit to the next, as pen numbers'
 
 
 def mnist_number_lines(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
                        lengths: tuple[int, ...] = tuple(range(1, 9)),
                        gap_range: tuple[float, float] | None = None) -> NumberLines:
     """count numbers of MNIST digits (mnist_numbers) as the reader sees them."""
-    strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
-    number_labels = np.zeros((count, MAX_DIGITS), np.int32)
-    texts = []
-    for index, (canvas, text) in enumerate(mnist_numbers(images, labels, count, seed, lengths, gap_range)):
-        strips[index] = reader_input(canvas)
-        number_labels[index, : len(text)] = [int(character) + 1 for character in text]
-        texts.append(text)
-    return NumberLines(strips, number_labels, texts)
+    return lines_of(mnist_numbers(images, labels, count, seed, lengths, gap_range), count)
 
 
 def mnist_numbers(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
@@ -80,11 +74,12 @@ def mnist_numbers(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
     """count (picture, its digits) of MNIST digits (uint8 (n, 28, 28) bright on black, with their labels) side
     by side on black: one height per number, each digit's ink scaled to it, gaps from gap_range or
     GAP_MIXTURE (touching digits overlap where their ink meets, the brighter pixel kept), a baseline that
-    wanders."""
+    wanders as pen numbers' does (digitlab/datasets/pen_numbers.py)."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     ranges, shares = zip(*GAP_MIXTURE)
+    drift_limit = math.ceil(BASELINE_LIMIT * MNIST_HEIGHT)  # pixels
     for _ in range(count):
         chosen = rng.integers(0, len(images), size=int(rng.choice(lengths)))
         gaps = gap_range if gap_range is not None else ranges[int(rng.choice(len(ranges), p=shares))]
@@ -93,11 +88,12 @@ def mnist_numbers(images: np.ndarray, labels: np.ndarray, count: int, seed: int,
             inked = image > MNIST_INK
             rows, columns = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
             ink = image[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1] if len(rows) else image
-            height = int(round(MNIST_HEIGHT * rng.uniform(0.92, 1.05)))
+            height = int(round(MNIST_HEIGHT * rng.uniform(0.92, TALLEST_DIGIT)))
             width = max(1, int(round(ink.shape[1] * height / ink.shape[0])))
             pieces.append(np.asarray(Image.fromarray(ink).resize((width, height), Image.BILINEAR)))
         spacing = [int(round(rng.uniform(*gaps) * MNIST_HEIGHT)) for _ in pieces[1:]]
-        drift = np.clip(np.cumsum(rng.normal(0, MNIST_BASELINE_STEP * MNIST_HEIGHT, len(pieces))), -8, 8).astype(int)
+        drift = np.clip(np.cumsum(rng.normal(0, BASELINE_STEP * MNIST_HEIGHT, len(pieces))),
+                        -drift_limit, drift_limit).astype(int)
         margin = MNIST_HEIGHT // 4
         canvas = np.zeros((2 * MNIST_HEIGHT, sum(piece.shape[1] for piece in pieces) + max(0, sum(spacing)) + 2 * margin),
                           np.uint8)
@@ -114,21 +110,27 @@ def not_number_lines(letters: list[UnipenCharacter], count: int, seed: int, held
     """count lines that are no number: WORD_SHARE words by these letters' writers, the rest rows of doodles
     (held_out: from the doodle seeds kept for measuring). Without letters, all are doodle rows."""
     words = round(count * WORD_SHARE) if letters else 0
-    drawn = joined([lines_of(written_words(letters, words, seed), words),
-                    lines_of(doodle_rows(count - words, seed, held_out), count - words)])
+    # written_words refuses outright where no writer wrote enough letters, even when asked for none.
+    written = chain(written_words(letters, words, seed) if words else (), doodle_rows(count - words, seed, held_out))
     # Their pen digits stand in for letters and doodles and say "0": these lines read no digit at all.
-    return NumberLines(drawn.strips, np.zeros_like(drawn.labels), [""] * count)
+    return lines_of(((ink, "") for ink, _ in canvas_inks(written)), count)
 
 
-def lines_of(numbers: Iterator[PenNumber], count: int) -> NumberLines:
-    """The strips of count canvases, drawn one at a time: 30,000 whole canvases would take about 22 GB."""
+def canvas_inks(numbers: Iterator[PenNumber]) -> Iterator[tuple[np.ndarray, str]]:
+    """(ink, digits) of each drawn number: a canvas's ink is its alpha."""
+    return ((number.canvas[:, :, 3], number.text) for number in numbers)
+
+
+def lines_of(pictures: Iterator[tuple[np.ndarray, str]], count: int) -> NumberLines:
+    """The strips of count (bright ink on black, its digits), taken one at a time: 30,000 whole canvases
+    would take about 22 GB."""
     strips = np.zeros((count, READER_HEIGHT, READER_WIDTH), np.float32)
     labels = np.zeros((count, MAX_DIGITS), np.int32)
     texts = []
-    for index, number in enumerate(numbers):
-        strips[index] = reader_input(number.canvas[:, :, 3])  # the canvas's ink is its alpha
-        labels[index, :len(number.text)] = [int(character) + 1 for character in number.text]
-        texts.append(number.text)
+    for index, (ink, text) in enumerate(pictures):
+        strips[index] = reader_input(ink)
+        labels[index, :len(text)] = [int(character) + 1 for character in text]
+        texts.append(text)
     return NumberLines(strips, labels, texts)
 
 

@@ -51,8 +51,8 @@ NOT_A_NUMBER_MESSAGE = "This does not look like a number."
 # refused at most 0.5% of each kind of number there (0.9: 0.4% of UNIPEN numbers, 0% of pen numbers,
 # 96.4% of words, all doodle rows; 0.8 refused 1.0% of UNIPEN numbers).
 READER_SURE_AT = 0.9
-# For a reader that cannot say "not a number": the digit model doubts boxes where it gives any of them at least NOT_A_DIGIT_AT as "not a digit", or
-# gives the digits read in them a mean probability below AGREEMENT_AT. Chosen on 300 numbers of each of
+# The digit model doubts boxes where it gives any of them at least NOT_A_DIGIT_AT as "not a digit", or gives
+# the digits read in them a mean probability below AGREEMENT_AT. Chosen on 300 numbers of each of
 # three kinds, 300 words and 300 doodle rows by the training writers and seeds, as the pair that refused
 # most words and doodles while refusing at most 1% of each kind of number (BENCHMARKS.md, "Not a number").
 NOT_A_DIGIT_AT = 0.5

@@ -9,8 +9,9 @@ of those): it lifts strokes narrower than the window and keeps every slope of th
 or falls steadily across the page, shadow edges included. What is then darker than its paper is ink,
 by a threshold chosen from the picture (Otsu's), raised where the surface's own grain reaches higher
 (a wood table). Ink along the picture's edge for a long way, or only (or mostly, where the table's
-grain comes close to the writing) in a narrow band beside it, is the table past the paper, and a fleck far smaller than the writing is grain or dirt: both are
-dropped, and so is the faint paper between strokes. A pencil's stroke, broken where its grain is
+grain comes close to the writing) in a narrow band beside it, is the table past the paper, and a fleck
+far smaller than the writing is grain or dirt: both are dropped, and so is the faint paper between
+strokes. A pencil's stroke, broken where its grain is
 faint, is bridged, so the number reader does not take its pieces for digits.
 
 Canvas drawings never come here (digitlab/serving/ink.py reads strokes on a transparent layer its

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from digitlab.store.atomic import read_json
+from digitlab.store.atomic import file_sha256, read_json
 from digitlab.store.registry import ModelEntry, list_store_models, models_dir, register_model
 
 READERS_FOLDER = "number-readers"
@@ -55,6 +55,18 @@ def reader_card(training_folder: Path) -> dict:
             "metrics": {"held_out_exact": held_out, "measured_per_kind": figures.get("measured_per_kind")},
             "not_a_number": figures.get("not_a_number"), "started_from": figures.get("started_from"),
             "promoted_from": str(training_folder)}
+
+
+def trained_from(reader_file: Path) -> dict:
+    """What a further training starts from, for its card: the file's sha256 and, where it is a registered
+    reader's file (its folder's card lists it, as the served version or one it replaced), the command that
+    trained it."""
+    sha256 = file_sha256(reader_file)
+    card = read_json(reader_file.parent / f"{SERVED_READER}.json")
+    versions = [card, *(card.get("previous_versions") or [])] if isinstance(card, dict) else []
+    command = next((version.get("command") for version in versions
+                    if isinstance(version, dict) and version.get("sha256") == sha256), None)
+    return {"file": str(reader_file), "sha256": sha256, "command": command}
 
 
 def register_number_reader(training_folder: Path, replace: bool = False, directory: Path | None = None) -> ModelEntry:

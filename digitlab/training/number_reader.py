@@ -102,6 +102,15 @@ def held_out_measures(held_out: dict[str, list[PenDigit]], measured: int, seed: 
     return measures
 
 
+def each_source(digits_by_source: dict[str, list[PenDigit]], count: int, seed: int,
+                gap_range: tuple[float, float] | None = None) -> NumberLines:
+    """count numbers (number_lines), an equal share by each source's writers, each source from a seed of
+    its own (seed, seed + 1, ... in the sources' order by name)."""
+    counts = np.diff(np.linspace(0, count, len(digits_by_source) + 1).round().astype(int))
+    return joined([number_lines(digits, int(share), seed + offset, gap_range=gap_range)
+                   for offset, ((_, digits), share) in enumerate(zip(sorted(digits_by_source.items()), counts))])
+
+
 def refusal_level(refusal: np.ndarray) -> float:
     """The lowest odds that refuse at most REFUSED_NUMBERS of these numbers."""
     return round(float(np.quantile(refusal, 1.0 - REFUSED_NUMBERS)), 4)
@@ -116,17 +125,15 @@ def train_number_reader(out: Path, training: dict[str, list[PenDigit]], held_out
     lines that are no number (words by the writers of letters[0], rows of doodles); after each epoch read
     `measured` numbers of each kind by the held-out writers, and as many lines that are no number (by the
     writers of letters[1], held-out doodles). mnist (digitlab.datasets.mnist.Mnist): `mnist_numbers` numbers
-    of its training digits learnt from too, 4-digit numbers of its test digits measured. start_from: a reader trained before (a .keras file), trained
-    further with its refusal head added where it has none. Writes out/number_reader.keras and
+    of its training digits learnt from too, 4-digit numbers of its test digits measured. start_from: a
+    reader trained before (a .keras file), trained further with its refusal head added where it has none. Writes out/number_reader.keras and
     out/figures.json, with provenance (the command and its data files' sha256, for the reader's card; the
     folder's format is digitlab/store/number_readers.py's); returns the figures."""
     out.mkdir(parents=True, exist_ok=False)  # before TensorFlow loads: a taken folder is refused at once
     import keras
 
     started = time.monotonic()
-    counts = np.diff(np.linspace(0, numbers, len(training) + 1).round().astype(int))
-    parts = [number_lines(digits, int(count), seed + offset)
-             for offset, ((_, digits), count) in enumerate(zip(sorted(training.items()), counts))]
+    parts = [each_source(training, numbers, seed)]
     if not_numbers:
         parts.append(not_number_lines(list(letters[0]), not_numbers, seed + NOT_NUMBER_SEED_OFFSET, held_out=False))
     measures = held_out_measures(held_out, measured, seed)
@@ -177,9 +184,7 @@ def refusal_figures(model, training: dict[str, list[PenDigit]], measures: dict[s
                     held_out_not_numbers: NumberLines, measured: int, seed: int) -> dict:
     """The refusal level, chosen on numbers the training writers wrote afresh (1 to 8 digits, each
     source's share), and what it refuses of the held-out lines."""
-    counts = np.diff(np.linspace(0, measured, len(training) + 1).round().astype(int))
-    check = joined([number_lines(digits, int(count), seed + CHECK_SEED_OFFSET + offset, gap_range=TIGHT_GAPS)
-                    for offset, ((_, digits), count) in enumerate(zip(sorted(training.items()), counts))])
+    check = each_source(training, measured, seed + CHECK_SEED_OFFSET, gap_range=TIGHT_GAPS)
     level = refusal_level(read_lines(model, check)[1])
     refused = {f"{name}_refused": round(float(np.mean(read_lines(model, lines)[1] >= level)), 4)
                for name, lines in {**measures, "not_numbers": held_out_not_numbers}.items()}

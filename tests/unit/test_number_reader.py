@@ -70,6 +70,16 @@ def test_training_numbers_come_from_the_writers_given_with_their_true_digits():
     assert all(strip.max() > 0.5 for strip in lines.strips)  # every number has ink
 
 
+def test_without_letters_the_lines_that_are_no_number_are_doodle_rows():
+    """Without UNIPEN there are no letters for words: the lines that are no number are all doodle rows, each
+    with ink and no digit (this once raised, so a reader could not be trained without UNIPEN)."""
+    from digitlab.datasets.number_lines import not_number_lines
+
+    lines = not_number_lines([], 6, seed=3, held_out=True)
+    assert lines.texts == [""] * 6 and not lines.labels.any() and not lines.is_number.any()
+    assert all(strip.max() > 0.5 for strip in lines.strips)
+
+
 def test_mnist_numbers_hold_the_digits_their_labels_say(mnist):
     """MNIST test digits laid side by side: each line's label is its digits, and each digit's ink is in the
     strip in order (the strip's inked columns fall into as many runs as digits where the gaps are wide)."""
