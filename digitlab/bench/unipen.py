@@ -41,6 +41,15 @@ def _accuracy_row(read: np.ndarray, labels: np.ndarray) -> dict:
                            for (truth, answer), count in wrong.most_common(6)]}
 
 
+def _wrong_by_writer(digits: list, read: np.ndarray) -> dict:
+    """How the misreadings spread over writers: a few writers of hundreds of digits each can carry most of them."""
+    wrong = Counter(digit.writer for digit, answer in zip(digits, read) if answer != digit.digit)
+    written = Counter(digit.writer for digit in digits)
+    return {"writers_with_errors": len(wrong),
+            "most_wrong_writers": [{"writer": Path(writer).stem, "digits": written[writer], "wrong": count}
+                                   for writer, count in wrong.most_common(3)]}
+
+
 def _sample(items: list, limit: int | None) -> list:
     """Every item, or `limit` spread evenly over them (so a quick run still sees every institution)."""
     if limit is None or len(items) <= limit:
@@ -60,7 +69,7 @@ def held_out_institutions(predictor: Predictor, archive: Path, quick: bool = Fal
             read = _readings(predictor, [digit.strokes for digit in mine], seed=len(rows))
             rows[f"{institution}{'' if checked else ' (unchecked)'}"] = {
                 **_accuracy_row(read, np.array([digit.digit for digit in mine])),
-                "writers": len({digit.writer for digit in mine})}
+                "writers": len({digit.writer for digit in mine}), **_wrong_by_writer(mine, read)}
     checked_rows = [row for name, row in rows.items() if "unchecked" not in name]
     total = sum(row["n"] for row in checked_rows)
     overall = sum(row["accuracy"] * row["n"] for row in checked_rows) / total if total else None

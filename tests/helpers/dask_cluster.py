@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -108,7 +109,7 @@ class LoopbackCluster:
         parsed = make_url(url)
         if self.namespace is None or not parsed.drivername.startswith("postgresql"):
             return url
-        bridge = _UnixBridge(self.folder / "postgres-socket", parsed.host or "127.0.0.1", parsed.port or 5432)
+        bridge = _UnixBridge(parsed.host or "127.0.0.1", parsed.port or 5432)
         self._bridges.append(bridge)
         return parsed.set(host=None, port=None).update_query_dict(
             {"host": str(bridge.folder), "port": str(parsed.port or 5432)}).render_as_string(hide_password=False)
@@ -127,11 +128,12 @@ class LoopbackCluster:
 class _UnixBridge:
     """A Unix socket, named as libpq looks for one (.s.PGSQL.PORT), whose connections are piped to host:port."""
 
-    def __init__(self, folder: Path, host: str, port: int):
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+    def __init__(self, host: str, port: int):
+        # A short folder of its own: a socket's path may not exceed 107 bytes, and pytest's per-test folders
+        # (deeper still under pytest-xdist's per-worker ones) can be longer than that.
+        self.folder = Path(tempfile.mkdtemp(prefix="digitlab-pg-"))
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(folder / f".s.PGSQL.{port}"))
+        self.server.bind(str(self.folder / f".s.PGSQL.{port}"))
         self.server.listen()
         self.target = (host, port)
         threading.Thread(target=self._accept, daemon=True).start()
@@ -148,6 +150,7 @@ class _UnixBridge:
 
     def close(self) -> None:
         self.server.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:

@@ -40,6 +40,15 @@ def test_rows_cover_each_held_out_institution_and_count_refused_digits_as_wrong(
     assert {name.split()[0] for name in report["per_institution"]} <= HELD_OUT_INSTITUTIONS
     assert all(row["accuracy"] == 0 and row["refused"] == row["n"] for row in report["per_institution"].values())
     assert report["checked_digits"] == sum(d.quality == "OK" for d in digits) and report["checked_accuracy"] == 0
+    # Refusing everything, every writer misreads every digit: the worst writers are the most prolific.
+    for row in report["per_institution"].values():
+        assert row["writers_with_errors"] == row["writers"]
+        assert [writer["wrong"] for writer in row["most_wrong_writers"]] == [
+            writer["digits"] for writer in row["most_wrong_writers"]]
+        assert sum(writer["wrong"] for writer in row["most_wrong_writers"]) <= row["n"]
+    reads_all = held_out_institutions(predictors["refuses-none"], small_unipen)
+    assert all(len(row["most_wrong_writers"]) == min(3, row["writers_with_errors"])
+               for row in reads_all["per_institution"].values())
 
 
 def test_styled_rows_and_letters_follow_what_the_model_answers(small_unipen, predictors):
