@@ -121,8 +121,9 @@ class DrawingBank:
     def add_absent(self, drawings: Iterable[NewDrawing]) -> tuple[list[int], int]:
         """Store, in one transaction, the drawings whose identity (NewDrawing.identity) the bank does not hold yet.
 
-        (the new ids, how many were already there): importing the same file twice adds nothing the second
-        time. A drawing in the bin is not in the bank, so importing it again brings it back.
+        (the ids added, how many were already there): importing the same file twice adds nothing the second
+        time. A drawing in the bin is not in the bank, so importing it again brings it back: the binned row
+        itself, with its id, so that an Undo of its delete afterwards does not make it two.
         """
         pending = list(drawings)
         added: list[int] = []
@@ -130,19 +131,31 @@ class DrawingBank:
             refuse_closed_classes(connection, pending)
             if self.is_postgres:  # two imports of one file at once: take turns, so neither misses the other's rows
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
-            held = set()
+            held: set = set()
+            binned: dict = {}  # identity -> the id of a row in the bin, restorable
             for start in range(0, len(pending), IDENTITY_BATCH):
                 hashes = {drawing.content_sha256 for drawing in pending[start : start + IDENTITY_BATCH]}
-                held.update(connection.execute(
-                    select(drawings_table.c.content_sha256, drawings_table.c.label, drawings_table.c.writer,
-                           drawings_table.c.class_id).where(
-                        drawings_table.c.content_sha256.in_(hashes), drawings_table.c.deleted_at.is_(None))).tuples())
+                for row in connection.execute(
+                        select(drawings_table.c.id, drawings_table.c.deleted_at, drawings_table.c.content_sha256,
+                               drawings_table.c.label, drawings_table.c.writer, drawings_table.c.class_id).where(
+                            drawings_table.c.content_sha256.in_(hashes), _not_purgeable())).tuples():
+                    drawing_id, deleted_at, identity = row[0], row[1], tuple(row[2:])
+                    if deleted_at is None:
+                        held.add(identity)
+                    else:
+                        binned.setdefault(identity, drawing_id)
             for drawing in pending:
                 if drawing.identity in held:
                     continue
                 held.add(drawing.identity)  # the same drawing twice in one file goes in once
-                added.append(int(connection.execute(insert(drawings_table).values(**row_of(drawing)))
-                                 .inserted_primary_key[0]))
+                if drawing.identity in binned:
+                    drawing_id = binned[drawing.identity]
+                    connection.execute(update(drawings_table).where(drawings_table.c.id == drawing_id)
+                                       .values(deleted_at=None))
+                else:
+                    drawing_id = connection.execute(insert(drawings_table).values(**row_of(drawing))) \
+                        .inserted_primary_key[0]
+                added.append(int(drawing_id))
         return added, len(pending) - len(added)
 
     def relabel(self, drawing_id: int, label: int, session: str | None = None) -> bool:
@@ -174,9 +187,9 @@ class DrawingBank:
                                       .values(deleted_at=now())).rowcount > 0
 
     def restore(self, drawing_id: int, session: str | None = None) -> bool:
-        """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it came back."""
-        statement = update(drawings_table).where(
-            drawings_table.c.id == int(drawing_id), drawings_table.c.deleted_at >= now() - BIN_TIME)
+        """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it is back (True also
+        when an import brought it back first)."""
+        statement = update(drawings_table).where(drawings_table.c.id == int(drawing_id), _not_purgeable())
         if session is not None:
             statement = statement.where(drawings_table.c.session == session)
         with self._writing() as connection:
@@ -300,6 +313,11 @@ class DrawingBank:
 
     def _reading(self) -> BankTransaction:
         return BankTransaction(self.engine, self.url, write=False)
+
+
+def _not_purgeable():
+    """Rows in the bank, and rows in the bin whose BIN_MINUTES are not over."""
+    return drawings_table.c.deleted_at.is_(None) | (drawings_table.c.deleted_at >= now() - BIN_TIME)
 
 
 def _purge_bin(connection: Connection) -> int:

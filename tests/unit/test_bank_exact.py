@@ -190,6 +190,22 @@ def test_a_deleted_drawing_is_gone_from_every_read_until_restored_with_its_id(ba
     assert bank.get(binned).writer == "Ben"
 
 
+def test_a_binned_drawing_imported_again_comes_back_once_and_its_undo_does_not_double_it(bank, tmp_path):
+    """Test that importing a file holding a drawing now in the bin brings back that row (same id), and the delete's
+    Undo afterwards reports it back without making a second copy."""
+    kept = bank.add(a_drawing(1, writer="Ana"))
+    binned = bank.add(a_drawing(0, "zero", writer="Ben"))
+    export_zip(bank, tmp_path / "bank.zip")
+    assert bank.move_to_bin(binned)
+
+    again = import_file(bank, tmp_path / "bank.zip")
+    assert (again.added, again.already_in_bank) == ([binned], 1)
+    assert sorted(d.id for d in bank.drawings()) == [kept, binned]
+    assert bank.restore(binned)  # the Undo, pressed after the import
+    assert sorted(d.id for d in bank.drawings()) == [kept, binned] and bank.count() == 2
+    assert import_file(bank, tmp_path / "bank.zip").added == []
+
+
 def test_the_bin_is_purged_after_its_time_and_then_nothing_comes_back(bank):
     """Test that a drawing longer than BIN_MINUTES in the bin cannot be restored and is deleted for good."""
     old = bank.add(a_drawing(1))
