@@ -226,6 +226,16 @@ def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
         st.download_button(f"Download drawings.zip ({prepared['count']:,} drawings)",
                            functools.partial(_read_export, prepared["path"]), "drawings.zip", mime="application/zip",
                            icon=":material/download:", key="drawings_download")
+        megabytes = Path(prepared["path"]).stat().st_size / 2**20
+        if megabytes > upload_limit_mb():
+            st.info(f"This zip is {megabytes:.1f} MB, and Import on this page takes files up to {upload_limit_mb()} "
+                    f"MB. Import it with `python -m digitlab drawings import drawings.zip`, or export fewer drawings "
+                    f"at a time (choose a writer or a label above).")
+
+
+def upload_limit_mb() -> int:
+    """The largest file this server accepts (server.maxUploadSize, .streamlit/config.toml), in MB."""
+    return int(st.get_option("server.maxUploadSize"))
 
 
 @functools.cache
@@ -263,7 +273,8 @@ def import_section(bank: DrawingBank) -> None:
     st.subheader("Import")
     st.caption(f"A zip from Export, or pen digits as UNIPEN text (like pendigits-orig.tra), drawn as canvas drawings "
                f"and tagged pen-NN by writer. Drawings the bank already holds (same image, label and writer) are "
-               f"skipped, so importing a file twice adds nothing. Into {describe_url(bank.url)}.")
+               f"skipped, so importing a file twice adds nothing. Into {describe_url(bank.url)}. Files up to "
+               f"{upload_limit_mb()} MB here; a larger one with `python -m digitlab drawings import FILE`.")
     upload = st.file_uploader("Zip or UNIPEN file", type=["zip", "tra", "txt"], key="drawings_import_file")
     show_import_report()
     if upload is None or not st.button("Import", icon=":material/upload:", key="drawings_import"):
@@ -278,6 +289,9 @@ def import_section(bank: DrawingBank) -> None:
             st.error(f"Nothing was imported: {error}")
             return
     _drop_export()
+    # A drawing this session deleted that the import brought back needs no Undo any more.
+    st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, [])
+                                     if entry[0] not in set(report.added)]
     st.session_state[IMPORT_REPORT_KEY] = {"name": upload.name, "summary": report.summary(),
                                            "added": bool(report.added), "problems": report.problems[:500]}
     # The gallery and its count above were drawn before the import: run the page again so they include it.

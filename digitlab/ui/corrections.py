@@ -26,6 +26,7 @@ ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading 
 # labels that record had before (oldest first), so Take back can give them back one at a time
 LAST_SAVE_KEY = "bank_last_save"
 WRITER_INPUT_KEY = "bank_writer_input"
+WRITER_PROBLEM_KEY = "bank_writer_problem"  # why the tag last typed was not taken
 NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once beside that drawing
 REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
 FEEDBACK_KEY = "bank_feedback"  # the container of what an answer did, placed beside the answer buttons by PANEL_CSS
@@ -98,6 +99,10 @@ def correction_panel() -> None:
                           on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
                           help="A name or class tag, so a teacher can pool a class's drawings and see where the "
                                "model fails them. Letters, digits, spaces and . @ + - _")
+        problem = st.session_state.get(WRITER_PROBLEM_KEY)
+        if problem:  # said at once, not at each answer: the answers go on being stored under the tag in use
+            st.error(f"{problem} Your answers are stored under {writer_tag()} until it is changed.",
+                     icon=":material/badge:")
         st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
                    f"**{writer_tag()}**, to test and train models on. Another answer relabels the same drawing; "
                    f"Take back undoes one answer at a time.")
@@ -141,7 +146,17 @@ def _verdict(label: int, reading: int | None) -> str:
 
 
 def _remember_writer() -> None:
-    st.session_state[WRITER_KEY] = st.session_state.get(WRITER_INPUT_KEY, "")
+    """Take the typed writer tag if it is one the bank accepts; otherwise keep the tag in use and say why."""
+    from digitlab.bank.drawing_checks import DrawingRejectedError, check_tag
+
+    typed = st.session_state.get(WRITER_INPUT_KEY, "")
+    try:
+        check_tag(typed, "writer")
+    except DrawingRejectedError as error:
+        st.session_state[WRITER_PROBLEM_KEY] = str(error)
+        return
+    st.session_state.pop(WRITER_PROBLEM_KEY, None)
+    st.session_state[WRITER_KEY] = typed
 
 
 def drawing_key(prediction: Prediction) -> str:

@@ -38,9 +38,9 @@ def show_calibration(evaluation: Evaluation) -> None:
 # --- hardest examples ----------------------------------------------------------------------------------------
 
 
-def show_hardest(evaluation: Evaluation, mnist: Mnist) -> None:
-    """The test images with the highest loss, right or wrong."""
-    st.subheader("Hardest test images")
+def show_hardest(evaluation: Evaluation, mnist: Mnist, images: str = "test images") -> None:
+    """The images (MNIST's test images, or the bank's drawings) with the highest loss, right or wrong."""
+    st.subheader(f"Hardest {images}")
     st.caption("The images with the highest loss (the least probability given to the true digit), right or "
                "wrong; often mislabelled or truly ambiguous. Each caption reads true → predicted · loss.")
     indices = hardest_examples(evaluation.probabilities, evaluation.labels, HARDEST_COUNT)

@@ -77,9 +77,11 @@ def _show_first_page_of_mistakes() -> None:
     st.session_state[MISTAKES_PAGE_KEY] = 1
 
 
-def show_mistakes(evaluation: Evaluation, mnist: Mnist) -> None:
-    """The misclassified images of the chosen cell, most confident first, then a closer look at one."""
-    st.subheader("Misclassified test images")
+def show_mistakes(evaluation: Evaluation, mnist: Mnist, images: str = "test images") -> None:
+    """The misclassified images of the chosen cell, most confident first, then a closer look at one.
+
+    images names what was evaluated: MNIST's test images, or the drawing bank's drawings."""
+    st.subheader(f"Misclassified {images}")
     true_box, predicted_box, _ = st.columns([1, 1, 2])
     true_digit = true_box.selectbox("True digit", DIGIT_CHOICES, key=TRUE_DIGIT_KEY, format_func=describe_digit,
                                     on_change=_show_first_page_of_mistakes)

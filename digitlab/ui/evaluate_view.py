@@ -7,6 +7,7 @@ import streamlit as st
 
 from digitlab.datasets.mnist import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluation.metrics import Evaluation, cached_evaluation, disagreements, evaluate_model
+from digitlab.store.model_names import model_argument
 from digitlab.store.registry import ModelEntry, ModelLoadError, list_models
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
 from digitlab.ui.evaluate_gallery import show_gallery
@@ -51,10 +52,11 @@ def evaluate_page() -> None:
     st.caption(f"Model **{entry.label}** on the {evaluation.n:,} {what}.")
     show_headline(evaluation)
     show_confusion_matrix(evaluation)
-    show_mistakes(evaluation, mnist)
+    images = "drawings" if dataset.bank else "test images"
+    show_mistakes(evaluation, mnist, images)
     show_confidence(evaluation)
     show_calibration(evaluation)
-    show_hardest(evaluation, mnist)
+    show_hardest(evaluation, mnist, images)
     if not dataset.bank:  # the map and the second model are of MNIST test
         show_test_map(entry, evaluation, mnist)
         show_comparison(entry, evaluation, mnist)
@@ -158,8 +160,9 @@ def show_comparison(entry: ModelEntry, evaluation: Evaluation, mnist: Mnist) -> 
         return
     differing = disagreements(evaluation, other_evaluation)
     first, second, apart = st.columns(3)
-    first.metric(f"A: {entry.name}", percent(evaluation.accuracy))
-    second.metric(f"B: {other.name}", percent(other_evaluation.accuracy),
+    everyone = [entry, *others.values()]  # each model by the name `--model` takes for it, a run's given name first
+    first.metric(f"A: {model_argument(entry, everyone)}", percent(evaluation.accuracy))
+    second.metric(f"B: {model_argument(other, everyone)}", percent(other_evaluation.accuracy),
                   delta=f"{(other_evaluation.accuracy - evaluation.accuracy) * 100:+.2f} points")
     apart.metric("Test images they disagree on", f"{differing.size:,}")
     st.dataframe(per_class_changes(evaluation, other_evaluation), hide_index=True,

@@ -70,9 +70,10 @@ def _promote(run: Run, name_key: str, replace_key: str, default_key: str, anyway
     make_default = bool(st.session_state.get(default_key, False))
     try:
         promoted = promote_run(run.dir, name, replace=bool(st.session_state.get(replace_key)), make_active=make_default)
-    except ModelExistsError as error:
-        st.session_state[notice_key] = ("error", f"The model was not promoted: {error} Tick \"Replace a model of "
-                                                 "that name\" to replace it, or choose another name.")
+    except ModelExistsError:  # its message gives the command line's advice; the form has its own words for it
+        st.session_state[notice_key] = ("error", f"The model was not promoted: a model named '{name}' already "
+                                                 "exists. Tick \"Replace a model of that name\" to replace it (its "
+                                                 "current version is kept), or choose another name.")
         return
     except (ModelLoadError, ValueError, OSError) as error:
         st.session_state[notice_key] = ("error", f"The model was not promoted: {error}")

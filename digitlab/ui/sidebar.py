@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from digitlab.store.model_names import model_argument
 from digitlab.store.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
 from digitlab.ui.access import OWNER_ONLY_NOTE, deployment_notice, owner_sidebar_section, viewer_is_owner
 from digitlab.ui.formatting import percent
@@ -35,7 +36,8 @@ def model_sidebar() -> ModelEntry | None:
                                  "training runs by the name given to them, when they started, their architecture "
                                  "and their accuracy on MNIST test. Your choice changes nothing for anyone else.")
         entry = next(entry for entry in usable if entry.name == name)
-        st.caption(f"{entry.name} · {entry.card.get('architecture', '?')}"
+        # The name `--model` takes for it: a run by the name given to it where that names it alone.
+        st.caption(f"{model_argument(entry, usable)} · {entry.card.get('architecture', '?')}"
                    + (f" · MNIST test accuracy {percent(entry.test_accuracy)}" if entry.test_accuracy is not None else ""))
         if entry.card.get("warning"):
             st.warning(entry.card["warning"])

@@ -140,22 +140,28 @@ def train_form(settings: Settings, active: Run | None) -> None:
                     help="Adds the drawings people saved on the Draw page or imported (a quarter of their writers "
                          "held out, to compare before and after). Bank weight: times each is shown per epoch.")
         left.number_input("Bank weight", 1, MAX_BANK_WEIGHT, key=FORM_KEYS["bank_weight"],
-                          help="With the drawing bank: how many times each of its drawings is shown per epoch.")
-        middle.number_input("Epochs", min_value=1, max_value=settings.max_epochs, step=1, key=FORM_KEYS["epochs"])
+                          help="With the drawing bank: how many times each of its drawings is shown per epoch "
+                               f"(1-{MAX_BANK_WEIGHT}).")
+        middle.number_input("Epochs", min_value=1, max_value=settings.max_epochs, step=1, key=FORM_KEYS["epochs"],
+                            help=f"Passes over the training images: 1-{settings.max_epochs} on this server.")
         fewest, most = _images_range(settings)
         middle.number_input("Training images", min_value=fewest, max_value=most, step=1000, key=FORM_KEYS["images"],
-                            help=f"How many MNIST training images to use ({MNIST_TRAIN_IMAGES:,} = all); "
-                                 "10% of them are held out to validate each epoch.")
-        right.number_input("Batch size", *BATCH_SIZE_RANGE, step=32, key=FORM_KEYS["batch_size"])
+                            help=f"How many MNIST training images to use, {fewest:,}-{most:,} "
+                                 f"({MNIST_TRAIN_IMAGES:,} = all); 10% of them are held out to validate each epoch.")
+        right.number_input("Batch size", *BATCH_SIZE_RANGE, step=32, key=FORM_KEYS["batch_size"],
+                           help="Images per training step: {:,}-{:,}.".format(*BATCH_SIZE_RANGE))
         right.number_input("Learning rate", *LEARNING_RATE_RANGE, step=1e-4, format="%.5f", key=FORM_KEYS["lr"],
-                           help="Peak learning rate of Adam, decayed along a cosine.")
-        right.number_input("Seed", 0, MAX_SEED, step=1, key=FORM_KEYS["seed"])
+                           help="Peak learning rate of Adam, decayed along a cosine: {:g}-{:g}.".format(
+                               *LEARNING_RATE_RANGE))
+        right.number_input("Seed", 0, MAX_SEED, step=1, key=FORM_KEYS["seed"],
+                           help=f"Fixes the shuffling and the starting weights: 0-{MAX_SEED:,}.")
         name_column, notes_column = st.columns([1, 2])
         name_column.text_input("Run name (optional)", key=FORM_KEYS["title"], max_chars=80,
                                placeholder="e.g. no augmentation", help="Shown in the runs table and in legends.")
         notes_column.text_input("Notes (optional)", key=FORM_KEYS["notes"], max_chars=300,
                                 placeholder="What do you want to find out with this run?")
         _memory_note(settings)
+        st.caption("A number outside its box's range is outlined in red and not taken; each box's ? gives its range.")
         submitted = st.form_submit_button("Start training", type="primary", disabled=active is not None)
     if active is not None:
         st.info(f"Run **{active.name}** is training. One run at a time: stop it below or wait for it to finish.")

@@ -77,6 +77,25 @@ def test_right_stores_the_reading_as_the_label_under_the_writer_tag_which_is_kep
     assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
 
 
+def test_a_writer_tag_the_bank_refuses_is_said_at_once_and_answers_still_store_under_the_tag_in_use(
+        monkeypatch, model_entry, bank_url, mnist):
+    """Test that typing a tag the bank cannot store is refused as it is typed (not at each answer), the answer
+    after it is stored under the tag in use, and a good tag afterwards is taken."""
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    at.text_input(key="bank_writer_input").input("Class 4B").run()
+    at.text_input(key="bank_writer_input").input("Zoë <script>").run()
+    [problem] = [element.value for element in at.error if "writer tag must be" in element.value]
+    assert "stored under Class 4B until it is changed" in problem
+    assert not any("<script>" in element.value for element in at.caption if "under the writer tag" in element.value)
+    at.button(key="bank_right").click().run()
+    assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
+    assert not any("Not saved" in element.value for element in [*at.error, *at.info])
+
+    at.text_input(key="bank_writer_input").input("Class 4C").run()
+    assert not any("writer tag must be" in element.value for element in at.error)
+    assert any("under the writer tag **Class 4C**" in element.value for element in at.caption)
+
+
 @pytest.fixture
 def visitor(monkeypatch):
     """This test's sessions are a visitor, all from one client, with a save limit nobody else has touched."""

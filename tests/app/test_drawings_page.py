@@ -89,6 +89,25 @@ def test_owner_deletes_a_drawing_after_confirming_and_can_undo_it(bank, mnist):
     assert not _has_button(at, f"undo_delete_{drawing_id}") and _has_button(at, f"delete_{drawing_id}")
 
 
+def test_a_deleted_drawing_brought_back_by_an_import_loses_its_undo_and_is_in_the_bank_once(bank, mnist):
+    """Test that importing an export that holds a drawing deleted a moment ago brings that drawing back, with its
+    id, once, and its Undo goes (there is nothing left to undo)."""
+    drawing_id = store(bank, mnist.x_test[0], 7, 7, "Ana")
+    at = drawings_page()
+    at.button(key="drawings_prepare_export").click().run()
+    exported = Path(at.session_state["drawings_export"]["path"]).read_bytes()
+    at.button(key=f"delete_{drawing_id}").click().run()
+    at.button(key=f"confirm_delete_{drawing_id}").click().run()
+    assert bank.count() == 0 and _has_button(at, f"undo_delete_{drawing_id}")
+
+    at.file_uploader(key="drawings_import_file").set_value(("bank.zip", exported, "application/zip")).run()
+    at.button(key="drawings_import").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [drawing.id for drawing in bank.drawings()] == [drawing_id]
+    assert any("Imported bank.zip: 1 new, 0 already in the bank." == element.value for element in at.success)
+    assert not _has_button(at, f"undo_delete_{drawing_id}")
+
+
 def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
     """Test that a visitor sees Delete only on this session's drawings, and import is the owner's alone."""
     import digitlab.ui.bank_browser
@@ -130,6 +149,24 @@ def test_export_is_a_file_offered_for_download_and_never_bytes_in_the_session(ba
     assert not path.exists() and not at.get("download_button")
     at.button(key="drawings_prepare_export").click().run()
     assert "1 drawings" in at.get("download_button")[0].proto.label
+
+
+def test_an_export_larger_than_the_page_can_import_says_how_to_import_it(bank, mnist, monkeypatch):
+    """Test that a zip over the server's upload limit is offered with a note naming the command that imports it,
+    and a zip within the limit has no such note."""
+    import digitlab.ui.bank_browser
+
+    store(bank, mnist.x_test[0], 7, 7, "Ana")
+    at = drawings_page()
+    at.button(key="drawings_prepare_export").click().run()
+    assert not any("python -m digitlab drawings import drawings.zip" in element.value for element in at.info)
+    assert any("Files up to 5 MB here" in element.value for element in at.caption)  # .streamlit/config.toml's
+
+    monkeypatch.setattr(digitlab.ui.bank_browser, "upload_limit_mb", lambda: 0)  # as if the zip outgrew the limit
+    at.run()
+    assert at.get("download_button"), "the zip is still offered"
+    assert any("Import on this page takes files up to 0 MB" in element.value
+               and "python -m digitlab drawings import drawings.zip" in element.value for element in at.info)
 
 
 def test_importing_an_export_twice_through_the_page_adds_nothing_and_says_so(bank, mnist):
@@ -211,5 +248,8 @@ def test_evaluate_page_on_the_drawing_bank(bank, mnist, small_models_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert at.metric[0].value == f"{expected:.2%}"
     assert "6 labelled drawings in the drawing bank" in " ".join(element.value for element in at.caption)
+    headings = [element.value for element in at.subheader]
+    assert "Misclassified drawings" in headings and "Hardest drawings" in headings
+    assert not any("test images" in heading for heading in headings)  # the bank is not MNIST's test set
     at.selectbox(key="evaluate_bank_writer").set_value("Ben").run()
     assert "2 labelled drawings in the drawing bank by Ben" in " ".join(element.value for element in at.caption)

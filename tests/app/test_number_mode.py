@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from digitlab.bench.canvases import canvas_png

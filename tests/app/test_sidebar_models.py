@@ -34,3 +34,7 @@ def test_the_sidebar_lists_runs_by_given_name_and_start(models_dir, runs_dir, sm
 
     picker.set_value("run:20260101-120000-cnn-small").run()
     assert at.session_state["model_name"] == "run:20260101-120000-cnn-small"
+    # Under the list, the chosen run by the name `--model` takes: its given name, where that names it alone.
+    assert any(caption.value.startswith("quick-1 · cnn-small") for caption in at.sidebar.caption)
+    picker.set_value("run:20260101-130000-cnn-small").run()
+    assert any(caption.value.startswith("run:20260101-130000-cnn-small · ") for caption in at.sidebar.caption)

@@ -167,6 +167,7 @@ def test_promoting_over_an_existing_name_needs_a_confirmation_and_keeps_the_old_
     button(at, "Promote to models/").click().run()
 
     assert "already exists" in texts(at.error) and "Replace a model of that name" in texts(at.error)
+    assert texts(at.error).count("choose another name") == 1  # the advice once, in the form's own words
     assert json.loads((models_dir / "default.json").read_text()).get("version", 1) == 1
     at.checkbox(key=f"promote-replace-{finished_run.name}").check()
     button(at, "Promote to models/").click().run()
@@ -416,3 +417,18 @@ def test_the_default_models_recipe_the_heaviest_preset_fits_the_default_memory_b
     note = next(caption.value for caption in at.caption if caption.value.startswith("Estimated peak memory"))
     assert "of the 1,500 MB this deployment allows" in note
     assert ("pen digits" in note) == (pendigits_path() is not None)
+
+
+def test_every_number_box_of_the_form_says_its_range():
+    """Test that each number box's help names the range it takes (a number outside it is outlined in red and not
+    taken, and Streamlit says why only on hover), read from the box itself."""
+    from digitlab.ui.train_form import FORM_KEYS
+
+    at = open_page(owner=True)
+    boxes = {box.label: box for box in at.number_input if box.key in FORM_KEYS.values()}
+    assert set(boxes) == {"Epochs", "Training images", "Batch size", "Learning rate", "Seed", "Bank weight"}
+    for box in boxes.values():
+        low, high = box.proto.min, box.proto.max
+        numbers = [f"{low:,.0f}", f"{high:,.0f}"] if box.proto.data_type == box.proto.INT else [f"{low:g}", f"{high:g}"]
+        assert f"{numbers[0]}-{numbers[1]}" in box.help, (box.label, box.help, numbers)
+    assert any("outlined in red and not taken" in caption.value for caption in at.caption)

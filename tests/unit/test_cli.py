@@ -173,6 +173,10 @@ def test_promote_refuses_to_replace_without_asking_and_keeps_the_old_version(sma
 
     refused = digitlab("promote", str(run_dir), "--name", "default", models_dir=models_dir, runs_dir=runs_dir)
     assert refused.returncode == 2 and "already exists" in refused.stderr and "--replace" in refused.stderr
+    missing = digitlab("promote", "runs/nope", models_dir=models_dir, runs_dir=runs_dir)
+    assert missing.returncode == 2
+    assert "There is no run folder runs/nope and no finished run named 'runs/nope'" in missing.stderr
+    assert "run:runs/nope" not in missing.stderr  # a folder was asked for, not a model named run:...
     assert sorted(path.name for path in models_dir.iterdir()) == before
     assert {"default.json", "default.keras", "default.tflite"} <= set(before)
 
