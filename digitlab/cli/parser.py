@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     number_reader.add_number_reader_parser(subparsers)
     drawings.add_drawings_parser(subparsers)
     explain.add_explain_parser(subparsers)
+    parser.set_defaults(command_parsers=subparsers.choices)
     return parser
 
 
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None, quiet_logs: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = VERBOSE_FLAG in argv
     argv = [arg for arg in argv if arg != VERBOSE_FLAG]  # accepted anywhere on the line
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so the usage shown is that command's options
+        args.command_parsers[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     if quiet_logs and not verbose:
         quiet_native_logs()
     return COMMANDS[args.command](args)

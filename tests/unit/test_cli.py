@@ -283,3 +283,16 @@ def test_models_says_which_number_reader_reads_numbers(small_models_dir, tmp_pat
     assert f"read by the number reader {served} (version {card['version']}," in listed.stdout
     assert all(json.loads(line)["architecture"] != "number_reader"
                for line in digitlab("models", "--json", models_dir=models).stdout.splitlines())
+
+
+def test_an_option_a_command_does_not_have_is_refused_with_that_commands_own_usage(capsys):
+    """Test that `evaluate --limit 500` (an option evaluate lacks) shows evaluate's options, not the list of
+    commands, and exits with argparse's status 2 before any work."""
+    from digitlab.cli.parser import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--limit", "500"])
+    error = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert error.startswith("usage: python -m digitlab evaluate ") and "--dataset" in error
+    assert "python -m digitlab evaluate: error: unrecognized arguments: --limit 500" in error
