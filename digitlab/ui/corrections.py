@@ -65,7 +65,7 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
         st.session_state.pop(ON_SCREEN_KEY, None)
         return
     st.session_state[ON_SCREEN_KEY] = {
-        "key": drawing_key(prediction), "image": image, "source": source, "sha256": model_sha256, "png": sent_png,
+        "key": drawing_key(prediction, sent_png), "image": image, "source": source, "sha256": model_sha256, "png": sent_png,
         "strokes": strokes, "reading": prediction.digit, "probabilities": prediction.probabilities,
         "mnist": prediction.mnist}
 
@@ -159,9 +159,13 @@ def _remember_writer() -> None:
     st.session_state[WRITER_KEY] = typed
 
 
-def drawing_key(prediction: Prediction) -> str:
-    """Identifies the drawing on screen by what the model saw: a new stroke is a new drawing."""
-    return hashlib.sha256(np.ascontiguousarray(prediction.mnist).tobytes()).hexdigest()[:16]
+def drawing_key(prediction: Prediction, sent_png: bytes | None = None) -> str:
+    """Identifies the drawing on screen by what the model saw and, where the browser sent one, the picture itself:
+    a new stroke is a new drawing, and so is the same digit drawn again elsewhere on the canvas (a straight 1
+    drawn anywhere gives the model the very same 28x28 image)."""
+    digest = hashlib.sha256(np.ascontiguousarray(prediction.mnist).tobytes())
+    digest.update(sent_png or b"")
+    return digest.hexdigest()[:16]
 
 
 def _save(label: int | None) -> None:

@@ -96,6 +96,29 @@ def test_a_writer_tag_the_bank_refuses_is_said_at_once_and_answers_still_store_u
     assert any("under the writer tag **Class 4C**" in element.value for element in at.caption)
 
 
+def test_the_same_digit_drawn_again_elsewhere_is_another_drawing_but_the_same_one_answered_twice_is_not(
+        monkeypatch, model_entry, bank_url, mnist):
+    """Test that two canvases the model sees alike (a straight 1 drawn at two places gives one 28x28 image) are two
+    drawings to store, while answering the very drawing on screen again is refused as already stored."""
+    from digitlab.bank.drawing_checks import encode_png
+
+    canvas_image = canvas_from_digit(mnist.x_test[0])
+    moved = np.roll(canvas_image, 30, axis=1)  # the same drawing further right: the model's input is the same
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    at.session_state["canvas_last_message"] = (encode_png(canvas_image), None)
+    at.run()
+    at.button(key="bank_right").click().run()
+    at.button(key="bank_right").click().run()
+    assert any("already stored as drawing #" in element.value for element in at.info)
+    assert DrawingBank(bank_url).count() == 1
+
+    at.session_state["canvas_last_message"] = (encode_png(moved), None)
+    at.run()
+    at.button(key="bank_right").click().run()
+    assert not any("already stored" in element.value for element in at.info)
+    assert DrawingBank(bank_url).count() == 2
+
+
 @pytest.fixture
 def visitor(monkeypatch):
     """This test's sessions are a visitor, all from one client, with a save limit nobody else has touched."""
