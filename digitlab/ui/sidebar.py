@@ -31,7 +31,7 @@ def model_sidebar() -> ModelEntry | None:
             st.session_state[MODEL_KEY] = active if active in names else names[0]
         labels = {entry.name: entry.label for entry in usable}
         name = st.selectbox("Model", names, key=MODEL_KEY,
-                            format_func=lambda option: labels[option] + (" · default" if option == active else ""),
+                            format_func=lambda option: labels[option] + _default_mark(option, active),
                             help="The model this browser tab reads drawings with: models in models/, and finished "
                                  "training runs by the name given to them, when they started, their architecture "
                                  "and their accuracy on MNIST test. Your choice changes nothing for anyone else.")
@@ -75,3 +75,8 @@ def _report_broken(broken: list[ModelEntry]) -> None:
         with st.expander(f"{len(broken)} model file(s) skipped"):
             for entry in broken:
                 st.caption(f"{entry.path.name}: {entry.problem}")
+
+
+def _default_mark(name: str, active: str | None) -> str:
+    """' · default' after the model everyone gets, unless its name says so already (the box is narrow)."""
+    return " · default" if name == active and name != "default" else ""
