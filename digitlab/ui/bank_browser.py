@@ -26,6 +26,7 @@ from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
 from digitlab.config.database import describe_url
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag
+from digitlab.ui.formatting import format_clock_time
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
@@ -188,7 +189,7 @@ def undo_bar() -> None:
     for drawing_id, when in recent:
         row = st.container(horizontal=True, vertical_alignment="center", key=f"deleted_{drawing_id}")
         row.info(f"Drawing #{drawing_id} was deleted. It can be brought back until "
-                 f"{when + BIN_TIME:%H:%M} UTC.", icon=":material/delete:")
+                 f"{format_clock_time(when + BIN_TIME, st.context.timezone)}.", icon=":material/delete:")
         row.button("Undo", key=f"undo_delete_{drawing_id}", icon=":material/undo:", on_click=_restore,
                    args=(drawing_id,))
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digitlab.store.run_config import TrainConfig
 from digitlab.store.shares import percent  # noqa: F401 - the pages' one way of writing a share (the CLI's too)
@@ -30,3 +32,13 @@ def describe_run_settings(config: TrainConfig | None) -> str:
             f"{(f'{images:,}' if images else 'all')} images · seed {config.seed}"
             + (f" · from {Path(config.init_from).name}" if config.init_from else "")
             + (f" · drawing bank ×{config.bank_weight}" if config.bank_weight else ""))
+
+
+def format_clock_time(when: datetime, zone: str | None) -> str:
+    """'14:05' in the time zone the visitor's browser reports (st.context.timezone); '13:05 UTC' without one."""
+    if zone:
+        try:
+            return f"{when.astimezone(ZoneInfo(zone)):%H:%M}"
+        except (ZoneInfoNotFoundError, ValueError):  # a zone this server does not know: say which time it is
+            pass
+    return f"{when.astimezone(timezone.utc):%H:%M} UTC"

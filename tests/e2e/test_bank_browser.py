@@ -63,10 +63,25 @@ def test_a_corrected_drawing_is_on_the_drawings_page_and_in_the_evaluate_dataset
     save_screenshot(page, "bank-evaluate")
 
 
-def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(page, fresh_app, tmp_path, mnist):
-    """Test that the Drawings page's zip downloads whole, and that a delete asks first and Undo brings the drawing back."""
+@pytest.fixture
+def page_in_kolkata(browser):
+    """A browser whose clock is in Asia/Kolkata (UTC+05:30): a time written in UTC cannot pass for it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="Asia/Kolkata")
+    yield context.new_page()
+    context.close()
+
+
+def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(page_in_kolkata, fresh_app, tmp_path,
+                                                                                  mnist):
+    """Test that the Drawings page's zip downloads whole, that a delete asks first and Undo brings the drawing back,
+    and that the time until which it can be brought back is in the visitor's own time zone."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from digitlab.bank.repository import BIN_TIME
     from tests.databases import bank_of_mnist_digits
 
+    page = page_in_kolkata
     bank = bank_of_mnist_digits(server_bank_url(tmp_path), mnist, 3, ["ana"])
     ids = sorted(drawing.id for drawing in bank.drawings())
     page.goto(fresh_app)
@@ -89,7 +104,11 @@ def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(
     expect(page.get_by_text(f"Delete drawing #{ids[0]}?")).to_be_visible(timeout=RESULT_TIMEOUT)
     assert bank.count() == 3  # nothing goes on the first click
     page.locator(f".st-key-confirm_delete_{ids[0]} button").first.click()
-    expect(page.get_by_text(f"Drawing #{ids[0]} was deleted.", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+    deleted = page.get_by_text(f"Drawing #{ids[0]} was deleted.", exact=False)
+    expect(deleted).to_be_visible(timeout=RESULT_TIMEOUT)
+    until = re.search(r"brought back until (\d\d:\d\d)\.", deleted.inner_text()).group(1)
+    deadline = datetime.now(ZoneInfo("Asia/Kolkata")) + BIN_TIME
+    assert until in {f"{deadline + timedelta(minutes=shift):%H:%M}" for shift in (-1, 0)}, until
     expect(page.get_by_text("2 drawing(s) match", exact=False)).to_be_visible()
     save_screenshot(page, "bank-delete-undo")
     wait_for_app_idle(page)
