@@ -291,8 +291,9 @@ def import_section(bank: DrawingBank) -> None:
             return
     _drop_export()
     # A drawing this session deleted that the import brought back needs no Undo any more.
+    brought_back = set(report.added)
     st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, [])
-                                     if entry[0] not in set(report.added)]
+                                     if entry[0] not in brought_back]
     st.session_state[IMPORT_REPORT_KEY] = {"name": upload.name, "summary": report.summary(),
                                            "added": bool(report.added), "problems": report.problems[:500]}
     # The gallery and its count above were drawn before the import: run the page again so they include it.

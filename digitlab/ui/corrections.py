@@ -65,8 +65,8 @@ def offer_reading(prediction: Prediction | None, image: np.ndarray | None, sourc
         st.session_state.pop(ON_SCREEN_KEY, None)
         return
     st.session_state[ON_SCREEN_KEY] = {
-        "key": drawing_key(prediction, sent_png), "image": image, "source": source, "sha256": model_sha256, "png": sent_png,
-        "strokes": strokes, "reading": prediction.digit, "probabilities": prediction.probabilities,
+        "key": drawing_key(prediction, sent_png), "image": image, "source": source, "sha256": model_sha256,
+        "png": sent_png, "strokes": strokes, "reading": prediction.digit, "probabilities": prediction.probabilities,
         "mnist": prediction.mnist}
 
 
