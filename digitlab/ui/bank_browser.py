@@ -1,42 +1,28 @@
-"""The Drawings page: the bank's gallery with filters, delete (confirmed, undoable), and export/import.
-
-An export is written to a temp file on the server's disk and offered from there: the session keeps only
-its path, and the bytes are read when the download is clicked, so a full bank is never held per visitor.
-"""
+"""The Drawings page: the bank's gallery with filters, delete (confirmed, undoable), and export/import
+(ui/bank_archive.py)."""
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import functools
-import shutil
-import tempfile
-import time as clock
-import uuid
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 
 import streamlit as st
 
-from digitlab.bank.archive import export_zip, import_file
-from digitlab.bank.drawing_checks import SOURCES, DrawingRejectedError
+from digitlab.bank.drawing_checks import SOURCES
 from digitlab.bank.engine import DrawingBankError
 from digitlab.bank.records import Drawing, DrawingFilter
 from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
-from digitlab.config.database import describe_url
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag
+from digitlab.ui.bank_archive import drop_export, export_section, import_section
 from digitlab.ui.formatting import format_clock_time
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
 PAGE_KEY = "drawings_page"
 NOTICE_KEY = "drawings_notice"
-EXPORT_KEY = "drawings_export"  # {"path", "count", "where"} of this session's prepared zip: never its bytes
 CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
-IMPORT_REPORT_KEY = "drawings_import_report"  # what the last import did, shown once after the page reruns
 DELETED_KEY = "drawings_deleted"  # [(id, monotonic time of the delete)]: what this session may still undo
-EXPORT_KEEP_SECONDS = 3600  # a prepared zip nobody replaced is removed from the disk after this long
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
 
@@ -62,7 +48,7 @@ def drawings_page() -> None:
         return
     export_section(bank, where)
     if viewer_is_owner():
-        import_section(bank)
+        import_section(bank, brought_back=_forget_undo)
 
 
 def filters(writers: list[str]) -> DrawingFilter:
@@ -161,7 +147,7 @@ def _delete(drawing_id: int) -> None:
         return
     if removed:
         st.session_state[DELETED_KEY] = [*st.session_state.get(DELETED_KEY, []), (drawing_id, _now())]
-        _drop_export()
+        drop_export()
     else:
         st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} was not deleted: it is gone, or not yours "
                                                 "to delete.")
@@ -174,7 +160,7 @@ def _restore(drawing_id: int) -> None:
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
-    _drop_export()
+    drop_export()
     st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} is back." if restored else
                                     f"Drawing #{drawing_id} could not be brought back: its {BIN_MINUTES} minutes "
                                     "in the bin are over.")
@@ -204,109 +190,7 @@ def show_notice() -> None:
         (st.error if notice[0] == "error" else st.info)(notice[1])
 
 
-def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
-    st.subheader("Export")
-    st.caption("A zip of the matching drawings: one PNG each, labels.csv (label, reading, probabilities, model, "
-               "source, writer, time) and strokes.json. Import it into another DigitLab on this page.")
-    prepared = st.session_state.get(EXPORT_KEY)
-    if prepared is not None and (prepared["where"] != where or not Path(prepared["path"]).is_file()):
-        _drop_export()  # made for other filters (or swept away): offering it would hand over the wrong drawings
-        prepared = None
-    if st.button("Prepare a zip of the matching drawings", icon=":material/archive:", key="drawings_prepare_export"):
-        _drop_export()
-        path = _new_export_path()
-        try:
-            with st.spinner("Writing the zip..."):
-                count = export_zip(bank, path, where)
-        except (DrawingBankError, OSError) as error:
-            st.error(f"The export failed: {error}")
-            return
-        prepared = st.session_state[EXPORT_KEY] = {"path": str(path), "count": count, "where": where}
-    if prepared is not None:
-        # A callable: Streamlit reads the file only when the button is clicked, and lets the bytes go after.
-        st.download_button(f"Download drawings.zip ({prepared['count']:,} drawings)",
-                           functools.partial(_read_export, prepared["path"]), "drawings.zip", mime="application/zip",
-                           icon=":material/download:", key="drawings_download")
-        megabytes = Path(prepared["path"]).stat().st_size / 2**20
-        if megabytes > upload_limit_mb():
-            st.info(f"This zip is {megabytes:.1f} MB, and Import on this page takes files up to {upload_limit_mb()} "
-                    f"MB. Import it with `python -m digitlab drawings import drawings.zip`, or export fewer drawings "
-                    f"at a time (choose a writer or a label above).")
-
-
-def upload_limit_mb() -> int:
-    """The largest file this server accepts (server.maxUploadSize, .streamlit/config.toml), in MB."""
-    return int(st.get_option("server.maxUploadSize"))
-
-
-@functools.cache
-def _export_folder() -> Path:
-    """This server process's folder of prepared zips, in the system's temp folder; removed when the process ends."""
-    folder = Path(tempfile.mkdtemp(prefix="digitlab-exports-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return folder
-
-
-def _new_export_path() -> Path:
-    """A fresh path for a zip, after removing the zips older than EXPORT_KEEP_SECONDS (sessions that went away)."""
-    folder = _export_folder()
-    for old in folder.glob("*.zip"):
-        try:
-            if not old.name.startswith(".") and clock.time() - old.stat().st_mtime > EXPORT_KEEP_SECONDS:
-                old.unlink()
-        except OSError:  # another session removed it first
-            pass
-    return folder / f"{uuid.uuid4().hex}.zip"
-
-
-def _read_export(path: str) -> bytes:
-    return Path(path).read_bytes()
-
-
-def _drop_export() -> None:
-    """Forget this session's prepared zip and remove its file."""
-    prepared = st.session_state.pop(EXPORT_KEY, None)
-    if prepared is not None:
-        Path(prepared["path"]).unlink(missing_ok=True)
-
-
-def import_section(bank: DrawingBank) -> None:
-    st.subheader("Import")
-    st.caption(f"A zip from Export, or pen digits as UNIPEN text (like pendigits-orig.tra), drawn as canvas drawings "
-               f"and tagged pen-NN by writer. Drawings the bank already holds (same image, label and writer) are "
-               f"skipped, so importing a file twice adds nothing. Into {describe_url(bank.url)}. Files up to "
-               f"{upload_limit_mb()} MB here; a larger one with `python -m digitlab drawings import FILE`.")
-    upload = st.file_uploader("Zip or UNIPEN file", type=["zip", "tra", "txt"], key="drawings_import_file")
-    show_import_report()
-    if upload is None or not st.button("Import", icon=":material/upload:", key="drawings_import"):
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        try:
-            with st.spinner("Importing..."):
-                report = import_file(bank, path)
-        except (DrawingRejectedError, DrawingBankError) as error:
-            st.error(f"Nothing was imported: {error}")
-            return
-    _drop_export()
-    # A drawing this session deleted that the import brought back needs no Undo any more.
-    brought_back = set(report.added)
+def _forget_undo(drawing_ids: set[int]) -> None:
+    """A drawing this session deleted that an import brought back needs no Undo any more."""
     st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, [])
-                                     if entry[0] not in brought_back]
-    st.session_state[IMPORT_REPORT_KEY] = {"name": upload.name, "summary": report.summary(),
-                                           "added": bool(report.added), "problems": report.problems[:500]}
-    # The gallery and its count above were drawn before the import: run the page again so they include it.
-    st.rerun()
-
-
-def show_import_report() -> None:
-    """What the last import did, once, on the run after it (when the gallery above already counts its drawings)."""
-    report = st.session_state.pop(IMPORT_REPORT_KEY, None)
-    if report is None:
-        return
-    show = st.warning if report["problems"] else st.success if report["added"] else st.info
-    show(f"Imported {report['name']}: {report['summary']}.")
-    if report["problems"]:
-        with st.expander("Rows left out"):
-            st.text("\n".join(report["problems"]))
+                                     if entry[0] not in drawing_ids]

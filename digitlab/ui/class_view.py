@@ -19,7 +19,7 @@ from digitlab.bank.records import Drawing, DrawingFilter
 from digitlab.bank.repository import DrawingBank
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
 from digitlab.ui.bank import drawing_bank
-from digitlab.ui.bank_browser import export_section
+from digitlab.ui.bank_archive import export_section
 from digitlab.ui.class_training import class_fine_tune_section
 from digitlab.ui.class_join import CLASS_PARAMETER
 from digitlab.ui.class_student import describe_struggles

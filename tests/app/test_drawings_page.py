@@ -154,7 +154,7 @@ def test_export_is_a_file_offered_for_download_and_never_bytes_in_the_session(ba
 def test_an_export_larger_than_the_page_can_import_says_how_to_import_it(bank, mnist, monkeypatch):
     """Test that a zip over the server's upload limit is offered with a note naming the command that imports it,
     and a zip within the limit has no such note."""
-    import digitlab.ui.bank_browser
+    import digitlab.ui.bank_archive
 
     store(bank, mnist.x_test[0], 7, 7, "Ana")
     at = drawings_page()
@@ -162,7 +162,7 @@ def test_an_export_larger_than_the_page_can_import_says_how_to_import_it(bank, m
     assert not any("python -m digitlab drawings import drawings.zip" in element.value for element in at.info)
     assert any("Files up to 5 MB here" in element.value for element in at.caption)  # .streamlit/config.toml's
 
-    monkeypatch.setattr(digitlab.ui.bank_browser, "upload_limit_mb", lambda: 0)  # as if the zip outgrew the limit
+    monkeypatch.setattr(digitlab.ui.bank_archive, "upload_limit_mb", lambda: 0)  # as if the zip outgrew the limit
     at.run()
     assert at.get("download_button"), "the zip is still offered"
     assert any("Import on this page takes files up to 0 MB" in element.value
