@@ -90,16 +90,16 @@ def run_promote(args) -> int:
 
 def run_named(name: str) -> Path:
     """The folder of the finished run a person named by the name given to it; ModelLoadError when none or several."""
-    from digitlab.store.model_names import RUN_PREFIX, runs_given
-    from digitlab.store.registry import ModelLoadError, list_models, resolve_model
+    from digitlab.store.model_names import RUN_PREFIX
+    from digitlab.store.registry import ModelLoadError, NoSuchModelError, resolve_model
 
     bare = name.removeprefix(RUN_PREFIX).strip()
-    entries = list_models()
-    if not runs_given(bare, entries) and not any(entry.name == f"{RUN_PREFIX}{bare}" for entry in entries):
+    try:
+        entry = resolve_model(f"{RUN_PREFIX}{bare}")
+    except NoSuchModelError:
         # Not "no model 'run:...'": a person gave a folder or a run's name, not a model's.
         raise ModelLoadError(f"There is no run folder {name} and no finished run named '{bare}'. "
-                             "`python -m digitlab models` lists the finished runs (run:...) and their names.")
-    entry = resolve_model(f"{RUN_PREFIX}{bare}")
+                             "`python -m digitlab models` lists the finished runs (run:...) and their names.") from None
     if not entry.is_run:
         raise ModelLoadError(f"There is no run folder or finished run named {name}.")
     return entry.path.parent

@@ -46,6 +46,10 @@ class ModelLoadError(RuntimeError):
     """A model file is missing, unregistered, altered or not loadable; the message says which."""
 
 
+class NoSuchModelError(ModelLoadError):
+    """A name that matches no model, run or file (as opposed to one several runs were given)."""
+
+
 class ModelExistsError(ValueError):
     """Promotion under a name that is taken, without asking to replace it."""
 
@@ -173,8 +177,8 @@ def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None
     """The model a --model argument names: a registered name, a run (its folder or the name given to it), or a path.
 
     None means the active model. A name in models/ or a run folder comes before a name given to a run.
-    Raises ModelLoadError naming the models that exist when nothing matches, and the runs a name could
-    mean when several runs were given it.
+    Raises NoSuchModelError naming the models that exist when nothing matches, and ModelLoadError naming the
+    runs a name could mean when several runs were given it.
     """
     if name_or_path is None:
         return default_entry()
@@ -196,7 +200,7 @@ def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None
         return entry_for_path(path)
     names = ", ".join(entry.name + (f" ({given_name(entry)})" if given_name(entry) else "")
                       for entry in entries if entry.usable) or "none"
-    raise ModelLoadError(f"There is no model '{text}'. Models: {names}. "
+    raise NoSuchModelError(f"There is no model '{text}'. Models: {names}. "
                          "Give one of these names, a run folder, or the path of a registered .keras file.")
 
 

@@ -32,7 +32,7 @@ EXPORT_KEEP_SECONDS = 3600  # a prepared zip nobody replaced is removed from the
 def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
     st.subheader("Export")
     st.caption("A zip of the matching drawings: one PNG each, labels.csv (label, reading, probabilities, model, "
-               "source, writer, time) and strokes.json. Import it into another DigitLab on this page.")
+               "source, writer, time) and strokes.json. Import it into another DigitLab on its Drawings page.")
     prepared = st.session_state.get(EXPORT_KEY)
     if prepared is not None and (prepared["where"] != where or not Path(prepared["path"]).is_file()):
         drop_export()  # made for other filters (or swept away): offering it would hand over the wrong drawings
@@ -49,14 +49,16 @@ def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
         prepared = st.session_state[EXPORT_KEY] = {"path": str(path), "count": count, "where": where}
     if prepared is not None:
         # A callable: Streamlit reads the file only when the button is clicked, and lets the bytes go after.
+        # on_click="ignore": a rerun started by the click could sweep the file just generated (it is held for no
+        # session) before the browser fetches it, and the download would silently not happen.
         st.download_button(f"Download drawings.zip ({prepared['count']:,} drawings)",
                            functools.partial(_read_export, prepared["path"]), "drawings.zip", mime="application/zip",
-                           icon=":material/download:", key="drawings_download")
+                           icon=":material/download:", key="drawings_download", on_click="ignore")
         megabytes = Path(prepared["path"]).stat().st_size / 2**20
         if megabytes > upload_limit_mb():
-            st.info(f"This zip is {megabytes:.1f} MB, and Import on this page takes files up to {upload_limit_mb()} "
-                    f"MB. Import it with `python -m digitlab drawings import drawings.zip`, or export fewer drawings "
-                    f"at a time (choose a writer or a label above).")
+            st.info(f"This zip is {megabytes:.1f} MB, and the Drawings page's Import takes files up to "
+                    f"{upload_limit_mb()} MB. Import it with `python -m digitlab drawings import drawings.zip`, or "
+                    f"export fewer drawings at a time (the Drawings page exports one writer's or one label's).")
 
 
 def upload_limit_mb() -> int:

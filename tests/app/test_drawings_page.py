@@ -165,7 +165,7 @@ def test_an_export_larger_than_the_page_can_import_says_how_to_import_it(bank, m
     monkeypatch.setattr(digitlab.ui.bank_archive, "upload_limit_mb", lambda: 0)  # as if the zip outgrew the limit
     at.run()
     assert at.get("download_button"), "the zip is still offered"
-    assert any("Import on this page takes files up to 0 MB" in element.value
+    assert any("the Drawings page's Import takes files up to 0 MB" in element.value
                and "python -m digitlab drawings import drawings.zip" in element.value for element in at.info)
 
 
