@@ -55,8 +55,20 @@ SETTLED_JS = f"""() => window.__settle.last !== null && performance.now() - wind
 # The canvas component renders in a shadow root (so its own changes never reach SETTLE_WATCH_JS's observer
 # on the page). Just mounted, it is laid out for a moment before its stylesheet applies, with the drawing
 # layer under the paper: the page is ready once the drawing layer is on top and the script has finished.
-CANVAS_READY_JS = """surface => {
-    if (!surface.isConnected) return false;
+# One check, polled every 50 ms, finds the canvas itself: waiting first for a locator to appear would wait
+# on Playwright's backing-off retries (up to 500 ms apart), and time those instead of the page.
+CANVAS_READY_JS = """() => {
+    const find = root => {
+        const found = root.querySelector('.dc-container');
+        if (found) return found;
+        for (const element of root.querySelectorAll('*')) {
+            const inner = element.shadowRoot && find(element.shadowRoot);
+            if (inner) return inner;
+        }
+        return null;
+    };
+    const surface = find(document);
+    if (surface === null) return false;
     const box = surface.getBoundingClientRect();
     const hit = surface.getRootNode().elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
     const app = document.querySelector("[data-testid='stApp']");
@@ -86,8 +98,7 @@ class DrawingTab:
         """Load the page; seconds until its canvas takes strokes and the script has finished."""
         started = time.perf_counter()
         self.page.goto(self.server.url, timeout=PAGE_TIMEOUT_MS)
-        surface = self.page.locator(".dc-container").first.element_handle(timeout=PAGE_TIMEOUT_MS)
-        self.page.wait_for_function(CANVAS_READY_JS, arg=surface, timeout=PAGE_TIMEOUT_MS, polling=50)
+        self.page.wait_for_function(CANVAS_READY_JS, timeout=PAGE_TIMEOUT_MS, polling=50)
         seconds = time.perf_counter() - started
         self.page.evaluate(SETTLE_WATCH_JS)
         return seconds

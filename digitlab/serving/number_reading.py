@@ -30,7 +30,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from digitlab.serving.ink import INK_THRESHOLD, ink_of_image
 from digitlab.serving.ink_parts import Stroke
@@ -143,6 +142,10 @@ def reader_ink(ink: np.ndarray) -> np.ndarray:
     of the digits' height wide; a pen or pencil photographed on paper draws a far thinner line, which the
     reader misreads, so thin ink is thickened until it is about as wide. Canvas drawings at the usual
     brush widths are left as they are."""
+    # Imported here: scipy takes about 0.5 s to import, and the Draw page imports this module for Number
+    # mode, which a first visit to a fresh server need not wait for.
+    from scipy import ndimage
+
     mask = ink > INK_THRESHOLD
     if not mask.any():
         return np.zeros(ink.shape, np.uint8)

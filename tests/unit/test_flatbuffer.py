@@ -82,7 +82,8 @@ def test_predict_command_never_imports_tensorflow(tmp_path, drawing_png):
 
 
 def test_draw_page_and_upload_never_import_tensorflow(tmp_path, drawing_png):
-    """Test that the whole app (sidebar, Draw page, a drawing read, then an upload read) runs without TensorFlow."""
+    """Test that the whole app (sidebar, Draw page, a drawing read, then an upload read) runs without TensorFlow,
+    and the first page and drawing without scipy."""
     out = run_fresh(f"""
         from pathlib import Path
         import numpy as np
@@ -94,6 +95,9 @@ def test_draw_page_and_upload_never_import_tensorflow(tmp_path, drawing_png):
         at = AppTest.from_file("app.py", default_timeout=120).run()
         assert not at.exception, at.exception
         assert at.metric[0].value == "1", [m.value for m in at.metric]
+        import sys
+        # scipy takes about 0.5 s to import: the first page of a fresh server and its first drawing skip it
+        assert "scipy" not in sys.modules, "the Draw page or a drawing read imported scipy"
         at.session_state["digit_source"] = "Upload"
         at.run()
         at.file_uploader[0].set_value(("one.png", Path({str(drawing_png)!r}).read_bytes(), "image/png"))
