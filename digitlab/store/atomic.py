@@ -18,11 +18,27 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     os.close(handle)
     temp = Path(temp_name)
     try:
+        # mkstemp makes the file readable by its owner alone; the file it becomes is an ordinary one (a
+        # model, a card, a run's metrics), so it gets the mode open() would give it: a server running as
+        # another user, or a copy of models/ to commit, reads it like the shipped files.
+        os.chmod(temp, 0o666 & ~process_umask())
         write(temp)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def process_umask() -> int:
+    """This process's umask, read without changing it (os.umask can only be read by setting it, which would
+    race with other threads creating files); 0o022 where /proc does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -34,3 +34,20 @@ def test_file_sha256_is_the_sha256_of_the_bytes(tmp_path):
     data = bytes(range(256)) * 10_000
     (tmp_path / "model.keras").write_bytes(data)
     assert file_sha256(tmp_path / "model.keras") == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_file_written_atomically_gets_the_mode_an_ordinary_write_would(tmp_path, umask):
+    """Test that a model card written atomically is readable by others where the umask lets an ordinary file
+    be (a promoted model was owner-only, unlike the shipped ones), and stays private where it does not."""
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        write_json_atomic(tmp_path / "card.json", {"name": "my-model"})
+        (tmp_path / "plain.json").write_text("{}")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "card.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.json").stat().st_mode) == 0o666 & ~umask
