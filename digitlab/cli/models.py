@@ -187,7 +187,7 @@ def number_reader_line() -> str:
         return "Numbers: no number reader is registered, so numbers are read by cutting the ink into digits."
     if not entry.usable:
         return f"Numbers: the number reader cannot be used ({entry.problem}); numbers are cut into digits."
-    tight = (entry.card.get("metrics") or {}).get("held_out_exact", {}).get("pen_four_digits_tight")
+    tight = ((entry.card.get("metrics") or {}).get("held_out_exact") or {}).get("pen_four_digits_tight")
     figure = f", held-out tight 4-digit numbers {tight:.1%}" if isinstance(tight, (int, float)) else ""
     return f"Numbers: read by the number reader {entry.path} (version {entry.card.get('version')}{figure})."
 

@@ -19,6 +19,37 @@ ACTIVE_FILE = "active.json"  # the one JSON file in models/ that is not a card: 
 RECIPE_KEY = "recipe"  # in a run's config.extra: the recipe it ends (digitlab.training.recipe); on its card: all steps
 
 
+# The card fields the app reads, and what each must be where it is given: a hand-edited card with
+# "metrics": [0.9] or "version": "2" is reported as that one model's problem instead of failing every list
+# of models (the sidebar builds one on every page).
+CARD_FIELD_KINDS = {"metrics": dict, "version": int, "architecture": str, "title": str, "partial": bool,
+                    "warning": str, "config": dict, "members": list, "extra_data": dict, "data": str,
+                    "command": str, "sha256": str, "previous_versions": list, "litert": dict,
+                    "not_a_number": dict}  # the number reader's card: its refusal level
+CARD_NUMBER_METRICS = ("mnist_test_accuracy", "best_val_accuracy")
+
+
+def card_problem(card: dict) -> str | None:
+    """Why a card cannot be read as one (a field of the wrong type), or None."""
+    for key, kind in CARD_FIELD_KINDS.items():
+        value = card.get(key)
+        if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+            return f"its card gives {key} as {value!r:.40}, which is not {CARD_KIND_WORDS[kind]}"
+    if card.get("version") is not None and card["version"] < 1:
+        return f"its card gives version as {card['version']}, which is not 1 or more"
+    for key in CARD_NUMBER_METRICS:
+        value = (card.get("metrics") or {}).get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            return f"its card gives metrics.{key} as {value!r:.40}, which is not a number"
+    held_out = (card.get("metrics") or {}).get("held_out_exact")  # the number reader's figures
+    if held_out is not None and not isinstance(held_out, dict):
+        return f"its card gives metrics.held_out_exact as {held_out!r:.40}, which is not an object"
+    return None
+
+
+CARD_KIND_WORDS = {dict: "an object", int: "a whole number", str: "text", bool: "true or false", list: "a list"}
+
+
 def card_model_file(card: dict, name: str) -> str | None:
     """The model file a card names, if it is a plain file name in the same folder (never a path elsewhere)."""
     file = card.get("file") or f"{name}{MODEL_SUFFIX}"

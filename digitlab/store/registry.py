@@ -33,7 +33,7 @@ from digitlab.store import run_folder as runs
 from digitlab.store.atomic import file_sha256, read_json, write_atomic, write_json_atomic
 from digitlab.store.flatbuffers import (FLATBUFFER_SUFFIX, FlatbufferRefused, place_flatbuffer, read_flatbuffer,
                                         write_flatbuffer)
-from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, read_cards, run_card
+from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, card_problem, read_cards, run_card
 from digitlab.store.model_names import RUN_PREFIX, ambiguity_message, given_name, model_label, runs_given
 from digitlab.store.run_records import MODEL_STATES
 
@@ -94,6 +94,8 @@ def _check_entry(name: str, path: Path, card: dict | None) -> ModelEntry:
         return ModelEntry(name, path, {}, "not registered: it has no model card, so it is not loaded")
     if not path.is_file():
         return ModelEntry(name, path, card, f"the model file {path.name} is missing")
+    if problem := card_problem(card):
+        return ModelEntry(name, path, {}, problem)  # no card: lists read its fields, which are not what they expect
     if not card.get("sha256"):
         return ModelEntry(name, path, card, "its card records no sha256, so the file cannot be verified")
     return ModelEntry(name, path, card)

@@ -14,6 +14,7 @@ from typing import Any
 DEFAULT_ARCHITECTURE = "digitnet"
 ARCHITECTURE_NAMES = ("mlp", "cnn-small", "cnn-deep", DEFAULT_ARCHITECTURE)
 MAX_BANK_WEIGHT = 20  # more copies than this only make the run slower than training longer would
+KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", dict: "an object"}
 WIDTH_RANGE = (4, 256)  # digitnet's first filters: fewer learn little, more do not fit a CPU's minutes
 
 
@@ -100,9 +101,21 @@ class TrainConfig:
         """The config a config.json holds; ValueError when it is not one."""
         if not isinstance(data, dict):
             raise ValueError("the run's config is not a JSON object")
-        known = {item.name for item in fields(cls)}
+        from digitlab.store.run_records import field_kinds
+
+        kinds = field_kinds(cls)
+        values = {key: value for key, value in data.items() if key in kinds}
+        for key, value in values.items():
+            # A hand-edited "epochs": "3" or "lr": null would fail later, in every list of runs and models
+            if value is None and cls.__dataclass_fields__[key].default is None:
+                continue
+            kind = kinds[key]
+            fits = (isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float
+                    else isinstance(value, kind) and (kind is bool or not isinstance(value, bool)))
+            if not fits:
+                raise ValueError(f"the run's config gives {key} as {value!r}, which is not {KIND_WORDS[kind]}")
         try:
-            config = cls(**{key: value for key, value in data.items() if key in known})
+            config = cls(**values)
         except TypeError as error:
             raise ValueError(f"the run's config is incomplete: {error}") from None
         config.validate()

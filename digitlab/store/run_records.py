@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -56,23 +60,34 @@ class RunStatus:
         if not isinstance(data, dict):
             return cls(state="unknown")
         values = {}
+        kinds = field_kinds(cls)
         for item in fields(cls):
             if item.name in data:
-                value = _coerce(data[item.name], cls.__dataclass_fields__[item.name].default)
+                value = _coerce(data[item.name], kinds[item.name])
                 if value is not None or item.default is None:
                     values[item.name] = value
         return cls(**values)
 
 
-def _coerce(value: Any, default: Any) -> Any:
-    """value as the type of the field's default; None when it cannot be."""
-    if default is None:  # optional fields: numbers, text and records (extra_training_data) as they are
-        return value if isinstance(value, (int, float, str, dict)) and not isinstance(value, bool) else None
-    kind = type(default)
+@functools.cache
+def field_kinds(record: type) -> dict[str, type]:
+    """Each field's type with None taken out of it ("float | None" is float), from the class's annotations."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(record).items():
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+        kinds[name] = typing.get_origin(hint) or hint
+    return kinds
+
+
+def _coerce(value: Any, kind: type) -> Any:
+    """value as the field's type; None when it is not one (a hand-edited "started_at": "yesterday" included)."""
     if kind is bool:
         return value if isinstance(value, bool) else None
     if kind in (int, float):
-        return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return None  # NaN or infinity is no time, count or share
+        return kind(value) if kind is float or float(value).is_integer() else None
     return value if isinstance(value, kind) else None
 
 
@@ -92,7 +107,7 @@ class JobRecord:
             return None
         pid = data.get("pid")
         return cls(pid=pid if isinstance(pid, int) else None,
-                   command=[str(part) for part in data.get("command") or []],
+                   command=[str(part) for part in data["command"]] if isinstance(data.get("command"), list) else [],
                    launched_at=data.get("launched_at") if isinstance(data.get("launched_at"), (int, float)) else None,
                    started_by=str(data.get("started_by") or ""),
                    create_time=data.get("create_time") if isinstance(data.get("create_time"), (int, float)) else None)

@@ -409,3 +409,28 @@ def test_a_card_naming_a_file_outside_the_store_is_refused(models_dir, tmp_path)
 
     entry = store_entry("sneaky")
     assert not entry.usable and "no valid model file" in entry.problem
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("metrics", [0.9], "metrics as [0.9], which is not an object"),
+    ("version", "2", "version as '2', which is not a whole number"),
+    ("architecture", {}, "architecture as {}, which is not text"),
+    ("metrics", {"mnist_test_accuracy": "high"}, "metrics.mnist_test_accuracy as 'high', which is not a number"),
+])
+def test_a_card_with_a_mistyped_field_is_that_models_problem_and_every_list_still_works(models_dir, runs_dir,
+                                                                                       field, value, words):
+    """Test that a hand-edited card ("version": "2") makes its own model unusable, with the field named, while
+    the sidebar's list, `models` and the default go on working for everyone."""
+    from digitlab.cli.parser import main
+    from digitlab.store.model_names import model_label
+    from digitlab.store.registry import default_entry, list_models
+
+    card = json.loads((models_dir / "default.json").read_text())
+    (models_dir / "other.keras").write_bytes((models_dir / "default.keras").read_bytes())
+    (models_dir / "other.json").write_text(json.dumps({**card, "name": "other", "file": "other.keras", field: value}))
+
+    entries = {entry.name: entry for entry in list_models()}
+    assert [model_label(entry) for entry in entries.values()]  # the sidebar's labels
+    assert not entries["other"].usable and words in entries["other"].problem
+    assert entries["default"].usable and default_entry().name == "default"
+    assert main(["models", "--json"]) == 0

@@ -110,3 +110,36 @@ def test_the_recorded_command_retrains_the_same_config():
     command = train_command(TrainConfig(arch="digitnet", epochs=12, lr=0.002, augment=False, seed=3, limit=9000))
     assert command == ("python -m digitlab train --arch digitnet --epochs 12 --batch-size 128 --lr 0.002 "
                        "--no-augment --seed 3 --limit 9000")
+
+
+@pytest.mark.parametrize(("file", "edit", "words"), [
+    ("config.json", {"epochs": "3"}, "epochs as '3', which is not a whole number"),
+    ("config.json", {"title": 5}, "title as 5, which is not text"),
+    ("config.json", {"lr": None}, "lr as None, which is not a number"),
+    ("config.json", {"extra": [1]}, "extra as [1], which is not an object"),
+    ("status.json", {"started_at": "yesterday"}, None),
+])
+def test_a_run_folder_with_a_mistyped_field_does_not_break_the_lists_of_runs_and_models(runs_dir, small_run, file,
+                                                                                        edit, words):
+    """Test that a hand-edited config.json ("epochs": "3") or status.json ("started_at": "yesterday") in one run
+    folder leaves every list of runs and models working: a config says what is wrong with it, a status field
+    is read as missing."""
+    import shutil
+
+    from digitlab.store.model_names import model_label
+    from digitlab.store.registry import list_models, resolve_model
+
+    edited = runs_dir / "20261207-080000-cnn-small"
+    shutil.copytree(small_run, runs_dir / "20261207-070000-cnn-small")
+    shutil.copytree(small_run, edited)
+    data = json.loads((edited / file).read_text())
+    (edited / file).write_text(json.dumps({**data, **edit}))
+
+    listed = {run.name: run for run in runs.list_runs(runs_dir)}
+    assert set(listed) == {"20261207-070000-cnn-small", edited.name}
+    if words:
+        assert words in listed[edited.name].config_problem
+    else:
+        assert listed[edited.name].status.started_at is None and listed[edited.name].has_model
+    assert [model_label(entry) for entry in list_models()]
+    assert resolve_model("run:20261207-070000-cnn-small").usable
