@@ -15,10 +15,18 @@ def run_owner_password(args) -> int:
 
     from digitlab.config.access import OWNER_PASSWORD_HASH_VAR, hash_password
 
-    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("Owner password: ")
+    password = without_line_ending(sys.stdin.readline()) if args.stdin else getpass.getpass("Owner password: ")
     try:
         print(f'{OWNER_PASSWORD_HASH_VAR} = "{hash_password(password)}"')
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def without_line_ending(line: str) -> str:
+    """line without its line ending, LF or a Windows file's or pipe's CRLF, so the hash is of the password as typed.
+
+    Only the line ending goes: other spaces may be part of the password.
+    """
+    return line[:-2] if line.endswith("\r\n") else line.removesuffix("\n")

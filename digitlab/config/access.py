@@ -30,6 +30,15 @@ OWNER_PASSWORD_HASH_VAR = "DIGITLAB_OWNER_PASSWORD_HASH"
 OWNER_EMAILS_VAR = "DIGITLAB_OWNER_EMAILS"
 HASH_SCHEME = "pbkdf2_sha256"
 HASH_ITERATIONS = 600_000  # OWASP's 2023 advice for PBKDF2-HMAC-SHA256; about 0.3 s on one core
+# The iteration counts a configured hash may ask for. Every sign-in attempt runs that many, so a typo
+# (6000000000 for 600000) must not crash sign-in (hashlib refuses counts of 2**32 and more) or cost
+# minutes of CPU per attempt. The floor is RFC 8018's recommended minimum (section 4.2), which also
+# admits the tests' fast hashes. The ceiling, about 8 times the default, leaves room for OWASP's
+# advice to rise, yet a check stays near 2.5 s on a core where the default takes 0.3 s (so the
+# sign-in throttle's 20 checks a minute cannot take more than one core), and one extra zero typed
+# on the default (6,000,000) is refused.
+MIN_HASH_ITERATIONS = 1_000
+MAX_HASH_ITERATIONS = 5_000_000
 # Headers a reverse proxy or tunnel adds: a loopback peer that sent one is relaying someone else.
 FORWARDING_HEADERS = frozenset({"forwarded", "x-forwarded", "x-real-ip", "x-client-ip", "x-cluster-client-ip",
                                 "true-client-ip", "cf-connecting-ip", "fastly-client-ip", "x-original-forwarded-for",
@@ -65,11 +74,11 @@ class AccessPolicy:
 
 
 def load_access_policy(secrets: Mapping | None = None, environ: Mapping[str, str] | None = None) -> AccessPolicy:
-    """The policy from environment variables and secrets; SettingsError when the password hash is malformed."""
+    """The policy from environment variables and secrets; SettingsError when the password hash is unusable."""
     password_hash = setting_value(OWNER_PASSWORD_HASH_VAR, secrets, environ)
     password_hash = str(password_hash).strip() if password_hash else None
-    if password_hash and _parse_hash(password_hash) is None:
-        raise SettingsError(f"{OWNER_PASSWORD_HASH_VAR} is not a hash made by `python -m digitlab owner-password`.")
+    if password_hash:
+        _refuse_unusable_hash(password_hash)
     emails = setting_value(OWNER_EMAILS_VAR, secrets, environ) or ""
     if isinstance(emails, (list, tuple)):
         emails = ",".join(map(str, emails))
@@ -108,8 +117,11 @@ def is_same_machine(address: str | None, headers: Mapping[str, str] | Iterable[t
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
     """A salted PBKDF2 hash of password, in the form DIGITLAB_OWNER_PASSWORD_HASH takes."""
-    if not password:
-        raise ValueError("The owner password must not be empty.")
+    if not password.strip():
+        raise ValueError("The owner password must not be empty or only spaces.")
+    if not _iterations_allowed(iterations):
+        raise ValueError(f"iterations must be from {MIN_HASH_ITERATIONS:,} to {MAX_HASH_ITERATIONS:,}, "
+                         "or sign-in would refuse the hash.")
     salt = salt if salt is not None else token_source.token_bytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
     return f"{HASH_SCHEME}${iterations}${salt.hex()}${digest.hex()}"
@@ -125,7 +137,26 @@ def verify_password(password: str, stored_hash: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def _refuse_unusable_hash(stored_hash: str) -> None:
+    """Raise SettingsError saying why stored_hash cannot check a password: malformed, or a count out of range."""
+    fields = _hash_fields(stored_hash)
+    if fields is None:
+        raise SettingsError(f"{OWNER_PASSWORD_HASH_VAR} is not a hash made by `python -m digitlab owner-password`.")
+    iterations = fields[0]
+    if not _iterations_allowed(iterations):
+        raise SettingsError(f"{OWNER_PASSWORD_HASH_VAR} asks for {iterations:,} PBKDF2 iterations; a count from "
+                            f"{MIN_HASH_ITERATIONS:,} to {MAX_HASH_ITERATIONS:,} is needed. Make a new hash with "
+                            f"`python -m digitlab owner-password` (it uses {HASH_ITERATIONS:,}).")
+
+
 def _parse_hash(stored_hash: str) -> tuple[int, bytes, bytes] | None:
+    """(iterations, salt, digest) of a usable hash; None for one that is malformed or out of range."""
+    fields = _hash_fields(stored_hash)
+    return fields if fields is not None and _iterations_allowed(fields[0]) else None
+
+
+def _hash_fields(stored_hash: str) -> tuple[int, bytes, bytes] | None:
+    """(iterations, salt, digest) of a hash in our form, whatever its count; None if it is not in that form."""
     parts = stored_hash.split("$")
     if len(parts) != 4 or parts[0] != HASH_SCHEME:
         return None
@@ -133,9 +164,13 @@ def _parse_hash(stored_hash: str) -> tuple[int, bytes, bytes] | None:
         iterations, salt, digest = int(parts[1]), bytes.fromhex(parts[2]), bytes.fromhex(parts[3])
     except ValueError:
         return None
-    if iterations < 1 or not salt or len(digest) != 32:
+    if not salt or len(digest) != 32:
         return None
     return iterations, salt, digest
+
+
+def _iterations_allowed(iterations: int) -> bool:
+    return MIN_HASH_ITERATIONS <= iterations <= MAX_HASH_ITERATIONS
 
 
 def _is_loopback(address: str) -> bool:

@@ -1,8 +1,13 @@
 """Owners and visitors: who is the owner under each configuration, and the owner password's hash."""
 
+import io
+
 import pytest
 
-from digitlab.config.access import AccessPolicy, hash_password, is_same_machine, load_access_policy, verify_password
+from digitlab.cli.parser import main
+from digitlab.config.access import (HASH_ITERATIONS, MAX_HASH_ITERATIONS, MIN_HASH_ITERATIONS, AccessPolicy,
+                                    hash_password, is_same_machine, load_access_policy, verify_password)
+from digitlab.config.deployment import read_deployment
 from digitlab.config.settings import SettingsError
 
 FAST = 1000  # iterations for tests; the real default is far higher
@@ -88,3 +93,65 @@ def test_environment_wins_over_secrets():
                                 environ={"DIGITLAB_OWNER_PASSWORD_HASH": in_env})
     assert policy.check_password("b") and not policy.check_password("a")
     assert AccessPolicy().is_owner(same_machine=True)
+
+
+def hash_with_iterations(iterations: int) -> str:
+    """A well-formed hash asking for this many iterations, made without running them."""
+    return f"pbkdf2_sha256${iterations}${'ab' * 16}${'cd' * 32}"
+
+
+def owner_password_from_stdin(monkeypatch, capsys, line: str) -> tuple[int, str, str]:
+    """`python -m digitlab owner-password --stdin` fed line: its exit status, stdout and stderr."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(line))
+    status = main(["owner-password", "--stdin"])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("iterations", [6_000_000_000, 600_000_000, MAX_HASH_ITERATIONS + 1, MIN_HASH_ITERATIONS - 1],
+                         ids=["past-hashlib-limit", "minutes-per-try", "just-too-many", "just-too-few"])
+def test_a_hash_with_an_iteration_count_out_of_range_is_a_configuration_problem_not_a_crash(iterations):
+    """Test that a hash asking for 6000000000 iterations (a typo of 600000), or any count out of range, is refused
+    when the configuration is read, saying which count and what to do, so nobody is the owner and the page says
+    why, and that checking a password against it says no at once instead of crashing or running for minutes."""
+    stored = hash_with_iterations(iterations)
+    with pytest.raises(SettingsError, match=rf"DIGITLAB_OWNER_PASSWORD_HASH asks for {iterations:,} PBKDF2"):
+        load_access_policy({}, environ={"DIGITLAB_OWNER_PASSWORD_HASH": stored})
+
+    deployment = read_deployment([], environ={"DIGITLAB_OWNER_PASSWORD_HASH": stored})
+    assert any(f"{iterations:,}" in problem and "owner-password" in problem for problem in deployment.problems)
+    assert not deployment.is_owner(password_accepted=True) and not deployment.is_owner(same_machine=True)
+    assert not verify_password("any password", stored)
+    assert not AccessPolicy(owner_password_hash=stored).check_password("any password")
+
+
+@pytest.mark.parametrize("iterations", [MIN_HASH_ITERATIONS, HASH_ITERATIONS, MAX_HASH_ITERATIONS])
+def test_the_owner_password_commands_own_count_and_the_ends_of_the_range_are_accepted(iterations):
+    """Test that a hash with the count `owner-password` writes, or either end of the allowed range, names an owner."""
+    policy = load_access_policy({}, environ={"DIGITLAB_OWNER_PASSWORD_HASH": hash_with_iterations(iterations)})
+    assert policy.owner_configured
+
+
+@pytest.mark.parametrize("typed, line", [("secret", "secret\r\n"), ("secret", "secret\n"),
+                                         (" pass phrase ", " pass phrase \r\n")],
+                         ids=["windows-line", "unix-line", "spaces-kept"])
+def test_owner_password_from_stdin_hashes_the_password_as_typed_whatever_the_line_ending(monkeypatch, capsys,
+                                                                                          typed, line):
+    """Test that `printf 'secret\\r\\n' | python -m digitlab owner-password --stdin` prints a hash that "secret"
+    signs in with and "secret\\r" does not, and that spaces around the password are kept as part of it."""
+    status, out, _ = owner_password_from_stdin(monkeypatch, capsys, line)
+    assert status == 0 and out.startswith('DIGITLAB_OWNER_PASSWORD_HASH = "pbkdf2_sha256$')
+    stored = out.split('"')[1]
+    assert verify_password(typed, stored)
+    assert not verify_password(typed + "\r", stored)
+
+
+@pytest.mark.parametrize("line", ["\n", "   \n", "\t \r\n"], ids=["empty", "spaces", "tab-and-space"])
+def test_owner_password_refuses_an_empty_or_blank_password(monkeypatch, capsys, line):
+    """Test that `owner-password --stdin` given nothing but spaces, like one given nothing at all, prints no hash
+    and says why, with exit status 2."""
+    status, out, err = owner_password_from_stdin(monkeypatch, capsys, line)
+    assert status == 2 and out == ""
+    assert err == "error: The owner password must not be empty or only spaces.\n"
+    with pytest.raises(ValueError, match="empty or only spaces"):
+        hash_password(line.strip("\r\n"), iterations=MIN_HASH_ITERATIONS)
