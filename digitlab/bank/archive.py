@@ -24,10 +24,15 @@ from digitlab.bank.drawing_checks import (SOURCES, DrawingRejectedError, check_p
                                           prepare_drawing)
 from digitlab.bank.records import DrawingFilter, NewDrawing
 from digitlab.bank.repository import DrawingBank
+from digitlab.bank.rows import utc
 
 MAX_IMPORT_ENTRIES = 200_000  # files in an imported zip
 MAX_IMPORT_BYTES = 500 * 1024 * 1024  # total uncompressed size of an imported zip
 ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
+ZIP_ENCRYPTED_FLAG = 0x1  # general purpose bit 0 of a zip entry: its bytes need a password
+# Compressions Python's zipfile reads; others (Deflate64, which Windows uses for large zips) fail only when read
+READABLE_ZIP_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+ZIP_DEFLATE64 = 9
 EXPORT_LABELS = "labels.csv"
 EXPORT_STROKES = "strokes.json"
 EXPORT_COLUMNS = ("id", "file", "label", "reading", "probabilities", "model_sha256", "source", "writer",
@@ -139,11 +144,13 @@ def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) 
         entries = archive.infolist()
         if len(entries) > MAX_IMPORT_ENTRIES or sum(entry.file_size for entry in entries) > MAX_IMPORT_BYTES:
             raise DrawingRejectedError("The zip is too large to import: split it into smaller zips.")
+        _refuse_unreadable_entries(entries)
         sizes = {entry.filename: entry.file_size for entry in entries}
         if EXPORT_LABELS not in sizes:
             raise DrawingRejectedError(f"The zip has no {EXPORT_LABELS}; it was not written by DigitLab's export.")
         try:
-            rows = list(csv.DictReader(io.StringIO(archive.read(EXPORT_LABELS).decode("utf-8"))))
+            # utf-8-sig: a spreadsheet that saves the CSV again puts a BOM first, which would rename the id column
+            rows = list(csv.DictReader(io.StringIO(archive.read(EXPORT_LABELS).decode("utf-8-sig"))))
             strokes = json.loads(archive.read(EXPORT_STROKES)) if EXPORT_STROKES in sizes else {}
         except (UnicodeDecodeError, ValueError, RecursionError, zipfile.BadZipFile, csv.Error) as error:
             raise DrawingRejectedError(f"The zip's {EXPORT_LABELS} or {EXPORT_STROKES} cannot be read ({error}).") from error
@@ -158,6 +165,20 @@ def import_zip(bank: DrawingBank, path: str | Path, session: str | None = None) 
             except (KeyError, zipfile.BadZipFile, OSError, ValueError, RecursionError) as error:
                 report.problems.append(f"{EXPORT_LABELS} line {number}: unreadable ({error}).")
     return report.store(bank, prepared)
+
+
+def _refuse_unreadable_entries(entries: list[zipfile.ZipInfo]) -> None:
+    """DrawingRejectedError, before anything is read, if any entry is encrypted or compressed in a way zipfile
+    cannot read: zipfile would otherwise fail part way with an error that is not about the drawings."""
+    if any(entry.flag_bits & ZIP_ENCRYPTED_FLAG for entry in entries):
+        raise DrawingRejectedError("Nothing was imported: the zip's files are encrypted. Zip them again without a "
+                                   "password, or import the zip as Export wrote it.")
+    for entry in entries:
+        if entry.compress_type not in READABLE_ZIP_COMPRESSIONS:
+            method = "Deflate64" if entry.compress_type == ZIP_DEFLATE64 else f"method {entry.compress_type}"
+            raise DrawingRejectedError(f"Nothing was imported: the zip's files use a compression this reader does not "
+                                       f"support ({method}). Zip them again with ordinary (Deflate) compression, or "
+                                       "import the zip as Export wrote it.")
 
 
 def _drawing_from_row(archive: zipfile.ZipFile, sizes: dict, row: dict, strokes: dict,
@@ -176,6 +197,11 @@ def _drawing_from_row(archive: zipfile.ZipFile, sizes: dict, row: dict, strokes:
         created_at = datetime.fromisoformat(created) if created else None
     except ValueError:
         raise DrawingRejectedError(f"the time {created!r} is not an ISO date and time.") from None
+    try:  # stored as UTC: a time near year 1 or 9999 with an offset falls outside the calendar there
+        created_at = utc(created_at) if created_at else None
+    except OverflowError:
+        raise DrawingRejectedError(f"the time {created!r} falls outside the years 1 to 9999 when converted to "
+                                   "UTC.") from None
     try:
         parsed_probabilities = json.loads(probabilities) if probabilities else None
     except (ValueError, RecursionError):
@@ -215,9 +241,11 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
     for index, digit in enumerate(digits):
         if wanted is not None and digit.writer not in wanted:
             continue
-        canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: a quarter the PNG
-        pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
         try:
+            if not _pen_points_are_finite(digit.strokes):  # the renderer would fail on them, ending the whole import
+                raise DrawingRejectedError("the pen points are not finite numbers (NaN or infinity).")
+            canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: 1/4 the PNG
+            pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
             tag = f"{PEN_WRITER_PREFIX}{digit.writer:02d}"
             prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen, writer=tag,
                                             class_id=class_id, nickname=tag if class_id is not None else None))
@@ -228,3 +256,12 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
         prepared = [replace(drawing, reading=int(np.argmax(row)), probabilities=check_probabilities(row),
                             model_sha256=check_sha256(model_sha256)) for drawing, row in zip(prepared, probabilities)]
     return report.store(bank, prepared)
+
+
+def _pen_points_are_finite(strokes: list[np.ndarray]) -> bool:
+    """Whether every pen point, and their spread, is a finite number: points read as float32 that are NaN or
+    infinite, or so far apart that their spread overflows, would be drawn at NaN pixel positions."""
+    points = np.concatenate(strokes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = points.max(axis=0) - points.min(axis=0)
+    return bool(np.isfinite(points).all() and np.isfinite(spread).all())

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import struct
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -327,6 +328,81 @@ def test_what_a_file_holds_decides_how_it_imports_not_its_name(sqlite_bank, tmp_
     with pytest.raises(DrawingRejectedError, match="empty.bin is a zip archive: writer numbers"):
         import_file(sqlite_bank, empty, writers=[1])
     assert sqlite_bank.count() == 0
+
+
+def _zip_whose_headers_claim(path: Path, flag_bits: int = 0, compress_type: int | None = None) -> Path:
+    """An export zip of one drawing whose entries' local and central headers have flag_bits set and, if given,
+    compress_type: the bytes stay plain, but a reader believes the headers (0x1 encrypted; 9 Deflate64)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("drawings/a.png", digit_png())
+        archive.writestr("labels.csv", "id,file,label\n1,drawings/a.png,1\n")
+        for entry in archive.infolist():  # the central directory, written on close, copies these
+            entry.flag_bits |= flag_bits
+            entry.compress_type = entry.compress_type if compress_type is None else compress_type
+    data = bytearray(buffer.getvalue())
+    for entry in zipfile.ZipFile(io.BytesIO(data)).infolist():  # a local header: flags at byte 6, method at byte 8
+        data[entry.header_offset + 6] |= flag_bits
+        if compress_type is not None:
+            struct.pack_into("<H", data, entry.header_offset + 8, compress_type)
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("headers, refusal", [
+    ({"flag_bits": 0x1}, "are encrypted"),
+    ({"compress_type": 9}, r"use a compression this reader does not support \(Deflate64\)")])
+def test_an_encrypted_or_deflate64_zip_is_refused_with_a_reason_and_stores_nothing(sqlite_bank, tmp_path, headers,
+                                                                                    refusal):
+    """Test that a zip whose files are encrypted or Deflate64-compressed is refused saying which, not with a crash."""
+    out = _zip_whose_headers_claim(tmp_path / "drawings.zip", **headers)
+    with pytest.raises(DrawingRejectedError, match=f"^Nothing was imported: the zip's files {refusal}"):
+        import_file(sqlite_bank, out)
+    assert sqlite_bank.count() == 0
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_row_whose_time_is_outside_the_calendar_in_utc_is_left_out_and_the_rest_imported(sqlite_bank, tmp_path,
+                                                                                            created_at):
+    """Test that a created_at that leaves years 1-9999 when made UTC lists its row and imports the others."""
+    out = tmp_path / "times.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("drawings/a.png", digit_png("one"))
+        archive.writestr("drawings/b.png", digit_png("zero"))
+        archive.writestr("labels.csv", f"id,file,label,created_at\n1,drawings/a.png,1,{created_at}\n"
+                                       "2,drawings/b.png,0,2024-05-01T12:00:00+02:00\n")
+    report = import_file(sqlite_bank, out)
+    assert report.problems == [f"labels.csv line 2: the time {created_at!r} falls outside the years 1 to 9999 "
+                               "when converted to UTC."]
+    assert [(d.label, d.created_at) for d in sqlite_bank.drawings()] == [
+        (0, datetime(2024, 5, 1, 10, tzinfo=timezone.utc))]
+
+
+def test_a_labels_csv_saved_with_a_byte_order_mark_keeps_each_drawings_strokes(sqlite_bank, tmp_path):
+    """Test that labels.csv re-saved by a spreadsheet (a UTF-8 BOM first) still matches its rows to strokes.json."""
+    out = tmp_path / "resaved.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("drawings/a.png", digit_png("one"))
+        archive.writestr("labels.csv", "\ufeffid,file,label\n7,drawings/a.png,1\n".encode("utf-8"))
+        archive.writestr("strokes.json", json.dumps({"7": STROKES}))
+    report = import_file(sqlite_bank, out)
+    assert report.problems == [] and len(report.added) == 1
+    assert json.loads(sqlite_bank.drawings()[0].strokes) == STROKES
+
+
+def test_unipen_digits_whose_pen_points_are_not_finite_are_left_out_and_the_rest_imported(sqlite_bank, tmp_path):
+    """Test that a pen digit with a NaN, an infinite or a float32-overflowing point is listed, the others stored."""
+    def segment(number: int, *middle_points: str) -> str:  # a 1 drawn down the tablet through middle_points
+        points = "".join(f" {point}\n" for point in ("250 450", *middle_points, "250 50"))
+        return f'.SEGMENT DIGIT {number} ? "1"\n.COMMENT 1 4 {number}\n.PEN_DOWN\n{points}.PEN_UP\n'
+
+    path = tmp_path / "pen.tra"
+    path.write_text(segment(0, "250 250") + segment(1, "nan 250") + segment(2, "250 inf")
+                    + segment(3, "250 3e38", "250 -3e38") + segment(4, "251 250"))
+    report = import_file(sqlite_bank, path)
+    assert report.problems == [f"digit {number} (writer 4): the pen points are not finite numbers (NaN or infinity)."
+                               for number in (2, 3, 4)]
+    assert len(report.added) == 2 and [d.writer for d in sqlite_bank.drawings()] == ["pen-04", "pen-04"]
 
 
 @pytest.mark.skipif(not SHARED_PENDIGITS.exists(), reason="pendigits-orig.tra is not in ../shared/data")
