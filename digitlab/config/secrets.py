@@ -17,7 +17,8 @@ from pathlib import Path
 
 from digitlab.config.settings import setting_value
 
-SECRETS_FILE = Path(".streamlit") / "secrets.toml"  # where Streamlit looks, relative to the folder it runs in
+SECRETS_FILE = Path(".streamlit") / "secrets.toml"
+SETTING_PREFIX = "DIGITLAB_"  # every setting DigitLab reads from a secrets file is a top-level key so named  # where Streamlit looks, relative to the folder it runs in
 
 
 class ConfigurationError(RuntimeError):
@@ -49,7 +50,11 @@ def read_secrets(files: Iterable[str | Path] | None = None) -> SecretsRead:
                 if path.exists():
                     problems.append(f"The secrets path {shown} is neither a .toml file nor a folder.")
             else:
-                values.update(tomllib.loads(path.read_text(encoding="utf-8")))
+                parsed = tomllib.loads(path.read_text(encoding="utf-8"))
+                problems += [f"The secrets file {shown} has {key} inside its [{table}] table, where DigitLab "
+                             f"does not read it: move it above the file's first [table] line."
+                             for table, key in settings_inside_tables(parsed)]
+                values.update(parsed)
         except FileNotFoundError:
             continue
         except tomllib.TOMLDecodeError as error:
@@ -59,6 +64,19 @@ def read_secrets(files: Iterable[str | Path] | None = None) -> SecretsRead:
         except (OSError, UnicodeDecodeError) as error:
             problems.append(f"The secrets file {shown} cannot be read ({type(error).__name__}).")
     return SecretsRead(values, tuple(problems))
+
+
+def settings_inside_tables(parsed: Mapping, table: str = "") -> list[tuple[str, str]]:
+    """(table, key) of each DIGITLAB_ setting nested in a table. In TOML every key after a [table] line
+    belongs to that table, so a setting added at the end of a file with an [auth] section is silently not a
+    setting: a database URL there would leave the drawings on a disk that is wiped, and no one would know."""
+    found = []
+    for name, value in parsed.items():
+        if isinstance(value, Mapping):
+            inner = f"{table}.{name}" if table else name
+            found += [(inner, key) for key in value if key.startswith(SETTING_PREFIX)]
+            found += settings_inside_tables(value, inner)
+    return found if table else sorted(set(found))
 
 
 def config_value(name: str, secrets: Mapping | None = None, environ: Mapping[str, str] | None = None):

@@ -41,6 +41,24 @@ def test_a_secrets_file_that_does_not_parse_closes_everything_and_says_which_fil
     assert SECRET_VALUE not in " ".join(deployment.problems) + " ".join(logged)
 
 
+def test_a_setting_written_under_a_table_closes_everything_and_says_where_to_move_it(tmp_path):
+    """Test that DIGITLAB_DATABASE_URL appended after the [auth] section (so TOML puts it inside [auth]) is not
+    silently ignored, which would keep the drawings on a disk a hosted app wipes: the configuration is broken,
+    nobody is the owner, training is off and the bank is refused, and the problem names the key and table."""
+    secrets = write(tmp_path / ".streamlit" / "secrets.toml",
+                    'DIGITLAB_OWNER_EMAILS = "teacher@school.org"\n'
+                    f'[auth]\nredirect_uri = "{LOGIN["redirect_uri"]}"\ncookie_secret = "{SECRET_VALUE}"\n'
+                    'DIGITLAB_DATABASE_URL = "postgresql+psycopg://bob:pw@db.example.org/digitlab"\n')
+    deployment = read_deployment([secrets], environ={})
+
+    assert len(deployment.problems) == 1
+    assert "DIGITLAB_DATABASE_URL inside its [auth] table" in deployment.problems[0]
+    assert "move it above" in deployment.problems[0] and SECRET_VALUE not in deployment.problems[0]
+    assert not deployment.is_owner(signed_in_email="teacher@school.org") and not deployment.settings.training_enabled
+    with pytest.raises(ConfigurationError, match="inside its \\[auth\\] table"):
+        database_url(deployment=deployment)
+
+
 def test_the_later_secrets_file_wins_and_a_missing_one_is_no_problem(tmp_path):
     """Test that files are read in Streamlit's order (later keys win) and an absent file is simply skipped."""
     first = write(tmp_path / "home" / "secrets.toml",
