@@ -23,6 +23,7 @@ import ipaddress
 import secrets as token_source
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from digitlab.config.settings import SettingsError, setting_value
 
@@ -102,8 +103,8 @@ def is_same_machine(address: str | None, headers: Mapping[str, str] | Iterable[t
     """Whether a connection comes from a browser on the server's own machine, as far as the server can tell.
 
     True only for a loopback peer (127.0.0.0/8, ::1) whose request carries no header a proxy or tunnel
-    adds, and whose Host, if any, is a loopback name: a tunnel that relays strangers to a loopback port
-    otherwise looks local. An unknown address is not the same machine (fail closed).
+    adds, and whose Host and Origin, if any, are loopback names: a tunnel or proxy that relays strangers to
+    a loopback port otherwise looks local. An unknown address is not the same machine (fail closed).
     """
     if not address or not _is_loopback(address):
         return False
@@ -112,7 +113,12 @@ def is_same_machine(address: str | None, headers: Mapping[str, str] | Iterable[t
     if any(name in FORWARDING_HEADERS or name.startswith("x-forwarded-") for name in names):
         return False
     host = names.get("host")
-    return host is None or _is_loopback_host(host)
+    if host is not None and not _is_loopback_host(host):
+        return False
+    # The page the browser is on: a reverse proxy that rewrites Host (nginx's plain proxy_pass sends
+    # Host: 127.0.0.1:8501 and no forwarding header) still passes on the visitor's Origin, a public name.
+    origin = names.get("origin")
+    return origin is None or _is_loopback_host(urlsplit(origin.strip()).hostname or "")
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:

@@ -35,15 +35,20 @@ def test_with_nothing_configured_anyone_not_on_the_server_machine_is_a_visitor()
     ("127.0.0.1", {"X-Real-IP": "203.0.113.9"}, False),
     ("127.0.0.1", {"X-Forwarded-Proto": "https"}, False),
     ("127.0.0.1", {"Host": "digitlab.example.org"}, False),
+    ("127.0.0.1", {"Host": "127.0.0.1:8501", "Origin": "https://digits.example.org"}, False),
+    ("127.0.0.1", {"Host": "127.0.0.1:8501", "Origin": "http://localhost:8501"}, True),
+    ("::1", {"Host": "[::1]:8501", "Origin": "http://[::1]:8501"}, True),
+    ("127.0.0.1", {"Origin": "null"}, False),
     ("203.0.113.9", {}, False),
     ("192.168.1.20", {"Host": "localhost:8501"}, False),
     (None, {}, False),
     ("not an address", {}, False),
 ], ids=["loopback", "ipv6-loopback", "loopback-range", "ipv4-mapped", "x-forwarded-for", "forwarded", "x-real-ip",
-        "x-forwarded-proto", "public-host-name", "remote", "lan", "unknown", "garbage"])
+        "x-forwarded-proto", "public-host-name", "proxy-keeping-a-public-origin", "loopback-origin",
+        "ipv6-loopback-origin", "opaque-origin", "remote", "lan", "unknown", "garbage"])
 def test_only_a_loopback_client_that_no_proxy_forwarded_is_the_server_machine(address, headers, local):
-    """Test that loopback without forwarding headers is the server's machine, and any forwarding, a public Host,
-    another address, or none at all is not."""
+    """Test that loopback without forwarding headers is the server's machine, and any forwarding, a public Host
+    or Origin (a proxy that rewrote Host), another address, or none at all is not."""
     assert is_same_machine(address, headers) is local
 
 
