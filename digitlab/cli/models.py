@@ -204,7 +204,12 @@ def run_flatbuffer(args) -> int:
             print(f"error: {path}: {entry.problem}", file=sys.stderr)
             failures += 1
             continue
-        section = write_flatbuffer(entry.path, entry.sha256, lambda: load_keras_model(entry.path, entry.sha256))
+        try:
+            section = write_flatbuffer(entry.path, entry.sha256, lambda: load_keras_model(entry.path, entry.sha256))
+        except OSError as error:  # a read-only or full models folder
+            print(f"error: {path}: its flatbuffer could not be written ({error.strerror or error}).", file=sys.stderr)
+            failures += 1
+            continue
         failures += "error" in section[CARD_KEY]
         print(json.dumps({"model": str(entry.path), **section}))
     return 1 if failures else 0

@@ -218,3 +218,19 @@ def test_promoting_a_run_copies_its_flatbuffer_without_tensorflow(tmp_path, smal
     """, tmp_path)
     assert out.splitlines()[0] == json.loads((small_run / "status.json").read_text())["litert"]["sha256"]
     assert (models / "promoted.tflite").read_bytes() == (small_run / "model.tflite").read_bytes()
+
+
+def test_the_flatbuffer_command_on_a_read_only_models_folder_says_so_without_a_traceback(registered, monkeypatch,
+                                                                                         capsys):
+    """Test that `flatbuffer` where the flatbuffer cannot be written (a read-only disk) names the model and why,
+    and exits 1, instead of a traceback."""
+    import digitlab.store.flatbuffers
+    from digitlab.cli.parser import main
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(digitlab.store.flatbuffers, "write_atomic", read_only)
+    assert main(["flatbuffer", str(registered)]) == 1
+    error = capsys.readouterr().err
+    assert f"{registered}: its flatbuffer could not be written (Read-only file system)" in error
