@@ -14,6 +14,23 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from digitlab.config.database import DATABASE_URL_VAR, describe_url
 
+# A server that takes the TCP connection but never answers (a firewall, a wrong port) would otherwise hold a
+# page for psycopg's default 130 s, and every other session with it while open_bank holds its lock. 10 s is
+# ample for a server across the world, and short enough that a visitor still reads the message.
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# A server that vanishes (network gone, machine off) while a statement waits for its answer is noticed by TCP
+# keepalive within about a minute, where the system's keepalive defaults take over two hours. A server that is
+# there but never answers a statement is not bounded: libpq has no client-side statement timeout, and
+# PostgreSQL's statement_timeout would also end waits the bank means (pg_advisory_xact_lock while another
+# process migrates or imports).
+POSTGRES_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+SQLITE_BUSY_TIMEOUT_S = 30  # a writer waits this long for another to finish before the save fails
+LIBPQ_DRIVERS = ("psycopg", "psycopg2")  # the drivers that take libpq's connection parameters
+# In a driver's message, what marks a failure that may pass by itself: another writer holds the database, or
+# the server is not answering yet. Anything else (not a database, read-only, refused login) needs a person.
+TEMPORARY_FAILURES = ("locked", "connection refused", "timeout expired", "timed out", "server closed the connection",
+                      "connection reset", "starting up", "shutting down", "too many clients", "terminating connection")
+
 
 class DrawingBankError(RuntimeError):
     """The database could not be reached or written; nothing was changed. The message says what to do."""
@@ -55,11 +72,15 @@ class BankTransaction:
 
 
 def _bank_error(url: str, error: SQLAlchemyError, write: bool) -> DrawingBankError:
-    detail = _without_user(str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300], url)
+    message = str(getattr(error, "orig", None) or error).strip()
+    detail = _without_user(message.splitlines()[0][:300], url)
+    may_pass = getattr(error, "connection_invalidated", False) or any(
+        phrase in message.lower() for phrase in TEMPORARY_FAILURES)
+    advice = "try again in a moment." if may_pass else f"check the database that {DATABASE_URL_VAR} names."
     if write:
         return DrawingBankError(f"The drawing bank could not be written ({detail}). Nothing was saved or changed; "
-                                "try again in a moment.")
-    return DrawingBankError(f"The drawing bank at {describe_url(url)} could not be read ({detail}).")
+                                + advice)
+    return DrawingBankError(f"The drawing bank at {describe_url(url)} could not be read ({detail}); {advice}")
 
 
 def _without_user(detail: str, url: str) -> str:
@@ -76,7 +97,8 @@ def create_bank_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced, not used
+        # pool_pre_ping: a connection the server dropped is replaced, not used.
+        return create_engine(url, pool_pre_ping=True, connect_args=_server_connect_args(url))
     except OSError as error:
         raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
                                f"{DATABASE_URL_VAR} to a database you can write to.") from error
@@ -87,20 +109,32 @@ def create_bank_engine(url: str) -> Engine:
                                "or postgresql+psycopg://user:password@host/dbname.") from error
 
 
+def _server_connect_args(url: str) -> dict:
+    """What the driver is told when it connects to the server at url: bounded waits for a server that does not
+    answer (see POSTGRES_CONNECT_TIMEOUT_S). A parameter the URL sets itself (?connect_timeout=3) is left to it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in LIBPQ_DRIVERS:
+        return {}
+    wanted = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **POSTGRES_KEEPALIVE}
+    return {name: value for name, value in wanted.items() if name not in parsed.query}
+
+
 def _sqlite_engine(url: str) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
+    parsed = make_url(url)
+    database = parsed.database
+    # With ?uri=true the database is a URI (file:...?mode=ro), not a path whose folder could be made.
+    if database and database != ":memory:" and not parsed.query.get("uri"):
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let SQLAlchemy, not the sqlite3 module, say when transactions begin (DDL included), and let
-        # readers and one writer work at once (WAL); a writer waits up to 30 s for another to finish.
+        # readers and one writer work at once (WAL); a writer waits SQLITE_BUSY_TIMEOUT_S for another to finish.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -21,6 +21,7 @@ is purged, so the delete can be undone.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
@@ -46,6 +47,7 @@ IMPORT_LOCK_KEY = 1400024  # PostgreSQL advisory lock: an import's look-then-ins
 
 _banks: dict[str, "DrawingBank"] = {}
 _banks_lock = threading.Lock()
+_failed_opens: dict[str, tuple[float, str]] = {}  # url -> (time.monotonic(), the message) of its last failed open
 
 
 def open_bank(url: str | None = None) -> "DrawingBank":
@@ -59,12 +61,23 @@ def open_bank(url: str | None = None) -> "DrawingBank":
             url = database_url()
         except ConfigurationError as error:
             raise DrawingBankError(str(error)) from error
+    waiting_since = time.monotonic()
     with _banks_lock:
         bank = _banks.get(url)
         if bank is None:
+            failed = _failed_opens.get(url)
+            if failed is not None and failed[0] >= waiting_since:
+                # It failed while this caller waited its turn: say so now, rather than have every session that
+                # queued behind a server that does not answer wait out another connect timeout in turn.
+                raise DrawingBankError(failed[1])
             bank = DrawingBank(url)
-            bank.migrate()
-            bank.purge_bin()  # what a process that stopped left in the bin is not kept past its time
+            try:
+                bank.migrate()
+                bank.purge_bin()  # what a process that stopped left in the bin is not kept past its time
+            except DrawingBankError as error:
+                bank.engine.dispose()
+                _failed_opens[url] = (time.monotonic(), str(error))
+                raise
             _banks[url] = bank
         return bank
 

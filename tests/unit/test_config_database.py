@@ -55,3 +55,26 @@ def test_messages_name_the_database_without_its_user_or_password():
     hidden = describe_url("postgresql://db.example.org/bank?user=teacher&password=pw&sslmode=require")
     assert "teacher" not in hidden and "pw" not in hidden and "sslmode=require" in hidden
     assert describe_url("sqlite:////srv/drawings.sqlite") == "sqlite:////srv/drawings.sqlite"
+
+
+def test_an_in_memory_sqlite_database_is_refused_and_no_bank_is_opened(tmp_path, monkeypatch):
+    """Test that a database URL naming an in-memory SQLite database, which would forget every drawing saved, is
+    refused as a configuration problem that says to give a file or a server, and no bank is opened; SQLite files
+    (one named file::memory: is a file to SQLite without ?uri=true) are kept."""
+    from digitlab.bank.engine import DrawingBankError
+    from digitlab.bank.repository import open_bank
+
+    for url in ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:?cache=shared",
+                "sqlite:///file::memory:?cache=shared&uri=true", "sqlite:///file:bank?mode=memory&uri=true"]:
+        with pytest.raises(ConfigurationError, match="in-memory SQLite database, which forgets every drawing.*"
+                                                     r"Give a file \(sqlite:///.*PostgreSQL server"):
+            database_url({}, {"DIGITLAB_DATABASE_URL": url})
+    for url in ["sqlite:///drawings.sqlite", "sqlite:////srv/bank/drawings.sqlite", "sqlite:///file::memory:",
+                "sqlite:///file:/srv/drawings.sqlite?mode=ro&uri=true"]:
+        assert database_url({}, {"DIGITLAB_DATABASE_URL": url}) == url
+    monkeypatch.setenv("DIGITLAB_DATABASE_URL", "sqlite:///:memory:")
+    monkeypatch.setenv("DIGITLAB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)  # no secrets file here
+    with pytest.raises(DrawingBankError, match="in-memory SQLite"):
+        open_bank()  # what `drawings add` and `drawings list` do first
+    assert list(tmp_path.iterdir()) == []

@@ -1,9 +1,9 @@
 """Alembic's entry into the bank's revisions: run them on the connection digitlab.bank.migrate hands over."""
 
 from alembic import context
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 
+from digitlab.bank.engine import create_bank_engine
 from digitlab.bank.schema import VERSION_TABLE, metadata
 
 
@@ -21,5 +21,10 @@ shared_connection = context.config.attributes.get("connection")
 if shared_connection is not None:
     run_migrations(shared_connection)
 else:  # a developer writing a revision names a database in sqlalchemy.url (see __init__.py)
-    with create_engine(context.config.get_main_option("sqlalchemy.url")).begin() as connection:
-        run_migrations(connection)
+    # The bank's own engine, so a server that never answers fails after the same connect timeout here too.
+    engine = create_bank_engine(context.config.get_main_option("sqlalchemy.url"))
+    try:
+        with engine.begin() as connection:
+            run_migrations(connection)
+    finally:
+        engine.dispose()
