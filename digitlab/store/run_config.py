@@ -7,6 +7,7 @@ themselves are built in digitlab.training.architectures, which keys its builders
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from typing import Any
 DEFAULT_ARCHITECTURE = "digitnet"
 ARCHITECTURE_NAMES = ("mlp", "cnn-small", "cnn-deep", DEFAULT_ARCHITECTURE)
 MAX_BANK_WEIGHT = 20  # more copies than this only make the run slower than training longer would
+# In a run's name and notes, which every visitor's page shows: brackets make Markdown links and pictures (and
+# Streamlit's :color[...] markup), angle brackets HTML in plotly's legends; control characters break lines.
+FORMATTING_CHARACTERS = re.compile(r"[\[\]<>\x00-\x1f\x7f]")
 KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", dict: "an object"}
 WIDTH_RANGE = (4, 256)  # digitnet's first filters: fewer learn little, more do not fit a CPU's minutes
 
@@ -87,6 +91,12 @@ class TrainConfig:
             raise ValueError(f"bank weight must be between 0 and {MAX_BANK_WEIGHT}.")
         if len(self.title) > 80:
             raise ValueError("a run's name may have at most 80 characters.")
+        for what, text in (("name", self.title), ("notes", self.notes)):
+            if FORMATTING_CHARACTERS.search(text):
+                raise ValueError(f"a run's {what} may not contain [ ] < > or control characters: everyone's Train "
+                                 "page shows them, where they would make links, pictures or markup.")
+        if len(self.notes) > 300:
+            raise ValueError("a run's notes may have at most 300 characters.")
 
     def to_json(self) -> dict:
         return asdict(self)

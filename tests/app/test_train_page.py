@@ -432,3 +432,21 @@ def test_every_number_box_of_the_form_says_its_range():
         numbers = [f"{low:,.0f}", f"{high:,.0f}"] if box.proto.data_type == box.proto.INT else [f"{low:g}", f"{high:g}"]
         assert f"{numbers[0]}-{numbers[1]}" in box.help, (box.label, box.help, numbers)
     assert any("outlined in red and not taken" in caption.value for caption in at.caption)
+
+
+@pytest.mark.parametrize("field, text", [
+    ("train_title", "![pixel](https://tracker.example/p.png) [Owner sign-in](https://evil.example)"),
+    ("train_notes", "see <a href='https://evil.example'>here</a>"),
+])
+def test_a_run_name_or_notes_that_would_put_links_on_everyone_s_page_is_refused(models_dir, runs_dir, field, text):
+    """Test that a visitor cannot start a run whose name or notes (shown on every visitor's Train page) hold
+    Markdown links or pictures, or HTML for the curves' legend: Start says why and starts nothing."""
+    at = open_page()
+    at.selectbox(key="train_arch").set_value("mlp")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_images").set_value(2000)
+    at.text_input(key=field).set_value(text)
+    at = button(at, "Start training").click().run()
+
+    assert "may not contain [ ] < >" in texts(at.error)
+    assert runs.list_runs(runs_dir) == []
