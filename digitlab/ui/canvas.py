@@ -6,11 +6,15 @@ a canvas made from a real MNIST digit, and a change of canvas component touches 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import streamlit as st
 
 from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.serving.number_segmentation import NUMBER_CANVAS_SIZE
+
+logger = logging.getLogger(__name__)
 
 CANVAS_SIZE = 280  # pixels; ten canvas pixels per MNIST pixel
 INK_COLOR = "#FFFFFF"  # white ink on black paper, as MNIST digits look
@@ -30,25 +34,32 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     # Imported here: the component registers itself on import, which needs a running app.
     from streamlit_drawable_canvas import st_canvas
 
-    result = st_canvas(
-        stroke_width=brush_width,
-        stroke_color=INK_COLOR,
-        background_color=PAPER_COLOR,
-        update_streamlit=True,
-        height=size,
-        width=size,
-        drawing_mode="freedraw",
-        return_image_data=True,
-        key=f"drawing-canvas-{st.session_state.get(_GENERATION_KEY, 0)}",
-    )
-    # Before the first stroke, and after undoing every stroke, there is nothing to read: skip the
-    # PNG decoding and let the page show its prompt.
-    if not (result.json_data or {}).get("objects"):
+    try:
+        result = st_canvas(
+            stroke_width=brush_width,
+            stroke_color=INK_COLOR,
+            background_color=PAPER_COLOR,
+            update_streamlit=True,
+            height=size,
+            width=size,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"drawing-canvas-{st.session_state.get(_GENERATION_KEY, 0)}",
+        )
+        # Before the first stroke, and after undoing every stroke, there is nothing to read: skip the
+        # PNG decoding and let the page show its prompt.
+        strokes = result.json_data if isinstance(result.json_data, dict) else {}
+        image_bytes = result.image_bytes if strokes.get("objects") else None
+    except (AttributeError, TypeError, ValueError, KeyError) as error:
+        # The canvas is on the page by now; what it sent is not what the component sends (a forged message:
+        # the component's own reading of it fails), so it is an unreadable drawing, not a broken page.
+        logger.info("A canvas message that is not the component's was ignored: %s", error)
+        st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
+                   "and draw again.")
         return None
-    image_bytes = result.image_bytes
     if image_bytes is None:
         return None
-    st.session_state[_LAST_MESSAGE_KEY] = (image_bytes, result.json_data)
+    st.session_state[_LAST_MESSAGE_KEY] = (image_bytes, strokes)
     # The browser's PNG is decoded like any upload: a forged message is held to PNG/JPEG and the
     # same size limits, instead of Pillow opening whatever arrives.
     try:

@@ -279,3 +279,34 @@ def test_a_new_stroke_updates_the_same_chart(monkeypatch, model_entry, predictor
     assert sent[0] is None
     assert sent[1] == pytest.approx(predictor.predict_image(canvas_from_digit(clear_digits[1])).probabilities.tolist())
     assert sent[2] == pytest.approx(predictor.predict_image(canvas_from_digit(clear_digits[7])).probabilities.tolist())
+
+
+FORGED_CANVAS_MESSAGES = {
+    "data-url-without-base64": {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": "data:image/png,xyz"}},
+    "bad-base64": {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": "data:image/png;base64,@@@"}},
+    "raw-is-a-list": {"drawing": {"raw": [1, 2], "data": None}},
+    "drawing-is-text": {"drawing": "hello"},
+    "data-is-a-number": {"drawing": {"raw": {"objects": [{"type": "path"}]}, "data": 5}},
+}
+
+
+@pytest.mark.parametrize("message", FORGED_CANVAS_MESSAGES.values(), ids=FORGED_CANVAS_MESSAGES.keys())
+def test_a_forged_canvas_message_is_an_unreadable_drawing_not_a_broken_page(model_entry, message):
+    """Test that a canvas message the component never sends (a hostile client's websocket) leaves the page
+    working: no exception, the canvas still there, and a warning that the drawing could not be read."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = model_entry
+    at.run()
+    canvas_id = next(element.proto.id for element in at.get("bidi_component")
+                     if "drawable_canvas" in element.proto.component_name)
+    states = at._tree.get_widget_states()
+    forged = states.widgets.add()
+    forged.id, forged.json_value = canvas_id, json.dumps(message)
+    at = at._run(widget_state=states)
+
+    assert not at.exception, [exception.value for exception in at.exception]
+    assert any("drawable_canvas" in element.proto.component_name for element in at.get("bidi_component"))
+    if message.get("drawing", {}) != {"raw": [1, 2], "data": None}:  # a list of strokes is just no strokes
+        assert any("could not be read" in warning.value for warning in at.warning)
+    [metric] = at.metric
+    assert metric.value == "–"
