@@ -163,11 +163,51 @@ def _is_point_list(path) -> bool:
                                                            for v in point) for point in path)
 
 
+PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})  # pixels and nothing else
+MAX_PLAIN_PNG_BYTES = 1_300_000  # about what a 560 px RGBA image of pure noise encodes to
+
+
 def _stored_png(image_bytes: bytes, image: np.ndarray) -> bytes:
-    """The PNG to keep: a small PNG as sent; anything else (a JPEG, a huge PNG) re-encoded, at most 560 px."""
+    """The PNG to keep: a small plain PNG as sent; anything else re-encoded from its pixels, at most 560 px.
+
+    A plain PNG (pixels only: no text, colour profile or private chunks, and no larger than any 560 px image
+    encodes to) is kept byte for byte, so drawings stored before keep the sha256 by which the bank knows a
+    drawing it already holds. Any other PNG is re-encoded from its pixels: a visitor's PNG may carry
+    megabytes of ancillary chunks that would otherwise be stored with every save and loaded by every
+    gallery. The same pixels always give the same bytes, so an exported drawing imported again hashes the
+    same. A 560 px RGBA image of pure noise encodes to about 1.3 MB, the most any stored PNG can be.
+    """
     if bytes(image_bytes[:8]) == PNG_SIGNATURE and max(image.shape[:2]) <= MAX_STORED_SIDE:
-        return bytes(image_bytes)
+        if len(image_bytes) <= MAX_PLAIN_PNG_BYTES and _png_chunk_types(image_bytes) <= PLAIN_PNG_CHUNKS:
+            return bytes(image_bytes)
+        return _png_bytes(_pixels_only(image_bytes))
     return encode_png(image, MAX_STORED_SIDE)
+
+
+def _png_chunk_types(png_bytes: bytes) -> set[bytes]:
+    """The types of the chunks a PNG holds (b"IHDR", b"IDAT", ...), read from their headers."""
+    types, offset = set(), len(PNG_SIGNATURE)
+    while offset + 8 <= len(png_bytes):
+        length = int.from_bytes(png_bytes[offset:offset + 4], "big")
+        types.add(bytes(png_bytes[offset + 4:offset + 8]))
+        offset += 12 + length  # length, type, data, CRC
+    return types
+
+
+def _pixels_only(png_bytes: bytes):
+    """The PNG's pixels, upright, in the mode it decodes to (grey stays grey), with nothing else it carried.
+
+    Only what changes the pixels the bank decodes survives: the palette, the transparency and the
+    EXIF orientation, which is applied here because the eXIf chunk holding it is dropped. Called on
+    bytes decode_image has already accepted, so the same decoder reads them safely.
+    """
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(png_bytes), formats=("PNG",)) as sent:
+        upright = ImageOps.exif_transpose(sent)  # a copy, loaded, whether or not it turned
+    transparency = upright.info.get("transparency")
+    upright.info = {} if transparency is None else {"transparency": transparency}
+    return upright
 
 
 def encode_png(image: np.ndarray, max_side: int | None = None) -> bytes:
@@ -177,6 +217,11 @@ def encode_png(image: np.ndarray, max_side: int | None = None) -> bytes:
     picture = Image.fromarray(np.asarray(image, np.uint8))
     if max_side:
         picture.thumbnail((max_side, max_side), Image.Resampling.BOX)
+    return _png_bytes(picture)
+
+
+def _png_bytes(picture) -> bytes:
+    """picture as PNG with Pillow's default settings: the one encoder every stored PNG goes through."""
     buffer = io.BytesIO()
     picture.save(buffer, "PNG")
     return buffer.getvalue()

@@ -8,12 +8,14 @@ import json
 import os
 import struct
 import zipfile
+import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
 
 from digitlab.bank.archive import export_zip, import_file
 from digitlab.bank.drawing_checks import DrawingRejectedError, prepare_drawing
@@ -68,7 +70,7 @@ def test_a_saved_drawing_comes_back_whole(bank):
     new = prepare_drawing(png, 1, "draw", writer="Ana", session="s-1", strokes=json.dumps(STROKES), reading=7,
                           probabilities=probabilities, model_sha256="ab" * 32)
     stored = bank.get(bank.add(new))
-    assert stored.png == png  # the canvas PNG as sent
+    assert stored.png == png  # re-encoded, a PNG of pixels alone comes back byte for byte
     assert json.loads(stored.strokes) == STROKES
     assert np.array_equal(stored.mnist, new.mnist) and stored.mnist.shape == (28, 28) and stored.mnist.max() > 200
     assert (stored.label, stored.reading, stored.correct) == (1, 7, False)
@@ -155,6 +157,65 @@ def _blank_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", (280, 280), (0, 0, 0, 0)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_an_upload_carrying_megabytes_of_extra_chunks_is_stored_as_its_pixels_alone(sqlite_bank, tmp_path):
+    """Test that a 280 px digit PNG padded with a 4.8 MB private chunk is stored as the plain PNG of its pixels,
+    and that its export imported again is already in the bank."""
+    plain = digit_png("one")
+    padded = _with_chunk(plain, b"prVt", bytes(4_800_000))
+    stored = sqlite_bank.get(sqlite_bank.add(prepare_drawing(padded, 1, "upload")))
+    assert stored.png == plain  # the same pixels give the same bytes, however the file was padded
+    assert len(stored.png) < 10_000
+    out = tmp_path / "bank.zip"
+    export_zip(sqlite_bank, out)
+    assert import_file(sqlite_bank, out).summary() == "0 new, 1 already in the bank"
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "RGB", "RGBA", "P", "I;16", "sideways"])
+def test_a_stored_upload_keeps_its_mode_and_pixels_and_drops_text_and_colour_profiles(mode):
+    """Test that an upload with a text note and an ICC profile is stored with neither, in its own mode, with the
+    same pixels (a photo turned by its EXIF orientation stays upright), and that storing it again changes nothing."""
+    from digitlab.serving.images import decode_image
+
+    digit = Image.open(io.BytesIO(digit_png("one", size=120))).getchannel("A")
+    picture = {"L": digit, "1": digit.convert("1"), "RGB": digit.convert("RGB"), "RGBA": digit.convert("RGBA"),
+               "P": digit.convert("RGB").quantize(4), "I;16": Image.fromarray(np.asarray(digit, np.uint16) * 257),
+               "sideways": digit.convert("RGB").rotate(90, expand=True)}[mode]
+    note = PngInfo()
+    note.add_text("Comment", "x" * 200_000, zip=True)
+    extras = dict(pnginfo=note, icc_profile=bytes(100_000), transparency=0 if mode in ("L", "P") else None)
+    if mode == "sideways":
+        orientation = Image.Exif()
+        orientation[0x0112] = 6  # the camera was turned: viewers rotate it 90 degrees clockwise
+        extras["exif"] = orientation
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG", **{key: value for key, value in extras.items() if value is not None})
+    sent = buffer.getvalue()
+
+    stored = prepare_drawing(sent, 1, "upload").png
+    assert set(_chunk_types(stored)) <= {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"}
+    assert Image.open(io.BytesIO(stored)).mode == Image.open(io.BytesIO(sent)).mode
+    assert np.array_equal(decode_image(stored), decode_image(sent))
+    if mode != "sideways":
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(stored))), np.asarray(picture))
+    assert prepare_drawing(stored, 1, "import").png == stored
+
+
+def _with_chunk(png: bytes, chunk_type: bytes, data: bytes) -> bytes:
+    """png with one more chunk right after its header, as an editor or a forger may add."""
+    chunk = struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
+    header_end = 8 + 8 + 13 + 4  # signature, then IHDR's length, type, 13 bytes and CRC
+    return png[:header_end] + chunk + png[header_end:]
+
+
+def _chunk_types(png: bytes) -> list[bytes]:
+    types, offset = [], 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset:offset + 4])
+        types.append(png[offset + 4:offset + 8])
+        offset += 12 + length
+    return types
 
 
 SAVE_MANY = """
