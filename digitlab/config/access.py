@@ -121,6 +121,28 @@ def is_same_machine(address: str | None, headers: Mapping[str, str] | Iterable[t
     return origin is None or _is_loopback_host(urlsplit(origin.strip()).hostname or "")
 
 
+def client_address(peer: str | None, headers: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> str | None:
+    """The address a visitor is counted by: the last X-Forwarded-For hop where the peer is a proxy of this
+    deployment (a loopback or private address: a reverse proxy on the machine, a platform's load balancer),
+    else the peer itself. A public peer's own X-Forwarded-For is the visitor's choice, and trusting it would
+    let one visitor be any number of visitors (a fresh throttle key, a fresh save quota, per request)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    forwarded = [value for name, value in pairs if name.strip().lower() == "x-forwarded-for"]
+    hops = [hop.strip() for hop in ",".join(forwarded).split(",") if hop.strip()]
+    if hops and peer and _is_proxy_address(peer):
+        return hops[-1]
+    return peer or None
+
+
+def _is_proxy_address(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    return ip.is_loopback or ip.is_private
+
+
 def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
     """A salted PBKDF2 hash of password, in the form DIGITLAB_OWNER_PASSWORD_HASH takes."""
     if not password.strip():

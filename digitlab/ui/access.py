@@ -6,7 +6,8 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from digitlab.config.access import OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy, is_same_machine
+from digitlab.config.access import (OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy, client_address,
+                                    is_same_machine)
 from digitlab.config.deployment import WHILE_BROKEN, Deployment, read_deployment
 from digitlab.config.sign_in_throttle import SignInThrottle
 from digitlab.config.owner_tokens import COOKIE_NAME, LIFETIME_SECONDS, OwnerTokens
@@ -57,11 +58,8 @@ def client_connection() -> tuple[str | None, Iterable[tuple[str, str]]]:
 
 
 def client_key() -> str:
-    """The client as a throttle counts it: the last proxy's X-Forwarded-For hop, else the peer address."""
-    address, headers = client_connection()
-    forwarded = [value for name, value in headers if name.lower() == "x-forwarded-for"]
-    hops = [hop.strip() for hop in ",".join(forwarded).split(",") if hop.strip()]
-    return hops[-1] if hops else (address or "unknown")
+    """The client as a throttle counts it: its address (config.access.client_address), else "unknown"."""
+    return client_address(*client_connection()) or "unknown"
 
 
 def _session_id() -> str:
@@ -140,8 +138,8 @@ def viewer_id() -> str:
     email = _signed_in_email()
     if email:
         return f"user:{email.lower()}"
-    address = getattr(st.context, "ip_address", None)
-    if address:
+    address = client_address(*client_connection())
+    if address and not is_same_machine(address):  # a browser on the server's machine has no address to count by
         return f"ip:{address}"
     return f"session:{_session_id()}"
 

@@ -7,6 +7,7 @@ import pytest
 from digitlab.cli.parser import main
 from digitlab.config.access import (HASH_ITERATIONS, MAX_HASH_ITERATIONS, MIN_HASH_ITERATIONS, AccessPolicy,
                                     hash_password, is_same_machine, load_access_policy, verify_password)
+from digitlab.config.access import client_address
 from digitlab.config.deployment import read_deployment
 from digitlab.config.settings import SettingsError
 
@@ -160,3 +161,21 @@ def test_owner_password_refuses_an_empty_or_blank_password(monkeypatch, capsys, 
     assert err == "error: The owner password must not be empty or only spaces.\n"
     with pytest.raises(ValueError, match="empty or only spaces"):
         hash_password(line.strip("\r\n"), iterations=MIN_HASH_ITERATIONS)
+
+
+@pytest.mark.parametrize("peer, headers, counted_as", [
+    ("93.184.215.14", {}, "93.184.215.14"),  # a public address (TEST-NET ranges count as private)
+    ("93.184.215.14", {"X-Forwarded-For": "10.1.0.1"}, "93.184.215.14"),
+    ("127.0.0.1", {"X-Forwarded-For": "198.51.100.7"}, "198.51.100.7"),
+    ("10.0.0.5", {"X-Forwarded-For": "10.9.9.9, 198.51.100.7"}, "198.51.100.7"),
+    ("::ffff:127.0.0.1", [("x-forwarded-for", "198.51.100.7")], "198.51.100.7"),
+    ("127.0.0.1", {}, "127.0.0.1"),
+    (None, {"X-Forwarded-For": "198.51.100.7"}, None),
+], ids=["public-peer", "public-peer-forging-a-hop", "local-proxy", "platform-proxy-last-hop", "ipv4-mapped-proxy",
+        "loopback", "unknown-peer"])
+def test_a_visitor_is_counted_by_the_hop_its_proxy_saw_never_by_a_header_it_chose(peer, headers, counted_as):
+    """Test that a visitor behind the deployment's own proxy (a loopback or private peer) is counted by the
+    last X-Forwarded-For hop, while a public peer's own X-Forwarded-For is ignored: otherwise one visitor
+    forging a new address per request gets a fresh throttle key and save quota each time, and can use up
+    the server-wide sign-in budget the owner and a class's students need."""
+    assert client_address(peer, headers) == counted_as
