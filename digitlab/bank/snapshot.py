@@ -6,18 +6,24 @@ writer's other drawings better than it would read a stranger, so only held-out w
 model will do for the next class. The split ranks writers by a hash of their tag, so the same bank
 always gives the same split, and each run keeps its own split in its snapshot, so its before/after
 figures stay true however the bank grows later. The trainer reads the snapshot, never the database.
+
+A visitor's snapshot holds only the drawings that visitor may see elsewhere (DrawingFilter.viewer_session):
+a class's drawings are its teacher's and each student's own, so another visitor's run neither learns from
+them nor names their writers among the held-out ones on a run everybody sees.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
+from digitlab.bank.records import DrawingFilter, person
 from digitlab.store.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -105,9 +111,24 @@ def snapshot_dataset(dataset: "DrawingDataset", source: str, share: float = HELD
                         held_out_writers=people[held_out], source=source)
 
 
-def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE, class_id: int | None = None) -> BankDrawings:
-    """The bank's labelled drawings (or one class's), now, split for a run (see snapshot_dataset)."""
+def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE, class_id: int | None = None,
+                  viewer_session: str | None = None) -> BankDrawings:
+    """The bank's labelled drawings (or one class's), now, split for a run (see snapshot_dataset); with
+    viewer_session, only those that visitor may see (see DrawingFilter)."""
     from digitlab.config.database import describe_url
 
-    source = describe_url(bank.url) + ("" if class_id is None else f", class {class_id}")
-    return snapshot_dataset(bank.as_dataset(class_id=class_id), source, share)
+    # Never the session tag itself: the source is on the run's card for all to read, and the tag lets its
+    # visitor delete their drawings.
+    source = describe_url(bank.url) + ("" if class_id is None else f", class {class_id}") \
+        + ("" if viewer_session is None else ", the drawings a visitor may see")
+    return snapshot_dataset(bank.as_dataset(class_id=class_id, viewer_session=viewer_session), source, share)
+
+
+def labelled_people(bank: "DrawingBank", viewer_session: str | None = None) -> dict[str, int]:
+    """Labelled drawings per person (see person) in what snapshot_bank takes for this viewer: the writers a run
+    would learn from and hold out, counted without reading the images."""
+    if viewer_session is None:
+        return bank.labelled_people()  # the whole bank, counted in the database
+    seen = [drawing for drawing in bank.readings(DrawingFilter(viewer_session=viewer_session))
+            if drawing.label is not None]
+    return dict(Counter(person(drawing.writer, drawing.session) for drawing in seen))
