@@ -27,6 +27,7 @@ from digitlab.config.database import describe_url
 EXPORT_KEY = "drawings_export"  # {"path", "count", "where"} of this session's prepared zip: never its bytes
 IMPORT_REPORT_KEY = "drawings_import_report"  # what the last import did, shown once after the page reruns
 EXPORT_KEEP_SECONDS = 3600  # a prepared zip nobody replaced is removed from the disk after this long
+MAX_KEPT_EXPORTS = 8  # prepared zips kept on the server's disk at once, all sessions together
 
 
 def export_section(bank: DrawingBank, where: DrawingFilter) -> None:
@@ -75,14 +76,21 @@ def _export_folder() -> Path:
 
 
 def _new_export_path() -> Path:
-    """A fresh path for a zip, after removing the zips older than EXPORT_KEEP_SECONDS (sessions that went away)."""
+    """A fresh path for a zip, after removing the zips older than EXPORT_KEEP_SECONDS (sessions that went away)
+    and, beyond the newest MAX_KEPT_EXPORTS - 1, the oldest: each is a copy of up to the whole bank, and
+    visitors opening new sessions could otherwise fill the server's disk within the hour."""
     folder = _export_folder()
+    kept = []
     for old in folder.glob("*.zip"):
         try:
             if not old.name.startswith(".") and clock.time() - old.stat().st_mtime > EXPORT_KEEP_SECONDS:
                 old.unlink()
+            elif not old.name.startswith("."):
+                kept.append((old.stat().st_mtime, old))
         except OSError:  # another session removed it first
             pass
+    for _, old in sorted(kept)[:max(0, len(kept) - (MAX_KEPT_EXPORTS - 1))]:
+        old.unlink(missing_ok=True)  # its session's Download is dropped on its next run (the file is gone)
     return folder / f"{uuid.uuid4().hex}.zip"
 
 

@@ -151,6 +151,26 @@ def test_export_is_a_file_offered_for_download_and_never_bytes_in_the_session(ba
     assert "1 drawings" in at.get("download_button")[0].proto.label
 
 
+def test_zips_prepared_by_many_sessions_never_pile_up_past_the_cap_on_the_servers_disk(bank, mnist):
+    """Test that visitors who each open a new session and prepare an export (each a copy of the bank) leave at
+    most MAX_KEPT_EXPORTS zips on the disk, the newest ones: the newest session can still download, and the
+    oldest session, whose zip made room, is offered no download of a missing file."""
+    from digitlab.ui.bank_archive import MAX_KEPT_EXPORTS
+
+    store(bank, mnist.x_test[0], 7, 7, "Ana")
+    sessions = []
+    for _ in range(MAX_KEPT_EXPORTS + 3):
+        at = drawings_page()
+        at.button(key="drawings_prepare_export").click().run()
+        sessions.append(at)
+    folder = Path(sessions[-1].session_state["drawings_export"]["path"]).parent
+
+    assert len(list(folder.glob("*.zip"))) <= MAX_KEPT_EXPORTS
+    assert Path(sessions[-1].session_state["drawings_export"]["path"]).is_file()
+    oldest = sessions[0].run()
+    assert not oldest.exception and not oldest.get("download_button")
+
+
 def test_an_export_larger_than_the_page_can_import_says_how_to_import_it(bank, mnist, monkeypatch):
     """Test that a zip over the server's upload limit is offered with a note naming the command that imports it,
     and a zip within the limit has no such note."""
