@@ -76,10 +76,11 @@ def run_train(args) -> int:
                              init_from=args.init_from, init_member=args.init_member,
                              bank_weight=args.bank_weight)
         try:
-            if config.teacher is not None:
-                from digitlab.store.registry import resolve_model
+            from digitlab.store.registry import resolve_model
 
-                resolve_model(config.teacher)  # a missing teacher is refused before a run folder is made
+            for named in (config.teacher, config.init_from):  # a missing model is refused before a run folder is made
+                if named is not None:
+                    resolve_model(named)
             bank = None
             if config.bank_weight:
                 from digitlab.bank.repository import open_bank

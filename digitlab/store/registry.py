@@ -196,10 +196,13 @@ def resolve_model(name_or_path: str | Path | None, runs_root: Path | None = None
     if given:
         raise ModelLoadError(ambiguity_message(text, given))
     path = Path(text)
-    if path.is_dir() and (path / runs.MODEL_FILE).is_file():
-        path = path / runs.MODEL_FILE  # a run folder
-    if path.is_file():
-        return entry_for_path(path)
+    try:
+        if path.is_dir() and (path / runs.MODEL_FILE).is_file():
+            path = path / runs.MODEL_FILE  # a run folder
+        if path.is_file():
+            return entry_for_path(path)
+    except OSError:  # a name too long to be a path, or a folder it may not look into: no model either way
+        pass
     names = ", ".join(entry.name + (f" ({given_name(entry)})" if given_name(entry) else "")
                       for entry in entries if entry.usable) or "none"
     raise NoSuchModelError(f"There is no model '{text}'. Models: {names}. "

@@ -19,6 +19,8 @@ MAX_BANK_WEIGHT = 20  # more copies than this only make the run slower than trai
 # Streamlit's :color[...] markup), angle brackets HTML in plotly's legends; control characters break lines.
 FORMATTING_CHARACTERS = re.compile(r"[\[\]<>\x00-\x1f\x7f]")
 KIND_WORDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text", dict: "an object"}
+MAX_SEED = 2**32 - 1  # the largest seed TensorFlow and numpy take
+MAX_THREADS = 256  # TensorFlow aborts the process on a count below 1; more than this is a typo
 WIDTH_RANGE = (4, 256)  # digitnet's first filters: fewer learn little, more do not fit a CPU's minutes
 
 
@@ -67,6 +69,10 @@ class TrainConfig:
             raise ValueError("batch size must be at least 1.")
         if not (0 < self.lr < 1):
             raise ValueError("learning rate must be between 0 and 1.")
+        if self.threads is not None and not (1 <= self.threads <= MAX_THREADS):
+            raise ValueError(f"threads must be from 1 to {MAX_THREADS}.")
+        if not (0 <= self.seed <= MAX_SEED):
+            raise ValueError(f"seed must be from 0 to {MAX_SEED:,} (TensorFlow's seeds are 32-bit).")
         if self.limit is not None and self.limit < 20:
             raise ValueError("limit must be at least 20 images.")
         if not (0 < self.validation_fraction < 0.5):

@@ -296,3 +296,27 @@ def test_an_option_a_command_does_not_have_is_refused_with_that_commands_own_usa
     assert exited.value.code == 2
     assert error.startswith("usage: python -m digitlab evaluate ") and "--dataset" in error
     assert "python -m digitlab evaluate: error: unrecognized arguments: --limit 500" in error
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--init-from", "nosuchmodel"], "There is no model 'nosuchmodel'"),
+    (["--threads", "-1"], "threads must be from 1"),
+    (["--seed", "-1"], "seed must be from 0"),
+    (["--init-from", "a" * 300], "There is no model 'aaaa"),
+])
+def test_train_refuses_what_it_cannot_train_before_making_a_run_folder(small_models_dir, tmp_path, options, words):
+    """Test that a missing model to start from, a thread count TensorFlow would abort on, a seed it refuses, and a
+    name too long to be a path are each refused at once with exit 2 and no run folder (they used to leave a
+    failed or forever-"running" run, or a traceback)."""
+    runs_dir = tmp_path / "runs"
+    done = digitlab("train", "--arch", "mlp", "--epochs", "1", "--limit", "200", *options,
+                    models_dir=small_models_dir, runs_dir=runs_dir, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert words in done.stderr and "Traceback" not in done.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_a_model_name_too_long_to_be_a_path_is_no_model_not_a_traceback(small_models_dir, digit_files):
+    """Test that predict --model with a 300-character name says there is no such model."""
+    done = digitlab("predict", str(digit_files[0]), "--model", "a" * 300, models_dir=small_models_dir)
+    assert done.returncode == 2 and "There is no model 'aaaa" in done.stderr and "Traceback" not in done.stderr
