@@ -36,6 +36,7 @@ from digitlab.store.flatbuffers import (FLATBUFFER_SUFFIX, FlatbufferRefused, pl
 from digitlab.store.model_cards import ACTIVE_FILE, MODEL_SUFFIX, card_model_file, card_problem, read_cards, run_card
 from digitlab.store.model_names import RUN_PREFIX, ambiguity_message, given_name, model_label, runs_given
 from digitlab.store.run_records import MODEL_STATES
+from digitlab.store.store_lock import store_lock
 
 MODELS_ENV_VAR = "DIGITLAB_MODELS"
 DEFAULT_MODEL_NAME = "default"
@@ -244,29 +245,31 @@ def register_model(model_file: Path, name: str, card: dict, directory: Path | No
     directory = directory or models_dir()
     directory.mkdir(parents=True, exist_ok=True)
     name = check_model_name(name)
-    card_path = directory / f"{name}.json"
-    old_card = read_json(card_path) if card_path.exists() else None
-    if card_path.exists() and not replace:
-        raise ModelExistsError(f"A model named '{name}' already exists. Choose another name, "
-                               "or replace it (its current version is kept).")
-    previous = []
-    version = 1
-    if isinstance(old_card, dict):
-        previous = [item for item in old_card.get("previous_versions") or [] if isinstance(item, dict)]
-        summary = {key: old_card.get(key) for key in ("file", "sha256", "version", "architecture", "metrics",
-                                                       "command", "created_at")}
-        previous = [{**summary, "replaced_at": time.time()}, *previous]
-        version = max([int(item.get("version") or 1) for item in previous] + [1]) + 1
-    target = _free_version_file(directory, name, version)
-    write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
-    sha256 = file_sha256(target)
-    # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/store/flatbuffers.py).
-    litert = (place_flatbuffer(flatbuffer, target, sha256) if flatbuffer is not None and card.get("sha256") == sha256
-              else write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256)))
-    card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
-            "registered_at": time.time(), "previous_versions": previous, **litert}
-    write_json_atomic(card_path, card)
-    return ModelEntry(name, target, card)
+    with store_lock(directory):  # read the card, pick the version, write it: one promotion at a time
+        card_path = directory / f"{name}.json"
+        old_card = read_json(card_path) if card_path.exists() else None
+        if card_path.exists() and not replace:
+            raise ModelExistsError(f"A model named '{name}' already exists. Choose another name, "
+                                   "or replace it (its current version is kept).")
+        previous = []
+        version = 1
+        if isinstance(old_card, dict):
+            previous = [item for item in old_card.get("previous_versions") or [] if isinstance(item, dict)]
+            summary = {key: old_card.get(key) for key in ("file", "sha256", "version", "architecture", "metrics",
+                                                           "command", "created_at")}
+            previous = [{**summary, "replaced_at": time.time()}, *previous]
+            version = max([int(item.get("version") or 1) for item in previous] + [1]) + 1
+        target = _free_version_file(directory, name, version)
+        write_atomic(target, lambda temp: shutil.copyfile(model_file, temp))
+        sha256 = file_sha256(target)
+        # LiteRT flatbuffer: written beside the model before the card registers both (digitlab/store/flatbuffers.py).
+        copied = flatbuffer is not None and card.get("sha256") == sha256
+        litert = (place_flatbuffer(flatbuffer, target, sha256) if copied
+                  else write_flatbuffer(target, sha256, lambda: load_keras_model(target, sha256)))
+        card = {**card, "name": name, "file": target.name, "sha256": sha256, "version": version,
+                "registered_at": time.time(), "previous_versions": previous, **litert}
+        write_json_atomic(card_path, card)
+        return ModelEntry(name, target, card)
 
 
 def _free_version_file(directory: Path, name: str, version: int) -> Path:
@@ -305,6 +308,11 @@ def restore_version(name: str, version: int, directory: Path | None = None) -> M
     restoring: the current entry is returned as it is.
     """
     directory = directory or models_dir()
+    with store_lock(directory):
+        return _restore_version(name, version, directory)
+
+
+def _restore_version(name: str, version: int, directory: Path) -> ModelEntry:
     card = read_json(directory / f"{name}.json")
     if not isinstance(card, dict):
         raise ModelLoadError(f"There is no model '{name}' in models/.")
@@ -332,18 +340,19 @@ def delete_model(name: str, directory: Path | None = None) -> None:
     directory = directory or models_dir()
     if name == DEFAULT_MODEL_NAME:
         raise ValueError("The default model cannot be deleted; promote another model over it instead.")
-    card_path = directory / f"{name}.json"
-    card = read_json(card_path)
-    if not isinstance(card, dict):
-        raise ModelLoadError(f"There is no model '{name}' in models/.")
-    files = [card_model_file(card, name)] + [card_model_file(item, name) for item in card.get("previous_versions") or []
-                                        if isinstance(item, dict)]
-    card_path.unlink()  # unregistered first: from here on nothing loads it
-    for file in filter(None, files):
-        (directory / file).unlink(missing_ok=True)
-        (directory / file).with_suffix(FLATBUFFER_SUFFIX).unlink(missing_ok=True)  # its LiteRT flatbuffer
-    if active_model_name(directory) == name:
-        (directory / ACTIVE_FILE).unlink(missing_ok=True)
+    with store_lock(directory):
+        card_path = directory / f"{name}.json"
+        card = read_json(card_path)
+        if not isinstance(card, dict):
+            raise ModelLoadError(f"There is no model '{name}' in models/.")
+        files = [card_model_file(card, name)] + [card_model_file(item, name)
+                                                 for item in card.get("previous_versions") or [] if isinstance(item, dict)]
+        card_path.unlink()  # unregistered first: from here on nothing loads it
+        for file in filter(None, files):
+            (directory / file).unlink(missing_ok=True)
+            (directory / file).with_suffix(FLATBUFFER_SUFFIX).unlink(missing_ok=True)  # its LiteRT flatbuffer
+        if active_model_name(directory) == name:
+            (directory / ACTIVE_FILE).unlink(missing_ok=True)
 
 
 def entry_for_path(path: str | Path) -> ModelEntry:

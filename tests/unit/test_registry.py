@@ -434,3 +434,50 @@ def test_a_card_with_a_mistyped_field_is_that_models_problem_and_every_list_stil
     assert not entries["other"].usable and words in entries["other"].problem
     assert entries["default"].usable and default_entry().name == "default"
     assert main(["models", "--json"]) == 0
+
+
+def _promote_when_both_are_ready(run_dir: str, barrier, results) -> None:
+    from digitlab.store.registry import promote_run
+
+    barrier.wait()
+    entry = promote_run(Path(run_dir), "shared-name", replace=True)
+    results.put((run_dir, entry.card["version"], entry.path.name))
+
+
+def test_two_promotions_under_one_name_at_once_keep_both_models_each_as_its_own_version(models_dir, small_run,
+                                                                                         tmp_path):
+    """Test that two processes promoting different runs under one name at the same moment (the Train page and a
+    terminal) give them different versions, each version's file matching its card: before, both took the same
+    version and one model silently overwrote the other."""
+    import multiprocessing
+    import shutil
+
+    from digitlab.store.registry import promote_run, restore_version
+
+    other = tmp_path / "other-run"
+    shutil.copytree(small_run, other)
+    model = other / "model.keras"
+    model.write_bytes(model.read_bytes() + b"\0")  # another model file: its own sha256 (zip readers skip the tail)
+    status = json.loads((other / "status.json").read_text())
+    litert = {**status["litert"], "model_sha256": file_sha256(model)}  # its flatbuffer, so no TensorFlow in a fork
+    (other / "status.json").write_text(json.dumps({**status, "model_sha256": file_sha256(model), "litert": litert}))
+    promote_run(small_run, "shared-name")
+    context = multiprocessing.get_context("fork")
+    for _ in range(2):
+        barrier, results = context.Barrier(2), context.Queue()
+        workers = [context.Process(target=_promote_when_both_are_ready, args=(str(run), barrier, results))
+                   for run in (small_run, other)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(120)
+        assert [worker.exitcode for worker in workers] == [0, 0]
+        versions = [results.get(timeout=5) for _ in workers]
+        assert len({version for _, version, _ in versions}) == 2, versions
+
+    card = json.loads((models_dir / "shared-name.json").read_text())
+    assert card["version"] == 5 and [item["version"] for item in card["previous_versions"]] == [4, 3, 2, 1]
+    assert file_sha256(models_dir / card["file"]) == card["sha256"]
+    for item in card["previous_versions"]:
+        assert file_sha256(models_dir / item["file"]) == item["sha256"], item
+    assert restore_version("shared-name", 3).usable
