@@ -151,11 +151,16 @@ def _import(args, bank) -> int:
     from digitlab.bank.drawing_checks import DrawingRejectedError
 
     report = import_file(bank, args.file, writers=_writer_numbers(args.writers) if args.writers else None)
+    if args.writers and not (report.added or report.already_in_bank or report.problems):
+        raise DrawingRejectedError(f"{args.file} holds no digit by the writers {args.writers}: nothing was imported.")
     print(json.dumps({"file": str(args.file), **report.to_json()}))
     print(f"{args.file}: {report.summary()}", file=sys.stderr)  # "0 new, 7,494 already in the bank" for people
     if not report.added and not report.already_in_bank and report.problems:
         raise DrawingRejectedError(f"Nothing in {args.file} could be imported: {report.problems[0]}")
     return 1 if report.problems else 0
+
+
+MAX_WRITER_NUMBER = 100_000  # far past any file's writers (UNIPEN's 485 files); a larger range is a typo
 
 
 def _writer_numbers(text: str) -> list[int]:
@@ -166,14 +171,19 @@ def _writer_numbers(text: str) -> list[int]:
     try:
         for part in text.split(","):
             low, _, high = part.strip().partition("-")
-            numbers.extend(range(int(low), int(high or low) + 1))
+            first, last = int(low), int(high or low)
+            if not (0 <= first <= last <= MAX_WRITER_NUMBER):
+                raise ValueError(part)
+            numbers.extend(range(first, last + 1))
     except ValueError:
-        raise DrawingRejectedError(f"--writers {text!r}: use numbers and ranges such as 1-20 or 1,2,5.") from None
+        raise DrawingRejectedError(f"--writers {text!r}: use numbers from 0 to {MAX_WRITER_NUMBER:,} and ranges such "
+                                   "as 1-20 or 1,2,5.") from None
     return numbers
 
 
 def _delete(args, bank) -> int:
-    missing = [drawing_id for drawing_id in args.ids if not bank.delete(drawing_id)]
+    # An id past the database's 64-bit integers names no drawing (and would make the driver raise).
+    missing = [drawing_id for drawing_id in args.ids if not (0 < drawing_id < 2**63) or not bank.delete(drawing_id)]
     print(json.dumps({"deleted": len(args.ids) - len(missing), "missing": missing}))
     return 1 if missing else 0
 

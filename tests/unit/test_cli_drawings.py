@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import SHARED_PENDIGITS
 from tests.databases import BACKENDS, fresh_database_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -165,3 +166,27 @@ def test_drawings_add_reads_with_the_models_flatbuffer_as_the_draw_page_does(tmp
     """, tmp_path, DIGITLAB_DATABASE_URL=database)
     card = json.loads((REPO_ROOT / "models" / "default.json").read_text())
     assert f"1 {card['sha256']}" in out and "no tensorflow" in out
+
+
+@pytest.mark.skipif(not SHARED_PENDIGITS.is_file(), reason="needs ../shared/data/pendigits-orig.tra")
+@pytest.mark.parametrize("writers, words", [
+    ("0", "holds no digit by the writers 0: nothing was imported"),
+    ("5-3", "use numbers from 0 to"),
+    ("1-99999999999", "use numbers from 0 to"),
+])
+def test_importing_writers_a_file_does_not_have_says_so_instead_of_nothing_or_a_memory_error(tmp_path, writers,
+                                                                                             words):
+    """Test that `drawings import --writers` naming no writer of the file (or a reversed or absurd range, which
+    ran out of memory) exits 2 with a reason, instead of "0 new" and success or a MemoryError traceback."""
+    result = digitlab("drawings", "import", str(SHARED_PENDIGITS), "--writers", writers,
+                      database=f"sqlite:///{tmp_path / 'bank.sqlite'}", models_dir=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert words in result.stderr
+
+
+def test_deleting_an_id_past_the_database_s_integers_reports_it_missing(tmp_path):
+    """Test that `drawings delete 99999999999999999999` says the id is missing instead of an OverflowError."""
+    result = digitlab("drawings", "delete", "99999999999999999999", database=f"sqlite:///{tmp_path / 'bank.sqlite'}",
+                      models_dir=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["missing"] == [99999999999999999999]
