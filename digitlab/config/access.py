@@ -135,12 +135,8 @@ def client_address(peer: str | None, headers: Mapping[str, str] | Iterable[tuple
 
 
 def _is_proxy_address(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
-    except ValueError:
-        return False
-    ip = getattr(ip, "ipv4_mapped", None) or ip
-    return ip.is_loopback or ip.is_private
+    ip = _ip_address(address)
+    return ip is not None and (ip.is_loopback or ip.is_private)
 
 
 def hash_password(password: str, salt: bytes | None = None, iterations: int = HASH_ITERATIONS) -> str:
@@ -202,12 +198,17 @@ def _iterations_allowed(iterations: int) -> bool:
 
 
 def _is_loopback(address: str) -> bool:
+    ip = _ip_address(address)
+    return ip is not None and ip.is_loopback
+
+
+def _ip_address(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer's address as an IP (IPv4 for ::ffff:127.0.0.1, as a dual-stack socket reports one); None if not one."""
     try:
         ip = ipaddress.ip_address(address.strip().strip("[]").split("%")[0])
     except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, as a dual-stack socket reports it
-    return (mapped or ip).is_loopback
+        return None
+    return getattr(ip, "ipv4_mapped", None) or ip
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -17,11 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from digitlab.config.access import AccessPolicy, half_configuration_problems, load_access_policy
-from digitlab.config.secrets import ConfigurationError, default_secrets_files, read_secrets
+from digitlab.config.secrets import SETTING_PREFIX, ConfigurationError, default_secrets_files, read_secrets
 from digitlab.config.settings import Settings, SettingsError, load_settings, setting_value
 
 DATABASE_URL_VAR = "DIGITLAB_DATABASE_URL"
-ENVIRONMENT_PREFIX = "DIGITLAB_"  # every variable DigitLab reads starts so: the cache keys on these alone
+ENVIRONMENT_PREFIX = SETTING_PREFIX  # every variable DigitLab reads starts so: the cache keys on these alone
 WHILE_BROKEN = "Owner actions, training and saving drawings are off until it is fixed."
 
 _log = logging.getLogger(__name__)

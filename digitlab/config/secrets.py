@@ -17,8 +17,8 @@ from pathlib import Path
 
 from digitlab.config.settings import setting_value
 
-SECRETS_FILE = Path(".streamlit") / "secrets.toml"
-SETTING_PREFIX = "DIGITLAB_"  # every setting DigitLab reads from a secrets file is a top-level key so named  # where Streamlit looks, relative to the folder it runs in
+SECRETS_FILE = Path(".streamlit") / "secrets.toml"  # where Streamlit looks, relative to the folder it runs in
+SETTING_PREFIX = "DIGITLAB_"  # every setting DigitLab reads (a top-level secrets key, an environment variable)
 
 
 class ConfigurationError(RuntimeError):
