@@ -78,6 +78,12 @@ def session_tag() -> str:
     return st.session_state[SESSION_TAG_KEY]
 
 
+def viewer_session() -> str | None:
+    """The session a DrawingFilter limits this viewer to: None for the owner, who sees, deletes and trains on
+    the whole bank; a visitor's session tag, which sees no class's drawings but its own and deletes only its own."""
+    return None if viewer_is_owner() else session_tag()
+
+
 def writer_tag() -> str:
     """The writer saved with this session's drawings: the name given on the Draw page, else the session tag."""
     return (st.session_state.get(WRITER_KEY) or "").strip() or session_tag()

@@ -13,7 +13,7 @@ from digitlab.bank.engine import DrawingBankError
 from digitlab.bank.records import Drawing, DrawingFilter
 from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
 from digitlab.ui.access import viewer_is_owner
-from digitlab.ui.bank import drawing_bank, session_tag
+from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
 from digitlab.ui.formatting import format_clock_time
 
@@ -29,7 +29,7 @@ VERDICTS = {"any": None, "right": True, "wrong": False}
 
 def drawings_page() -> None:
     st.title("Drawings")
-    viewer = _visitor_session()  # a class's drawings are its teacher's and each student's own, nobody else's
+    viewer = viewer_session()  # a class's drawings are its teacher's and each student's own, nobody else's
     try:
         bank = drawing_bank()
         writers = bank.writers(viewer_session=viewer)
@@ -133,15 +133,11 @@ def _ask_to_delete(drawing_id: int | None) -> None:
     st.session_state[CONFIRM_KEY] = drawing_id
 
 
-def _visitor_session() -> str | None:
-    """None for the owner, who may delete any drawing; a visitor's session tag, which limits them to their own."""
-    return None if viewer_is_owner() else session_tag()
-
 
 def _delete(drawing_id: int) -> None:
     st.session_state.pop(CONFIRM_KEY, None)
     try:
-        removed = drawing_bank().move_to_bin(drawing_id, session=_visitor_session())
+        removed = drawing_bank().move_to_bin(drawing_id, session=viewer_session())
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
@@ -156,7 +152,7 @@ def _delete(drawing_id: int) -> None:
 def _restore(drawing_id: int) -> None:
     st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, []) if entry[0] != drawing_id]
     try:
-        restored = drawing_bank().restore(drawing_id, session=_visitor_session())
+        restored = drawing_bank().restore(drawing_id, session=viewer_session())
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return

@@ -12,8 +12,7 @@ from digitlab.bank.engine import DrawingBankError
 from digitlab.evaluation.bank_scores import evaluate_drawings
 from digitlab.evaluation.metrics import Evaluation
 from digitlab.store.registry import ModelEntry
-from digitlab.ui.access import viewer_is_owner
-from digitlab.ui.bank import drawing_bank, session_tag
+from digitlab.ui.bank import drawing_bank, viewer_session
 from digitlab.ui.loaders import load_predictor
 
 DATASET_KEY = "evaluate_dataset"
@@ -36,7 +35,7 @@ def dataset_switch() -> DatasetChoice:
     if choice != DRAWING_BANK:
         return DatasetChoice(bank=False)
     try:
-        writers = drawing_bank().writers(viewer_session=_visitor_session())
+        writers = drawing_bank().writers(viewer_session=viewer_session())
     except DrawingBankError:
         writers = []  # bank_evaluation reports the error
     writer = right.selectbox("Writer", [None, *writers], key=WRITER_KEY,
@@ -52,7 +51,7 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
     except DrawingBankError as error:
         st.error(str(error))
         return None
-    evaluation, images, labels = _bank_evaluation(entry.sha256, bank.url, writer, _visitor_session(), revision, entry)
+    evaluation, images, labels = _bank_evaluation(entry.sha256, bank.url, writer, viewer_session(), revision, entry)
     if evaluation.n == 0:
         who = f" by {writer}" if writer else ""
         st.info(f"The drawing bank has no labelled drawings{who} yet. Correct a few readings on the Draw page, or "
@@ -62,10 +61,6 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
     return evaluation, Mnist(x_train=empty, y_train=np.zeros(0, np.uint8), x_test=images, y_test=labels,
                              source="drawing bank")
 
-
-def _visitor_session() -> str | None:
-    """None for the owner; a visitor's session, which sees no class's drawings but its own (see DrawingFilter)."""
-    return None if viewer_is_owner() else session_tag()
 
 
 @st.cache_data(show_spinner="Reading the drawing bank...", max_entries=8)

@@ -24,8 +24,8 @@ from digitlab.store.run_folder import Run
 from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
 from digitlab.bank.snapshot import BankDrawings, held_out_people, labelled_people, snapshot_bank
 from digitlab.config.settings import Settings
-from digitlab.ui.access import viewer_id, viewer_is_owner
-from digitlab.ui.bank import drawing_bank, session_tag
+from digitlab.ui.access import viewer_id
+from digitlab.ui.bank import drawing_bank, viewer_session
 
 EMPTY_BANK_NOTE = ("The drawing bank has no labelled drawings to train on yet. Save some on the Draw page "
                    "(Right, or wrong and the digit) or import them on the Drawings page.")
@@ -37,7 +37,7 @@ FINE_TUNE_KEYS = {"model": "bank_tune_model", "weight": "bank_tune_weight", "rep
 def bank_snapshot_or_message() -> BankDrawings | None:
     """The bank as this viewer may see it, split for a run; None after saying why it cannot be trained on."""
     try:
-        snapshot = snapshot_bank(drawing_bank(), viewer_session=_visitor_session())
+        snapshot = snapshot_bank(drawing_bank(), viewer_session=viewer_session())
     except DrawingBankError as error:
         st.error(f"The drawing bank cannot be read: {error}")
         return None
@@ -50,15 +50,10 @@ def bank_snapshot_or_message() -> BankDrawings | None:
 def bank_drawing_count() -> int:
     """Labelled drawings in the bank, held-out writers' too (an upper bound for a run's memory); 0 if unreadable."""
     try:
-        return sum(labelled_people(drawing_bank(), _visitor_session()).values())
+        return sum(labelled_people(drawing_bank(), viewer_session()).values())
     except DrawingBankError:
         return 0
 
-
-def _visitor_session() -> str | None:
-    """None for the owner, who trains on the whole bank; a visitor's session, which sees no class's drawings but
-    its own (see DrawingFilter)."""
-    return None if viewer_is_owner() else session_tag()
 
 
 def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
@@ -67,7 +62,7 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
         return None
     with st.expander("Fine-tune a model on the drawing bank"):
         try:
-            counts = labelled_people(drawing_bank(), _visitor_session())  # the images are read only to train
+            counts = labelled_people(drawing_bank(), viewer_session())  # the images are read only to train
         except DrawingBankError as error:
             st.error(f"The drawing bank cannot be read: {error}")
             return None
