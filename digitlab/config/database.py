@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
 
 from digitlab.config.deployment import DATABASE_URL_VAR, Deployment, deployment_from, read_deployment
 from digitlab.config.paths import runs_root
@@ -13,7 +12,6 @@ __all__ = ["DATABASE_URL_VAR", "database_url", "default_database_url", "describe
 DEFAULT_DATABASE_FILE = "drawings.sqlite"
 HIDDEN = "***"
 _CREDENTIAL_QUERY_KEYS = frozenset({"user", "password", "passfile", "sslpassword"})  # libpq takes these in ?...
-_TRUE = frozenset({"true", "yes", "on", "y", "t", "1"})  # what SQLAlchemy reads as ?uri=true
 
 
 def default_database_url() -> str:
@@ -31,31 +29,8 @@ def database_url(secrets: Mapping | None = None, environ: Mapping[str, str] | No
     """
     if deployment is None:
         deployment = read_deployment(environ=environ) if secrets is None else deployment_from(secrets, environ)
-    deployment.raise_if_broken("The drawing bank is not opened")
-    url = deployment.configured_database_url
-    if url and _is_in_memory_sqlite(url):
-        raise ConfigurationError(
-            f"The drawing bank is not opened: {DATABASE_URL_VAR} names an in-memory SQLite database, which forgets "
-            "every drawing when the process ends (and gives each thread an empty one of its own). Give a file "
-            "(sqlite:///path/drawings.sqlite) or a PostgreSQL server (postgresql+psycopg://user:password@host/dbname).")
-    return url or default_database_url()
-
-
-def _is_in_memory_sqlite(url: str) -> bool:
-    """Whether url names an SQLite database that lives only in memory: sqlite://, sqlite:///:memory:, or a URI
-    (?uri=true) such as file::memory: or mode=memory. Read without SQLAlchemy, which the Draw page loads later."""
-    scheme, separator, rest = url.strip().partition("://")
-    if not separator or scheme.split("+")[0].lower() != "sqlite":
-        return False
-    database, _, query = rest.partition("?")
-    database = database.removeprefix("/")  # sqlite:///drawings.sqlite: the host between // and / is empty
-    if database in ("", ":memory:"):
-        return True  # what SQLAlchemy opens for a URL without a file
-    options = {key.lower(): value.lower() for key, value in parse_qsl(query)}
-    if options.get("uri") not in _TRUE or not database.startswith("file:"):
-        return False  # without uri=true, SQLite takes "file::memory:" as the name of a file
-    # An empty name is SQLite's private temporary database, deleted when closed: it forgets too.
-    return database.removeprefix("file:") in ("", ":memory:") or options.get("mode") == "memory"
+    deployment.raise_if_broken("The drawing bank is not opened")  # an in-memory SQLite URL is one of its problems
+    return deployment.configured_database_url or default_database_url()
 
 
 def describe_url(url: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from digitlab.config.access import AccessPolicy, half_configuration_problems, load_access_policy
 from digitlab.config.secrets import SETTING_PREFIX, ConfigurationError, default_secrets_files, read_secrets
@@ -22,6 +23,7 @@ from digitlab.config.settings import Settings, SettingsError, load_settings, set
 
 DATABASE_URL_VAR = "DIGITLAB_DATABASE_URL"
 ENVIRONMENT_PREFIX = SETTING_PREFIX  # every variable DigitLab reads starts so: the cache keys on these alone
+_TRUE = frozenset({"true", "yes", "on", "y", "t", "1"})  # what SQLAlchemy reads as ?uri=true
 WHILE_BROKEN = "Owner actions, training and saving drawings are off until it is fixed."
 
 _log = logging.getLogger(__name__)
@@ -71,10 +73,33 @@ def deployment_from(secrets: Mapping, environ: Mapping[str, str] | None = None,
     except SettingsError as error:
         settings = Settings()
         problems.append(str(error))
+    url = setting_value(DATABASE_URL_VAR, secrets, environ)
+    url = str(url).strip() if url else None
+    if url and _is_in_memory_sqlite(url):
+        problems.append(f"{DATABASE_URL_VAR} names an in-memory SQLite database, which forgets every drawing when "
+                        "the process ends (and gives each thread an empty one of its own). Give a file "
+                        "(sqlite:///path/drawings.sqlite) or a PostgreSQL server "
+                        "(postgresql+psycopg://user:password@host/dbname).")
     if problems:
         settings = replace(settings, training_enabled=False)
-    url = setting_value(DATABASE_URL_VAR, secrets, environ)
-    return Deployment(settings, access, str(url).strip() if url else None, tuple(problems))
+    return Deployment(settings, access, url, tuple(problems))
+
+
+def _is_in_memory_sqlite(url: str) -> bool:
+    """Whether url names an SQLite database that lives only in memory: sqlite://, sqlite:///:memory:, or a URI
+    (?uri=true) such as file::memory: or mode=memory. Read without SQLAlchemy, which the Draw page loads later."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or scheme.split("+")[0].lower() != "sqlite":
+        return False
+    database, _, query = rest.partition("?")
+    database = database.removeprefix("/")  # sqlite:///drawings.sqlite: the host between // and / is empty
+    if database in ("", ":memory:"):
+        return True  # what SQLAlchemy opens for a URL without a file
+    options = {key.lower(): value.lower() for key, value in parse_qsl(query)}
+    if options.get("uri") not in _TRUE or not database.startswith("file:"):
+        return False  # without uri=true, SQLite takes "file::memory:" as the name of a file
+    # An empty name is SQLite's private temporary database, deleted when closed: it forgets too.
+    return database.removeprefix("file:") in ("", ":memory:") or options.get("mode") == "memory"
 
 
 def read_deployment(files: Iterable[str | Path] | None = None,

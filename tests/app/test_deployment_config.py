@@ -101,6 +101,22 @@ def test_a_broken_secrets_file_turns_training_off(models_dir, runs_dir, working_
     assert "Start training" not in button_labels(at)
 
 
+def test_an_in_memory_database_url_is_a_configuration_problem_the_sidebar_names(models_dir, runs_dir, second_model,
+                                                                                working_folder, monkeypatch):
+    """Test that DIGITLAB_DATABASE_URL naming an in-memory SQLite database, which forgets every drawing, is listed
+    among the sidebar's configuration problems on every page (not only where the bank opens), so the owner sees it
+    at once, and that like every broken configuration it grants nothing."""
+    monkeypatch.setenv("DIGITLAB_DATABASE_URL", "sqlite:///:memory:")
+    at = choose_model(open_app(), second_model)
+
+    text = sidebar_text(at)
+    assert "configuration is broken" in text
+    assert "in-memory SQLite database, which forgets every drawing" in text
+    assert "Make this the default for everyone" not in button_labels(at)
+    at.switch_page("pages/train.py").run()
+    assert "Start training" not in button_labels(at)
+
+
 @pytest.mark.parametrize("half", ['DIGITLAB_OWNER_EMAILS = "teacher@school.org"\n',
                                   '[auth]\nredirect_uri = "http://localhost:8501/oauth2callback"\n'
                                   f'cookie_secret = "{SECRET_VALUE}"\n'])
