@@ -98,7 +98,7 @@ def create_bank_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
         # pool_pre_ping: a connection the server dropped is replaced, not used.
-        return create_engine(url, pool_pre_ping=True, connect_args=_server_connect_args(url))
+        return create_engine(url, pool_pre_ping=True, connect_args=server_connect_args(url))
     except OSError as error:
         raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
                                f"{DATABASE_URL_VAR} to a database you can write to.") from error
@@ -109,9 +109,10 @@ def create_bank_engine(url: str) -> Engine:
                                "or postgresql+psycopg://user:password@host/dbname.") from error
 
 
-def _server_connect_args(url: str) -> dict:
+def server_connect_args(url: str) -> dict:
     """What the driver is told when it connects to the server at url: bounded waits for a server that does not
-    answer (see POSTGRES_CONNECT_TIMEOUT_S). A parameter the URL sets itself (?connect_timeout=3) is left to it."""
+    answer (see POSTGRES_CONNECT_TIMEOUT_S). A parameter the URL sets itself (?connect_timeout=3) is left to it.
+    The sweeps' Optuna storage in the same database connects with these too."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in LIBPQ_DRIVERS:
         return {}

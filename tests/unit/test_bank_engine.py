@@ -129,3 +129,30 @@ def test_only_a_failure_that_may_pass_by_itself_says_to_try_again(tmp_path, monk
         message = str(raised.value)
         assert detail in message and "try again" not in message
         assert "check the database that DIGITLAB_DATABASE_URL names" in message
+
+
+@pytest.mark.parametrize("look", ["open_storage", "has_sweeps"])
+def test_sweeps_in_a_database_whose_server_never_answers_fail_after_the_connect_timeout(short_connect_timeout, look):
+    """Test that the sweeps' Optuna storage, which lives in the bank's database, gives up on a server that takes the
+    connection and never answers within the bank's connect timeout, instead of holding the Train page's sweep
+    section (or a sweep driver) for libpq's two minutes."""
+    from sqlalchemy.exc import OperationalError
+
+    from digitlab.training.sweeps import study_store
+
+    outcome: dict = {}
+
+    def attempt() -> None:
+        started = time.monotonic()
+        try:
+            getattr(study_store, look)(f"postgresql+psycopg://bob:s3cret@127.0.0.1:{port}/db")
+        except OperationalError as error:
+            outcome["error"] = str(error)
+        outcome["seconds"] = time.monotonic() - started
+
+    with silent_server() as (port, _accepted):
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(PATIENCE_S)
+        assert not thread.is_alive(), f"{look} was still waiting after {PATIENCE_S} s"
+    assert outcome["seconds"] < 10 and "timeout expired" in outcome["error"]

@@ -116,10 +116,14 @@ def open_storage(url: str | None = None):
     import optuna
     from optuna.storages import RDBStorage
 
+    from digitlab.bank.engine import server_connect_args
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial INFO lines would bury the JSON lines
     url = url or database_url()
-    # SQLite: wait for another process's write instead of failing at once; a server: replace dropped connections.
-    engine_kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    # SQLite: wait for another process's write instead of failing at once; a server: replace dropped connections,
+    # and give up on one that does not answer as the bank does, instead of hanging the page or the driver.
+    engine_kwargs = ({"connect_args": {"timeout": 30}} if url.startswith("sqlite")
+                     else {"pool_pre_ping": True, "connect_args": server_connect_args(url)})
     return RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
@@ -128,12 +132,14 @@ def has_sweeps(url: str | None = None) -> bool:
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.engine import make_url
 
+    from digitlab.bank.engine import server_connect_args
+
     url = url or database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not os.path.exists(
             parsed.database):
         return False  # connecting would create the file
-    engine = create_engine(url)
+    engine = create_engine(url, connect_args={} if parsed.get_backend_name() == "sqlite" else server_connect_args(url))
     try:
         return inspect(engine).has_table("studies")
     finally:
