@@ -46,10 +46,12 @@ class BankTransaction:
     snapshot: every statement in the transaction sees the bank as it was at the first one, whatever other
     connections commit meanwhile. PostgreSQL needs REPEATABLE READ for that (its default gives each
     statement a fresh view); SQLite in WAL mode gives it to any read transaction.
+    opening: the transaction that brings the schema up to date before any other, which a command that only
+    reads (`drawings list`) makes too: its failure says the bank could not be opened, not written.
     """
 
-    def __init__(self, engine: Engine, url: str, write: bool, snapshot: bool = False):
-        self.engine, self.url, self.write, self.snapshot = engine, url, write, snapshot
+    def __init__(self, engine: Engine, url: str, write: bool, snapshot: bool = False, opening: bool = False):
+        self.engine, self.url, self.write, self.snapshot, self.opening = engine, url, write, snapshot, opening
 
     def __enter__(self) -> Connection:
         engine = self.engine.execution_options(digitlab_write=True) if self.write else self.engine
@@ -59,24 +61,26 @@ class BankTransaction:
             self.context = engine.begin()
             return self.context.__enter__()
         except SQLAlchemyError as error:
-            raise _bank_error(self.url, error, self.write) from error
+            raise _bank_error(self.url, error, self.write, self.opening) from error
 
     def __exit__(self, kind, error, traceback) -> bool:
         try:
             self.context.__exit__(kind, error, traceback)  # commits, or rolls back when the block failed
         except SQLAlchemyError as commit_error:
-            raise _bank_error(self.url, commit_error, self.write) from commit_error
+            raise _bank_error(self.url, commit_error, self.write, self.opening) from commit_error
         if isinstance(error, SQLAlchemyError):
-            raise _bank_error(self.url, error, self.write) from error
+            raise _bank_error(self.url, error, self.write, self.opening) from error
         return False
 
 
-def _bank_error(url: str, error: SQLAlchemyError, write: bool) -> DrawingBankError:
+def _bank_error(url: str, error: SQLAlchemyError, write: bool, opening: bool = False) -> DrawingBankError:
     message = str(getattr(error, "orig", None) or error).strip()
     detail = _without_user(message.splitlines()[0][:300], url)
     may_pass = getattr(error, "connection_invalidated", False) or any(
         phrase in message.lower() for phrase in TEMPORARY_FAILURES)
     advice = "try again in a moment." if may_pass else f"check the database that {DATABASE_URL_VAR} names."
+    if opening:
+        return DrawingBankError(f"The drawing bank at {describe_url(url)} could not be opened ({detail}); {advice}")
     if write:
         return DrawingBankError(f"The drawing bank could not be written ({detail}). Nothing was saved or changed; "
                                 + advice)

@@ -72,8 +72,7 @@ def open_bank(url: str | None = None) -> "DrawingBank":
                 raise DrawingBankError(failed[1])
             bank = DrawingBank(url)
             try:
-                bank.migrate()
-                bank.purge_bin()  # what a process that stopped left in the bin is not kept past its time
+                bank.migrate(purge_bin=True)  # what a process that stopped left in the bin is not kept past its time
             except DrawingBankError as error:
                 bank.engine.dispose()
                 _failed_opens[url] = (time.monotonic(), str(error))
@@ -92,11 +91,18 @@ class DrawingBank:
 
     # -- schema --
 
-    def migrate(self) -> str:
-        """Apply the Alembic revisions this database lacks, in one transaction; the revision it is at now."""
+    def migrate(self, purge_bin: bool = False) -> str:
+        """Apply the Alembic revisions this database lacks, in one transaction; the revision it is at now.
+
+        purge_bin: in the same transaction, delete for good what the bin kept past its time (as opening does).
+        A failure here says the bank could not be opened: a command that only reads makes this write too.
+        """
         try:
-            with self._writing() as connection:
-                return upgrade_to_head(connection)
+            with BankTransaction(self.engine, self.url, write=True, opening=True) as connection:
+                revision = upgrade_to_head(connection)
+                if purge_bin:
+                    _purge_bin(connection)
+                return revision
         except NewerSchemaError as error:
             raise DrawingBankError(
                 f"The drawing bank at {describe_url(self.url)} has schema version {error.found}, newer than this "

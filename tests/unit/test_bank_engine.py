@@ -106,7 +106,8 @@ def test_sessions_queued_behind_a_failing_open_get_its_error_instead_of_waiting_
 def test_only_a_failure_that_may_pass_by_itself_says_to_try_again(tmp_path, monkeypatch):
     """Test that a save refused because another writer holds the database says to try again in a moment, while a
     file that is not a database or a read-only database says to check the database instead (also when only
-    reading), since waiting will not mend them."""
+    reading, when the message says the bank could not be opened rather than written), since waiting will not mend
+    them."""
     monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_S", 0.2)
     path = tmp_path / "drawings.sqlite"
     bank = DrawingBank(f"sqlite:///{path}")
@@ -129,6 +130,7 @@ def test_only_a_failure_that_may_pass_by_itself_says_to_try_again(tmp_path, monk
         message = str(raised.value)
         assert detail in message and "try again" not in message
         assert "check the database that DIGITLAB_DATABASE_URL names" in message
+        assert "could not be opened" in message and "written" not in message  # `drawings list` writes nothing
 
 
 @pytest.mark.parametrize("look", ["open_storage", "has_sweeps"])

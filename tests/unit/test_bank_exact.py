@@ -237,4 +237,4 @@ def test_a_refusal_from_the_server_does_not_name_the_database_user(tmp_path):
     with pytest.raises(DrawingBankError) as raised:
         open_bank(url)
     message = str(raised.value)
-    assert "could not be written" in message and "classroom_owner_42" not in message and "secret" not in message
+    assert "could not be opened" in message and "classroom_owner_42" not in message and "secret" not in message
