@@ -15,13 +15,30 @@ def run_owner_password(args) -> int:
 
     from digitlab.config.access import OWNER_PASSWORD_HASH_VAR, hash_password
 
-    password = without_line_ending(sys.stdin.readline()) if args.stdin else getpass.getpass("Owner password: ")
+    try:
+        password = without_line_ending(stdin_line()) if args.stdin else getpass.getpass("Owner password: ")
+    except EOFError:  # input ended (an empty pipe or file, or Ctrl-D at the prompt) before any line came
+        ended_prompt = "" if args.stdin else "\n"  # getpass leaves its prompt's line open when input ends
+        print(f"{ended_prompt}error: no password was given: the input ended before a line was read.",
+              file=sys.stderr)
+        return 2
     try:
         print(f'{OWNER_PASSWORD_HASH_VAR} = "{hash_password(password)}"')
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def stdin_line() -> str:
+    """Standard input's next line; EOFError, as getpass gives, when the input has ended before one.
+
+    An empty line is a line (an empty password, refused by hash_password); no line at all is no password given.
+    """
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line
 
 
 def without_line_ending(line: str) -> str:

@@ -6,6 +6,7 @@ own code and hands it to digitlab/bench/, which never imports ui/, so the figure
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -17,7 +18,8 @@ def add_bench_parser(subparsers) -> None:
     bench.add_argument("--model", default=None, help=MODEL_HELP)
     bench.add_argument("--json", action="store_true", help="one line of JSON")
     bench.add_argument("--quick", action="store_true", help="small samples: a smoke run, not figures to record")
-    bench.add_argument("--load", default=None, help="concurrent clients to simulate, e.g. 1,4,16")
+    bench.add_argument("--load", type=client_counts, default=None, metavar="N,N,...",
+                       help="concurrent clients to simulate, e.g. 1,4,16")
     bench.add_argument("--while-training", action="store_true", help="also measure while a training run is active")
     bench.add_argument("--browser", action="store_true",
                        help="draw pen digits in Chromium on the app and on a bare canvas app; time each stroke")
@@ -37,6 +39,20 @@ def add_bench_parser(subparsers) -> None:
                             "21-30 before and after (several minutes)")
     bench.add_argument("--member", type=int, default=None,
                        help="with --bank-effect: fine-tune this member of an ensemble --model")
+
+
+def client_counts(text: str) -> list[int]:
+    """An argparse type for --load: "1,4,16" -> [1, 4, 16], each a count of clients the load test can start."""
+    from digitlab.bench.load import MAX_CLIENTS  # here, not at the top: only a --load given needs the load test
+
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or not all(1 <= count <= MAX_CLIENTS for count in counts):
+        raise argparse.ArgumentTypeError(f"give client counts from 1 to {MAX_CLIENTS} separated by commas, "
+                                         f"e.g. 1,4,16, not {text!r}")
+    return counts
 
 
 def run_bench_command(args) -> int:
@@ -71,9 +87,8 @@ def run_bench_command(args) -> int:
             return 2
         print(json.dumps(report, indent=None if args.json else 2))
         return 0
-    load = [int(n) for n in args.load.split(",")] if args.load else None
     try:
-        report = run_bench(args.model, draw_page_work(), quick=args.quick, load_clients=load,
+        report = run_bench(args.model, draw_page_work(), quick=args.quick, load_clients=args.load,
                            while_training=args.while_training)
     except (ModelLoadError, MnistUnavailableError) as error:
         print(f"error: {error}", file=sys.stderr)

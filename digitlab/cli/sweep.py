@@ -17,14 +17,30 @@ import time
 from digitlab.store.run_config import ARCHITECTURE_NAMES
 
 RECIPE_FLAGS = ("arch", "width", "epochs", "limit", "batch_size", "lr", "augment", "seed", "threads")
+DEFAULT_TRIALS = 12  # a new sweep's trials in all, when --trials is not given
+DEFAULT_PARALLEL = 2  # a new sweep's trials at once, when --parallel is not given
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number from 1 up, so that --trials 0 or --parallel 0 is refused, not taken
+    for the option left out."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
 
 
 def add_sweep_parser(subparsers) -> None:
     parser = subparsers.add_parser("sweep", help="search training settings with Optuna: trials run here or on Dask")
     parser.add_argument("--study", default=None, help="the sweep's name; an existing one is resumed "
                                                       "(default: a new sweep-DATE-TIME)")
-    parser.add_argument("--trials", type=int, default=None, help="trials in the sweep in all (default 12)")
-    parser.add_argument("--parallel", type=int, default=None, help="trials at once (default 2)")
+    parser.add_argument("--trials", type=at_least_one, default=None,
+                        help=f"trials in the sweep in all (default {DEFAULT_TRIALS})")
+    parser.add_argument("--parallel", type=at_least_one, default=None,
+                        help=f"trials at once (default {DEFAULT_PARALLEL})")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=LOW:HIGH[:log] | NAME=A,B,C",
                         help="a setting to search, e.g. lr=1e-4:3e-3:log or width=16,32,48 (repeat for more)")
     parser.add_argument("--dask", default=None, metavar="tcp://HOST:PORT",
@@ -72,8 +88,9 @@ def _create(storage, name: str, args, scheduler: str | None) -> None:
     from digitlab.training.sweeps.study_store import SweepSpec
 
     recipe = {flag: getattr(args, flag) for flag in RECIPE_FLAGS if getattr(args, flag) is not None}
-    spec = SweepSpec(base=TrainConfig(**recipe), params=list(args.param), trials=args.trials or 12,
-                     parallel=args.parallel or 2, dask=scheduler)
+    spec = SweepSpec(base=TrainConfig(**recipe), params=list(args.param),
+                     trials=DEFAULT_TRIALS if args.trials is None else args.trials,
+                     parallel=DEFAULT_PARALLEL if args.parallel is None else args.parallel, dask=scheduler)
     spec.base.validate()
     new_sweep(storage, name, spec)
 
@@ -91,7 +108,8 @@ def _resume(storage, name: str, args, scheduler: str | None) -> None:
     study, spec = store.load_sweep(storage, name)
     # Only --dask moves a resumed sweep: DIGITLAB_DASK_SCHEDULER is where new sweeps go, and the page launches a
     # sweep's driver with its study's own choice (this machine, or the cluster it names).
-    changed = replace(spec, trials=args.trials or spec.trials, parallel=args.parallel or spec.parallel,
+    changed = replace(spec, trials=spec.trials if args.trials is None else args.trials,
+                      parallel=spec.parallel if args.parallel is None else args.parallel,
                       dask=scheduler if args.dask else spec.dask)
     if changed != spec:
         study.set_user_attr(store.SWEEP_ATTR, changed.to_json())
