@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def load_predictor_or_exit(model: str | None):
 
 
 def registered_json(entry) -> dict:
-    """What the CLI prints about a model it has just written into models/."""
-    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "version": entry.card.get("version")}
+    """What the CLI prints about a model it has just written into models/: the name it is registered under, and
+    whether everyone now gets it (read back from models/, so it is true whatever the command did)."""
+    return {"name": entry.name, "path": str(entry.path), "sha256": entry.sha256, "version": entry.card.get("version"),
+            "default": model_everyone_gets() == entry.name}
 
 
 def add_promote_parser(subparsers) -> None:
@@ -83,7 +86,7 @@ def run_promote(args) -> int:
     except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({**registered_json(entry), "default": model_everyone_gets() == entry.name}))
+    print(json.dumps(registered_json(entry)))
     note_who_gets_the_default(entry.name)
     return 0
 
@@ -115,8 +118,7 @@ def run_restore(args) -> int:
     except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({**registered_json(entry), "restored_from_version": args.version,
-                      "default": model_everyone_gets() == entry.name}))
+    print(json.dumps({**registered_json(entry), "restored_from_version": args.version}))
     note_who_gets_the_default(entry.name)
     return 0
 
@@ -133,7 +135,7 @@ def note_who_gets_the_default(name: str) -> None:
     active = model_everyone_gets()
     if active != name:
         print(f"note: everyone still gets '{active}'. To give everyone '{name}': "
-              f"python -m digitlab set-default {name}", file=sys.stderr)
+              f"python -m digitlab set-default {shlex.quote(name)}", file=sys.stderr)
 
 
 def run_set_default(args) -> int:
@@ -150,7 +152,7 @@ def run_set_default(args) -> int:
     except (ModelLoadError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({**registered_json(entry), "default": True}))
+    print(json.dumps(registered_json(entry)))
     return 0
 
 
@@ -171,7 +173,9 @@ def run_models(args) -> int:
             print(json.dumps(row))
         else:
             mark = "*" if row["default"] else " "
-            usage = f"  [unusable: {entry.problem}]" if entry.problem else f"  --model {row['model_argument']}"
+            # Quoted as a shell needs it: a run's given name may hold spaces or quotes, and is copied into commands.
+            usage = (f"  [unusable: {entry.problem}]" if entry.problem
+                     else f"  --model {shlex.quote(row['model_argument'])}")
             print(f"{mark} {entry.label:<60}{usage}")
     if not args.json:  # the JSON lines are digit models only, one per line, as --model takes them
         print(number_reader_line())

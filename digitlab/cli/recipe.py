@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -22,20 +23,30 @@ def add_recipe_parser(subparsers) -> None:
 
 
 def run_recipe_command(args) -> int:
+    from digitlab.cli.train import pen_digits_refusal
     from digitlab.datasets.pendigits import pendigits_path
     from digitlab.datasets.unipen import unipen_path
     from digitlab.store.registry import ModelLoadError
     from digitlab.training.jobs import RunMemoryError, RunQuotaError, TrainingBusyError
-    from digitlab.training.recipe import RecipeError, run_recipe
+    from digitlab.training.recipe import RecipeError, RecipeStopped, run_recipe, stop_on_signals
 
     pen_digits, unipen = args.pen_digits or pendigits_path(), args.unipen or unipen_path()
     if pen_digits is None or unipen is None:
         print("error: the recipe trains on pendigits-orig.tra and unipen-dev.tar.gz; give --pen-digits and "
               "--unipen (see ../shared/data/README.md).", file=sys.stderr)
         return 2
+    refusal = pen_digits_refusal(str(pen_digits))  # before run_recipe makes the folder for its runs
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     try:
-        result = run_recipe(args.out, str(pen_digits), str(unipen), seed=args.seed, tiny=args.tiny,
-                            report=lambda line: print(line, file=sys.stderr))
+        with stop_on_signals():  # SIGTERM or Ctrl-C: the step's trainer is ended, then RecipeStopped
+            result = run_recipe(args.out, str(pen_digits), str(unipen), seed=args.seed, tiny=args.tiny,
+                                report=lambda line: print(line, file=sys.stderr))
+    except RecipeStopped as stopped:
+        print(f"error: {stopped}", file=sys.stderr)
+        stop_signal = signal.Signals.__members__.get(stopped.reason)
+        return 128 + stop_signal.value if stop_signal else 1  # as a shell reports a command a signal ended
     except (FileExistsError, ValueError, RunMemoryError, RunQuotaError, TrainingBusyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -36,6 +36,24 @@ def build_ensemble(members: list, name: str = "ensemble"):
     return keras.Model(inputs, keras.layers.Average(name="mean_probability")(outputs), name=name)
 
 
+def refuse_repeated_members(named: list[Path | str], entries: list) -> None:
+    """Raise ValueError when two of the names given resolve to one model file.
+
+    A model averaged with itself is that model again, under a card that claims several members and the
+    cost of one forward pass each: the same run given twice (as its folder, its name, its model file, or a
+    path with .. or a link in it) is a mistake to point out, not an ensemble.
+    """
+    names_by_file: dict[Path, list[str]] = {}
+    for text, entry in zip(named, entries):
+        names_by_file.setdefault(Path(entry.path).resolve(), []).append(str(text))
+    for model_file, names in names_by_file.items():
+        if len(names) > 1:
+            quoted = [f"'{text}'" for text in names]
+            given = f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+            raise ValueError(f"{given} are the same model ({model_file}). An ensemble averages different "
+                             "models: give each run or model once.")
+
+
 def ensemble_command(members: list[str], name: str) -> str:
     return " ".join(["python -m digitlab ensemble", *members, "--name", name])
 
@@ -58,6 +76,7 @@ def create_ensemble(run_dirs: list[Path | str], name: str, mnist=None, directory
         if entry.card.get("partial"):
             raise ModelLoadError(f"{entry.name} was stopped early; only finished runs are averaged.")
         entries.append(entry)
+    refuse_repeated_members(run_dirs, entries)
     model = build_ensemble([load_entry(entry) for entry in entries], name=name)
 
     with tempfile.TemporaryDirectory(prefix="digitlab-ensemble-") as staging_dir:

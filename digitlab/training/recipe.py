@@ -6,6 +6,8 @@ and waited for. The polish run's config carries the record of the steps before i
 card of any model promoted from it) lists every step's command, time and data sha256, written by code
 alone (digitlab.store.model_cards.recipe_step). The candidate is the polish run registered as `default`
 in `<out>/candidate/`; replacing the shipped default is left to a person, with the command printed.
+Stopped (SIGTERM, Ctrl-C), the recipe ends the trainer of the step it is waiting for; the steps that
+finished are kept, and the same command into the same folder goes on after them.
 
 TensorFlow uses a GPU wherever it sees one; nothing here asks for one, so the recipe runs without.
 """
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,6 +34,10 @@ CANDIDATE_NAME = "default"
 POLL_SECONDS = 2.0
 TINY_MNIST_IMAGES = 300  # --tiny: a few hundred MNIST images and one epoch a step, to check the wiring, not to learn
 TINY_NON_DIGITS = 60
+# A stopped recipe asks its step's trainer to end (SIGTERM) and kills it if it has not within this long,
+# so that the trainer never outlives the recipe holding the training lock.
+TRAINER_END_PATIENCE_SECONDS = 5.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # `kill`, a service manager, or Ctrl-C
 
 # The three steps. The teacher reads digits only, from every pen source; the student learns "not a digit"
 # too (generated non-digits and real letters) and distils the teacher's beliefs where it reads the label;
@@ -44,6 +52,64 @@ POLISH = replace(STUDENT, epochs=3, lr=1e-4, augment=False, title="recipe defaul
 
 class RecipeError(RuntimeError):
     """A step did not finish; the message names it and says why."""
+
+
+class RecipeStopped(RecipeError):
+    """The recipe was stopped from outside (reason: e.g. "SIGTERM"); the trainer of the step it was on was ended."""
+
+    def __init__(self, reason: str, step: str | None = None):
+        self.reason, self.step = reason, step
+        during = f" during its {step} step, whose training run was ended" if step else ""
+        super().__init__(f"The recipe was stopped ({reason}){during}. The steps that finished are kept: the same "
+                         "command, into the same folder, goes on after them.")
+
+
+@dataclass
+class _StopState:
+    launching: bool = False  # start_run is launching a trainer: a stop waits until it has returned
+    pending: str | None = None  # the signal that came meanwhile
+
+
+_STOP = _StopState()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within the block (in the main thread), SIGTERM and SIGINT raise RecipeStopped, so that the recipe ends the
+    trainer of its step before it exits: SIGTERM would otherwise end this process at once, and neither signal
+    reaches the trainer, which runs in a session of its own. A signal the process was started ignoring (SIGINT
+    under nohup, or `&` in a script) stays ignored."""
+    handled = [stop_signal for stop_signal in STOP_SIGNALS if signal.getsignal(stop_signal) is not signal.SIG_IGN]
+
+    def stop(signal_number, _frame):
+        for stop_signal in handled:  # a second Ctrl-C must not cut short the ending of the trainer
+            signal.signal(stop_signal, signal.SIG_IGN)
+        name = signal.Signals(signal_number).name
+        if _STOP.launching:
+            _STOP.pending = name
+            return
+        raise RecipeStopped(name)
+
+    previous = {stop_signal: signal.signal(stop_signal, stop) for stop_signal in handled}
+    try:
+        yield
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler)
+        _STOP.pending = None
+
+
+@contextmanager
+def _launching() -> Iterator[None]:
+    """Hold a stop back while start_run launches a trainer, and raise it once start_run has returned: stopped
+    after launching, start_run would remove the run folder while the new trainer is writing into it."""
+    _STOP.launching = True
+    try:
+        yield
+    finally:
+        _STOP.launching = False
+    if _STOP.pending:
+        raise RecipeStopped(_STOP.pending)
 
 
 @dataclass(frozen=True)
@@ -140,7 +206,10 @@ def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: boo
         if run is not None:
             report(f"{name}: {run.name} finished earlier, MNIST test {run.status.test_accuracy}")
         else:
-            run = _train_step(jobs, config, out, settings)
+            try:
+                run = _train_step(jobs, config, out, settings)
+            except RecipeStopped as stopped:
+                raise RecipeStopped(stopped.reason, name) from None
             report(f"{name}: {run.name} {run.state} in {run.status.elapsed or 0:.0f} s, "
                    f"MNIST test {run.status.test_accuracy}")
         if run.state != "done":
@@ -154,9 +223,63 @@ def run_recipe(out: Path, pen_digits: str, unipen: str, seed: int = 0, tiny: boo
 
 
 def _train_step(jobs, config: TrainConfig, root: Path, settings) -> Run:
-    """Start one run as the Train page does and wait for its trainer to end; the run as it ended."""
-    run = jobs.start_run(config, settings, root=root)
-    while run.is_active:  # refresh_run marks a run whose trainer died without a word as failed
-        time.sleep(POLL_SECONDS)
-        run = jobs.refresh_run(read_run(run.dir))
+    """Start one run as the Train page does and wait for its trainer to end; the run as it ended.
+
+    Stopped (RecipeStopped from the command's signal handler, or KeyboardInterrupt), it ends the trainer before
+    passing the stop on: the trainer runs in a session of its own, so neither Ctrl-C nor a SIGTERM to the recipe
+    reaches it, and it would otherwise go on training, holding the training lock, for a recipe that has gone.
+    Any other error leaves the trainer to finish its step, which a second recipe into the folder then takes up.
+    """
+    try:
+        with _launching():
+            run = jobs.start_run(config, settings, root=root)
+        while run.is_active:  # refresh_run marks a run whose trainer died without a word as failed
+            time.sleep(POLL_SECONDS)
+            run = jobs.refresh_run(read_run(run.dir))
+    except (RecipeStopped, KeyboardInterrupt):
+        end_trainers(root)
+        raise
     return run
+
+
+def end_trainers(root: Path) -> None:
+    """End the trainers this process started for runs in root: SIGTERM, then SIGKILL after a few seconds.
+
+    Found among this process's own children by their command line rather than by the run's job.json, so that
+    a KeyboardInterrupt inside start_run, after it has launched the trainer, leaves none behind either. Each run
+    still marked as training is then marked failed, saying why, so its folder does not claim a live trainer.
+    """
+    import psutil
+
+    from digitlab.store import run_folder as runs
+    from digitlab.training.jobs import trainer_command
+
+    trainers = {}
+    for child in psutil.Process().children():
+        try:
+            command = child.cmdline()
+        except psutil.Error:  # ended meanwhile
+            continue
+        run_dir = Path(command[-1]) if command else None
+        if run_dir is not None and run_dir.parent == root and command == trainer_command(run_dir):
+            trainers[child] = run_dir
+    for trainer in trainers:
+        try:
+            trainer.terminate()  # SIGTERM: the trainer sets no handler for it, so it ends at once
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(list(trainers), timeout=TRAINER_END_PATIENCE_SECONDS)
+    for trainer in alive:
+        try:
+            trainer.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=TRAINER_END_PATIENCE_SECONDS)
+    for run_dir in trainers.values():
+        try:
+            if read_run(run_dir).is_active:
+                runs.update_status(run_dir, state="failed", finished_at=time.time(), eta=None,
+                                   message="Ended when the recipe that started it was stopped, before it finished. "
+                                           "The recipe trains this step again when it is run again into this folder.")
+        except (OSError, ValueError):  # start_run removes the folder of a run interrupted as it launched
+            pass

@@ -31,6 +31,7 @@ def test_ensemble_predicts_the_mean_of_its_members_and_becomes_active(models_dir
 
     assert exit_code == 0
     assert printed["name"] == "pair" and active_model_name(models_dir) == "pair"
+    assert printed["default"] is True, "the output says that everyone now gets the ensemble"
     entry = entry_for_path(models_dir / "pair.keras")
     assert entry.usable and entry.sha256 == printed["sha256"]
     card = entry.card
@@ -52,6 +53,28 @@ def test_ensemble_of_one_run_is_refused_with_a_message(models_dir, small_run, ca
     assert main(["ensemble", str(small_run), "--name", "solo"]) == 2
     assert "at least 2" in capsys.readouterr().err
     assert not (models_dir / "solo.keras").exists()
+
+
+@pytest.mark.parametrize("namings, said", [
+    (["{small}", "{small}", "{small}"], "'{small}', '{small}' and '{small}'"),  # an "ensemble" of one model copied
+    (["{small}", "{mlp}", "{small}/../small-run/model.keras"],  # its folder, then its model file by another path
+     "'{small}' and '{small}/../small-run/model.keras'"),
+], ids=["three-times", "folder-and-its-model-file"])
+def test_ensemble_naming_one_run_twice_is_refused_with_a_message(models_dir, small_run, mlp_run, namings, said,
+                                                                 capsys):
+    """Test that a run given twice, however its path is written, is refused before anything is averaged, saying
+    which arguments are the same model, and that nothing is registered or made the default."""
+    members = [naming.format(small=small_run, mlp=mlp_run) for naming in namings]
+
+    exit_code = main(["ensemble", *members, "--name", "copies"])
+
+    error = capsys.readouterr().err
+    assert exit_code == 2
+    same_file = (small_run / "model.keras").resolve()
+    assert f"{said.format(small=small_run)} are the same model ({same_file})" in error, error
+    assert "give each run or model once" in error
+    assert not (models_dir / "copies.keras").exists() and not (models_dir / "copies.json").exists()
+    assert active_model_name(models_dir) != "copies"
 
 
 def test_ensemble_with_an_altered_member_is_refused(models_dir, small_run, mlp_run, tmp_path, capsys):

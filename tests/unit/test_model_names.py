@@ -102,3 +102,24 @@ def test_promote_takes_a_runs_given_name_and_refuses_a_shared_one(named_runs, sm
     shared = digitlab("promote", "twin", "--name", "t", models_dir=models_dir, runs_dir=named_runs)
     assert shared.returncode == 2 and "'twin' is the name of 2 runs" in shared.stderr
     assert not (models_dir / "t.json").exists()
+
+
+def test_models_quotes_a_name_with_spaces_as_the_next_command_must_be_given_it(small_run, small_models_dir, tmp_path):
+    """Test that `models` shows a given name holding spaces and an apostrophe the way a shell must be given it,
+    so that the --model text copied from the listing picks that run, and that --json keeps the name as it is."""
+    import shlex
+
+    runs_dir = tmp_path / "runs"
+    name = "Anna's first run"
+    make_run(runs_dir, "20260101-120000-cnn-small", "done", model_from=small_run,
+             config=TrainConfig(**SETTINGS, title=name), test_accuracy=0.9602)
+
+    listed = digitlab("models", models_dir=small_models_dir, runs_dir=runs_dir)
+
+    assert listed.returncode == 0, listed.stderr
+    line = next(line for line in listed.stdout.splitlines() if line.lstrip().startswith(name))
+    typed = line.split("  --model ", 1)[1]
+    assert typed == shlex.quote(name) and shlex.split(typed) == [name]
+    rows = [json.loads(row) for row in digitlab("models", "--json", models_dir=small_models_dir,
+                                                runs_dir=runs_dir).stdout.splitlines()]
+    assert [row["model_argument"] for row in rows if row["name"].startswith("run:")] == [name]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,9 +37,13 @@ def _small_pendigits(path: Path) -> Path:
     return path
 
 
+def _recipe_command(out: Path, pen: Path, unipen: Path) -> list[str]:
+    return [sys.executable, "-m", "digitlab", "recipe", "default", "--out", str(out), "--seed", "3",
+            "--pen-digits", str(pen), "--unipen", str(unipen), "--tiny"]
+
+
 def _recipe(out: Path, pen: Path, unipen: Path) -> tuple[list[str], subprocess.CompletedProcess]:
-    command = [sys.executable, "-m", "digitlab", "recipe", "default", "--out", str(out), "--seed", "3",
-               "--pen-digits", str(pen), "--unipen", str(unipen), "--tiny"]
+    command = _recipe_command(out, pen, unipen)
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -98,3 +104,54 @@ def test_a_folder_that_holds_a_recipe_is_refused(two_recipes):
     out, command, _ = two_recipes[0]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "already holds" in done.stderr and "Traceback" not in done.stderr
+
+
+def _first_trainer(recipe: subprocess.Popen, timeout: float):
+    """The recipe's first training process (`train --run-dir`), once it has started; fails if none starts."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and recipe.poll() is None:
+        for child in psutil.Process(recipe.pid).children():
+            try:
+                if "--run-dir" in child.cmdline():
+                    return child
+            except psutil.Error:  # between fork and exec, or gone
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"the recipe started no trainer: {recipe.communicate(timeout=30)[1][-3000:]}")
+
+
+def test_a_stopped_recipe_ends_its_training_run_and_frees_the_training_lock(tmp_path):
+    """Test that SIGTERM to a recipe that is training its first step ends that step's trainer (which runs in a
+    session of its own, out of the signal's reach) within a few seconds, frees the training lock, and exits
+    nonzero saying it was stopped and that finished steps are kept."""
+    import psutil
+
+    from digitlab.training.run_lock import holder
+
+    pen, unipen = _small_pendigits(tmp_path / "pen.tra"), write_small_unipen(tmp_path / "unipen.tar.gz")
+    out = tmp_path / "recipe"
+    recipe = subprocess.Popen(_recipe_command(out, pen, unipen), cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    trainer = None
+    try:
+        trainer = _first_trainer(recipe, timeout=120)
+        run_dir = Path(trainer.cmdline()[-1])
+        recipe.send_signal(signal.SIGTERM)
+
+        _, stderr = recipe.communicate(timeout=30)
+        gone, _ = psutil.wait_procs([trainer], timeout=10)
+        assert gone, "the trainer outlived the recipe that started it"
+        assert holder(out) is None, "the training lock is still held"
+        assert recipe.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
+        assert "The recipe was stopped (SIGTERM) during its teacher step" in stderr
+        assert "The steps that finished are kept" in stderr
+        ended = read_run(run_dir)  # what the Train page and a second recipe see of the step it was training
+        assert ended.state == "failed" and "Ended when the recipe that started it was stopped" in ended.status.message
+    finally:  # on failure: end what this test started, the recipe and the trainer it left behind
+        if recipe.poll() is None:
+            recipe.kill()
+        if trainer is not None and trainer.is_running():
+            trainer.kill()
+        recipe.communicate(timeout=30)
