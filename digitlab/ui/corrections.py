@@ -34,18 +34,12 @@ FEEDBACK_KEY = "bank_feedback"  # the container of what an answer did, placed be
 # Where the answer's feedback and the bar stand. On a wide screen the feedback is drawn last in the reading's
 # column (so the metric and chart keep their places and are updated in place) and shown first, just under the
 # bar. On a phone the page stacks: the bar comes right after the reading and its feedback, before Why? (the
-# drawing area's wrappers give way, display: contents, so the bar can stand between its parts).
+# drawing area's wrappers give way there, digit_reading.NARROW_SCREEN_CSS, so the bar can stand between its parts).
 PANEL_CSS = """<style>
 @media (min-width: 641px) {
   .st-key-bank_feedback, [data-testid="stVerticalBlock"] > :has(> .st-key-bank_feedback) { order: -1; }
 }
 @media (max-width: 640px) {
-  [data-testid="stVerticalBlock"]:has(.st-key-bank_panel)
-    > :has(.st-key-drawing-canvas-slot):not(:has(.st-key-bank_panel)),
-  [data-testid="stVerticalBlock"]:has(.st-key-bank_panel)
-    > :has(.st-key-drawing-canvas-slot):not(:has(.st-key-bank_panel)) > [data-testid="stVerticalBlock"] {
-    display: contents;
-  }
   [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
   [data-testid="stVerticalBlock"] > .st-key-why_panel,
   [data-testid="stVerticalBlock"] > :has(.st-key-why_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 2; }

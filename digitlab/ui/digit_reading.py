@@ -2,8 +2,12 @@
 
 Each stroke on the canvas sends the drawing to the server. Inside a fragment, that reruns only the
 drawing area: not app.py, not the sidebar with its model list, not the page's title and tabs, not the
-Right/Wrong panel under it. So a stroke costs the same however many runs and models there are, and
-what the browser redraws per stroke is the answer itself.
+Right/Wrong panel above it. So a stroke costs the same however many runs and models there are.
+
+The fragment holds only the canvas and what a stroke changes: the browser re-renders every element of a
+fragment after each of its runs, changed or not (three passes per stroke), so the brush, Clear, the
+drawing hint and the Why? panel stand outside it. The Why? panel, while open, follows the drawing by
+rerunning the page (a stroke then costs a page run; closed, it costs nothing).
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from digitlab.serving.predictor import Prediction
 from digitlab.ui import canvas
 from digitlab.store.registry import ModelEntry
-from digitlab.ui.corrections import offer_reading, save_feedback
+from digitlab.ui.corrections import drawing_key, offer_reading, save_feedback
 from digitlab.ui.figures.probabilities import pixel_image, png_data_url
 from digitlab.ui.probability_chart import probability_bars
-from digitlab.ui.why_panel import why_panel
+from digitlab.ui.why_panel import why_panel, why_panel_open
 
 DRAW_PROMPT = "Draw a digit from 0 to 9 on the black square. The prediction updates after every stroke."
 CANVAS_PANEL_WIDTH = canvas.CANVAS_SIZE + 10
@@ -30,6 +35,10 @@ MODEL_VIEW_CAPTION = "What the model sees: 28 × 28 pixels, centred and scaled l
 SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
 SOURCE_TABS_KEY = "digit_source"  # the Draw page's Draw / Upload tabs
 CHART_KEY = "probability-chart"  # one chart, kept on the page and updated in place
+DRAWN_READING_KEY = "draw_reading"  # the Prediction of the drawing on the canvas (None: nothing drawn)
+EXPLAINED_KEY = "draw_explained"  # drawing_key of the reading the open Why? panel last explained (None: none)
+DRAWING_HINT = "Point at the canvas with a mouse for undo and redo; on a touch screen, Clear starts again."
+BRUSH_SLIDER_WIDTH = 190  # with Clear beside it, as wide as the canvas
 
 
 def send_to_draw_page(image: np.ndarray, caption: str) -> None:
@@ -42,7 +51,8 @@ def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
     """The input, the model's view of it and the answer side by side; they wrap onto rows on a phone."""
     # A fixed-width panel keeps the 280 px canvas whole; ratio-based columns would clip it on a laptop.
     row = st.container(horizontal=True, gap="medium")
-    return row.container(width=CANVAS_PANEL_WIDTH), row.container(width=MODEL_VIEW_WIDTH), row.container()
+    return (row.container(width=CANVAS_PANEL_WIDTH, key="drawing-input"), row.container(width=MODEL_VIEW_WIDTH),
+            row.container())
 
 
 def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
@@ -84,7 +94,10 @@ def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGe
 
 # On a phone the panels stack, and the full answer lands below the canvas, out of sight while drawing.
 # A one-line reading above the canvas shows only on narrow screens; the canvas's hover toolbar (undo,
-# redo, reset) opens above the canvas, so the canvas keeps room for it instead of covering the caption.
+# redo, reset) opens above the canvas, so the canvas keeps room for it instead of covering the tools.
+# On a phone the drawing area's row and the fragment's wrappers give way (display: contents), so that the
+# canvas, with the reading above it and the hint under it, comes first and the brush and Clear stand right under
+# it, before the model's view and the answer, though they are outside the fragment, above it on a wide screen.
 # The Right/Wrong bar sits above the drawing area on a wide screen, beside the reading; on a phone it
 # moves below it (flex order), so the canvas and the one-line reading stay in sight while drawing.
 # The reading keeps the height of two lines whatever it says: the two-line hint before the first
@@ -93,6 +106,14 @@ NARROW_SCREEN_CSS = """<style>
 .st-key-phone-reading { display: none; }
 @media (max-width: 640px) {
   .st-key-phone-reading { display: block; height: 3.2rem !important; min-height: 3.2rem; overflow: hidden; }
+  [data-testid="stVerticalBlock"]:has(> * > .st-key-drawing-tools) > :has(.st-key-drawing-canvas-slot),
+  [data-testid="stVerticalBlock"]:has(> * > .st-key-drawing-tools) > :has(.st-key-drawing-canvas-slot)
+    > [data-testid="stVerticalBlock"],
+  [data-testid="stLayoutWrapper"]:has(> [data-testid="stHorizontalBlock"] > * > .st-key-drawing-input),
+  [data-testid="stHorizontalBlock"]:has(> * > .st-key-drawing-input) {
+    display: contents;
+  }
+  [data-testid="stLayoutWrapper"]:has(> .st-key-drawing-input) { order: -1; }
 }
 .st-key-drawing-canvas-slot { margin-top: 2.6rem; }
 </style>"""
@@ -111,30 +132,48 @@ def phone_reading_text(prediction: Prediction | None) -> str:
 
 
 def drawing_area(predictor, entry: ModelEntry) -> None:
-    """The canvas, its brush and Clear, and the reading of the drawing, under the page's narrow-screen rules.
+    """The brush and Clear, the canvas with the reading of the drawing, and the Why? panel under them.
 
-    The rules are sent once per page run, outside the fragment: a stroke re-sends only the drawing area.
+    The narrow-screen rules, the brush and Clear are sent once per page run, outside the fragment: a stroke
+    re-sends only the canvas and the reading.
     """
     st.html(NARROW_SCREEN_CSS)
-    _drawing_fragment(predictor, entry)
+    # One row above the canvas; on a phone NARROW_SCREEN_CSS moves it under the canvas.
+    with st.container(horizontal=True, vertical_alignment="bottom", key="drawing-tools"):
+        brush_width = st.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
+                                width=BRUSH_SLIDER_WIDTH, help="Pen thickness in canvas pixels. Strokes are thinned "
+                                                               "or thickened to MNIST's width before the model sees them.")
+        canvas.clear_button()  # empties the canvas in the browser: a stroke right after it is never lost
+    _drawing_fragment(predictor, entry, brush_width)
+    reading = st.session_state.get(DRAWN_READING_KEY)
+    st.session_state[EXPLAINED_KEY] = _reading_key(reading) if why_panel_open() else None
+    why_panel(reading, predictor, entry)  # collapsed by default: nothing is computed for it then
+
+
+def _reading_key(prediction: Prediction | None) -> str | None:
+    return None if prediction is None or prediction.mnist is None else drawing_key(prediction)
+
+
+def _only_the_fragment_runs() -> bool:
+    # Streamlit names the fragments a run is limited to; a whole-page run names none.
+    context = get_script_run_ctx()
+    return bool(context is not None and context.fragment_ids_this_run)
 
 
 @st.fragment
-def _drawing_fragment(predictor, entry: ModelEntry) -> None:
+def _drawing_fragment(predictor, entry: ModelEntry, brush_width: int) -> None:
     """Reruns alone after each stroke; the reading's image, metric and chart are updated where they stand."""
     input_column, model_view_column, result_column = reading_panels()
     with input_column:
         phone_reading = st.container(key="phone-reading")
-        canvas_slot = st.container(key=canvas.CANVAS_SLOT_KEY)  # filled below, once the slider has a value
-        brush_width = st.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
-                                help="Pen thickness in canvas pixels. Strokes are thinned or thickened "
-                                     "to MNIST's width before the model sees them.")
-        with canvas_slot:
+        with st.container(key=canvas.CANVAS_SLOT_KEY):
             drawing = canvas.drawing_canvas(brush_width)
-        canvas.clear_button()  # empties the canvas in the browser: a stroke right after it is never lost
-        st.caption("Draw with the mouse or a finger. With a mouse, undo and redo are in the toolbar that opens "
-                   "above the canvas when you point at it; on a touch screen, Clear starts again.")
+        st.caption(DRAWING_HINT)  # static text: a fraction of a millisecond per stroke, where it is read
     prediction = None if drawing is None else predictor.predict_image(drawing)
+    st.session_state[DRAWN_READING_KEY] = prediction
+    if (_only_the_fragment_runs() and why_panel_open()
+            and st.session_state.get(EXPLAINED_KEY) != _reading_key(prediction)):
+        st.rerun(scope="app")  # the open Why? panel, outside the fragment, explains the new drawing
     phone_reading.markdown(phone_reading_text(prediction))
     if prediction is None:
         show_empty_reading(model_view_column, result_column)
@@ -143,5 +182,3 @@ def _drawing_fragment(predictor, entry: ModelEntry) -> None:
     offer_reading(prediction, drawing, "draw", entry.sha256, *canvas.last_canvas_message())  # for the Right/Wrong panel
     with result_column:
         save_feedback()  # what an answer stored for this drawing; nothing once it is redrawn
-    if prediction is not None:
-        why_panel(prediction, predictor, entry)  # collapsed by default: nothing is computed for it then

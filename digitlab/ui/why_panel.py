@@ -25,14 +25,24 @@ FIRST_TIME_NOTE = "once per model, up to a minute"
 MEMBER_KEY = "why_panel_member"
 SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
 THUMBNAIL_SCALE = 3
+NOTHING_TO_EXPLAIN = "Draw a digit: this panel then shows why the model reads it as it does."
+REFUSAL_NOT_EXPLAINED = "The model read no digit here, so there is no reading to explain."
 TRAINING_DIGITS: int | None = None  # index only the first this many training digits (None: all 60,000)
 
 
-def why_panel(prediction: Prediction, predictor, entry: ModelEntry) -> None:
-    """The collapsible "Why?" panel under a reading; computes only while it is open."""
+def why_panel_open() -> bool:
+    """Whether the visitor has the panel open (its state as the page's last run left it)."""
+    return bool(st.session_state.get(PANEL_KEY))
+
+
+def why_panel(prediction: Prediction | None, predictor, entry: ModelEntry) -> None:
+    """The collapsible "Why?" panel under a reading (None: nothing drawn yet); computes only while it is open."""
     panel = st.expander("Why this answer? What the model looked at, and what it resembles", key=PANEL_KEY,
                         icon=":material/psychology_alt:", on_change="rerun")
-    if not panel.open or prediction.digit is None:
+    if not panel.open:
+        return
+    if prediction is None or prediction.digit is None:
+        panel.info(NOTHING_TO_EXPLAIN if prediction is None else REFUSAL_NOT_EXPLAINED)
         return
     with panel:
         ready_key = f"{READY_KEY_PREFIX}{entry.sha256}"

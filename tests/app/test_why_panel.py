@@ -90,3 +90,15 @@ def test_the_first_explanation_says_what_it_is_doing_and_later_ones_go_straight_
 
     at.run()
     assert not at.exception and len(at.status) == 0, "the next explanation needs no status box"
+
+
+def test_the_panel_is_offered_before_any_drawing_and_asks_for_one(monkeypatch, model_entry):
+    """Test that an empty canvas already shows the Why? panel (it no longer appears only after the first stroke), and
+    that opened before anything is drawn it says to draw a digit instead of explaining nothing."""
+    at = draw_page(monkeypatch, model_entry, None, panel_open=False)
+    assert not at.exception
+    assert [expander.label for expander in at.expander] == ["Why this answer? What the model looked at, and what it resembles"]
+    at = draw_page(monkeypatch, model_entry, None, panel_open=True)
+    assert not at.exception
+    assert [info.value for info in at.expander[0].info] == ["Draw a digit: this panel then shows why the model reads "
+                                                           "it as it does."]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ARTIFACTS, save_screenshot, wait_for_app_idle
-from tests.e2e.drawing import ZERO, draw, expect_prediction, open_draw_page
+from tests.e2e.drawing import ONE, ZERO, clear_canvas, draw, expect_prediction, open_draw_page
 
 PANEL_TIMEOUT = 180_000  # ms: the first opening embeds the 60,000 training digits for this model
 
 
 def test_why_panel_opens_and_explains_the_drawing(page, app_url):
-    """Test that opening Why? after drawing shows saliency, similar training digits, what-ifs and feature maps."""
+    """Test that opening Why? after drawing shows saliency, similar training digits, what-ifs and feature maps, and
+    that while it is open it follows the drawing: cleared, it asks for a digit; redrawn, it explains the new one."""
     page.goto(app_url)
     wait_for_app_idle(page, timeout=PANEL_TIMEOUT)  # the first visit loads the model: slow on a busy machine
     open_draw_page(page, app_url)
@@ -30,6 +31,14 @@ def test_why_panel_opens_and_explains_the_drawing(page, app_url):
     save_screenshot(page, "draw-why-panel")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     panel.screenshot(path=str(ARTIFACTS / "draw-why-panel-open.png"))
+
+    # The panel stands outside the per-stroke fragment: while open, a change of drawing reruns the page for it.
+    clear_canvas(page)
+    expect(panel.get_by_text("Draw a digit: this panel then shows why")).to_be_visible(timeout=PANEL_TIMEOUT)
+    expect(panel.get_by_text("Where the ink counted", exact=True)).not_to_be_visible()
+    draw(page, ONE)
+    expect_prediction(page, "1")
+    expect(panel.get_by_text("Red ink argued for 1")).to_be_visible(timeout=PANEL_TIMEOUT)
 
     page.get_by_text("Why this answer?").click()  # closing it hides the explanation again
     expect(panel.get_by_text("Where the ink counted", exact=True)).not_to_be_visible(timeout=PANEL_TIMEOUT)
