@@ -5,8 +5,8 @@ drawing area: not app.py, not the sidebar with its model list, not the page's ti
 Right/Wrong panel above it. So a stroke costs the same however many runs and models there are.
 
 The fragment holds only the canvas and what a stroke changes: the browser re-renders every element of a
-fragment after each of its runs, changed or not (three passes per stroke), so the brush, Clear, the
-drawing hint and the Why? panel stand outside it. The Why? panel, while open, follows the drawing by
+fragment after each of its runs, changed or not (three passes per stroke), so the brush, Clear and the
+Why? panel stand outside it. The Why? panel, while open, follows the drawing by
 rerunning the page (a stroke then costs a page run; closed, it costs nothing).
 """
 
