@@ -37,22 +37,25 @@ def refused_by_argparse(capsys, *args: str) -> str:
 
 @pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"\x89PNG\r\n\x1a\n\x00\xff", b""],
                          ids=["passwd-text", "binary", "empty"])
-@pytest.mark.parametrize("command", ["train", "recipe"])
+@pytest.mark.parametrize("command", ["train", "recipe", "number-reader"])
 def test_a_pen_digits_file_with_no_pen_digits_is_refused_before_any_run_folder(tmp_path, command, content):
-    """Test that `train --pen-digits /etc/passwd` (or recipe's), or any file with no pendigits digit in it, is
-    refused naming the file, with exit 2 and no run folder (it used to train on MNIST alone, as if with pen
-    digits)."""
+    """Test that `train --pen-digits /etc/passwd` (or recipe's, or number-reader's), or any file with no pendigits
+    digit in it, is refused naming the file, with exit 2 and no run folder (it used to train on MNIST alone, as if
+    with pen digits)."""
     not_pen_digits = tmp_path / "passwd"
     not_pen_digits.write_bytes(content)
-    recipe_out = tmp_path / "recipe"
-    options = (["--arch", "mlp", "--epochs", "1", "--limit", "200"] if command == "train" else
-               ["default", "--tiny", "--out", str(recipe_out), "--unipen", str(tmp_path / "unipen-dev.tar.gz")])
+    out_folder = tmp_path / "recipe"
+    options = {"train": ["--arch", "mlp", "--epochs", "1", "--limit", "200"],
+               "recipe": ["default", "--tiny", "--out", str(out_folder),
+                          "--unipen", str(tmp_path / "unipen-dev.tar.gz")],
+               "number-reader": ["--out", str(out_folder), "--numbers", "64", "--epochs", "1", "--mnist-numbers", "0"],
+               }[command]
     done = digitlab(command, *options, "--pen-digits", str(not_pen_digits), tmp_path=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.splitlines() == [f"error: {not_pen_digits} holds no pen digits in the pendigits format "
                                         "(UNIPEN text of .SEGMENT digits with pen strokes); give pendigits-orig.tra "
                                         "(see ../shared/data/README.md)."]
-    assert not (tmp_path / "runs").exists() and not recipe_out.exists()
+    assert not (tmp_path / "runs").exists() and not out_folder.exists()
 
 
 @pytest.mark.parametrize("options, words", [
