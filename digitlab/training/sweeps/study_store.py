@@ -139,7 +139,7 @@ def has_sweeps(url: str | None = None) -> bool:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") and not os.path.exists(
             parsed.database):
         return False  # connecting would create the file
-    engine = create_engine(url, connect_args={} if parsed.get_backend_name() == "sqlite" else server_connect_args(url))
+    engine = create_engine(url, connect_args=server_connect_args(url))  # the bank's bounded waits; none for SQLite
     try:
         return inspect(engine).has_table("studies")
     finally:
