@@ -64,7 +64,7 @@ def fake_trainer(holding_lock_for: Path | None = None) -> subprocess.Popen:
 def make_run(root: Path, name: str, state: str, *, model_from: Path | None = None, pid: int | None = None,
              config: TrainConfig | None = None, test_accuracy: float | None = 0.91,
              warning: str | None = None, started_by: str | None = None, started_at: float | None = None,
-             log: str = "Epoch 1/3\n") -> Path:
+             log: str = "Epoch 1/3\n", started_in: str = "") -> Path:
     """A run folder as the trainer leaves it in `state`: running, done, stopped, failed, or stale.
 
     done and stopped runs need model_from, a run folder whose model.keras is copied. running needs the
@@ -75,7 +75,7 @@ def make_run(root: Path, name: str, state: str, *, model_from: Path | None = Non
     started_at = started_at if started_at is not None else time.time() - 120
     if started_by is not None:
         runs.write_job(run_dir, JobRecord(pid=pid, command=trainer_command(run_dir),
-                                               launched_at=started_at, started_by=started_by))
+                                               launched_at=started_at, started_by=started_by, started_in=started_in))
     (run_dir / runs.LOG_FILE).write_text(log)
     history = HistoryWriter(run_dir)
     for row in HISTORY_ROWS[: 2 if state in ("running", "stale", "failed") else 4]:

@@ -134,6 +134,29 @@ def client_address(peer: str | None, headers: Mapping[str, str] | Iterable[tuple
     return peer or None
 
 
+BROWSER_COOKIE_NAME = "_streamlit_xsrf"  # Streamlit's own cookie (server.enableXsrfProtection, on by default)
+
+
+def browser_secret(xsrf_cookie: str | None) -> str | None:
+    """The random secret inside Streamlit's XSRF cookie, as hex: one per browser, the same on every reload.
+
+    Classmates behind one school's address are one address, but each browser has its own cookie, and no
+    other browser knows it. Streamlit re-masks the cookie on every page load ("2|mask|masked token|time"),
+    so the token under the mask is what stays. None where there is no such cookie (XSRF protection turned
+    off) or it is not in that form.
+    """
+    fields = (xsrf_cookie or "").strip("\"'").split("|")
+    if len(fields) != 4 or fields[0] != "2":
+        return None
+    try:
+        mask, masked = bytes.fromhex(fields[1]), bytes.fromhex(fields[2])
+    except ValueError:
+        return None
+    if len(mask) != 4 or len(masked) < 16:  # Streamlit's masks are 4 bytes, its tokens 16
+        return None
+    return bytes(byte ^ mask[i % 4] for i, byte in enumerate(masked)).hex()
+
+
 def _is_proxy_address(address: str) -> bool:
     ip = _ip_address(address)
     return ip is not None and (ip.is_loopback or ip.is_private)

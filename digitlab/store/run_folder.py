@@ -92,6 +92,10 @@ class Run:
         return self.job.started_by if self.job else "local"
 
     @property
+    def started_in(self) -> str:
+        return self.job.started_in if self.job else ""
+
+    @property
     def duration(self) -> float | None:
         """Seconds it trained (so far, while active)."""
         if self.is_active and self.started_at:

@@ -99,6 +99,7 @@ class JobRecord:
     command: list[str] = field(default_factory=list)  # exactly what was launched
     launched_at: float | None = None  # when (epoch seconds)
     started_by: str = ""  # who started it: a visitor's id, or "local"
+    started_in: str = ""  # the browser it was started in, as a token (training.visitors); "" where none was sent
     create_time: float | None = None  # when that process was created (psutil): a later one reusing the pid is not it
 
     @classmethod
@@ -109,5 +110,5 @@ class JobRecord:
         return cls(pid=pid if isinstance(pid, int) else None,
                    command=[str(part) for part in data["command"]] if isinstance(data.get("command"), list) else [],
                    launched_at=data.get("launched_at") if isinstance(data.get("launched_at"), (int, float)) else None,
-                   started_by=str(data.get("started_by") or ""),
+                   started_by=str(data.get("started_by") or ""), started_in=str(data.get("started_in") or ""),
                    create_time=data.get("create_time") if isinstance(data.get("create_time"), (int, float)) else None)

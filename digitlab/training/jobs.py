@@ -40,8 +40,8 @@ from digitlab.training.run_lock import HeldLock, TrainingBusyError, holder, take
 from digitlab.store.run_records import JobRecord
 from digitlab.store.run_records import ACTIVE_STATES, FINISHED_STATES
 from digitlab.training.memory_budget import estimate_run_memory
-from digitlab.training.visitors import (LOCAL_USER, NotYourRunError, Requester, check_may_control, quota_refusal,
-                                        visitor_token)
+from digitlab.training.visitors import (LOCAL_USER, NotYourRunError, Requester, browser_token, check_may_control,
+                                        quota_refusal, visitor_token)
 
 # Seconds two readings of one process's create time may differ: psutil adds the boot time, a whole second that
 # shifts when the clock is set. A process that reused the pid started long after the trainer did.
@@ -183,15 +183,15 @@ def active_run(root: Path | None = None) -> Run | None:
 
 
 def start_run(config: TrainConfig, settings: Settings | None = None, root: Path | None = None,
-              started_by: str = LOCAL_USER, bank: BankDrawings | None = None) -> Run:
+              started_by: str = LOCAL_USER, bank: BankDrawings | None = None, started_in: str | None = None) -> Run:
     """Write config (and the bank snapshot it trains on) into a new run folder and launch its trainer.
 
     Returns the starting run.
 
-    started_by names who asked (the viewer's id, or "local"); visitors are held to the per-hour quota,
-    and job.json records only their token (digitlab.training.visitors). Raises ValueError (bad config,
-    or one this deployment does not allow), RunMemoryError (over the memory budget), RunQuotaError or
-    TrainingBusyError.
+    started_by names who asked (the viewer's id, or "local"), started_in the browser's secret where it sent
+    one; visitors are held to the per-hour quota, and job.json records only tokens (training.visitors).
+    Raises ValueError (bad config, or one this deployment does not allow), RunMemoryError (over the memory
+    budget), RunQuotaError or TrainingBusyError.
     """
     settings = settings or load_settings()
     config = replace(config, threads=settings.train_threads)  # the deployment decides what training may use
@@ -224,6 +224,7 @@ def start_run(config: TrainConfig, settings: Settings | None = None, root: Path 
             _CHILDREN[process.pid] = process
             runs.write_job(run_dir, JobRecord(pid=process.pid, command=command, launched_at=time.time(),
                                               started_by=visitor_token(started_by, root),
+                                              started_in=browser_token(started_in, root),
                                               create_time=process_create_time(process.pid)))
     return read_run(run_dir)
 

@@ -11,6 +11,11 @@ A random id per browser session would name nobody too, but a reload would reset 
 
 The owner (and the local user of a `streamlit run` on one's own machine) may control every run; a
 visitor only the runs their own token started. jobs checks it, so no page can forget to.
+
+A class behind one school's router is one address: the quota is the class's (a fresh browser gains no
+runs), but stopping and deleting a run is for the browser that started it. job.json also records, as a
+token under the same key, the browser's own secret (config.access.browser_secret), and a visitor must
+present both. A run recorded without one (started where the browser sent no secret) is its address's.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Requester:
 
     visitor_id: str  # digitlab.ui.access.viewer_id(): "local", or an e-mail, address or session id
     is_owner: bool = False
+    browser: str | None = None  # the browser's secret (config.access.browser_secret), where it sent one
 
     @classmethod
     def owner(cls) -> "Requester":
@@ -110,6 +116,11 @@ def visitor_token(visitor_id: str, root: Path) -> str:
     return TOKEN_PREFIX + digest[:32]
 
 
+def browser_token(secret: str | None, root: Path) -> str:
+    """What job.json records as the browser a run was started in: a keyed hash of its secret, "" for none."""
+    return visitor_token(f"browser:{secret}", root) if secret else ""
+
+
 def started_by_visitor(recorded: str, visitor_id: str, root: Path) -> bool:
     """Whether a run's recorded starter is this viewer: their token, or their plain id (from before tokens)."""
     if not recorded or not visitor_id:
@@ -122,18 +133,21 @@ def started_by_visitor(recorded: str, visitor_id: str, root: Path) -> bool:
         return False
 
 
-def may_control(started_by: str, requester: Requester, root: Path) -> bool:
-    """Whether requester may stop or delete a run its job.json says `started_by` started."""
+def may_control(started_by: str, requester: Requester, root: Path, started_in: str = "") -> bool:
+    """Whether requester may stop or delete a run its job.json says `started_by` started, in browser `started_in`."""
     if requester.is_owner:
         return True
     if started_by in ("", LOCAL_USER) or requester.visitor_id == LOCAL_USER:
         return False  # the owner's runs and the CLI's are the owner's to control
-    return started_by_visitor(started_by, requester.visitor_id, root)
+    if not started_by_visitor(started_by, requester.visitor_id, root):
+        return False
+    return not started_in or started_by_visitor(started_in, f"browser:{requester.browser}" if requester.browser else "",
+                                                root)
 
 
 def check_may_control(run: runs.Run, requester: Requester, action: str) -> None:
     """Raise NotYourRunError unless requester may `action` ("stop", "delete") the run."""
-    if not may_control(run.started_by, requester, Path(run.dir).parent):
+    if not may_control(run.started_by, requester, Path(run.dir).parent, run.started_in):
         raise NotYourRunError(f"Run {run.title} was started by someone else: only the visitor who started it, or the "
                               f"owner of this deployment, can {action} it.")
 

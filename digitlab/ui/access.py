@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from digitlab.config.access import (OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy, client_address,
-                                    is_same_machine)
+from digitlab.config.access import (BROWSER_COOKIE_NAME, OWNER_EMAILS_VAR, OWNER_PASSWORD_HASH_VAR, AccessPolicy,
+                                    browser_secret, client_address, is_same_machine)
 from digitlab.config.deployment import WHILE_BROKEN, Deployment, read_deployment
 from digitlab.config.sign_in_throttle import SignInThrottle
 from digitlab.config.owner_tokens import COOKIE_NAME, LIFETIME_SECONDS, OwnerTokens
@@ -118,6 +118,17 @@ def presented_owner_token() -> str | None:
     """The sign-in token this browser sent with the page's connection, if any."""
     try:
         return st.context.cookies.get(COOKIE_NAME)
+    except (AttributeError, RuntimeError):  # no connection (a bare script run)
+        return None
+
+
+def browser_key() -> str | None:
+    """This browser's own secret, the same on every reload (config.access.browser_secret); None if it sent none.
+
+    A run records it (as a token) so that only this browser, not a classmate at the same address, can stop it.
+    """
+    try:
+        return browser_secret(st.context.cookies.get(BROWSER_COOKIE_NAME))
     except (AttributeError, RuntimeError):  # no connection (a bare script run)
         return None
 

@@ -24,7 +24,7 @@ from digitlab.store.run_folder import Run
 from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
 from digitlab.bank.snapshot import BankDrawings, held_out_people, labelled_people, snapshot_bank
 from digitlab.config.settings import Settings
-from digitlab.ui.access import viewer_id
+from digitlab.ui.access import browser_key, viewer_id
 from digitlab.ui.bank import drawing_bank, viewer_session
 
 EMPTY_BANK_NOTE = ("The drawing bank has no labelled drawings to train on yet. Save some on the Draw page "
@@ -134,7 +134,7 @@ def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
         return None
     config = _form_config(entry)
     try:
-        return jobs.start_run(config, settings, started_by=viewer_id(), bank=snapshot)
+        return jobs.start_run(config, settings, started_by=viewer_id(), started_in=browser_key(), bank=snapshot)
     except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
         st.warning(str(error))
     except (ValueError, OSError) as error:

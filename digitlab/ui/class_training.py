@@ -23,7 +23,7 @@ from digitlab.store import run_folder as runs
 from digitlab.store.registry import ModelLoadError, list_store_models
 from digitlab.training import jobs
 from digitlab.training.bank_fine_tune import DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_REPLAY_IMAGES
-from digitlab.ui.access import current_deployment, viewer_id
+from digitlab.ui.access import browser_key, current_deployment, viewer_id
 from digitlab.ui.bank_fine_tune import fine_tune_config
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.run_live import run_status
@@ -85,7 +85,8 @@ def _start(bank: DrawingBank, chosen: SchoolClass, entry, epochs: int, replay: i
                      title=f"{entry.name} + class {chosen.name}"[:80],
                      notes=f"Fine-tuned on the class {chosen.name} from the Class page.")
     try:
-        run = jobs.start_run(config, current_deployment().settings, started_by=viewer_id(), bank=snapshot)
+        run = jobs.start_run(config, current_deployment().settings, started_by=viewer_id(), started_in=browser_key(),
+                             bank=snapshot)
     except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
         st.warning(str(error))
         return None

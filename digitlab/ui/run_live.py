@@ -29,13 +29,13 @@ STOP_NOT_YOURS = "Only the visitor who started this run, or the owner, can stop 
 
 def viewer_requester() -> Requester:
     """Who this session is when it asks to stop or delete a run (jobs checks it again)."""
-    return Requester(access.viewer_id(), access.viewer_is_owner())
+    return Requester(access.viewer_id(), access.viewer_is_owner(), access.browser_key())
 
 
 def viewer_may_control(run: Run, requester: Requester | None = None) -> bool:
     """Whether this session (requester, else asked now) may stop, force-stop or delete the run: the owner, or the
     visitor who started it."""
-    return may_control(run.started_by, requester or viewer_requester(), run.dir.parent)
+    return may_control(run.started_by, requester or viewer_requester(), run.dir.parent, run.started_in)
 
 
 def watch(run: Run) -> None:

@@ -15,7 +15,7 @@ from digitlab.store.run_folder import Run
 from digitlab.training import jobs
 from digitlab.training.architectures import ARCHITECTURES
 from digitlab.training.memory_budget import estimate_run_memory
-from digitlab.ui.access import current_deployment, viewer_id
+from digitlab.ui.access import browser_key, current_deployment, viewer_id
 from digitlab.ui.bank_fine_tune import bank_drawing_count, bank_snapshot_or_message, fine_tune_panel
 from digitlab.ui.run_live import watch
 from digitlab.ui.train_page_state import NOTICE_KEY
@@ -225,7 +225,7 @@ def _start(settings: Settings) -> None:
         if bank is None:
             return
     try:
-        run = jobs.start_run(config, settings, started_by=viewer_id(), bank=bank)
+        run = jobs.start_run(config, settings, started_by=viewer_id(), started_in=browser_key(), bank=bank)
     except (jobs.TrainingBusyError, jobs.RunQuotaError) as error:
         st.warning(str(error))
         return

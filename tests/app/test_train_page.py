@@ -10,11 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from digitlab.store import run_folder as runs
+from digitlab.training import jobs
 from digitlab.config.access import hash_password
 from digitlab.store.registry import active_model_name
 from digitlab.ui.access import PASSWORD_ACCEPTED_KEY
 from digitlab.ui.runs_table import runs_table_key
-from tests.run_fixtures import fake_trainer, make_run
+from tests.run_fixtures import fake_trainer, make_run, wait_for
 from digitlab.store.run_config import TrainConfig
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "train.py"
@@ -367,6 +368,31 @@ def test_a_visitor_gets_no_stop_for_a_run_they_did_not_start_and_stop_for_their_
     finally:
         trainer.kill()
         trainer.wait()
+
+
+def test_a_run_a_visitor_starts_is_stopped_from_their_browser_only(models_dir, runs_dir, visitor_at, monkeypatch):
+    """Test that Start records the visitor's browser with the run (as a token, not the secret), and that Stop is then
+    offered to that browser and not to a classmate's browser at the same address."""
+    import digitlab.ui.access
+    import digitlab.ui.train_form as train_form
+    from digitlab.training.visitors import browser_token
+
+    ann, bob = "a1" * 16, "b2" * 16  # two browsers' secrets (config.access.browser_secret)
+    monkeypatch.setattr(train_form, "viewer_id", lambda: visitor_at)
+    monkeypatch.setattr(train_form, "browser_key", lambda: ann)
+    monkeypatch.setattr(digitlab.ui.access, "browser_key", lambda: ann)
+    at = start_tiny_run(open_page())
+    run = runs.list_runs(runs_dir)[0]
+    try:
+        assert run.started_in == browser_token(ann, runs_dir) and ann not in (run.dir / runs.JOB_FILE).read_text()
+        assert "Stop" in labels(at)
+
+        monkeypatch.setattr(digitlab.ui.access, "browser_key", lambda: bob)
+        at = open_page()
+        assert "Stop" not in labels(at) and "Only the visitor who started this run, or the owner" in texts(at.caption)
+    finally:
+        jobs.request_stop(run, jobs.Requester.owner())
+        wait_for(lambda: not runs.read_run(run.dir).is_active, RUN_TIMEOUT, "the tiny run to stop")
 
 
 def test_a_visitor_may_delete_their_own_run_but_not_anothers(models_dir, runs_dir, small_run, visitor_at):

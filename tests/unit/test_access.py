@@ -1,13 +1,14 @@
 """Owners and visitors: who is the owner under each configuration, and the owner password's hash."""
 
 import io
+import secrets
 
 import pytest
 
 from digitlab.cli.parser import main
 from digitlab.config.access import (HASH_ITERATIONS, MAX_HASH_ITERATIONS, MIN_HASH_ITERATIONS, AccessPolicy,
                                     hash_password, is_same_machine, load_access_policy, verify_password)
-from digitlab.config.access import client_address
+from digitlab.config.access import browser_secret, client_address
 from digitlab.config.deployment import read_deployment
 from digitlab.config.settings import SettingsError
 
@@ -179,3 +180,17 @@ def test_a_visitor_is_counted_by_the_hop_its_proxy_saw_never_by_a_header_it_chos
     forging a new address per request gets a fresh throttle key and save quota each time, and can use up
     the server-wide sign-in budget the owner and a class's students need."""
     assert client_address(peer, headers) == counted_as
+
+
+def test_browser_secret_is_the_same_under_every_mask_streamlit_gives_its_cookie():
+    """Test that the secret read from Streamlit's XSRF cookie is the token under its mask, the same however often
+    Streamlit re-masks it on a reload, different for another browser, and None for anything else."""
+    from streamlit.web.server.starlette.starlette_app_utils import generate_xsrf_token_string
+
+    token = secrets.token_bytes(16)
+    reloads = {generate_xsrf_token_string(token, 1796646460) for _ in range(5)}
+    assert len(reloads) > 1, "Streamlit re-masks the cookie"
+    assert {browser_secret(cookie) for cookie in reloads} == {token.hex()}
+    assert browser_secret(generate_xsrf_token_string()) not in (None, token.hex())
+    for not_a_cookie in (None, "", "2|zz|00|1", "2|0102|0a0b|1", token.hex(), "1|01020304|" + token.hex() + "|1"):
+        assert browser_secret(not_a_cookie) is None

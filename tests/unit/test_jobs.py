@@ -21,7 +21,7 @@ import pytest
 from digitlab.training import jobs
 from digitlab.training.memory_budget import estimate_run_memory
 from digitlab.training.run_lock import LOCK_FILE, take_training_lock
-from digitlab.training.visitors import Requester, visitor_key_path, visitor_token
+from digitlab.training.visitors import Requester, browser_token, visitor_key_path, visitor_token
 
 from digitlab.store import run_folder as runs
 from digitlab.store.run_config import TrainConfig
@@ -329,16 +329,43 @@ def test_the_visitor_who_started_a_run_and_the_owner_may_stop_and_delete_it(runn
     assert runs.read_run(running_run.dir).stop_requested
 
 
+def test_classmates_at_one_address_cannot_stop_or_delete_each_others_runs(running_run, runs_dir, small_run):
+    """Test that behind one school's address, a run started in one browser is stopped and deleted from that browser
+    only (after a reload too): a classmate's browser at the same address is refused, the owner is not."""
+    ann, bob = Requester("ip:203.0.113.9", browser="a1" * 16), Requester("ip:203.0.113.9", browser="b2" * 16)
+    anns = make_run(runs_dir, "20260101-130000-cnn-small", "done", model_from=small_run,
+                    started_by=started_by(runs_dir, ann), started_in=browser_token(ann.browser, runs_dir))
+    job = runs.read_run(running_run.dir).job
+    runs.write_job(running_run.dir, replace(job, started_by=started_by(runs_dir, ann),
+                                            started_in=browser_token(ann.browser, runs_dir)))
+
+    for action in (jobs.request_stop, jobs.force_stop):
+        with pytest.raises(jobs.NotYourRunError, match="only the visitor who started it"):
+            action(runs.read_run(running_run.dir), bob)
+    for no_secret in (Requester("ip:203.0.113.9"), Requester("ip:203.0.113.9", browser="")):
+        with pytest.raises(jobs.NotYourRunError):  # a page that sent no secret is not the browser that did
+            jobs.delete_run(runs.read_run(anns), no_secret)
+    assert not runs.read_run(running_run.dir).stop_requested and anns.is_dir()
+    with pytest.raises(jobs.NotYourRunError):  # the right browser at another address (the quota's key) is refused
+        jobs.delete_run(runs.read_run(anns), Requester("ip:198.51.100.1", browser=ann.browser))
+
+    jobs.request_stop(runs.read_run(running_run.dir), Requester("ip:203.0.113.9", browser="a1" * 16))  # a reload
+    jobs.delete_run(runs.read_run(anns), ann)
+    assert runs.read_run(running_run.dir).stop_requested and not anns.exists()
+
+
 def test_job_json_names_no_visitor_yet_their_quota_still_counts(runs_dir, mnist):
     """Test that a visitor's run records neither their e-mail nor their address, only a keyed token kept outside
     the runs folder, and that the same visitor is still held to the hourly quota while another is not."""
     settings = Settings(train_threads=1, max_runs_per_hour=1)
-    run = jobs.start_run(TrainConfig(**TINY), settings, runs_dir, started_by="user:ann@example.com")
+    secret = "c3" * 16  # the browser's (config.access.browser_secret)
+    run = jobs.start_run(TrainConfig(**TINY), settings, runs_dir, started_by="user:ann@example.com", started_in=secret)
     try:
         job_text = (run.dir / runs.JOB_FILE).read_text()
-        assert "ann@example.com" not in job_text and "example" not in job_text
+        assert "ann@example.com" not in job_text and "example" not in job_text and secret not in job_text
         assert run.started_by == visitor_token("user:ann@example.com", runs_dir)
         assert run.started_by.startswith("visitor:")
+        assert run.started_in == browser_token(secret, runs_dir) and run.started_in.startswith("visitor:")
         key = visitor_key_path(runs_dir)
         assert key.parent != runs_dir and runs_dir not in key.parents, "the key is not in the runs folder"
         assert key.stat().st_mode & 0o077 == 0, "the key is readable by the server's user only"
