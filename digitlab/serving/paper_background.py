@@ -75,11 +75,13 @@ def local_contrast_ink(gray: np.ndarray) -> np.ndarray | None:
     A picture whose border is one exact level was made by a program (a saved drawing, an MNIST digit,
     a digit cut out of a number with an empty margin), not taken by a camera: its paper is even.
     """
-    from scipy import ndimage
-
     border = np.concatenate([gray[0, :], gray[-1, :], gray[:, 0], gray[:, -1]])
     if border.min() == border.max():
         return None
+    # Imported past that check: scipy takes 0.3-0.5 s to import, and a canvas drawing (even paper) never needs it,
+    # so a fresh server's first stroke does not wait for it.
+    from scipy import ndimage
+
     # Lightly blurred first: single noisy pixels would lift the paper level, and a pencil's grain would
     # break its strokes into specks whose outline preprocessing takes for a hairline pen.
     paper_light = gray if dark_ink_on_light(gray) else 1.0 - gray

@@ -46,6 +46,7 @@ def test_stroke_figures_count_unanswered_strokes_apart():
     figures = stroke_figures([100.0, 200.0, None, 300.0])
     assert figures["strokes"] == 4 and figures["unanswered"] == 1
     assert figures["p50_ms"] == 200.0 and figures["max_ms"] == 300.0
+    assert figures["first_ms"] == 100.0 and stroke_figures([None, 200.0])["first_ms"] is None
 
 
 def test_memory_bench_says_whether_the_default_models_index_and_evaluation_were_cached(tmp_path):

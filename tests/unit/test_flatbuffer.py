@@ -40,10 +40,11 @@ def run_fresh(code: str, tmp_path: Path, **environment: str) -> str:
 
 @pytest.fixture
 def drawing_png(tmp_path) -> Path:
-    """A canvas-sized PNG of a plain vertical stroke: a 1."""
+    """A plain vertical stroke, a 1, as the Draw page's canvas sends it: white ink on opaque black paper."""
     from PIL import Image
 
     canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = 255
     canvas[40:240, 130:150] = 255
     path = tmp_path / "one.png"
     Image.fromarray(canvas).save(path)
