@@ -291,10 +291,12 @@ class DrawingBank:
                 .distinct())
             return sorted(row[0] for row in rows)
 
-    def labelled_people(self) -> dict[str, int]:
-        """How many labelled drawings each person (see person) has in the bank, without reading the images."""
+    def labelled_people(self, viewer_session: str | None = None) -> dict[str, int]:
+        """How many labelled drawings each person (see person) has in the bank, counted in the database; with
+        viewer_session, only in what that visitor may see (DrawingFilter)."""
         columns = (drawings_table.c.writer, drawings_table.c.session)
-        statement = select(*columns, func.count()).where(drawings_table.c.label.is_not(None), *live()) \
+        statement = select(*columns, func.count()).where(
+            drawings_table.c.label.is_not(None), *conditions(DrawingFilter(viewer_session=viewer_session))) \
             .group_by(*columns)
         counts: dict[str, int] = {}
         with self._reading() as connection:

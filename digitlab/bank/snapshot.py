@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from digitlab.bank.records import DrawingFilter, person
 from digitlab.store.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -127,8 +125,4 @@ def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE, class_id: 
 def labelled_people(bank: "DrawingBank", viewer_session: str | None = None) -> dict[str, int]:
     """Labelled drawings per person (see person) in what snapshot_bank takes for this viewer: the writers a run
     would learn from and hold out, counted without reading the images."""
-    if viewer_session is None:
-        return bank.labelled_people()  # the whole bank, counted in the database
-    seen = [drawing for drawing in bank.readings(DrawingFilter(viewer_session=viewer_session))
-            if drawing.label is not None]
-    return dict(Counter(person(drawing.writer, drawing.session) for drawing in seen))
+    return bank.labelled_people(viewer_session)

@@ -102,6 +102,9 @@ def test_a_student_reads_only_their_own_drawings_of_their_own_class(bank):
     assert visible == {mine, outside} and not {classmate, other_class} & visible
     assert set(bank.as_dataset(viewer_session="me").ids.tolist()) == {mine, outside}
     assert bank.writers(viewer_session="me") == ["me"]
+    people = bank.as_dataset(viewer_session="me").people.tolist()  # whom a visitor's fine-tune learns from
+    assert bank.labelled_people(viewer_session="me") == {name: people.count(name) for name in set(people)}
+    assert len(bank.labelled_people()) == 4 and len(bank.labelled_people(viewer_session="me")) == 2
     assert bank.count(DrawingFilter()) == 4  # the owner's reads are not limited
 
 
