@@ -38,8 +38,7 @@ def add_number_reader_parser(subparsers) -> None:
 def run_number_reader_command(args) -> int:
     if args.register_only:
         return register(args.out, args.replace)
-    from digitlab.cli.train import pen_digits_refusal
-    from digitlab.datasets.pendigits import pendigits_path, read_pendigits, split_by_writer
+    from digitlab.datasets.pendigits import pen_digits_refusal, pendigits_path, read_pendigits, split_by_writer
     from digitlab.datasets.unipen import as_pen_digits, is_held_out, read_unipen, unipen_digits, unipen_path
     from digitlab.store.atomic import file_sha256
     from digitlab.store.number_readers import trained_from
@@ -57,7 +56,7 @@ def run_number_reader_command(args) -> int:
     if args.out.exists():  # said before any data is read
         print(f"error: {args.out} already exists; give a new --out folder.", file=sys.stderr)
         return 2
-    refusal = pen_digits_refusal(str(pen_digits))  # a file with no pen digits would train on doodles and UNIPEN alone
+    refusal = pen_digits_refusal(str(pen_digits))  # no trainable pen digits: it would train on doodles and UNIPEN alone
     if refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return 2

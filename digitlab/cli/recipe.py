@@ -23,8 +23,7 @@ def add_recipe_parser(subparsers) -> None:
 
 
 def run_recipe_command(args) -> int:
-    from digitlab.cli.train import pen_digits_refusal
-    from digitlab.datasets.pendigits import pendigits_path
+    from digitlab.datasets.pendigits import pen_digits_refusal, pendigits_path
     from digitlab.datasets.unipen import unipen_path
     from digitlab.store.registry import ModelLoadError
     from digitlab.training.jobs import RunMemoryError, RunQuotaError, TrainingBusyError

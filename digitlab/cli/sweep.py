@@ -100,11 +100,14 @@ def _resume(storage, name: str, args, scheduler: str | None) -> None:
     from dataclasses import replace
 
     from digitlab.training.sweeps import study_store as store
+    from digitlab.training.sweeps.launch import check_trials
 
     given = [f"--{flag.replace('_', '-')}" for flag in RECIPE_FLAGS if getattr(args, flag) is not None]
     if args.param or given:
         raise ValueError(f"Sweep '{name}' exists: it keeps the recipe and parameters it was made with. Resume it "
                          f"without {', '.join(given + (['--param'] if args.param else []))}, or name a new sweep.")
+    if args.trials is not None:  # before the study is changed: a new sweep is held to this by check_new_sweep
+        check_trials(args.trials)
     study, spec = store.load_sweep(storage, name)
     # Only --dask moves a resumed sweep: DIGITLAB_DASK_SCHEDULER is where new sweeps go, and the page launches a
     # sweep's driver with its study's own choice (this machine, or the cluster it names).

@@ -76,6 +76,7 @@ def run_train(args) -> int:
                              init_from=args.init_from, init_member=args.init_member,
                              bank_weight=args.bank_weight)
         try:
+            from digitlab.datasets.pendigits import pen_digits_refusal
             from digitlab.store.registry import resolve_model
 
             refusal = pen_digits_refusal(config.pen_digits)
@@ -98,25 +99,6 @@ def run_train(args) -> int:
     print(json.dumps({"run": str(run_dir), "state": status.state, "test_accuracy": status.test_accuracy,
                       "message": status.message, "warning": status.warning, "comparison": status.comparison}))
     return 0 if status.state in ("done", "stopped") else 1
-
-
-def pen_digits_refusal(path: str | None) -> str | None:
-    """Why a run could take no pen digits from path, or None (also when no file is given).
-
-    The trainer adds whatever digits the file holds, so any other file (a typo'd path to the wrong file) would
-    train on MNIST alone under a run that says it added pen digits; this is said before a run folder is made.
-    """
-    from digitlab.datasets.pendigits import read_pendigits_checked
-
-    if path is None:
-        return None
-    if not Path(path).is_file():
-        return f"pen digits file {path} not found."  # as TrainConfig.validate says it
-    digits, _ = read_pendigits_checked(path)
-    if not digits:
-        return (f"{path} holds no pen digits in the pendigits format (UNIPEN text of .SEGMENT digits with pen "
-                "strokes); give pendigits-orig.tra (see ../shared/data/README.md).")
-    return None
 
 
 def run_ensemble(args) -> int:

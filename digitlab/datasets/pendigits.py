@@ -109,6 +109,31 @@ def split_by_writer(digits: list[PenDigit]) -> tuple[list[PenDigit], list[PenDig
     return training, held_out
 
 
+def pen_digits_refusal(path: str | Path | None) -> str | None:
+    """Why a run could take no pen digits from path, or None (also when no file is given).
+
+    The trainer adds whatever digits the file's training writers drew, so a file with none (a typo'd path to the
+    wrong file, or a file of held-out writers alone) would train without pen digits under a run that says it
+    added them; train, recipe and number-reader say so before they make a run folder.
+    """
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        return f"pen digits file {path} not found."  # as TrainConfig.validate says it
+    digits, _ = read_pendigits_checked(path)
+    if not digits:
+        return (f"{path} holds no pen digits in the pendigits format (UNIPEN text of .SEGMENT digits with pen "
+                "strokes); give pendigits-orig.tra (see ../shared/data/README.md).")
+    training, held_out = split_by_writer(digits)
+    if not training:
+        writers = sorted({digit.writer for digit in held_out})
+        return (f"{path} holds only writers held out from training ({len(writers)} of the "
+                f"{len(HELD_OUT_WRITERS)}: {', '.join(map(str, writers))}), so a run would train on none of its "
+                "pen digits; give pendigits-orig.tra, whose other writers are trained on "
+                "(see ../shared/data/README.md).")
+    return None
+
+
 def render_on_canvas(digit: PenDigit, rng: np.random.Generator, rgba: bool = True) -> np.ndarray:
     """Draw a pen digit as a canvas drawing (see render_strokes_on_canvas)."""
     return render_strokes_on_canvas(digit.strokes, rng, rgba)

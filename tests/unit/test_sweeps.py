@@ -174,6 +174,24 @@ def test_the_command_refuses_bad_input_with_a_message_and_no_traceback(args, mes
     assert "Traceback" not in refused.stderr and refused.stdout == "" and runs.list_runs(runs_dir) == []
 
 
+def test_a_resumed_sweep_is_held_to_the_trials_a_new_one_may_have(runs_dir, tmp_path, monkeypatch, capsys):
+    """Test that `sweep --study NAME --trials 501` on an existing sweep is refused as a new sweep's 501 trials are,
+    with exit 2 and its trials unchanged (it used to be resumed for 501 trials). Nothing trains: the driver is
+    replaced, so the old code's resume ends at once too."""
+    from digitlab.cli.parser import main
+
+    monkeypatch.setenv("DIGITLAB_DATABASE_URL", f"sqlite:///{tmp_path / 'sweeps.sqlite'}")
+    monkeypatch.setattr("digitlab.training.sweeps.driver.drive_sweep", lambda name, storage, emit: "finished")
+    spec = store.SweepSpec(base=TrainConfig(arch="mlp", epochs=1), params=["lr=1e-4:3e-3:log"], trials=4, parallel=1)
+    launch.new_sweep(store.open_storage(), "capped", spec)
+
+    assert main(["sweep", "--study", "capped", "--trials", str(launch.MAX_TRIALS + 1)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: A sweep runs between 1 and {launch.MAX_TRIALS} trials"), error
+    assert "Traceback" not in error
+    assert store.load_sweep(store.open_storage(), "capped")[1].trials == 4 and runs.list_runs(runs_dir) == []
+
+
 # --- local processes -------------------------------------------------------------------------------------
 
 

@@ -35,13 +35,18 @@ _LAUNCHED: dict[int, subprocess.Popen] = {}  # drivers this server started, so t
 DRIVER_MB = 200  # a sweep's driver, no TensorFlow: 159 MB measured driving local trials, 113 MB on Dask (rounded up)
 
 
+def check_trials(trials: int) -> None:
+    """Raise ValueError unless a sweep, new or resumed, may run this many trials."""
+    if not 1 <= trials <= MAX_TRIALS:
+        raise ValueError(f"A sweep runs between 1 and {MAX_TRIALS} trials.")
+
+
 def check_new_sweep(name: str, spec: SweepSpec) -> None:
     """ValueError, saying what to change, when the name or the spec cannot make a sweep."""
     if not NAME_PATTERN.fullmatch(name or ""):
         raise ValueError("A sweep's name has 1 to 60 letters, digits, '.', '_' or '-', and starts with a letter "
                          "or digit.")
-    if not 1 <= spec.trials <= MAX_TRIALS:
-        raise ValueError(f"A sweep runs between 1 and {MAX_TRIALS} trials.")
+    check_trials(spec.trials)
     if spec.parallel < 1:
         raise ValueError("A sweep runs at least one trial at a time.")
     if spec.base.bank_weight or spec.base.init_from or spec.base.teacher:
