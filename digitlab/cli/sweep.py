@@ -15,10 +15,9 @@ import sys
 import time
 
 from digitlab.store.run_config import ARCHITECTURE_NAMES
+from digitlab.training.sweeps.defaults import DEFAULT_PARALLEL, DEFAULT_TRIALS
 
 RECIPE_FLAGS = ("arch", "width", "epochs", "limit", "batch_size", "lr", "augment", "seed", "threads")
-DEFAULT_TRIALS = 12  # a new sweep's trials in all, when --trials is not given
-DEFAULT_PARALLEL = 2  # a new sweep's trials at once, when --parallel is not given
 
 
 def at_least_one(text: str) -> int:

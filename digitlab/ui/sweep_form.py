@@ -13,6 +13,7 @@ from digitlab.config.settings import MNIST_TRAIN_IMAGES, Settings
 from digitlab.store.run_config import ARCHITECTURE_NAMES, DEFAULT_ARCHITECTURE, TrainConfig
 from digitlab.training.run_lock import TrainingBusyError
 from digitlab.training.sweeps import launch
+from digitlab.training.sweeps.defaults import DEFAULT_PARALLEL, DEFAULT_TRIALS
 from digitlab.training.sweeps import study_store as store
 from digitlab.training.sweeps.executors import configured_scheduler
 from digitlab.training.sweeps.study_store import SweepSpec
@@ -69,8 +70,9 @@ def sweep_form(settings: Settings, url: str, busy: bool, picker_key: str) -> Non
         fewest = min(1000, settings.max_train_images)
         middle.number_input("Training images", fewest, settings.max_train_images, step=1000,
                             value=min(10_000, settings.max_train_images), key=FORM_KEYS["images"])
-        right.number_input("Trials", 1, launch.MAX_TRIALS, value=12, key=FORM_KEYS["trials"])
-        right.number_input("Trials at once", 1, MOST_ON_DASK, value=min(2, most_here), key=FORM_KEYS["parallel"],
+        right.number_input("Trials", 1, launch.MAX_TRIALS, value=DEFAULT_TRIALS, key=FORM_KEYS["trials"])
+        right.number_input("Trials at once", 1, MOST_ON_DASK, value=min(DEFAULT_PARALLEL, most_here),
+                           key=FORM_KEYS["parallel"],
                            help=f"This machine runs at most {most_here} at once; a Dask cluster, as many as it has "
                                 "workers for.")
         st.text_area("Settings to search, one a line", key=FORM_KEYS["params"], height=90,

@@ -10,4 +10,5 @@
     driver         the ask/tell loop: start trials, prune, record, print one JSON line per finished trial
     launch         make a sweep; start, resume and cancel its driver from the app; will it fit the memory budget
     results        a sweep's trials as rows, its best trial, and whether it beat the default settings
+    defaults       a new sweep's trials in all and at once, where none are given
 """
