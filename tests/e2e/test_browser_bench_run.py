@@ -1,4 +1,7 @@
-"""`python -m digitlab bench --browser` end to end, on one pen digit: both apps answer every stroke."""
+"""`python -m digitlab bench --browser` end to end: both apps answer every stroke, enough strokes for a p95 are drawn
+when asked, and one more stroke per app is traced with Chromium (`--strokes N --trace DIR`).
+
+One bench run checks all of it: each run starts two servers and a browser."""
 
 from __future__ import annotations
 
@@ -13,26 +16,38 @@ from tests.conftest import SHARED_PENDIGITS
 from tests.e2e.conftest import REPO_ROOT, chromium_path
 
 
-def test_browser_bench_times_every_stroke_on_both_apps():
-    """Test that the browser bench draws a pen digit on the app and the floor and reports each stroke answered."""
+def test_browser_bench_times_every_stroke_on_both_apps_and_traces_one(tmp_path):
+    """Test that the browser bench draws pen digits on the app and the floor, more until each app got the strokes
+    asked for, reports each stroke answered, and writes a performance trace of one more stroke on each app with its
+    largest main-thread costs."""
     if chromium_path() is None:
         pytest.skip("no Chromium browser on this machine (install Debian's 'chromium' package)")
     if not SHARED_PENDIGITS.is_file():
         pytest.skip(f"pen digits not found at {SHARED_PENDIGITS}")
     # Its own process: Playwright's sync API cannot start inside the browser fixtures' running event loop.
-    result = subprocess.run([sys.executable, "-m", "digitlab", "bench", "--browser", "--digits", "1", "--json"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    traces = tmp_path / "traces"
+    result = subprocess.run([sys.executable, "-m", "digitlab", "bench", "--browser", "--digits", "1", "--strokes", "4",
+                             "--trace", str(traces), "--json"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
 
     app, floor = report["apps"]["app"], report["apps"]["floor"]
+    assert report["digits"] >= 2  # one pen digit has at most three strokes
     for figures in (app, floor):
-        assert figures["strokes"] >= 1 and figures["unanswered"] == 0, figures
+        assert figures["strokes"] >= 4 and figures["unanswered"] == 0, figures
         assert 0 < figures["p50_ms"] <= figures["max_ms"] and 0 < figures["first_ms"] <= figures["max_ms"]
         assert figures["rss_after_first_prediction_mb"] > 50
-    assert app["pen_digits_read_correctly"] in ("0/1", "1/1")
+    read, drawn = map(int, app["pen_digits_read_correctly"].split("/"))
+    assert drawn == report["digits"] and 0 <= read <= drawn
     assert report["ratios"]["stroke_p50"] > 0 and report["predict_one_file_s"] > 0
+    for name in ("app", "floor"):
+        traced = report["traces"][name]
+        assert "error" not in traced, traced
+        assert json.loads((traces / f"{name}-stroke-trace.json").read_text())["traceEvents"]
+        assert 0 < traced["main_thread_busy_ms"] <= traced["settled_ms"] * 1.5, traced
+        assert traced["largest_costs_ms"] and traced["script_ms_by_source"], traced
 
 
 def test_memory_bench_reports_the_server_after_each_part_a_visitor_uses():
