@@ -23,6 +23,7 @@ NICKNAME_KEY = "class_nickname"  # the nickname checked and kept for this sessio
 NICKNAME_INPUT_KEY = "class_nickname_input"
 NICKNAME_PROBLEM_KEY = "class_nickname_problem"  # why the nickname last typed was not kept
 TRIED_KEY = "class_link_tried"  # the code this session last tried, so a rerun does not try it again
+CLOSED_LINK_KEY = "class_link_closed"  # the closed class this session's link named: its drawings are not saved
 WRONG_CODE = "This class link is not valid (the code may be mistyped or replaced). Ask your teacher for the link again."
 # A lookup is one indexed query, not a password hash: a whole class joining at once must not wait on the cap.
 JOIN_CHECKS_PER_MINUTE = 600
@@ -65,7 +66,11 @@ def join_class(code: str) -> str | None:
     if not attempt.accepted or school_class is None:
         return WRONG_CODE
     if not school_class.is_open:
-        return f"The class {school_class.name} is closed: it takes no more drawings."
+        # A student who came to draw for their teacher must not end up in the bank every visitor sees: the
+        # drawings keep the closed class, which the bank refuses, so nothing from this link is saved.
+        st.session_state[CLOSED_LINK_KEY] = school_class.id
+        return (f"The class {school_class.name} is closed: it takes no more drawings, and nothing drawn from this "
+                "link is saved. Ask your teacher for a new link.")
     st.session_state[JOINED_KEY] = {"id": school_class.id, "name": school_class.name}
     return None
 
@@ -76,15 +81,17 @@ def joined_class() -> dict | None:
 
 
 def class_fields() -> dict:
-    """What a drawing saved now carries: its class and nickname (nothing outside a class)."""
+    """What a drawing saved now carries: its class and nickname (nothing outside a class; a closed class's link
+    keeps that class, so the bank refuses the drawing)."""
     joined = joined_class()
     if joined is None:
-        return {}
+        closed = st.session_state.get(CLOSED_LINK_KEY)
+        return {} if closed is None else {"class_id": closed, "nickname": None}
     return {"class_id": joined["id"], "nickname": st.session_state.get(NICKNAME_KEY)}
 
 
 def leave_class() -> None:
-    for key in (JOINED_KEY, NICKNAME_KEY, NICKNAME_PROBLEM_KEY, TRIED_KEY):  # the same link joins again
+    for key in (JOINED_KEY, NICKNAME_KEY, NICKNAME_PROBLEM_KEY, TRIED_KEY, CLOSED_LINK_KEY):  # the link joins again
         st.session_state.pop(key, None)
     st.query_params.pop(CLASS_PARAMETER, None)
 

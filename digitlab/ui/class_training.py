@@ -26,7 +26,7 @@ from digitlab.training.bank_fine_tune import DEFAULT_BANK_WEIGHT, DEFAULT_FINE_T
 from digitlab.ui.access import browser_key, current_deployment, viewer_id
 from digitlab.ui.bank_fine_tune import fine_tune_config
 from digitlab.ui.loaders import load_predictor
-from digitlab.ui.run_live import run_status
+from digitlab.ui.run_live import run_status, viewer_may_control
 
 RUNS_KEY = "class_page_runs"  # {class id: the name of the fine-tune run this session started for it}
 PEN_WRITERS_KEY = "class_pen_writers"
@@ -108,7 +108,7 @@ def _followed_run(run_name: str) -> None:
         return
     run = jobs.refresh_run(run)
     st.markdown(f"**{run.title}**")
-    run_status(run)  # progress while it trains; then its metrics and the before/after table
+    run_status(run, can_stop=run.is_active and viewer_may_control(run))  # then its metrics and the before/after table
     if not run.is_active:
         st.caption("Promote it on the Train page to make the whole class read with it.")
 

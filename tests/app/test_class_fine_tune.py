@@ -44,6 +44,8 @@ def test_fine_tuning_on_a_class_of_pen_writers_shows_before_and_after(tmp_path, 
     at.button(key="class_tune_start").click().run()
     assert not at.exception, [e.value for e in at.exception]
     [run] = runs.list_runs(runs_dir)
+    # Still loading TensorFlow as the page shows it: the owner who started it can stop it from the class's page.
+    assert "Stop" in [button.label for button in at.button], [button.label for button in at.button]
     deadline = time.monotonic() + 600
     while jobs.refresh_run(run).is_active and time.monotonic() < deadline:
         time.sleep(2)

@@ -123,8 +123,11 @@ def test_a_closed_class_refuses_a_student_s_drawing_with_a_message(bank, monkeyp
     at.button(key="bank_label_4").click().run()
     assert "This class is closed" in texts(at.error)
     assert bank.count(DrawingFilter()) == 0
-    again = draw_page(monkeypatch, draw_model, None, code)  # a new student with the link: not let in
+    again = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)  # a new student with the link: not let in
     assert "is closed" in texts(again.error) and "class_joined" not in again.session_state
+    assert "nothing drawn from this link is saved" in texts(again.error)
+    again.button(key="bank_right").click().run()  # their drawing does not go to the bank every visitor sees
+    assert "This class is closed" in texts(again.error) and bank.count(DrawingFilter()) == 0
 
 
 def test_a_wrong_code_is_refused_and_guessing_is_throttled(bank, monkeypatch, draw_model, fresh_throttle):
