@@ -16,6 +16,7 @@ import streamlit as st
 from digitlab.config.sign_in_throttle import SignInThrottle
 from digitlab.ui.access import client_key
 from digitlab.ui.bank import session_tag
+from digitlab.ui.formatting import plain_markdown
 
 CLASS_PARAMETER = "class"  # ?class=CODE in the link a teacher shares
 JOINED_KEY = "class_joined"  # {"id", "name"}: the class this session draws in
@@ -103,7 +104,7 @@ def nickname_box() -> None:
                   help="Shown to your teacher beside your drawings. Up to 24 letters, digits, spaces, - or _.")
     problem = st.session_state.get(NICKNAME_PROBLEM_KEY)
     if problem:
-        st.error(problem)
+        st.error(plain_markdown(problem))  # it quotes what was typed
 
 
 def _remember_nickname() -> None:

@@ -20,6 +20,7 @@ import streamlit as st
 
 from digitlab.serving.predictor import Prediction
 from digitlab.ui.bank import WRITER_KEY, drawing_bank, save_drawing, saving_switched_off, session_tag, writer_tag
+from digitlab.ui.formatting import plain_markdown
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
 # {"id", "drawing", "label", "reading", "writer", "strokes", "earlier"}: this session's last save; "earlier" holds the
@@ -95,10 +96,11 @@ def correction_panel() -> None:
                                "model fails them. Letters, digits, spaces and . @ + - _")
         problem = st.session_state.get(WRITER_PROBLEM_KEY)
         if problem:  # said at once, not at each answer: the answers go on being stored under the tag in use
-            st.error(f"{problem} Your answers are stored under {writer_tag()} until it is changed.",
+            st.error(f"{plain_markdown(problem)} Your answers are stored under {plain_markdown(writer_tag())} until it "
+                     "is changed.",
                      icon=":material/badge:")
         st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
-                   f"**{writer_tag()}**, to test and train models on. Another answer relabels the same drawing; "
+                   f"**{plain_markdown(writer_tag())}**, to test and train models on. Another answer relabels the same drawing; "
                    f"Take back undoes one answer at a time.")
 
 

@@ -42,3 +42,14 @@ def format_clock_time(when: datetime, zone: str | None) -> str:
         except (ZoneInfoNotFoundError, ValueError):  # a zone this server does not know: say which time it is
             pass
     return f"{when.astimezone(timezone.utc):%H:%M} UTC"
+
+
+# Everything Streamlit's Markdown gives a meaning: links and pictures ([ ] ( ) !), emphasis, code, headings,
+# tables, colour and icon directives (:red[...], :material/...:), LaTeX ($) and HTML-looking < >.
+_MARKDOWN_SPECIALS = frozenset("\\`*_{}[]()<>#+-.!|~:$")
+
+
+def plain_markdown(text: str) -> str:
+    """text as Markdown that shows it exactly as typed: what a visitor typed is quoted, never rendered (a link to
+    another server, or a picture the browser would fetch from one)."""
+    return "".join(f"\\{character}" if character in _MARKDOWN_SPECIALS else character for character in str(text))

@@ -91,6 +91,10 @@ def test_a_writer_tag_the_bank_refuses_is_said_at_once_and_answers_still_store_u
     assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
     assert not any("Not saved" in element.value for element in [*at.error, *at.info])
 
+    at.text_input(key="bank_writer_input").input("![x](http://example.com/x.png) [click](http://example.com)").run()
+    [problem] = [element.value for element in at.error if "writer tag must be" in element.value]
+    assert r"\!\[x\]\(http" in problem and r"\[click\]\(http" in problem, "quoted as typed: no picture, no link"
+
     at.text_input(key="bank_writer_input").input("Class 4C").run()
     assert not any("writer tag must be" in element.value for element in at.error)
     assert any("under the writer tag **Class 4C**" in element.value for element in at.caption)
