@@ -138,9 +138,13 @@ def run_status(run: Run, can_stop: bool = False) -> None:
 
 
 def failure_report(run: Run) -> None:
-    """Why a run failed in one line and where its full log is; the end of the log (a traceback) folded away."""
+    """Why a run failed in one line; for the owner, where its full log is and its end (a traceback) folded away.
+
+    A visitor gets the cause alone: the log's traceback and the path name the server's folders."""
     cause = one_line(run.status.message) or "It recorded no cause."
     st.error(f"The run failed. {cause}")
+    if not access.viewer_is_owner():
+        return
     st.caption(f"Its full log: {run.dir / runs.LOG_FILE}")
     tail = run.log_tail(20)
     if tail:

@@ -16,6 +16,7 @@ from digitlab.config.settings import Settings
 from digitlab.store import run_folder as runs
 from digitlab.store.run_folder import Run
 from digitlab.training import jobs
+from digitlab.ui import access
 from digitlab.ui.figures.training import overlay_figure
 from digitlab.ui.formatting import describe_run_settings, format_duration, percent
 from digitlab.ui.promotion import promote_form, use_in_session
@@ -51,8 +52,8 @@ def _runs_table_and_actions(settings: Settings) -> None:
         st.rerun(scope="app")
     all_runs = jobs.refresh_runs()
     if not all_runs:
-        st.caption("No runs yet. Start one above; each run's files live in its own folder under "
-                   f"{runs.runs_root()}.")
+        where = f" under {runs.runs_root()}" if access.viewer_is_owner() else ""  # no server path for a visitor
+        st.caption(f"No runs yet. Start one above; each run's files live in its own folder{where}.")
         return
     event = st.dataframe(runs_table(all_runs), key=runs_table_key(all_runs), on_select="rerun",
                          selection_mode="multi-row", hide_index=True, column_config=COLUMN_CONFIG)

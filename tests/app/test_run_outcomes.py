@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 
+from digitlab.config.access import hash_password
 from digitlab.store import run_folder as runs
 from digitlab.store.run_config import TrainConfig
 from digitlab.training.jobs import trainer_command
@@ -28,9 +29,10 @@ def test_a_run_stopped_before_its_first_epoch_shows_why_it_has_no_figures(models
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
 
 
-def test_a_real_failed_run_shows_its_cause_in_one_line_and_its_traceback_folded(models_dir, runs_dir):
-    """Test that a trainer process that fails (it is to start from a model that does not exist) is shown with a
-    one-line cause and where its log is, its traceback only inside a collapsed expander."""
+def test_a_real_failed_run_shows_its_cause_in_one_line_and_its_traceback_folded(models_dir, runs_dir, monkeypatch):
+    """Test that a trainer process that fails (it is to start from a model that does not exist) is shown to the owner
+    with a one-line cause and where its log is, its traceback only inside a collapsed expander; and to a visitor with
+    the cause alone (the log's path and traceback name the server's folders)."""
     run_dir = runs.create_run(TrainConfig(arch="mlp", epochs=1, limit=200, init_from="no-such-model"),
                               run_dir=runs_dir / "fails")
     with runs.open_log(run_dir) as log:
@@ -49,3 +51,10 @@ def test_a_real_failed_run_shows_its_cause_in_one_line_and_its_traceback_folded(
     assert "Traceback" in texts(folded[0].code)
     shown_unfolded = [code for code in at.code if code not in folded[0].code]
     assert not any("Traceback" in str(code.value) for code in shown_unfolded)
+
+    monkeypatch.setenv("DIGITLAB_OWNER_PASSWORD_HASH", hash_password("owner's secret", iterations=1000))
+    visitor = select_rows(open_page(), [0])  # the cause, but neither the server's folders nor the traceback
+    assert [str(error.value) for error in visitor.error] == errors
+    assert str(runs_dir) not in texts(visitor.caption)
+    assert not any(expander.label == "The end of its log" for expander in visitor.expander)
+    assert not any("Traceback" in str(code.value) for code in visitor.code)
