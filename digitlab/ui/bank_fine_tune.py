@@ -142,6 +142,12 @@ def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
     return None
 
 
+# The trainer measures both models before it writes the flatbuffer the app serves from (training/bank_fine_tune.py).
+COMPARISON_WEIGHTS_NOTE = ("Before and after are measured with each model's full-precision weights. A run's test "
+                           "accuracy elsewhere (above, in the sidebar, on Evaluate) is the served model's, whose 8-bit "
+                           "weights can disagree on a few of the 10,000 MNIST test digits.")
+
+
 def comparison_table(run: Run) -> None:
     """Before and after on MNIST test and held-out drawings, for a finished run that measured them."""
     record = run.status.comparison
@@ -161,3 +167,4 @@ def comparison_table(run: Run) -> None:
     writers = record.get("held_out_writers") or []
     if writers:
         st.caption(f"Held-out writers (never trained on): {', '.join(writers)}.")
+    st.caption(COMPARISON_WEIGHTS_NOTE)

@@ -17,7 +17,7 @@ from digitlab.bank.drawing_checks import DrawingRejectedError
 from digitlab.bank.engine import DrawingBankError
 from digitlab.bank.records import Drawing, DrawingFilter
 from digitlab.bank.repository import DrawingBank
-from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
+from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank
 from digitlab.ui.bank_archive import export_section
 from digitlab.ui.class_training import class_fine_tune_section
@@ -41,7 +41,7 @@ CELL_DRAWINGS_SHOWN = 24
 def class_page() -> None:
     st.title("Class")
     if not viewer_is_owner():
-        st.info(f"The Class page is for the teacher who owns this deployment. {OWNER_ONLY_NOTE}")
+        st.info("The Class page is for the teacher who owns this deployment: sign in as the owner in the sidebar.")
         return
     st.caption("Share DigitLab with a class: make a class, give the students its link, and watch what they draw "
                "and where the model struggles with it.")

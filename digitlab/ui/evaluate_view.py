@@ -47,8 +47,9 @@ def evaluate_page() -> None:
     except ModelLoadError as error:
         st.error(f"{error} Choose another model in the sidebar.")
         return
-    what = f"labelled drawings in the drawing bank{f' by {dataset.writer}' if dataset.writer else ''}" \
-        if dataset.bank else "MNIST test images"
+    plural = "" if evaluation.n == 1 else "s"
+    what = f"labelled drawing{plural} in the drawing bank{f' by {dataset.writer}' if dataset.writer else ''}" \
+        if dataset.bank else f"MNIST test image{plural}"
     st.caption(f"Model **{entry.label}** on the {evaluation.n:,} {what}.")
     show_headline(evaluation)
     show_confusion_matrix(evaluation)

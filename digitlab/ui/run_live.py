@@ -106,7 +106,7 @@ def run_status(run: Run, can_stop: bool = False) -> None:
                     text=f"{where} · {message}" if message != "Training" else where)
         columns = st.columns(4)
         columns[0].metric("Elapsed", format_duration(run.duration))
-        columns[1].metric("Time left", format_duration(status.eta) if status.eta is not None else "estimating…",
+        columns[1].metric("Time left", format_duration(status.eta),  # "–" fits a narrow column ("estimating…" did not)
                           help="Shown once enough batches have run for the pace to be known.")
         columns[2].metric("Best validation accuracy", percent(status.best_val_accuracy))
         with columns[3]:

@@ -65,3 +65,4 @@ def test_fine_tuning_on_a_class_of_pen_writers_shows_before_and_after(tmp_path, 
     assert all(0 < value <= 100 for value in table["Before"].tolist() + table["After"].tolist())
     assert any(f"Held-out writers (never trained on): {snapshot.held_out_writers[0]}" in caption.value
                for caption in at.caption)
+    assert any("full-precision weights" in caption.value for caption in at.caption), "why it may differ from above"

@@ -56,7 +56,7 @@ def test_a_corrected_drawing_is_on_the_drawings_page_and_in_the_evaluate_dataset
     open_page(page, "Evaluate")
     page.locator(".st-key-evaluate_dataset").get_by_text("Drawing bank").click()
     wait_for_app_idle(page)
-    expect(page.get_by_text("on the 1 labelled drawings in the drawing bank")).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("on the 1 labelled drawing in the drawing bank")).to_be_visible(timeout=RESULT_TIMEOUT)
     accuracy = page.get_by_test_id("stMetric").filter(has_text="Accuracy").get_by_test_id("stMetricValue")
     expect(accuracy).to_have_text("0.00%")  # the model still reads the stored 28x28 as a 1
     expect(page.get_by_text(re.compile(r"^7 → 1 · [\d.]+%$"))).to_be_visible()  # the mistake gallery holds it
