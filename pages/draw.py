@@ -7,7 +7,7 @@ from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
 from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
-from digitlab.ui.figures.probabilities import pixel_image
+from digitlab.ui.figures.probabilities import on_checkerboard, pixel_image
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.read_mode import A_NUMBER, read_mode_switch, read_mode_title
 from digitlab.ui.why_panel import why_panel
@@ -67,7 +67,7 @@ with upload_tab:
                 st.error(f"{uploaded.name} cannot be read: {error}")
             else:
                 with input_column:
-                    st.image(image, caption=uploaded.name, width=280)
+                    st.image(on_checkerboard(image), caption=uploaded.name, width=280)
                 prediction = predictor.predict_image(image)
                 show_reading(prediction, model_view_column, result_column)
                 offer_reading(prediction, image, "upload", entry.sha256, uploaded.getvalue())

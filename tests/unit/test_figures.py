@@ -8,7 +8,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from digitlab.ui.figures.probabilities import pixel_image, png_data_url, probability_chart
+from digitlab.ui.figures.probabilities import (CHECKER_LEVELS, on_checkerboard, pixel_image, png_data_url,
+                                               probability_chart)
 
 
 def test_fast_chart_is_the_figure_plotly_would_validate():
@@ -59,3 +60,18 @@ def test_labels_of_touching_digits_do_not_overlap():
         for second in boxes[index + 1:]:
             apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1] or second[3] <= first[1]
             assert apart, f"labels {first} and {second} overlap"
+
+
+def test_a_see_through_upload_is_previewed_over_a_chequerboard_so_white_ink_shows():
+    """Test that white ink on a transparent PNG (invisible on the page's white) is previewed over grey squares, the
+    ink still white, and that an opaque image is previewed unchanged."""
+    upload = np.zeros((64, 64, 4), np.uint8)
+    upload[20:44, 30:34] = 255  # a white, opaque stroke; the rest transparent
+    preview = on_checkerboard(upload)
+
+    assert preview.shape == (64, 64, 3)
+    assert (preview[20:44, 30:34] == 255).all(), "the ink as drawn"
+    paper = preview[:16, :32, 0]
+    assert set(np.unique(paper)) == set(CHECKER_LEVELS), "the see-through paper as two greys, neither white"
+    opaque = np.dstack([np.full((8, 8, 3), 200, np.uint8), np.full((8, 8), 255, np.uint8)])
+    assert on_checkerboard(opaque) is opaque

@@ -76,3 +76,23 @@ def png_data_url(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=1)  # fastest: the image is tiny anyway
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+CHECKER_SIDE = 16  # screen pixels per square of the chequerboard behind a see-through upload
+CHECKER_LEVELS = (96, 160)  # two mid greys: white ink and black ink both show against them
+
+
+def on_checkerboard(rgba: np.ndarray) -> np.ndarray:
+    """An RGBA image as RGB over a grey chequerboard where it is see-through, as image editors show it.
+
+    White ink on a transparent PNG reads well for the model (transparent is paper) but would vanish on a white
+    page; opaque images come back unchanged.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba[..., 3].min() == 255:
+        return rgba
+    rows, columns = np.indices(rgba.shape[:2]) // CHECKER_SIDE
+    board = np.where((rows + columns) % 2 == 0, *CHECKER_LEVELS).astype(np.float32)[..., None]
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    return (rgba[..., :3] * alpha + board * (1 - alpha)).round().astype(np.uint8)
+
