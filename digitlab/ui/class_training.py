@@ -41,18 +41,21 @@ def class_fine_tune_section(bank: DrawingBank, chosen: SchoolClass) -> None:
         st.caption("Training is off on this deployment.")
         return
     try:
-        people = {person(drawing.writer, drawing.session)
-                  for drawing in bank.readings(DrawingFilter(class_id=chosen.id)) if drawing.label is not None}
+        labelled = [drawing for drawing in bank.readings(DrawingFilter(class_id=chosen.id)) if drawing.label is not None]
     except DrawingBankError as error:
         st.error(str(error))
         return
+    # Each student as the run's split names them (person), shown by nickname as the page's table shows them.
+    nicknames = {person(drawing.writer, drawing.session): drawing.nickname for drawing in labelled if drawing.nickname}
+    people = {person(drawing.writer, drawing.session) for drawing in labelled}
     held_out = held_out_people(people)
+    held_out_names = sorted(nicknames.get(student, student) for student in held_out)
     if not people:
         st.caption("Once the class has labelled drawings, a model can learn from them here.")
     else:
         st.caption(f"Learns from the class's labelled drawings by {len(people)} student(s), starting from a model's "
                    f"weights and replaying some MNIST. " + (
-                       f"{len(held_out)} student(s) are held out ({', '.join(sorted(held_out))}): the before/after "
+                       f"{len(held_out)} student(s) are held out ({', '.join(held_out_names)}): the before/after "
                        "shows how the model reads students it never saw." if held_out else
                        "With one student nobody can be held out: the comparison shows MNIST test only."))
     models = [entry for entry in list_store_models() if entry.usable]
