@@ -143,7 +143,7 @@ def _start_fine_tune(entry: ModelEntry, settings: Settings) -> Run | None:
 
 
 # The trainer measures both models before it writes the flatbuffer the app serves from (training/bank_fine_tune.py).
-COMPARISON_WEIGHTS_NOTE = ("Before and after are measured with each model's full-precision weights. A run's test "
+COMPARISON_WEIGHTS_NOTE = ("Both columns are measured with each model's full-precision weights. A run's test "
                            "accuracy elsewhere (above, in the sidebar, on Evaluate) is the served model's, whose 8-bit "
                            "weights can disagree on a few of the 10,000 MNIST test digits.")
 
