@@ -141,8 +141,8 @@ def may_control(started_by: str, requester: Requester, root: Path, started_in: s
         return False  # the owner's runs and the CLI's are the owner's to control
     if not started_by_visitor(started_by, requester.visitor_id, root):
         return False
-    return not started_in or started_by_visitor(started_in, f"browser:{requester.browser}" if requester.browser else "",
-                                                root)
+    presented = f"browser:{requester.browser}" if requester.browser else ""  # as browser_token hashes it
+    return not started_in or started_by_visitor(started_in, presented, root)
 
 
 def check_may_control(run: runs.Run, requester: Requester, action: str) -> None:
