@@ -97,6 +97,7 @@ class ClassBook:
         name = check_class_name(name)
         code = new_join_code()
         with self._writing() as connection:
+            _refuse_open_namesake(connection, name)
             created = now()
             class_id = connection.execute(insert(classes_table).values(
                 name=name, code_sha256=code_hash(code), created_at=created)).inserted_primary_key[0]
@@ -139,8 +140,11 @@ class ClassBook:
                 .values(closed_at=now())).rowcount > 0
 
     def reopen(self, class_id: int) -> bool:
-        """Open a closed class again. Whether it was closed."""
+        """Open a closed class again. Whether it was closed. DrawingRejectedError if a class of its name is open."""
         with self._writing() as connection:
+            name = connection.execute(select(classes_table.c.name).where(classes_table.c.id == int(class_id))).scalar()
+            if name is not None:
+                _refuse_open_namesake(connection, name)
             return connection.execute(update(classes_table).where(
                 classes_table.c.id == int(class_id), classes_table.c.closed_at.is_not(None))
                 .values(closed_at=None)).rowcount > 0
@@ -150,6 +154,14 @@ class ClassBook:
 
     def _reading(self) -> BankTransaction:
         return BankTransaction(self.bank.engine, self.bank.url, write=False)
+
+
+def _refuse_open_namesake(connection: Connection, name: str) -> None:
+    # Two open classes of one name would look the same in the teacher's picker and in a student's bar.
+    if connection.execute(select(classes_table.c.id).where(
+            classes_table.c.name == name, classes_table.c.closed_at.is_(None))).first() is not None:
+        raise DrawingRejectedError(f"A class named {name} is open already: close it first, or give this one "
+                                   "another name.")
 
 
 def refuse_closed_classes(connection: Connection, drawings: Iterable[NewDrawing]) -> None:

@@ -127,7 +127,11 @@ def link_and_controls(book: ClassBook, chosen: SchoolClass) -> None:
             book.close(chosen.id)
             st.rerun()
     elif row.button("Reopen the class", icon=":material/lock_open:", key="class_reopen"):
-        book.reopen(chosen.id)
+        try:
+            book.reopen(chosen.id)
+        except DrawingRejectedError as error:  # another open class has its name
+            st.error(str(error))
+            return
         st.rerun()
 
 

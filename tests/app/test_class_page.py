@@ -83,10 +83,18 @@ def test_the_owner_makes_a_class_gets_its_link_and_closes_it(bank):
     [school_class] = book.all()
     assert school_class.name == "7B maths" and book.find_by_code(code) == school_class
     assert "No drawings yet" in texts(at.info)
+    at.text_input[0].input("7B maths")
+    at.button[0].click().run()  # a second open class of the name would look the same in the picker
+    assert "A class named 7B maths is open already" in texts(at.error) and len(book.all()) == 1
 
     at.button(key="class_close").click().run()
     assert not book.get(school_class.id).is_open
     assert "This class is closed" in texts(at.warning) and not at.code
+    assert book.create("7B maths")[0].is_open, "the name is free again once its class is closed"
+    at.run()
+    at.selectbox(key="class_page_chosen").set_value(school_class.id).run()
+    at.button(key="class_reopen").click().run()  # the closed one cannot come back beside its open namesake
+    assert "A class named 7B maths is open already" in texts(at.error) and not book.get(school_class.id).is_open
 
 
 def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank, monkeypatch, draw_model, mnist,
