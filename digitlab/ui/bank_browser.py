@@ -15,7 +15,7 @@ from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
-from digitlab.ui.formatting import format_clock_time
+from digitlab.ui.formatting import counted, format_clock_time, verb
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
@@ -95,8 +95,8 @@ def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
     if st.session_state.get(PAGE_KEY, 1) > pages:
         st.session_state[PAGE_KEY] = pages
     counter, picker = st.columns([3, 1])
-    counter.caption(f"**{total:,}** drawing(s) match, newest first. Each caption reads label · model's reading · "
-                    "writer.")
+    counter.caption(f"{counted(total, 'drawing', bold=True)} {verb(total, 'matches', 'match')}, newest first. "
+                    "Each caption reads label · model's reading · writer.")
     page = picker.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=PAGE_KEY) \
         if pages > 1 else 1
     shown = bank.drawings(where, limit=per_page, offset=(page - 1) * per_page)

@@ -24,6 +24,7 @@ from digitlab.store.run_folder import Run
 from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
 from digitlab.bank.snapshot import BankDrawings, held_out_people, labelled_people, snapshot_bank
 from digitlab.config.settings import Settings
+from digitlab.ui.formatting import counted, verb
 from digitlab.ui.access import browser_key, viewer_id
 from digitlab.ui.bank import drawing_bank, viewer_session
 
@@ -70,9 +71,11 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
         if not counts:
             st.info(EMPTY_BANK_NOTE)
         else:
-            st.caption(f"The bank holds {sum(counts.values()):,} labelled drawings by {len(counts)} writer(s). "
-                       + (f"{len(held_out)} writer(s) are held out ({', '.join(sorted(held_out))}): never trained "
-                          "on, so the before/after comparison shows how the model reads people it has not seen."
+            st.caption(f"The bank holds {sum(counts.values()):,} labelled drawings by "
+                       f"{counted(len(counts), 'writer')}. "
+                       + (f"{counted(len(held_out), 'writer')} {verb(len(held_out), 'is', 'are')} held out "
+                          f"({', '.join(sorted(held_out))}): never trained on, so the before/after comparison shows "
+                          "how the model reads people it has not seen."
                           if held_out else "With a single writer nobody can be held out, so the comparison shows "
                                            "MNIST test only."))
         models = [entry for entry in list_store_models() if entry.usable]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from digitlab.ui.bank import session_tag
 from digitlab.ui.class_join import joined_class, join_class_from_link, leave_class, nickname_box
-from digitlab.ui.formatting import percent
+from digitlab.ui.formatting import counted, percent
 
 if TYPE_CHECKING:  # the Draw page imports no SQLAlchemy until a class is joined
     from digitlab.bank.class_summary import ClassSummary
@@ -48,7 +48,7 @@ def own_progress(class_id: int) -> str:
         return f"Your drawings cannot be counted just now: {error}"
     if summary.drawn == 0:
         return "Draw a digit and answer **Right** or **Wrong**: the drawings you answer go to your teacher."
-    line = f"You drew **{summary.drawn}** digit(s) in this class."
+    line = f"You drew {counted(summary.drawn, 'digit', bold=True)} in this class."
     if summary.read:
         line += (f" The model read **{summary.read_right} of {summary.read}** right "
                  f"({percent(summary.read_right / summary.read)}).")

@@ -25,7 +25,7 @@ from digitlab.training import jobs
 from digitlab.training.bank_fine_tune import DEFAULT_BANK_WEIGHT, DEFAULT_FINE_TUNE_EPOCHS, DEFAULT_REPLAY_IMAGES
 from digitlab.ui.access import browser_key, current_deployment, viewer_id
 from digitlab.ui.bank_fine_tune import fine_tune_config
-from digitlab.ui.formatting import plain_markdown
+from digitlab.ui.formatting import counted, plain_markdown, verb
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.run_live import run_status, viewer_may_control
 
@@ -55,10 +55,11 @@ def class_fine_tune_section(bank: DrawingBank, chosen: SchoolClass) -> None:
     if not people:
         st.caption("Once the class has labelled drawings, a model can learn from them here.")
     else:
-        st.caption(f"Learns from the class's labelled drawings by {len(people)} student(s), starting from a model's "
-                   f"weights and replaying some MNIST. " + (
-                       f"{len(held_out)} student(s) are held out ({plain_markdown(', '.join(held_out_names))}): the "
-                       "before/after shows how the model reads students it never saw." if held_out else
+        st.caption(f"Learns from the class's labelled drawings by {counted(len(people), 'student')}, starting "
+                   f"from a model's weights and replaying some MNIST. " + (
+                       f"{counted(len(held_out), 'student')} {verb(len(held_out), 'is', 'are')} held out "
+                       f"({plain_markdown(', '.join(held_out_names))}): the before/after shows how the model reads "
+                       "students it never saw." if held_out else
                        "With one student nobody can be held out: the comparison shows MNIST test only."))
     models = [entry for entry in list_store_models() if entry.usable]
     run_name = st.session_state.get(RUNS_KEY, {}).get(chosen.id)

@@ -25,7 +25,7 @@ from digitlab.ui.class_join import CLASS_PARAMETER
 from digitlab.ui.class_student import describe_struggles
 from digitlab.ui.evaluate_mistakes import selected_cell
 from digitlab.ui.figures.evaluation import confusion_figure
-from digitlab.ui.formatting import percent
+from digitlab.ui.formatting import counted, percent
 
 CLASS_PAGE_PATH = "class"  # the page's url_path in app.py
 CHOSEN_KEY = "class_page_chosen"  # the id of the class shown
@@ -182,7 +182,7 @@ def show_confusion(bank: DrawingBank, class_id: int, summary: ClassSummary) -> N
     label, reading = cell
     drawings = bank.drawings(DrawingFilter(class_id=class_id, label=label, reading=reading),
                              limit=CELL_DRAWINGS_SHOWN)
-    st.caption(f"**{int(summary.confusion[label, reading]):,}** drawing(s) of a {label} read as {reading}"
+    st.caption(f"{counted(int(summary.confusion[label, reading]), 'drawing', bold=True)} of a {label} read as {reading}"
                + (f"; the newest {CELL_DRAWINGS_SHOWN} shown." if len(drawings) == CELL_DRAWINGS_SHOWN else "."))
     gallery(drawings)
 

@@ -14,7 +14,7 @@ from digitlab.ui.digit_reading import send_to_draw_page
 from digitlab.ui.evaluate_gallery import show_gallery
 from digitlab.ui.figures.evaluation import confusion_figure
 from digitlab.ui.figures.probabilities import pixel_image, probability_chart
-from digitlab.ui.formatting import percent
+from digitlab.ui.formatting import counted, percent, verb
 
 CHART_KEY = "evaluate_confusion_chart"
 ROW_RATES_KEY = "evaluate_row_rates"
@@ -99,8 +99,8 @@ def show_mistakes(evaluation: Evaluation, mnist: Mnist, images: str = "test imag
     if indices.size == 0:
         st.success(f"No mistakes match ({what}).")
         return
-    st.caption(f"**{indices.size:,}** misclassified image(s) match ({what}). Most confident mistakes first; "
-               "each caption reads true → predicted · confidence.")
+    st.caption(f"{counted(indices.size, 'misclassified image', bold=True)} {verb(indices.size, 'matches', 'match')} "
+               f"({what}). Most confident mistakes first; each caption reads true → predicted · confidence.")
     confidence = evaluation.confidence
 
     def caption(index: int) -> str:

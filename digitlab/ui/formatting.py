@@ -53,3 +53,14 @@ def plain_markdown(text: str) -> str:
     """text as Markdown that shows it exactly as typed: what a visitor typed is quoted, never rendered (a link to
     another server, or a picture the browser would fetch from one)."""
     return "".join(f"\\{character}" if character in _MARKDOWN_SPECIALS else character for character in str(text))
+
+
+def counted(count: int, noun: str, bold: bool = False) -> str:
+    """'1 drawing', '2,345 drawings' ('**1** drawing' with bold): a count with its noun in the right number."""
+    number = f"**{count:,}**" if bold else f"{count:,}"
+    return f"{number} {noun}{'' if count == 1 else 's'}"
+
+
+def verb(count: int, singular: str, plural: str) -> str:
+    """The verb that goes with count: verb(1, "matches", "match") is "matches"."""
+    return singular if count == 1 else plural

@@ -18,7 +18,7 @@ from digitlab.store.run_folder import Run
 from digitlab.training import jobs
 from digitlab.ui import access
 from digitlab.ui.figures.training import overlay_figure
-from digitlab.ui.formatting import describe_run_settings, format_duration, percent
+from digitlab.ui.formatting import counted, describe_run_settings, format_duration, percent
 from digitlab.ui.promotion import promote_form, use_in_session
 from digitlab.ui.run_live import run_curves, run_status, viewer_may_control, viewer_requester
 from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, NOTICE_KEY, WATCHED_RUN_KEY,
@@ -151,7 +151,7 @@ def _run_actions(selected: list[Run]) -> None:
         if len(deletable) < len(yours):
             st.caption("A run that is still going cannot be deleted; stop it first.")
         if deletable:
-            with st.popover(f"Delete {len(deletable)} run(s)"):
+            with st.popover(f"Delete {counted(len(deletable), 'run')}"):
                 st.write("Delete " + ", ".join(run.title for run in deletable) + "? Their files are removed; "
                          "models already promoted into models/ stay.")
                 st.button("Delete", type="primary", key="confirm-delete", on_click=_delete_runs, args=(deletable,))

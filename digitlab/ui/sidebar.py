@@ -7,7 +7,7 @@ import streamlit as st
 from digitlab.store.model_names import model_argument
 from digitlab.store.registry import ModelEntry, ModelLoadError, active_model_name, list_models, set_active_model
 from digitlab.ui.access import OWNER_ONLY_NOTE, deployment_notice, owner_sidebar_section, viewer_is_owner
-from digitlab.ui.formatting import percent
+from digitlab.ui.formatting import counted, percent
 
 MODEL_KEY = "model_name"
 SIDEBAR_NOTICE_KEY = "sidebar_notice"
@@ -72,7 +72,7 @@ def _make_default(name: str) -> None:
 
 def _report_broken(broken: list[ModelEntry]) -> None:
     if broken:
-        with st.expander(f"{len(broken)} model file(s) skipped"):
+        with st.expander(f"{counted(len(broken), 'model file')} skipped"):
             for entry in broken:
                 st.caption(f"{entry.path.name}: {entry.problem}")
 

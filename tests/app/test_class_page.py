@@ -111,7 +111,7 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
     at.button(key="bank_label_4").click().run()
     [stored] = bank.drawings()
     assert (stored.class_id, stored.nickname, stored.label) == (school_class.id, "Ana 7", 4)
-    assert "You drew **1** digit(s) in this class" in texts(at.markdown)
+    assert "You drew **1** digit in this class" in texts(at.markdown)
 
     at.button(key="class_leave").click().run()  # drawings from now on are outside the class
     at.session_state["bank_last_save"] = None
@@ -184,9 +184,9 @@ def test_the_class_page_counts_the_class_and_shows_a_cell_s_drawings(bank, mnist
     assert (metrics["Drawings"], metrics["Students"], metrics["Corrected"]) == ("3", "2", "1")
     students = _table(at, "Student")
     assert sorted(zip(students["Student"], students["Drawings"])) == [("Ana", 2), ("visitor-b", 1)]
-    [held_out] = re.findall(r"1 student\(s\) are held out \(([^)]*)\)", texts(at.caption))
+    [held_out] = re.findall(r"1 student is held out \(([^)]*)\)", texts(at.caption))
     assert held_out.replace("\\", "") in ("Ana", "visitor-b"), "named as the table names them, by nickname if given"
-    assert "**1** drawing(s) of a 4 read as 9." in texts(at.caption)
+    assert "**1** drawing of a 4 read as 9." in texts(at.caption)
     assert any("4 → 9 · Ana" in caption for caption in _image_captions(at))
     hardest = _table(at, "Share right")
     assert hardest["Digit"].tolist()[0] == "4"
@@ -217,5 +217,5 @@ def test_a_visitor_s_drawings_page_shows_no_class_s_drawings_but_their_own(bank,
     at.session_state["bank_session_tag"] = "visitor-me"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "**2** drawing(s) match" in texts(at.caption)
+    assert "**2** drawings match" in texts(at.caption)
     assert at.selectbox(key="drawings_writer").options == ["any writer", "visitor-me", "visitor-outside"]

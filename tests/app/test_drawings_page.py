@@ -45,9 +45,9 @@ def test_gallery_lists_the_drawings_and_filters_narrow_them(bank, mnist):
     at = drawings_page()
     assert not at.exception, [e.value for e in at.exception]
     captions = " ".join(element.value for element in at.caption)
-    assert "**2** drawing(s) match" in captions
+    assert "**2** drawings match" in captions
     at.selectbox(key="drawings_verdict").set_value("wrong").run()
-    assert "**1** drawing(s) match" in " ".join(element.value for element in at.caption)
+    assert "**1** drawing matches" in " ".join(element.value for element in at.caption)
     assert at.button(key=f"delete_{two}") and not _has_button(at, f"delete_{seven}")
     at.selectbox(key="drawings_verdict").set_value("any").run()
     at.selectbox(key="drawings_writer").set_value("Ana").run()
@@ -218,23 +218,23 @@ def test_importing_an_export_twice_through_the_page_adds_nothing_and_says_so(ban
 
 
 def test_after_an_import_the_gallery_counts_the_imported_drawings(bank, mnist, tmp_path):
-    """Test that the page showing "Imported ...: 2 new" counts those 2 in "drawing(s) match" and shows them."""
+    """Test that the page showing "Imported ...: 2 new" counts those 2 in "drawings match" and shows them."""
     store(bank, mnist.x_test[0], 7, 7, "Ana")
     other = open_bank(f"sqlite:///{tmp_path / 'other.sqlite'}")
     store(other, mnist.x_test[1], 2, 2, "Ben")
     store(other, mnist.x_test[2], 1, 1, "Ben")
     export_zip(other, tmp_path / "other.zip")
     at = drawings_page()
-    assert "**1** drawing(s) match" in " ".join(element.value for element in at.caption)
+    assert "**1** drawing matches" in " ".join(element.value for element in at.caption)
     at.file_uploader(key="drawings_import_file").set_value(
         ("other.zip", (tmp_path / "other.zip").read_bytes(), "application/zip")).run()
     at.button(key="drawings_import").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert [element.value for element in at.success] == ["Imported other.zip: 2 new, 0 already in the bank."]
-    assert "**3** drawing(s) match" in " ".join(element.value for element in at.caption)
+    assert "**3** drawings match" in " ".join(element.value for element in at.caption)
     assert sum(_has_button(at, f"delete_{drawing.id}") for drawing in bank.drawings()) == 3
     at.run()  # the report is said once; the count stays
-    assert not at.success and "**3** drawing(s) match" in " ".join(element.value for element in at.caption)
+    assert not at.success and "**3** drawings match" in " ".join(element.value for element in at.caption)
 
 
 def test_a_text_file_named_zip_is_refused_as_not_a_zip(bank):

@@ -34,7 +34,7 @@ def test_fine_tune_on_the_bank_starts_a_run_from_the_model_with_the_bank_and_mni
     """Test that the panel says who is held out and starts a fine-tune run whose folder holds the bank split by writer."""
     at = open_page()
     panel = texts(at.caption)
-    assert "80 labelled drawings by 4 writer(s)" in panel and "1 writer(s) are held out" in panel
+    assert "80 labelled drawings by 4 writers" in panel and "1 writer is held out" in panel
 
     at.number_input(key="bank_tune_replay").set_value(2000)
     button(at, "Fine-tune on the bank").click().run()
@@ -96,14 +96,14 @@ def test_a_visitor_s_bank_fine_tune_neither_names_nor_learns_a_class_s_drawings_
     visitor.run()
     assert not visitor.exception, [exception.value for exception in visitor.exception]
     panel = texts(visitor.caption)
-    assert "8 labelled drawings by 2 writer(s)" in panel
+    assert "8 labelled drawings by 2 writers" in panel
     assert not [student for student in STUDENTS if student in panel]
     seen = fine_tune_snapshot(visitor)
     assert set(seen.train_writers) | set(seen.held_out_writers) == set(PUBLIC_WRITERS)
     assert len(seen.train_y) + len(seen.held_out_y) == 8
 
     owner = open_page(owner=True)
-    assert "24 labelled drawings by 6 writer(s)" in texts(owner.caption)
+    assert "24 labelled drawings by 6 writers" in texts(owner.caption)
     everything = fine_tune_snapshot(owner)
     assert set(everything.train_writers) | set(everything.held_out_writers) == {*PUBLIC_WRITERS, *STUDENTS}
     assert len(everything.train_y) + len(everything.held_out_y) == 24

@@ -375,7 +375,7 @@ def take_screenshots(out: Path, only: set[str], sweep_from: tuple[Path, Path] | 
             if "drawings" in only:
                 page.goto(f"{url}/drawings")
                 wait_for_app_idle(page, timeout=PAGE_TIMEOUT)
-                expect(page.get_by_text("drawing(s) match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+                expect(page.get_by_text("drawings match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
                 save(page, out, "drawings")
 
             if "draw-phone" in only:  # the Draw page on a phone

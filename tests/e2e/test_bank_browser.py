@@ -50,7 +50,7 @@ def test_a_corrected_drawing_is_on_the_drawings_page_and_in_the_evaluate_dataset
 
     open_page(page, "Drawings")
     expect(page.get_by_text(f"#{drawing_id}: 7 · read 1 ✗")).to_be_visible(timeout=RESULT_TIMEOUT)
-    expect(page.get_by_text("1 drawing(s) match", exact=False)).to_be_visible()
+    expect(page.get_by_text("1 drawing matches", exact=False)).to_be_visible()
     save_screenshot(page, "bank-drawings")
 
     open_page(page, "Evaluate")
@@ -87,7 +87,7 @@ def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(
     page.goto(fresh_app)
     wait_for_app_idle(page)
     open_page(page, "Drawings")
-    expect(page.get_by_text("3 drawing(s) match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("3 drawings match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
 
     page.locator(".st-key-drawings_prepare_export button").click()
     download_button = page.locator(".st-key-drawings_download button")
@@ -109,7 +109,7 @@ def test_an_export_downloads_from_its_file_and_a_confirmed_delete_can_be_undone(
     until = re.search(r"brought back until (\d\d:\d\d)\.", deleted.inner_text()).group(1)
     deadline = datetime.now(ZoneInfo("Asia/Kolkata")) + BIN_TIME
     assert until in {f"{deadline + timedelta(minutes=shift):%H:%M}" for shift in (-1, 0)}, until
-    expect(page.get_by_text("2 drawing(s) match", exact=False)).to_be_visible()
+    expect(page.get_by_text("2 drawings match", exact=False)).to_be_visible()
     save_screenshot(page, "bank-delete-undo")
     wait_for_app_idle(page)
     page.locator(f".st-key-undo_delete_{ids[0]} button").first.click()

@@ -10,6 +10,7 @@ import time
 from playwright.sync_api import Page, expect
 
 from digitlab.config.access import hash_password
+from digitlab.ui.formatting import counted
 from tests.e2e.conftest import REPO_ROOT, running_app, sign_in_as_owner, wait_for_app_idle
 from tests.e2e.drawing import FOUR, ONE, RESULT_TIMEOUT, ZERO, canvas_area, clear_canvas, draw
 from tests.e2e.test_phone_browser import PHONE, touch_draw
@@ -131,7 +132,7 @@ def test_three_students_draw_in_a_class_and_the_teacher_s_page_follows(browser, 
         second_mouse.answer(second_mouse.draw(ZERO))
 
         for student in students:
-            expect(student.page.get_by_text(f"You drew {len(student.answers)} digit(s) in this class")
+            expect(student.page.get_by_text(f"You drew {counted(len(student.answers), 'digit')} in this class")
                    ).to_be_visible(timeout=RESULT_TIMEOUT)
             [context.close() for context in contexts if context is student.page.context]
 

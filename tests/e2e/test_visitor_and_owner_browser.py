@@ -51,10 +51,10 @@ def test_a_visitor_gets_no_stop_delete_or_promote_and_the_owner_does(browser, tm
                 select_runs_table_row(page, 1)  # the finished run, older
                 expect(page.get_by_role("button", name="Read with it in this tab")).to_be_visible(timeout=15_000)
             expect(buttons_named(owner, "Promote to models/")).to_have_count(1)
-            expect(owner.get_by_role("button", name="Delete 1 run(s)")).to_have_count(1)
+            expect(owner.get_by_role("button", name="Delete 1 run")).to_have_count(1)
             for name in OWNER_ONLY_BUTTONS:
                 expect(buttons_named(visitor, name)).to_have_count(0)
-            expect(visitor.get_by_role("button", name="Delete 1 run(s)")).to_have_count(0)
+            expect(visitor.get_by_role("button", name="Delete 1 run")).to_have_count(0)
             expect(visitor.get_by_text("Promoting a model into models/ for everyone is for the owner.")).to_be_visible()
     finally:
         trainer.kill()
