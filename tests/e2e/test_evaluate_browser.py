@@ -70,7 +70,7 @@ def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_
     assert filtered
     assert selectbox_value(page, "True digit") == str(true_digit)
     assert selectbox_value(page, "Predicted as") == str(predicted_digit)
-    summary = page.get_by_text(re.compile(r"misclassified image\(s\) match")).inner_text()
+    summary = page.get_by_text(re.compile(r"misclassified images? match")).inner_text()
     assert f"true {true_digit}, predicted as {predicted_digit}" in summary
     page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     save_screenshot(page, "evaluate")
