@@ -120,9 +120,3 @@ def snapshot_bank(bank: "DrawingBank", share: float = HELD_OUT_SHARE, class_id: 
     source = describe_url(bank.url) + ("" if class_id is None else f", class {class_id}") \
         + ("" if viewer_session is None else ", the drawings a visitor may see")
     return snapshot_dataset(bank.as_dataset(class_id=class_id, viewer_session=viewer_session), source, share)
-
-
-def labelled_people(bank: "DrawingBank", viewer_session: str | None = None) -> dict[str, int]:
-    """Labelled drawings per person (see person) in what snapshot_bank takes for this viewer: the writers a run
-    would learn from and hold out, counted without reading the images."""
-    return bank.labelled_people(viewer_session)

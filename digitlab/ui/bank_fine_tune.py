@@ -22,7 +22,7 @@ from digitlab.bank.engine import DrawingBankError
 from digitlab.store.registry import ModelEntry, list_store_models
 from digitlab.store.run_folder import Run
 from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
-from digitlab.bank.snapshot import BankDrawings, held_out_people, labelled_people, snapshot_bank
+from digitlab.bank.snapshot import BankDrawings, held_out_people, snapshot_bank
 from digitlab.config.settings import Settings
 from digitlab.ui.formatting import counted, verb
 from digitlab.ui.access import browser_key, viewer_id
@@ -51,7 +51,7 @@ def bank_snapshot_or_message() -> BankDrawings | None:
 def bank_drawing_count() -> int:
     """Labelled drawings in the bank, held-out writers' too (an upper bound for a run's memory); 0 if unreadable."""
     try:
-        return sum(labelled_people(drawing_bank(), viewer_session()).values())
+        return sum(drawing_bank().labelled_people(viewer_session()).values())
     except DrawingBankError:
         return 0
 
@@ -63,7 +63,7 @@ def fine_tune_panel(settings: Settings, active: Run | None) -> Run | None:
         return None
     with st.expander("Fine-tune a model on the drawing bank"):
         try:
-            counts = labelled_people(drawing_bank(), viewer_session())  # the images are read only to train
+            counts = drawing_bank().labelled_people(viewer_session())  # the images are read only to train
         except DrawingBankError as error:
             st.error(f"The drawing bank cannot be read: {error}")
             return None
