@@ -14,8 +14,8 @@ write shares its transactions, its bin and its locks: schema.py defines it, migr
 database up to it, engine.py connects (every write is one transaction, so a failed save leaves the bank
 as it was), rows.py maps records to rows, drawing_checks.py vets what comes in, archive.py reads and
 writes the bank's files. A drawing's identity is its content hash (the PNG's sha256), label and writer;
-a drawing deleted on the Drawings page waits BIN_MINUTES in the bin (hidden from every read) before it
-is purged, so the delete can be undone.
+a drawing deleted on the Drawings page (one, or every one that matches the filters) waits BIN_MINUTES in the bin
+(hidden from every read) before it is purged, so the delete can be undone.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from digitlab.config.secrets import ConfigurationError
 BIN_MINUTES = 10  # how long a drawing deleted on the Drawings page can be restored before it is purged
 BIN_TIME = timedelta(minutes=BIN_MINUTES)
 IDENTITY_BATCH = 500  # content hashes looked up per query while an import skips what the bank holds
+RESTORE_BATCH = 500  # ids per statement while a batch is restored: within every database's bound-parameter limit
 SAVE_LOCK_KEY = 1400014  # PostgreSQL advisory lock: visitors' count-then-insert against the bank's size
 IMPORT_LOCK_KEY = 1400024  # PostgreSQL advisory lock: an import's look-then-insert against another import
 
@@ -205,14 +206,35 @@ class DrawingBank:
             return connection.execute(update(drawings_table).where(*own(drawing_id, session))
                                       .values(deleted_at=now())).rowcount > 0
 
-    def restore(self, drawing_id: int, session: str | None = None) -> bool:
-        """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it is back (True also
-        when an import brought it back first)."""
-        statement = update(drawings_table).where(drawings_table.c.id == int(drawing_id), _not_purgeable())
+    def move_matching_to_bin(self, where: DrawingFilter, session: str | None = None) -> list[int]:
+        """Delete, in one transaction, every drawing where matches, as move_to_bin does one; with session, only
+        that session's. The ids moved, lowest first: what restore_many brings back."""
+        statement = update(drawings_table).where(*conditions(where)).values(deleted_at=now())
         if session is not None:
             statement = statement.where(drawings_table.c.session == session)
         with self._writing() as connection:
-            return connection.execute(statement.values(deleted_at=None)).rowcount > 0
+            _purge_bin(connection)
+            # One UPDATE ... RETURNING: the rows moved are exactly the rows reported, whatever others write meanwhile.
+            return sorted(connection.execute(statement.returning(drawings_table.c.id)).scalars())
+
+    def restore(self, drawing_id: int, session: str | None = None) -> bool:
+        """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it is back (True also
+        when an import brought it back first)."""
+        return bool(self.restore_many([drawing_id], session))
+
+    def restore_many(self, drawing_ids: Iterable[int], session: str | None = None) -> list[int]:
+        """Bring drawings back from the bin in one transaction, as restore does one; the ids back, lowest first
+        (those whose BIN_MINUTES are over, or not that session's, are not)."""
+        pending = sorted({int(drawing_id) for drawing_id in drawing_ids})
+        back: list[int] = []
+        with self._writing() as connection:
+            for start in range(0, len(pending), RESTORE_BATCH):
+                statement = update(drawings_table).where(
+                    drawings_table.c.id.in_(pending[start : start + RESTORE_BATCH]), _not_purgeable())
+                if session is not None:
+                    statement = statement.where(drawings_table.c.session == session)
+                back += connection.execute(statement.values(deleted_at=None).returning(drawings_table.c.id)).scalars()
+        return sorted(back)
 
     def purge_bin(self) -> int:
         """Delete for good the drawings whose time in the bin is over; how many."""

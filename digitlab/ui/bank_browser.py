@@ -1,5 +1,5 @@
-"""The Drawings page: the bank's gallery with filters, delete (confirmed, undoable), and export/import
-(ui/bank_archive.py)."""
+"""The Drawings page: the bank's gallery with filters, delete (one drawing or every one that matches; confirmed,
+undoable), and export/import (ui/bank_archive.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ GALLERY_ROWS = 4
 PAGE_KEY = "drawings_page"
 NOTICE_KEY = "drawings_notice"
 CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
-DELETED_KEY = "drawings_deleted"  # [(id, monotonic time of the delete)]: what this session may still undo
+BULK_CONFIRM_KEY = "drawings_confirm_delete_matching"  # (filter, count) whose "Delete all" awaits "Yes, delete N"
+DELETED_KEY = "drawings_deleted"  # [(ids, UTC time of the delete)]: what this session may still undo, a batch as one
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
 
@@ -53,7 +54,7 @@ def drawings_page() -> None:
 
 def filters(writers: list[str]) -> DrawingFilter:
     """The filter widgets; the filter they describe."""
-    reset = _first_page
+    reset = _filters_changed
     label_box, reading_box, verdict_box = st.columns(3)
     label = label_box.selectbox("Label", DIGITS, format_func=_any_digit, key="drawings_label", on_change=reset)
     reading = reading_box.selectbox("Model's reading", DIGITS, format_func=_any_digit, key="drawings_reading",
@@ -81,8 +82,9 @@ def _any_digit(digit: int | None) -> str:
     return "any" if digit is None else str(digit)
 
 
-def _first_page() -> None:
+def _filters_changed() -> None:
     st.session_state[PAGE_KEY] = 1
+    st.session_state.pop(BULK_CONFIRM_KEY, None)  # a "Delete all" confirmed must be for the drawings on screen
 
 
 def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
@@ -97,6 +99,8 @@ def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
     counter, picker = st.columns([3, 1])
     counter.caption(f"{counted(total, 'drawing', bold=True)} {verb(total, 'matches', 'match')}, newest first. "
                     "Each caption reads label · model's reading · writer.")
+    with counter:
+        delete_matching_control(bank, where, total)
     page = picker.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=PAGE_KEY) \
         if pages > 1 else 1
     shown = bank.drawings(where, limit=per_page, offset=(page - 1) * per_page)
@@ -122,6 +126,27 @@ def delete_control(drawing_id: int) -> None:
     row.button("Keep", key=f"keep_{drawing_id}", on_click=_ask_to_delete, args=(None,))
 
 
+def delete_matching_control(bank: DrawingBank, where: DrawingFilter, total: int) -> None:
+    """"Delete all N matching" (a visitor: its own N), then "Yes, delete N drawings" or "Keep": the drawings go only
+    on the second, deliberate click, and only while N still matches (a visitor may save more meanwhile)."""
+    session = viewer_session()
+    deletable = total if session is None else bank.count(dataclasses.replace(where, session=session))
+    if deletable == 0:
+        return
+    which = "your" if session is not None else "the" if deletable == 1 else "all"
+    question = f"Delete {which} {counted(deletable, 'matching drawing')}"
+    if st.session_state.get(BULK_CONFIRM_KEY) != (where, deletable):
+        st.button(question, key="delete_matching", icon=":material/delete_sweep:", type="tertiary",
+                  on_click=_ask_to_delete_matching, args=((where, deletable),))
+        return
+    st.markdown(f"{question}?")
+    row = st.container(horizontal=True, gap="xsmall")
+    row.button(f"Yes, delete {counted(deletable, 'drawing')}", key="confirm_delete_matching", type="primary",
+               on_click=_delete_matching, args=(where, deletable),
+               help=f"{verb(deletable, 'It', 'They')} can be brought back for {BIN_MINUTES} minutes.")
+    row.button("Keep", key="keep_matching", on_click=_ask_to_delete_matching, args=(None,))
+
+
 def caption(drawing: Drawing) -> str:
     label = "?" if drawing.label is None else str(drawing.label)
     reading = "not read" if drawing.reading is None else f"read {drawing.reading}"
@@ -133,6 +158,9 @@ def _ask_to_delete(drawing_id: int | None) -> None:
     st.session_state[CONFIRM_KEY] = drawing_id
 
 
+def _ask_to_delete_matching(asked: tuple[DrawingFilter, int] | None) -> None:
+    st.session_state[BULK_CONFIRM_KEY] = asked
+
 
 def _delete(drawing_id: int) -> None:
     st.session_state.pop(CONFIRM_KEY, None)
@@ -142,38 +170,79 @@ def _delete(drawing_id: int) -> None:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
     if removed:
-        st.session_state[DELETED_KEY] = [*st.session_state.get(DELETED_KEY, []), (drawing_id, _now())]
-        drop_export()
+        _remember_deleted([drawing_id])
     else:
         st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} was not deleted: it is gone, or not yours "
                                                 "to delete.")
 
 
-def _restore(drawing_id: int) -> None:
-    st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, []) if entry[0] != drawing_id]
+def _delete_matching(where: DrawingFilter, confirmed: int) -> None:
+    st.session_state.pop(BULK_CONFIRM_KEY, None)
+    session = viewer_session()
     try:
-        restored = drawing_bank().restore(drawing_id, session=viewer_session())
+        bank = drawing_bank()
+        matching = bank.count(dataclasses.replace(where, session=session))
+        if matching != confirmed:  # drawings saved (or deleted) since the question: it was not about these
+            st.session_state[NOTICE_KEY] = (
+                "info", f"Nothing was deleted: {counted(matching, 'drawing')} {verb(matching, 'matches', 'match')} "
+                        f"now, not the {confirmed:,} you confirmed. Look again, then delete.")
+            return
+        moved = bank.move_matching_to_bin(where, session=session)
+    except DrawingBankError as error:
+        st.session_state[NOTICE_KEY] = ("error", str(error))
+        return
+    if moved:
+        _remember_deleted(moved)
+    else:
+        st.session_state[NOTICE_KEY] = ("info", "Nothing was deleted: the matching drawings are gone already.")
+
+
+def _remember_deleted(drawing_ids: list[int]) -> None:
+    """Offer one Undo for drawings just moved to the bin together; an export prepared before no longer matches."""
+    _forget_undo(set(drawing_ids))  # brought back elsewhere and deleted again: one Undo for it, this one
+    st.session_state[DELETED_KEY] = [*st.session_state.get(DELETED_KEY, []), (tuple(drawing_ids), _now())]
+    drop_export()
+
+
+def _restore(drawing_ids: tuple[int, ...]) -> None:
+    _forget_undo(set(drawing_ids))
+    try:
+        back = drawing_bank().restore_many(drawing_ids, session=viewer_session())
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
     drop_export()
-    st.session_state[NOTICE_KEY] = ("info", f"Drawing #{drawing_id} is back." if restored else
-                                    f"Drawing #{drawing_id} could not be brought back: its {BIN_MINUTES} minutes "
-                                    "in the bin are over.")
+    if len(back) == len(drawing_ids):
+        message = f"{_named(drawing_ids)} {verb(len(back), 'is', 'are')} back."
+    elif back:
+        message = (f"{counted(len(back), 'drawing')} of {len(drawing_ids):,} {verb(len(back), 'is', 'are')} back; "
+                   f"the others' {BIN_MINUTES} minutes in the bin are over.")
+    else:
+        message = (f"{_named(drawing_ids)} could not be brought back: {verb(len(drawing_ids), 'its', 'their')} "
+                   f"{BIN_MINUTES} minutes in the bin are over.")
+    st.session_state[NOTICE_KEY] = ("info", message)
 
 
 def undo_bar() -> None:
-    """An Undo for each drawing this session deleted in the last BIN_MINUTES (the bank keeps them that long)."""
+    """An Undo for each delete this session made in the last BIN_MINUTES (the bank keeps them that long): one for a
+    drawing, one for all the drawings a "Delete all" took."""
     now = _now()
-    recent = [(drawing_id, when) for drawing_id, when in st.session_state.get(DELETED_KEY, [])
+    recent = [(drawing_ids, when) for drawing_ids, when in st.session_state.get(DELETED_KEY, [])
               if now - when < BIN_TIME]
     st.session_state[DELETED_KEY] = recent
-    for drawing_id, when in recent:
-        row = st.container(horizontal=True, vertical_alignment="center", key=f"deleted_{drawing_id}")
-        row.info(f"Drawing #{drawing_id} was deleted. It can be brought back until "
-                 f"{format_clock_time(when + BIN_TIME, st.context.timezone)}.", icon=":material/delete:")
-        row.button("Undo", key=f"undo_delete_{drawing_id}", icon=":material/undo:", on_click=_restore,
-                   args=(drawing_id,))
+    for drawing_ids, when in recent:
+        many = len(drawing_ids)
+        row = st.container(horizontal=True, vertical_alignment="center", key=f"deleted_{drawing_ids[0]}")
+        row.info(f"{_named(drawing_ids)} {verb(many, 'was', 'were')} deleted. {verb(many, 'It', 'They')} can be "
+                 f"brought back until {format_clock_time(when + BIN_TIME, st.context.timezone)}.",
+                 icon=":material/delete:")
+        row.button("Undo", key=f"undo_delete_{drawing_ids[0]}", icon=":material/undo:", on_click=_restore,
+                   args=(drawing_ids,))
+
+
+def _named(drawing_ids: tuple[int, ...]) -> str:
+    """"Drawing #12" for one drawing, "40 drawings" for a batch."""
+    return f"Drawing #{drawing_ids[0]}" if len(drawing_ids) == 1 else counted(len(drawing_ids), "drawing")
 
 
 def _now() -> datetime:
@@ -187,6 +256,10 @@ def show_notice() -> None:
 
 
 def _forget_undo(drawing_ids: set[int]) -> None:
-    """A drawing this session deleted that an import brought back needs no Undo any more."""
-    st.session_state[DELETED_KEY] = [entry for entry in st.session_state.get(DELETED_KEY, [])
-                                     if entry[0] not in drawing_ids]
+    """A drawing this session deleted that an import brought back needs no Undo any more (its batch's others do)."""
+    kept = []
+    for deleted, when in st.session_state.get(DELETED_KEY, []):
+        left = tuple(drawing_id for drawing_id in deleted if drawing_id not in drawing_ids)
+        if left:
+            kept.append((left, when))
+    st.session_state[DELETED_KEY] = kept

@@ -108,11 +108,17 @@ def test_a_deleted_drawing_brought_back_by_an_import_loses_its_undo_and_is_in_th
     assert not _has_button(at, f"undo_delete_{drawing_id}")
 
 
+def visitor_only(monkeypatch) -> None:
+    """An owner who signs in with a password: the page's session, which has not, is a visitor everywhere, down to the
+    session the bank's deletes are limited to."""
+    from digitlab.config.access import hash_password
+
+    monkeypatch.setenv("DIGITLAB_OWNER_PASSWORD_HASH", hash_password("owner's secret", iterations=1000))
+
+
 def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
     """Test that a visitor sees Delete only on this session's drawings, and import is the owner's alone."""
-    import digitlab.ui.bank_browser
-
-    monkeypatch.setattr(digitlab.ui.bank_browser, "viewer_is_owner", lambda: False)
+    visitor_only(monkeypatch)
     theirs = store(bank, mnist.x_test[0], 7, 7, "Ana", session="visitor-other")
     mine = store(bank, mnist.x_test[1], 2, 2, "Me", session="visitor-mine")
     at = drawings_page(session_tag="visitor-mine")
@@ -122,6 +128,78 @@ def test_a_visitor_may_delete_only_their_own_drawings(bank, mnist, monkeypatch):
     assert [drawing.id for drawing in bank.drawings()] == [theirs]
     assert not _has_button(at, "drawings_import")
     assert not at.get("file_uploader")
+
+
+
+def test_owner_deletes_every_drawing_matching_the_filters_at_once_and_one_undo_brings_them_back(bank, mnist):
+    """Test that with the label filter at 7, "Delete all 2 matching drawings" asks first (Keep deletes nothing), "Yes,
+    delete 2 drawings" takes both 7s and leaves the 2, a prepared export is dropped, one undo entry names the batch,
+    and its Undo brings both back with their ids."""
+    sevens = [store(bank, mnist.x_test[0], 7, 7, "Ana", session="visitor-a"), store(bank, mnist.x_test[17], 7, 1, "Ben")]
+    two = store(bank, mnist.x_test[1], 2, 2, "Ana")
+    at = drawings_page()
+    at.selectbox(key="drawings_label").set_value(7).run()
+    assert at.button(key="delete_matching").label == "Delete all 2 matching drawings"
+    at.button(key="delete_matching").click().run()
+    assert any("Delete all 2 matching drawings?" == element.value for element in at.markdown)
+    at.button(key="keep_matching").click().run()
+    assert bank.count() == 3 and not _has_button(at, "confirm_delete_matching")
+
+    at.button(key="drawings_prepare_export").click().run()
+    exported = Path(at.session_state["drawings_export"]["path"])
+    at.button(key="delete_matching").click().run()
+    assert at.button(key="confirm_delete_matching").label == "Yes, delete 2 drawings"
+    at.button(key="confirm_delete_matching").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [drawing.id for drawing in bank.drawings()] == [two]
+    assert not exported.exists() and "drawings_export" not in at.session_state  # it held the 7s
+    assert any("No drawings match" in element.value for element in at.info)
+    undo = [element.value for element in at.info if "deleted" in element.value]
+    assert len(undo) == 1 and undo[0].startswith("2 drawings were deleted. They can be brought back until ")
+    assert [button.label for button in at.button if button.label == "Undo"] == ["Undo"]
+
+    at.button(key=f"undo_delete_{min(sevens)}").click().run()
+    assert sorted(drawing.id for drawing in bank.drawings()) == sorted([*sevens, two])
+    assert any("2 drawings are back." == element.value for element in at.info)
+    assert not any(button.label == "Undo" for button in at.button)
+    assert "**2** drawings match" in " ".join(element.value for element in at.caption)
+
+
+def test_a_visitor_deletes_only_their_own_matching_drawings(bank, mnist, monkeypatch):
+    """Test that a visitor is offered "Delete your N matching drawings" counting only this session's drawings, that
+    it leaves everyone else's, and that a visitor with none among the matches is offered no such button."""
+    visitor_only(monkeypatch)
+    mine = [store(bank, mnist.x_test[index], 7, 7, "Me", session="visitor-mine") for index in (0, 17)]
+    theirs = store(bank, mnist.x_test[26], 7, 7, "Ana", session="visitor-other")
+    at = drawings_page(session_tag="visitor-mine")
+    assert "**3** drawings match" in " ".join(element.value for element in at.caption)
+    assert at.button(key="delete_matching").label == "Delete your 2 matching drawings"
+    at.button(key="delete_matching").click().run()
+    at.button(key="confirm_delete_matching").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [drawing.id for drawing in bank.drawings()] == [theirs]
+    assert any(element.value.startswith("2 drawings were deleted.") for element in at.info)
+    assert not _has_button(at, "delete_matching")  # only someone else's drawing matches now
+
+    at.button(key=f"undo_delete_{min(mine)}").click().run()
+    assert sorted(drawing.id for drawing in bank.drawings()) == sorted([*mine, theirs])
+
+
+def test_a_drawing_saved_between_delete_all_and_yes_is_not_deleted_unseen(bank, mnist):
+    """Test that when another drawing comes to match between "Delete all 1 ..." and its "Yes, delete 1 drawing", nothing
+    is deleted and the page says how many match now."""
+    first = store(bank, mnist.x_test[0], 7, 7, "Ana")
+    at = drawings_page()
+    assert at.button(key="delete_matching").label == "Delete the 1 matching drawing"
+    at.button(key="delete_matching").click().run()
+    assert at.button(key="confirm_delete_matching").label == "Yes, delete 1 drawing"
+    second = store(bank, mnist.x_test[17], 7, 7, "Visitor", session="visitor-new")
+    at.button(key="confirm_delete_matching").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(drawing.id for drawing in bank.drawings()) == [first, second]
+    assert any("Nothing was deleted: 2 drawings match now, not the 1 you confirmed." in element.value
+               for element in at.info)
+    assert at.button(key="delete_matching").label == "Delete all 2 matching drawings"
 
 
 def holds_bytes(value) -> bool:
