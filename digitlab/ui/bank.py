@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import streamlit as st
@@ -16,6 +17,7 @@ from digitlab.config.secrets import ConfigurationError
 from digitlab.ui.access import current_deployment, viewer_id, viewer_is_owner
 
 SESSION_TAG_KEY = "bank_session_tag"
+SESSION_TAG_PREFIX = "visitor-"  # a browser session's tag is this and ten hex digits (session_tag)
 WRITER_KEY = "bank_writer"
 SAVING_OFF = "Saving drawings is off"
 
@@ -74,7 +76,7 @@ def save_drawing(drawing: "NewDrawing") -> int:
 def session_tag() -> str:
     """A random tag for this browser session: a visitor may delete and undo only what it saved."""
     if SESSION_TAG_KEY not in st.session_state:
-        st.session_state[SESSION_TAG_KEY] = f"visitor-{uuid.uuid4().hex[:10]}"
+        st.session_state[SESSION_TAG_KEY] = f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:10]}"
     return st.session_state[SESSION_TAG_KEY]
 
 
@@ -87,6 +89,38 @@ def viewer_session() -> str | None:
 def writer_tag() -> str:
     """The writer saved with this session's drawings: the name given on the Draw page, else the session tag."""
     return (st.session_state.get(WRITER_KEY) or "").strip() or session_tag()
+
+
+def reserved_writer_form(tag: str) -> str | None:
+    """Whose tags have the form of tag, when it is one the app gives someone else; None for a tag anyone may type.
+
+    An imported pen-digit writer is pen- and their number (archive.PEN_WRITER_PREFIX), and a browser
+    session is visitor- and hex digits: drawings saved under such a tag pool with theirs. Letter case is
+    ignored, since PEN-01 and pen-01 read as one writer in a list of tags.
+    """
+    from digitlab.bank.archive import PEN_WRITER_PREFIX  # here: the Draw page loads without SQLAlchemy
+
+    trimmed = tag.strip()
+    if re.fullmatch(rf"{re.escape(PEN_WRITER_PREFIX)}[0-9]+", trimmed, re.IGNORECASE):
+        return f"an imported pen-digit writer ({PEN_WRITER_PREFIX}07 is pen-digit writer 7)"
+    if re.fullmatch(rf"{re.escape(SESSION_TAG_PREFIX)}[0-9a-f]+", trimmed, re.IGNORECASE):
+        return f"another visitor's browser session ({SESSION_TAG_PREFIX}1a2b3c4d5e)"
+    return None
+
+
+def borrowed_writer_tag(tag: str) -> str | None:
+    """Why this viewer may not save under the writer tag typed, as it names someone else; None when they may.
+
+    A visitor may not take a tag of a form the app gives someone else (reserved_writer_form), bar their own
+    session's: their drawings would be pooled with that writer's on the Drawings and Evaluate pages. The
+    owner may, to label pen digits by hand.
+    """
+    if viewer_is_owner() or tag.strip() == session_tag():
+        return None
+    whose = reserved_writer_form(tag)
+    if whose is None:
+        return None
+    return f"The writer tag {tag.strip()!r} is the form kept for {whose}: your drawings would be pooled with theirs."
 
 
 def visitor_limits() -> "VisitorLimits | None":

@@ -98,13 +98,22 @@ def leave_class() -> None:
 
 
 def nickname_box() -> None:
-    """The optional nickname: checked when typed, kept only if it passes."""
+    """The optional nickname: checked when typed, kept only if it passes (nickname_problem says why not)."""
     st.text_input("Nickname (optional)", value=st.session_state.get(NICKNAME_KEY) or "", key=NICKNAME_INPUT_KEY,
                   on_change=_remember_nickname, max_chars=24, placeholder="no name needed",
                   help="Shown to your teacher beside your drawings. Up to 24 letters, digits, spaces, - or _.")
+
+
+def nickname_problem() -> None:
+    """Why the nickname last typed was not kept, until a good one is typed; drawn outside the box, which sits in a
+    popover: a refusal said only there is gone once the popover closes."""
     problem = st.session_state.get(NICKNAME_PROBLEM_KEY)
-    if problem:
-        st.error(plain_markdown(problem))  # it quotes what was typed
+    if not problem:
+        return
+    kept = st.session_state.get(NICKNAME_KEY)
+    still = (f"Your drawings keep the nickname {plain_markdown(kept)}." if kept
+             else "Your drawings go on without a nickname.")
+    st.error(f"{plain_markdown(problem)} {still}", icon=":material/badge:")  # it quotes what was typed
 
 
 def _remember_nickname() -> None:
@@ -114,4 +123,4 @@ def _remember_nickname() -> None:
         st.session_state[NICKNAME_KEY] = check_nickname(st.session_state.get(NICKNAME_INPUT_KEY))
         st.session_state.pop(NICKNAME_PROBLEM_KEY, None)
     except DrawingRejectedError as error:
-        st.session_state[NICKNAME_PROBLEM_KEY] = f"{error} Your drawings keep the nickname you had."
+        st.session_state[NICKNAME_PROBLEM_KEY] = str(error)

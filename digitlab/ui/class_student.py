@@ -11,7 +11,8 @@ import streamlit as st
 from typing import TYPE_CHECKING
 
 from digitlab.ui.bank import session_tag
-from digitlab.ui.class_join import joined_class, join_class_from_link, leave_class, nickname_box
+from digitlab.ui.class_join import (joined_class, join_class_from_link, leave_class, nickname_box,
+                                    nickname_problem)
 from digitlab.ui.formatting import counted, percent
 
 if TYPE_CHECKING:  # the Draw page imports no SQLAlchemy until a class is joined
@@ -33,6 +34,7 @@ def class_for_this_session() -> None:
             nickname_box()
         row.button("Leave the class", key="class_leave", on_click=leave_class, type="tertiary",
                    help="Your drawings from now on are not part of the class.")
+        nickname_problem()
         st.markdown(own_progress(joined["id"]))
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import streamlit as st
 
 from digitlab.serving.predictor import Prediction
-from digitlab.ui.bank import WRITER_KEY, drawing_bank, save_drawing, saving_switched_off, session_tag, writer_tag
+from digitlab.ui.bank import (WRITER_KEY, borrowed_writer_tag, drawing_bank, save_drawing, saving_switched_off,
+                              session_tag, writer_tag)
 from digitlab.ui.formatting import plain_markdown
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
@@ -142,14 +143,18 @@ def _verdict(label: int, reading: int | None) -> str:
 
 
 def _remember_writer() -> None:
-    """Take the typed writer tag if it is one the bank accepts; otherwise keep the tag in use and say why."""
+    """Take the typed writer tag if the bank accepts it and it names nobody else; otherwise keep the tag in use and
+    say why."""
     from digitlab.bank.drawing_checks import DrawingRejectedError, check_tag
 
     typed = st.session_state.get(WRITER_INPUT_KEY, "")
     try:
-        check_tag(typed, "writer")
+        tag = check_tag(typed, "writer")
+        problem = borrowed_writer_tag(tag) if tag else None
     except DrawingRejectedError as error:
-        st.session_state[WRITER_PROBLEM_KEY] = str(error)
+        problem = str(error)
+    if problem:
+        st.session_state[WRITER_PROBLEM_KEY] = problem
         return
     st.session_state.pop(WRITER_PROBLEM_KEY, None)
     st.session_state[WRITER_KEY] = typed

@@ -121,6 +121,34 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
         (school_class.id, "Ana 7"), (None, None)]
 
 
+def errors_outside_popovers(block) -> list[str]:
+    """The error messages drawn under block but not inside a popover: what the page shows with every popover closed."""
+    if getattr(block, "type", None) == "popover":
+        return []
+    if getattr(block, "type", None) == "error":
+        return [block.value]
+    return [value for child in getattr(block, "children", {}).values() for value in errors_outside_popovers(child)]
+
+
+def test_a_refused_nickname_is_said_outside_its_popover_once_until_a_good_one_is_typed(bank, monkeypatch, draw_model,
+                                                                                     mnist, fresh_throttle):
+    """Test that a nickname refused is said in the student's bar, where it is seen with the Nickname popover closed,
+    once, quoted as typed, with the nickname the drawings keep; and that a good nickname clears it."""
+    _, code = ClassBook(bank).create("7B")
+    at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)
+    at.text_input(key="class_nickname_input").input("Ana 7").run()
+    at.text_input(key="class_nickname_input").input("[Ana](http://x.io)").run()
+    [shown] = [message for message in errors_outside_popovers(at.main) if "A nickname is" in message]
+    assert len([message for message in at.error if "A nickname is" in message.value]) == 1, "said once, not twice"
+    assert r"\[Ana\]\(http" in shown, "quoted as typed: no link"
+    assert "Your drawings keep the nickname Ana 7." in shown
+    at.run()  # the next run (another stroke, say) still says it
+    assert any("A nickname is" in message for message in errors_outside_popovers(at.main))
+
+    at.text_input(key="class_nickname_input").input("Ana 8").run()
+    assert not any("nickname" in message.value for message in at.error)
+
+
 def test_a_closed_class_refuses_a_student_s_drawing_with_a_message(bank, monkeypatch, draw_model, mnist,
                                                                     fresh_throttle):
     """Test that a student whose class was closed after they joined is told their answer was not saved."""

@@ -138,6 +138,39 @@ def visitor(monkeypatch):
     return client
 
 
+def test_a_visitor_may_not_type_a_writer_tag_kept_for_an_imported_writer_or_another_session(
+        monkeypatch, model_entry, bank_url, mnist, visitor):
+    """Test that a visitor who types pen-01 (the import's tag for pen-digit writer 1) or another browser session's tag
+    is told why it is refused and that answers go on under the tag in use, that their own session's tag is taken,
+    and that a tag of their own afterwards clears the refusal."""
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    at.text_input(key="bank_writer_input").input("Class 4B").run()
+    at.text_input(key="bank_writer_input").input("pen-01").run()
+    [problem] = [element.value for element in at.error if "is the form kept for" in element.value]
+    assert "imported pen\\-digit writer" in problem and "stored under Class 4B until it is changed" in problem
+    at.button(key="bank_right").click().run()
+    assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["Class 4B"]
+
+    at.text_input(key="bank_writer_input").input("visitor-1a2b3c4d5e").run()
+    [problem] = [element.value for element in at.error if "is the form kept for" in element.value]
+    assert "another visitor's browser session" in problem
+    own = at.session_state["bank_session_tag"]
+    at.text_input(key="bank_writer_input").input(own).run()
+    assert not any("is the form kept for" in element.value for element in at.error)
+    at.text_input(key="bank_writer_input").input("Class 4C").run()
+    assert not any("is the form kept for" in element.value for element in at.error)
+    assert any("under the writer tag **Class 4C**" in element.value for element in at.caption)
+
+
+def test_the_owner_may_label_pen_digits_by_hand_under_a_pen_writer_s_tag(monkeypatch, model_entry, bank_url, mnist):
+    """Test that the owner (this machine's browser) may type pen-01 and store answers under it."""
+    at = draw(monkeypatch, model_entry, mnist.x_test[0])
+    at.text_input(key="bank_writer_input").input("pen-01").run()
+    assert not at.error
+    at.button(key="bank_right").click().run()
+    assert [drawing.writer for drawing in DrawingBank(bank_url).drawings()] == ["pen-01"]
+
+
 def test_a_visitor_over_the_save_limit_is_told_and_nothing_more_is_stored(monkeypatch, model_entry, bank_url, mnist,
                                                                           visitor):
     """Test that a visitor's second save within a minute (limit 1) is refused with a message."""
