@@ -11,6 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from digitlab.bench.canvases import canvas_png
+from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
 from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
@@ -93,8 +94,10 @@ def chart_bars(at: AppTest) -> dict:
     """The bar trace and y axis of the page's probability chart, as sent to the browser."""
     [message] = plotly_charts(at)
     figure = message["figure"]
-    [bars] = figure["data"]
-    return {"digits": bars["x"], "heights": bars["y"], "colors": bars["marker"]["color"],
+    bars, top_bar = figure["data"]  # grey bars, and the top digit's bar in red laid over its own
+    return {"digits": bars["x"], "heights": bars["y"], "colors": [bars["marker"]["color"], top_bar["marker"]["color"]],
+            "highlighted": [digit for digit, height in enumerate(top_bar["y"]) if height > 0],
+            "highlight_heights": [height for height in top_bar["y"] if height > 0],
             "y_range": figure["layout"]["yaxis"]["range"], "probabilities": message["probabilities"]}
 
 
@@ -116,8 +119,8 @@ def test_drawn_digit_shows_its_prediction_and_chart(monkeypatch, model_entry, pr
     assert bars["digits"] == [str(digit) for digit in range(10)]
     assert bars["heights"] == bars["probabilities"] == pytest.approx(expected.probabilities.tolist(), abs=1e-9)
     assert bars["y_range"] == [0, 1]
-    highlighted = [digit for digit, color in enumerate(bars["colors"]) if color != bars["colors"][(label + 1) % 10]]
-    assert highlighted == [label]
+    assert bars["highlighted"] == [label] and bars["highlight_heights"] == [bars["heights"][label]]
+    assert bars["colors"] == [OTHER_COLOR, TOP_COLOR]
     assert len(at.image) == 1  # the enlarged 28x28 the model saw
     assert not at.warning  # a sure answer carries no "unsure" note
 
@@ -148,6 +151,7 @@ def test_empty_canvas_shows_prompt_and_no_prediction(monkeypatch, model_entry):
     [empty] = chart_messages(at)
     assert empty["probabilities"] is None
     assert empty["figure"]["data"][0]["y"] == [0.0] * 10 and set(empty["figure"]["data"][0]["text"]) == {""}
+    assert empty["figure"]["data"][1]["y"] == [0.0] * 10  # no digit highlighted
 
 
 def test_stray_dot_says_why_there_is_no_prediction(monkeypatch, model_entry):

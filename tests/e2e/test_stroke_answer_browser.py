@@ -89,3 +89,35 @@ def test_the_chart_shows_what_predict_reads_from_the_same_drawing(page, app_url,
     for shown in (sent, drawn):
         assert all(abs(a - b) <= 1e-6 for a, b in zip(shown, predicted["probabilities"])), (shown, predicted)
     expect(page.locator(CHART)).to_have_attribute("aria-label", re.compile(r"^Probability of each digit: 0 \d+%"))
+
+
+# Each bar as plotly drew it in the page: its height in probability units (its pixels over the axis's), and
+# its fill; the grey bars are the first trace, the top digit's red bar the second.
+DRAWN_BARS_JS = f"""() => {{
+    const chart = document.querySelector("{CHART}");
+    const axisLength = chart._fullLayout.yaxis._length;
+    return [...chart.querySelectorAll(".barlayer .trace")].map((trace) =>
+        [...trace.querySelectorAll(".point path")].map((bar) => ({{
+            height: bar.getBBox().height / axisLength, fill: getComputedStyle(bar).fill }})));
+}}"""
+
+
+def test_the_bars_drawn_follow_each_new_reading(page, app_url):
+    """Test that after each of two readings the bars on screen stand at the probabilities the page was sent,
+    with only the read digit's bar in red: a stroke moves the bars plotly already drew, and they must end where
+    a fresh drawing would put them."""
+    open_draw_page(page, app_url)
+    for strokes, digit in ((ONE, 1), (FOUR, 4)):
+        draw(page, strokes)
+        expect_prediction(page, str(digit))
+        wait_for_chart(page)
+        wait_for_app_idle(page)
+        page.wait_for_timeout(300)  # plotly moves its bars on the next animation frame
+        sent, _ = chart_probabilities(page)
+        grey, red = page.evaluate(DRAWN_BARS_JS)
+
+        assert max(range(10), key=sent.__getitem__) == digit
+        assert len(grey) == 10 and all(abs(bar["height"] - p) < 0.01 for bar, p in zip(grey, sent)), (grey, sent)
+        red_bars = [index for index, bar in enumerate(red) if bar["height"] > 0.001]
+        assert red_bars == [digit] and abs(red[digit]["height"] - sent[digit]) < 0.01
+        assert red[digit]["fill"] != grey[digit]["fill"]

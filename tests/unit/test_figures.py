@@ -18,8 +18,11 @@ def test_fast_chart_is_the_figure_plotly_would_validate():
     fast = probability_chart(probabilities)
     checked = probability_chart(probabilities, validate=True)
     assert fast.to_dict() == checked.to_dict()
-    assert list(fast.data[0].marker.color).count("#FF4B4B") == 1  # only digit 1, the top one, is highlighted
+    grey, top = fast.data
+    assert (grey.marker.color, top.marker.color) == ("#A3A8B8", "#FF4B4B")
+    assert list(top.y) == [0.0, 0.7] + [0.0] * 8  # only digit 1, the top one, is highlighted, at its own height
     assert fast.data[0].text[1] == "70%"
+    assert fast.layout.barmode == "overlay"  # the red bar covers its grey one instead of standing beside it
 
 
 def test_model_view_data_url_holds_the_enlarged_pixels():

@@ -7,6 +7,9 @@
 const PLOTLY_URL = new URL("../digitlab.plotly_library/plotly.min.js", import.meta.url).href;
 const PRELOAD_DELAY_MS = 800; // after the page's own work: the first view of the page is not held up
 const CONFIG = { displayModeBar: false, staticPlot: true, responsive: true };
+// A new reading of the same chart moves only bar heights and labels (every bar keeps its colour, see
+// probability_figure): plotly animates those in place in about half the time of a full redraw by react.
+const MOVE_BARS_NOW = { transition: { duration: 0 }, frame: { duration: 0, redraw: false }, mode: "immediate" };
 
 let plotlyLoading = null;
 
@@ -97,7 +100,15 @@ export default function ({ data, parentElement }) {
     .then((Plotly) => {
       // The latest figure wins: a stroke answered while plotly loaded is drawn with the newest values.
       if (chart.latest !== data) return;
+      const layout = JSON.stringify(figure.layout);
+      if (chart.drawnLayout === layout && chart.data && chart.data.length === figure.data.length) {
+        return Plotly.animate(chart, { data: figure.data, traces: figure.data.map((_, index) => index) }, MOVE_BARS_NOW);
+      }
+      chart.drawnLayout = layout; // anything else (the first figure, a new layout) is drawn whole
       return Plotly.react(chart, figure.data, themed(figure.layout, chart), CONFIG);
     })
-    .catch((error) => console.error("probability chart:", error));
+    .catch((error) => {
+      // A newer reading interrupts an animation still under way: that is no failure.
+      if (chart.latest === data) console.error("probability chart:", error);
+    });
 }

@@ -16,21 +16,33 @@ GRID_SHADE = 0.6  # grid lines are pixels darkened to this share, so ink and pap
 
 def probability_figure(probabilities: np.ndarray) -> dict:
     """The probability bars as a plain plotly figure dict: one bar per digit 0-9 on a fixed 0-1 axis, the top
-    digit highlighted. Plain lists and numbers, so the browser's chart component takes it as it is."""
+    digit highlighted. Plain lists and numbers, so the browser's chart component takes it as it is.
+
+    The highlight is a second trace, the top digit's bar alone in TOP_COLOR, laid over the grey bars: every
+    bar keeps its colour from one reading to the next, so the Draw page's chart moves only bar heights after a
+    stroke (plotly animates those without a full redraw; ui/browser_assets/probability_chart.js).
+    """
     probabilities = [float(p) for p in np.asarray(probabilities, dtype=float)]
     top = int(np.argmax(probabilities)) if max(probabilities) > 0 else None  # all zeros: nothing read yet
+    digits = [str(digit) for digit in range(len(probabilities))]
     return {
         "data": [{
             "type": "bar",
-            "x": [str(digit) for digit in range(len(probabilities))],
+            "x": digits,
             "y": probabilities,
-            "marker": {"color": [TOP_COLOR if digit == top else OTHER_COLOR for digit in range(len(probabilities))]},
+            "marker": {"color": OTHER_COLOR},
             "text": [f"{p:.0%}" if p >= 0.01 else "" for p in probabilities],
             "textposition": "outside",
             "textfont": {"size": 12},
             "constraintext": "none",  # plotly would otherwise shrink the label to the bar's width
             "cliponaxis": False,
             "hovertemplate": "digit %{x}: %{y:.1%}<extra></extra>",
+        }, {
+            "type": "bar",
+            "x": digits,
+            "y": [p if digit == top else 0.0 for digit, p in enumerate(probabilities)],
+            "marker": {"color": TOP_COLOR},
+            "hoverinfo": "skip",  # the grey bar under it answers the pointer
         }],
         # A fixed axis keeps a 40% bar looking like 40% instead of filling the chart.
         "layout": {
@@ -39,6 +51,7 @@ def probability_figure(probabilities: np.ndarray) -> dict:
             "xaxis": {"title": {"text": "digit"}, "type": "category", "fixedrange": True, "automargin": True},
             "yaxis": {"title": {"text": "probability"}, "range": [0, 1], "tickformat": ".0%", "fixedrange": True,
                       "automargin": True},
+            "barmode": "overlay",
             "showlegend": False,
         },
     }
@@ -50,7 +63,8 @@ def probability_chart(probabilities: np.ndarray, validate: bool = False) -> go.F
     # cores. The structure is fixed and tests/unit/test_figures.py checks it builds the same figure as
     # plotly's validated constructor.
     spec = probability_figure(probabilities)
-    return go.Figure(data=[go.Bar(**spec["data"][0], _validate=validate)], layout=spec["layout"], _validate=validate)
+    return go.Figure(data=[go.Bar(**trace, _validate=validate) for trace in spec["data"]], layout=spec["layout"],
+                     _validate=validate)
 
 
 def pixel_image(mnist: np.ndarray, scale: int = 8, grid: bool = True) -> np.ndarray:
