@@ -77,6 +77,9 @@ def start_tiny_sweep(at: AppTest) -> AppTest:
     return rerun(at)
 
 
+# On the server kind a shared deployment keeps its sweeps in (the sweeps' own tests cover SQLite): a sweep on
+# SQLite watched from the page was the same two-minute test again.
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 def test_an_owners_sweep_is_watched_live_by_a_visitor_who_sees_the_same_trials_and_cannot_steer_it(database,
                                                                                                   models_dir):
     """Test that the owner's Start launches a real sweep that goes on by itself; a visitor's session watches it

@@ -35,6 +35,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SWEEP_TIMEOUT = 300  # seconds for four tiny trials, two at a time, on two busy cores
 
 
+# The longest sweeps run on one kind of database each (ON_SQLITE_ONLY, ON_POSTGRESQL_ONLY), half on each: what they
+# check (two trials at once, pruning, resuming, a cluster) is the sweep's, and each kind still stores whole sweeps
+# of real trials in the other tests. Each of them on both kinds cost about three minutes of CI.
+ON_SQLITE_ONLY = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+ON_POSTGRESQL_ONLY = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+
+
 @pytest.fixture(params=BACKENDS)
 def database(request, tmp_path, monkeypatch, runs_dir, mnist) -> str:
     """A fresh database of each kind, as the sweep's (and the bank's) DIGITLAB_DATABASE_URL."""
@@ -195,6 +202,7 @@ def test_a_resumed_sweep_is_held_to_the_trials_a_new_one_may_have(runs_dir, tmp_
 # --- local processes -------------------------------------------------------------------------------------
 
 
+@ON_SQLITE_ONLY
 def test_a_local_sweep_trains_its_trials_as_ordinary_runs_two_at_a_time_under_the_training_lock(database, runs_dir):
     """Test that `sweep --trials 4 --parallel 2` trains four ordinary run folders (trial 0 the default settings),
     two trainer processes at a time, prints one JSON line per finished trial, and holds the training lock so
@@ -221,6 +229,7 @@ def test_a_local_sweep_trains_its_trials_as_ordinary_runs_two_at_a_time_under_th
     assert len(store.counted(store.read_trials(storage, "tiny"))) == 4
 
 
+@ON_POSTGRESQL_ONLY
 def test_a_trial_falling_behind_the_median_at_an_epoch_is_pruned_and_keeps_that_epochs_model(database, runs_dir):
     """Test that the pruner, fed each epoch's validation accuracy, stops a trial below the earlier trials' median
     after its first epoch: its trainer is killed, the study records it pruned, and its run keeps epoch 1's model.
@@ -288,6 +297,7 @@ def test_a_sweep_too_big_for_the_memory_budget_is_refused_before_it_starts(datab
     assert launch.memory_refusal(spec, Settings(train_memory_mb=8000)) is None
 
 
+@ON_SQLITE_ONLY
 def test_a_resumed_sweep_goes_on_from_its_trial_numbers(database, runs_dir):
     """Test that a sweep whose driver is killed takes its trainers with it, and that resuming it by name fails
     the interrupted trials without counting them, runs the default settings again, and numbers on from there."""
@@ -315,6 +325,7 @@ def test_a_resumed_sweep_goes_on_from_its_trial_numbers(database, runs_dir):
 # --- Dask ------------------------------------------------------------------------------------------------
 
 
+@ON_POSTGRESQL_ONLY
 def test_a_dask_sweep_trains_on_the_workers_and_streams_each_trial_back(database, runs_dir, cluster):
     """Test that with --dask every trial trains in a subprocess on a worker (both workers used), its progress
     reaches the app's run folder while it trains, and its model comes back verified into an ordinary run folder."""
@@ -354,6 +365,7 @@ def test_a_cluster_that_cannot_run_digitlab_is_refused_before_any_trial(runs_dir
     assert runs.list_runs(runs_dir) == [], "no trial was started"
 
 
+@ON_POSTGRESQL_ONLY
 def test_a_killed_worker_fails_only_its_trial_and_the_sweep_goes_on(database, runs_dir, cluster):
     """Test that killing the worker that trains a trial (kill -9) fails that trial, with its trainer gone too,
     while the other trial finishes and the sweep starts and finishes its next one."""
