@@ -1,14 +1,15 @@
 """The drawing bank's link to its database: the engine, set up for SQLite or a server, and its transactions.
 
 Every read and write runs in a BankTransaction, so a failure (full disk, dropped connection, a server
-that is not there) leaves the bank as it was and reaches the user as a DrawingBankError that says what to do.
+that is not there, a statement the server does not finish in time) leaves the bank as it was and reaches the
+user as a DrawingBankError that says what to do.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,16 +21,31 @@ from digitlab.config.database import DATABASE_URL_VAR, describe_url
 POSTGRES_CONNECT_TIMEOUT_S = 10
 # A server that vanishes (network gone, machine off) while a statement waits for its answer is noticed by TCP
 # keepalive within about a minute, where the system's keepalive defaults take over two hours. A server that is
-# there but never answers a statement is not bounded: libpq has no client-side statement timeout, and
-# PostgreSQL's statement_timeout would also end waits the bank means (pg_advisory_xact_lock while another
-# process migrates or imports).
+# there but never finishes a statement is bounded by POSTGRES_STATEMENT_TIMEOUT_S instead.
 POSTGRES_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+# A statement stuck behind a lock (a stalled query, a stuck session, a table someone locked in psql) would hold
+# a visitor's page for ever, and every session queued behind open_bank's lock with it; libpq has no client-side
+# timeout, so the server's statement_timeout ends it. The bank's statements take milliseconds (a save, a page of
+# 500 drawings, a count), so 30 s is far past any of them on a slow link, and still short enough that a visitor
+# reads the message instead of giving up on the page. A visitor's save waiting its turn (SAVE_LOCK_KEY) waits
+# behind another's count and insert, so it keeps this bound. The sweeps' Optuna storage keeps the server's own.
+POSTGRES_STATEMENT_TIMEOUT_S = 30
+# The waits the bank means: an import waits for another import to finish (IMPORT_LOCK_KEY), a process opening
+# the bank for another's migration (MIGRATION_LOCK_KEY), and a migration may rewrite a large table itself. An
+# import of a pen-digit file or a large zip takes minutes on a distant server; 10 minutes lets it finish, and a
+# holder stuck longer is reported instead of waited on for ever. An import that gives up changed nothing and
+# can simply be run again (importing twice adds nothing).
+POSTGRES_LONG_WORK_TIMEOUT_S = 600
 SQLITE_BUSY_TIMEOUT_S = 30  # a writer waits this long for another to finish before the save fails
 LIBPQ_DRIVERS = ("psycopg", "psycopg2")  # the drivers that take libpq's connection parameters
 # In a driver's message, what marks a failure that may pass by itself: another writer holds the database, or
 # the server is not answering yet. Anything else (not a database, read-only, refused login) needs a person.
 TEMPORARY_FAILURES = ("locked", "connection refused", "timeout expired", "timed out", "server closed the connection",
-                      "connection reset", "starting up", "shutting down", "too many clients", "terminating connection")
+                      "connection reset", "starting up", "shutting down", "too many clients", "terminating connection",
+                      "statement timeout")
+# PostgreSQL's "canceling statement due to statement timeout", said as what it means to the user.
+STATEMENT_TIMEOUT_DETAIL = ("the database did not answer in time: another session may be holding the drawings "
+                            "locked, or another import or migration is still running")
 
 
 class DrawingBankError(RuntimeError):
@@ -76,6 +92,8 @@ class BankTransaction:
 def _bank_error(url: str, error: SQLAlchemyError, write: bool, opening: bool = False) -> DrawingBankError:
     message = str(getattr(error, "orig", None) or error).strip()
     detail = _without_user(message.splitlines()[0][:300], url)
+    if "statement timeout" in detail:
+        detail = STATEMENT_TIMEOUT_DETAIL
     may_pass = getattr(error, "connection_invalidated", False) or any(
         phrase in message.lower() for phrase in TEMPORARY_FAILURES)
     advice = "try again in a moment." if may_pass else f"check the database that {DATABASE_URL_VAR} names."
@@ -102,7 +120,10 @@ def create_bank_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
         # pool_pre_ping: a connection the server dropped is replaced, not used.
-        return create_engine(url, pool_pre_ping=True, connect_args=server_connect_args(url))
+        engine = create_engine(url, pool_pre_ping=True, connect_args=server_connect_args(url))
+        if engine.dialect.name == "postgresql":
+            _bound_statements(engine, url)
+        return engine
     except OSError as error:
         raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
                                f"{DATABASE_URL_VAR} to a database you can write to.") from error
@@ -122,6 +143,41 @@ def server_connect_args(url: str) -> dict:
         return {}
     wanted = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **POSTGRES_KEEPALIVE}
     return {name: value for name, value in wanted.items() if name not in parsed.query}
+
+
+def _bound_statements(engine: Engine, url: str) -> None:
+    """Give every session of the engine POSTGRES_STATEMENT_TIMEOUT_S, unless the URL's options set a
+    statement_timeout of their own (?options=-c%20statement_timeout%3D5000).
+
+    Set by SET when a connection is made, not in libpq's startup options: PgBouncer, in front of many hosted
+    servers, refuses a connection whose options it does not know. (Behind a pooler in transaction mode the SET
+    may not follow the session to every server connection; the server's own setting bounds those.)
+    """
+    if "statement_timeout" in str(make_url(url).query.get("options", "")):
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {int(POSTGRES_STATEMENT_TIMEOUT_S * 1000)}")
+        cursor.close()
+        dbapi_connection.commit()  # the driver began a transaction for the SET; a rollback would undo it
+
+
+def allow_long_work(connection: Connection) -> None:
+    """Bound this PostgreSQL transaction's statements from here on by POSTGRES_LONG_WORK_TIMEOUT_S, not the
+    statement timeout: a migration, which may wait for another and rewrite a large table."""
+    connection.exec_driver_sql(f"SET LOCAL statement_timeout = {int(POSTGRES_LONG_WORK_TIMEOUT_S * 1000)}")
+
+
+def wait_for_turn(connection: Connection, lock_key: int) -> None:
+    """Take PostgreSQL's advisory lock lock_key until the transaction ends, waiting up to
+    POSTGRES_LONG_WORK_TIMEOUT_S for the process that holds it (another import); the statements after it are
+    bounded by the session's statement timeout again."""
+    session_timeout = connection.exec_driver_sql("SHOW statement_timeout").scalar()
+    allow_long_work(connection)
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+    connection.execute(text("SELECT set_config('statement_timeout', :value, true)"), {"value": session_timeout})
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from digitlab.bank.engine import allow_long_work
 from digitlab.bank.schema import VERSION_TABLE
 
 MIGRATIONS_FOLDER = Path(__file__).resolve().with_name("migrations")
@@ -58,6 +59,7 @@ def upgrade_to_head(connection: Connection) -> str:
     the other then finds it there. Raises NewerSchemaError for a database from a newer DigitLab.
     """
     if connection.dialect.name == "postgresql":
+        allow_long_work(connection)  # waiting for another's migration, and rewriting a large table, take minutes
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config(connection)
     script = ScriptDirectory.from_config(config)

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from digitlab.bank.classes import outside_closed_classes, refuse_closed_classes
 from digitlab.bank.drawing_checks import DrawingRejectedError, check_digit
-from digitlab.bank.engine import BankTransaction, DrawingBankError, create_bank_engine
+from digitlab.bank.engine import BankTransaction, DrawingBankError, create_bank_engine, wait_for_turn
 from digitlab.bank.migrate import NewerSchemaError, current_revision, upgrade_to_head
 from digitlab.bank.records import Drawing, DrawingDataset, DrawingFilter, NewDrawing, person
 from digitlab.bank.rows import conditions, drawing_of, live, now, own, row_of
@@ -150,7 +150,7 @@ class DrawingBank:
         with self._writing() as connection:
             refuse_closed_classes(connection, pending)
             if self.is_postgres:  # two imports of one file at once: take turns, so neither misses the other's rows
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+                wait_for_turn(connection, IMPORT_LOCK_KEY)
             held: set = set()
             binned: dict = {}  # identity -> the id of a row in the bin, restorable
             for start in range(0, len(pending), IDENTITY_BATCH):

@@ -6,6 +6,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import pytest
@@ -45,14 +46,15 @@ def silent_server():
             connection.close()  # a client still waiting on an old DigitLab sees the connection end
 
 
-def start_opening(url: str) -> tuple[threading.Thread, dict]:
-    """open_bank(url) in a thread of its own, so a hang fails the test instead of stopping it; its outcome."""
+def in_background(call: Callable) -> tuple[threading.Thread, dict]:
+    """call() in a thread of its own, so a hang fails the test instead of stopping it; its outcome: the result or
+    the DrawingBankError's message, and the seconds it took."""
     outcome: dict = {}
 
     def attempt() -> None:
         started = time.monotonic()
         try:
-            open_bank(url)
+            outcome["result"] = call()
         except DrawingBankError as error:
             outcome["error"] = str(error)
         outcome["seconds"] = time.monotonic() - started
@@ -62,9 +64,13 @@ def start_opening(url: str) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
+def start_opening(url: str) -> tuple[threading.Thread, dict]:
+    return in_background(lambda: open_bank(url))
+
+
 def finished(thread: threading.Thread, outcome: dict) -> dict:
     thread.join(PATIENCE_S)
-    assert not thread.is_alive(), f"open_bank was still waiting after {PATIENCE_S} s"
+    assert not thread.is_alive(), f"the bank was still waiting after {PATIENCE_S} s"
     return outcome
 
 
