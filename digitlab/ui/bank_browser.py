@@ -16,6 +16,7 @@ from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
 from digitlab.ui.formatting import counted, format_clock_time, verb
+from digitlab.ui.phone_grid import phone_grid
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
@@ -105,12 +106,13 @@ def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
         if pages > 1 else 1
     shown = bank.drawings(where, limit=per_page, offset=(page - 1) * per_page)
     owner, session = viewer_is_owner(), session_tag()
-    for start in range(0, len(shown), GALLERY_COLUMNS):
-        for column, drawing in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
-            with column.container(key=f"drawing_{drawing.id}"):
-                st.image(drawing.png, caption=caption(drawing), width=120)
-                if owner or drawing.session == session:
-                    delete_control(drawing.id)
+    with phone_grid("drawings_grid"):
+        for start in range(0, len(shown), GALLERY_COLUMNS):
+            for column, drawing in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
+                with column.container(key=f"drawing_{drawing.id}"):
+                    st.image(drawing.png, caption=caption(drawing), width=120)
+                    if owner or drawing.session == session:
+                        delete_control(drawing.id)
 
 
 def delete_control(drawing_id: int) -> None:

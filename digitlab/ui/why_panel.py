@@ -18,6 +18,7 @@ from digitlab.explain.neighbours import NeighbourIndex, being_built, embeddings_
 from digitlab.serving.predictor import Prediction
 from digitlab.store.registry import ModelEntry, load_entry
 from digitlab.explain.pictures import FEATURE_CHANNELS, enlarge, feature_grid, saliency_image, unit_strip
+from digitlab.ui.phone_grid import phone_grid
 
 PANEL_KEY = "why_panel"
 READY_KEY_PREFIX = "why_panel_ready_"  # + the model's sha256: this session has seen its first explanation through
@@ -25,6 +26,7 @@ FIRST_TIME_NOTE = "once per model, up to a minute"
 MEMBER_KEY = "why_panel_member"
 SALIENCY_SCALE = 7  # screen pixels per model pixel, as the model's view beside the canvas
 THUMBNAIL_SCALE = 3
+THUMBNAILS_PER_ROW = 4  # the nearest digits' columns; on a phone the what-ifs too keep this many to a row
 NOTHING_TO_EXPLAIN = "Draw a digit: this panel then shows why the model reads it as it does."
 REFUSAL_NOT_EXPLAINED = "The model read no digit here, so there is no reading to explain."
 TRAINING_DIGITS: int | None = None  # index only the first this many training digits (None: all 60,000)
@@ -148,11 +150,12 @@ def show_explanation(explanation: Explanation, has_neighbours: bool) -> None:
             _show_neighbours(explanation)
     st.markdown("**What if the drawing were different?**")
     st.caption("The same 28 × 28 input, changed, and the model's reading of each: what it is robust to.")
-    cells = st.columns(len(explanation.what_ifs) or 1)
-    for cell, what_if in zip(cells, explanation.what_ifs):
-        mark = "" if what_if.digit == explanation.digit else " ⚠"
-        cell.image(enlarge(what_if.image, THUMBNAIL_SCALE),
-                   caption=f"{what_if.name}: {what_if.digit} ({what_if.probability:.0%}){mark}")
+    with phone_grid("why_what_if_grid", THUMBNAILS_PER_ROW):
+        cells = st.columns(len(explanation.what_ifs) or 1)
+        for cell, what_if in zip(cells, explanation.what_ifs):
+            mark = "" if what_if.digit == explanation.digit else " ⚠"
+            cell.image(enlarge(what_if.image, THUMBNAIL_SCALE),
+                       caption=f"{what_if.name}: {what_if.digit} ({what_if.probability:.0%}){mark}")
     _show_layers(explanation.layers)
 
 
@@ -162,10 +165,12 @@ def _show_neighbours(explanation: Explanation) -> None:
     agreeing = sum(label == explanation.digit for label in labels)
     st.caption(f"By the model's own penultimate-layer embedding (cosine similarity). {agreeing} of {len(labels)} "
                f"are {explanation.digit}s.")
-    columns = st.columns(4)
+    with phone_grid("why_neighbours_grid", THUMBNAILS_PER_ROW):
+        columns = st.columns(THUMBNAILS_PER_ROW)
     for position, neighbour in enumerate(explanation.neighbours):
-        columns[position % 4].image(enlarge(images[neighbour.index], THUMBNAIL_SCALE),
-                                    caption=f"{neighbour.label} · {neighbour.similarity:.2f} · #{neighbour.index}")
+        columns[position % THUMBNAILS_PER_ROW].image(enlarge(images[neighbour.index], THUMBNAIL_SCALE),
+                                                    caption=f"{neighbour.label} · {neighbour.similarity:.2f} · "
+                                                            f"#{neighbour.index}")
 
 
 def _show_layers(layers: list[LayerActivation]) -> None:
