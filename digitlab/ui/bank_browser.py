@@ -15,7 +15,7 @@ from digitlab.bank.repository import BIN_MINUTES, BIN_TIME, DrawingBank
 from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
-from digitlab.ui.formatting import counted, format_clock_time, verb
+from digitlab.ui.formatting import counted, format_clock_time, plain_markdown, verb
 from digitlab.ui.phone_grid import phone_grid
 
 GALLERY_COLUMNS = 6
@@ -153,7 +153,7 @@ def caption(drawing: Drawing) -> str:
     label = "?" if drawing.label is None else str(drawing.label)
     reading = "not read" if drawing.reading is None else f"read {drawing.reading}"
     mark = {True: " ✓", False: " ✗", None: ""}[drawing.correct]
-    return f"#{drawing.id}: {label} · {reading}{mark} · {drawing.writer or '-'}"
+    return f"#{drawing.id}: {label} · {reading}{mark} · {plain_markdown(drawing.writer) if drawing.writer else '-'}"
 
 
 def _ask_to_delete(drawing_id: int | None) -> None:

@@ -13,6 +13,7 @@ from digitlab.evaluation.bank_scores import evaluate_drawings
 from digitlab.evaluation.metrics import Evaluation
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.bank import drawing_bank, viewer_session
+from digitlab.ui.formatting import plain_markdown
 from digitlab.ui.loaders import load_predictor
 
 DATASET_KEY = "evaluate_dataset"
@@ -53,7 +54,7 @@ def bank_evaluation(entry: ModelEntry, writer: str | None) -> tuple[Evaluation, 
         return None
     evaluation, images, labels = _bank_evaluation(entry.sha256, bank.url, writer, viewer_session(), revision, entry)
     if evaluation.n == 0:
-        who = f" by {writer}" if writer else ""
+        who = f" by {plain_markdown(writer)}" if writer else ""
         st.info(f"The drawing bank has no labelled drawings{who} yet. Correct a few readings on the Draw page, or "
                 "import drawings on the Drawings page.")
         return None

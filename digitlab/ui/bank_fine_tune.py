@@ -24,7 +24,7 @@ from digitlab.store.run_folder import Run
 from digitlab.store.run_config import MAX_BANK_WEIGHT, TrainConfig
 from digitlab.bank.snapshot import BankDrawings, held_out_people, snapshot_bank
 from digitlab.config.settings import Settings
-from digitlab.ui.formatting import counted, verb
+from digitlab.ui.formatting import counted, plain_markdown, verb
 from digitlab.ui.access import browser_key, viewer_id
 from digitlab.ui.bank import drawing_bank, viewer_session
 
@@ -169,5 +169,5 @@ def comparison_table(run: Run) -> None:
     })
     writers = record.get("held_out_writers") or []
     if writers:
-        st.caption(f"Held-out writers (never trained on): {', '.join(writers)}.")
+        st.caption(f"Held-out writers (never trained on): {', '.join(plain_markdown(writer) for writer in writers)}.")
     st.caption(COMPARISON_WEIGHTS_NOTE)

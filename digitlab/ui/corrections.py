@@ -132,7 +132,7 @@ def save_feedback() -> None:
             back = (f"Give drawing #{last['id']} its label before ({_verdict(earlier[-1], last['reading'])}) again."
                     if earlier else f"Remove drawing #{last['id']} from the bank again.")
             st.button("Take back", icon=":material/undo:", key="bank_take_back", on_click=_take_back, help=back)
-            st.caption(f"With {kept} and the model's reading, under the writer tag {last['writer']}.")
+            st.caption(f"With {kept} and the model's reading, under the writer tag {plain_markdown(last['writer'])}.")
 
 
 def _verdict(label: int, reading: int | None) -> str:

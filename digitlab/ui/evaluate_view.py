@@ -9,7 +9,7 @@ from digitlab.datasets.mnist import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluation.metrics import Evaluation, cached_evaluation, disagreements, evaluate_model
 from digitlab.store.model_names import model_argument
 from digitlab.store.registry import ModelEntry, ModelLoadError, list_models
-from digitlab.ui.formatting import counted
+from digitlab.ui.formatting import counted, plain_markdown
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
 from digitlab.ui.evaluate_gallery import show_gallery
 from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
@@ -49,7 +49,7 @@ def evaluate_page() -> None:
         st.error(f"{error} Choose another model in the sidebar.")
         return
     what = (counted(evaluation.n, "labelled drawing") + " in the drawing bank"
-            + (f" by {dataset.writer}" if dataset.writer else "")) if dataset.bank \
+            + (f" by {plain_markdown(dataset.writer)}" if dataset.writer else "")) if dataset.bank \
         else counted(evaluation.n, "MNIST test image")
     st.caption(f"Model **{entry.label}** on the {what}.")
     show_headline(evaluation)

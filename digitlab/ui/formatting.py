@@ -47,12 +47,25 @@ def format_clock_time(when: datetime, zone: str | None) -> str:
 # Everything Streamlit's Markdown gives a meaning: links and pictures ([ ] ( ) !), emphasis, code, headings,
 # tables, colour and icon directives (:red[...], :material/...:), LaTeX ($) and HTML-looking < >.
 _MARKDOWN_SPECIALS = frozenset("\\`*_{}[]()<>#+-.!|~:$")
+# Streamlit's Markdown also turns bare web and mail addresses (www.example.com, me@example.com, http://…) into
+# links, after escapes are read, so escaping does not stop it. An invisible word joiner before each "." and "@"
+# and after each ":" breaks the patterns it looks for ("www.", "name@", "scheme://") and shows nothing.
+WORD_JOINER = "\u2060"
+_JOINED_BEFORE, _JOINED_AFTER = frozenset(".@"), frozenset(":")
 
 
 def plain_markdown(text: str) -> str:
     """text as Markdown that shows it exactly as typed: what a visitor typed is quoted, never rendered (a link to
-    another server, or a picture the browser would fetch from one)."""
-    return "".join(f"\\{character}" if character in _MARKDOWN_SPECIALS else character for character in str(text))
+    another server, a picture the browser would fetch from one, or an address made into a link)."""
+    quoted = []
+    for character in str(text):
+        escaped = f"\\{character}" if character in _MARKDOWN_SPECIALS else character
+        if character in _JOINED_BEFORE:
+            escaped = WORD_JOINER + escaped
+        elif character in _JOINED_AFTER:
+            escaped += WORD_JOINER
+        quoted.append(escaped)
+    return "".join(quoted)
 
 
 def counted(count: int, noun: str, bold: bool = False) -> str:

@@ -16,6 +16,7 @@ from digitlab.bank.snapshot import read_bank_drawings
 from digitlab.store import run_folder as runs
 from digitlab.training import jobs
 from tests.conftest import SHARED_PENDIGITS
+from tests.helpers.markdown import as_read
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "class.py"
 PEN_STUDENTS = [1, 2, 3, 4]  # four pen writers: one of them is held out
@@ -63,6 +64,6 @@ def test_fine_tuning_on_a_class_of_pen_writers_shows_before_and_after(tmp_path, 
     assert table["Dataset"].tolist() == ["MNIST test", "Held-out writers' drawings"]
     assert table["Images"].tolist() == [10_000, len(snapshot.held_out_y)]
     assert all(0 < value <= 100 for value in table["Before"].tolist() + table["After"].tolist())
-    assert any(f"Held-out writers (never trained on): {snapshot.held_out_writers[0]}" in caption.value
+    assert any(f"Held-out writers (never trained on): {snapshot.held_out_writers[0]}" in as_read(caption.value)
                for caption in at.caption)
     assert any("full-precision weights" in caption.value for caption in at.caption), "why it may differ from above"

@@ -13,6 +13,7 @@ from digitlab.bank.repository import DrawingBank
 from tests.app.test_train_page import PAGE, button, open_page, select_rows, texts
 from tests.app.test_train_page import visitors_only  # noqa: F401 (a fixture: an owner password, so a visitor)
 from tests.databases import bank_of_mnist_digits, fresh_database_url
+from tests.helpers.markdown import as_read
 from tests.run_fixtures import make_run
 from digitlab.bank.snapshot import BankDrawings, read_bank_drawings
 
@@ -133,5 +134,5 @@ def test_a_finished_bank_run_shows_before_and_after_next_to_promotion(models_dir
     table = at.dataframe[1].value
     assert list(table["Dataset"]) == ["MNIST test", "Held-out writers' drawings"]
     assert np.allclose(table["Change"], [-0.5, 10.0])
-    assert "Held-out writers (never trained on): pen-03" in texts(at.caption)
+    assert "Held-out writers (never trained on): pen-03" in as_read(texts(at.caption))
     assert button(at, "Promote to models/")

@@ -1,0 +1,59 @@
+"""What visitors type is shown as typed: a writer tag that looks like a web or mail address is no link for anyone."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import REPO_ROOT, running_app, wait_for_app_idle
+from tests.e2e.drawing import RESULT_TIMEOUT
+
+ADDRESS_TAGS = ["www.evil.com", "me@evil.com", "see WWW.Evil.Com now"]  # tags the bank accepts (. @ and spaces)
+LINKS_TO_THEM_JS = """() => [...document.querySelectorAll("a[href]")]
+    .map((link) => link.href).filter((href) => href.toLowerCase().includes("evil"))"""
+SHOWN_TEXT_JS = "() => document.body.innerText.replaceAll('\\u2060', '')"  # as read: the joiners are invisible
+
+
+@pytest.fixture
+def app_with_address_tags(tmp_path, mnist):
+    """The app over a bank holding one drawing by each writer whose tag looks like an address."""
+    from digitlab.bank.drawing_checks import encode_png
+    from digitlab.bank.records import NewDrawing
+    from digitlab.bank.repository import DrawingBank
+
+    bank_url = f"sqlite:///{(tmp_path / 'drawings.sqlite').resolve()}"
+    bank = DrawingBank(bank_url)
+    bank.migrate()
+    bank.add_many(NewDrawing(png=encode_png(image), mnist=image, label=int(label), source="draw", writer=writer)
+                  for image, label, writer in zip(mnist.x_test, mnist.y_test, ADDRESS_TAGS))
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models)
+    with running_app({"models": models, "runs": tmp_path / "runs"}, {"DIGITLAB_DATABASE_URL": bank_url}) as url:
+        yield url
+
+
+def test_address_like_writer_tags_are_shown_as_text_not_links(page, app_with_address_tags):
+    """Test that the Drawings page shows writer tags such as www.evil.com and me@evil.com in its captions as plain
+    text, which another visitor cannot click, and that a visitor typing one as their own writer tag on the Draw
+    page sees it quoted, not linked."""
+    page.goto(f"{app_with_address_tags}/drawings")
+    wait_for_app_idle(page)
+    expect(page.get_by_test_id("stImage")).to_have_count(len(ADDRESS_TAGS), timeout=RESULT_TIMEOUT)
+    expect(page.get_by_test_id("stImage").last).to_contain_text("#1:")
+    shown = page.evaluate(SHOWN_TEXT_JS)
+    assert all(tag in shown for tag in ADDRESS_TAGS), "each tag reads as it was typed"
+    assert page.evaluate(LINKS_TO_THEM_JS) == []
+
+    page.goto(app_with_address_tags)
+    wait_for_app_idle(page)
+    page.get_by_role("button", name="Writer").click()
+    box = page.get_by_label("Writer tag (optional)", exact=True)
+    box.fill("me@evil.com")
+    box.press("Enter")
+    wait_for_app_idle(page)
+    page.keyboard.press("Escape")  # close the popover: the caption under the bar names the tag in use
+    expect(page.get_by_text("under the writer tag", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+    assert "under the writer tag me@evil.com" in page.evaluate(SHOWN_TEXT_JS)
+    assert page.evaluate(LINKS_TO_THEM_JS) == []
