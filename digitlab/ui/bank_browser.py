@@ -91,7 +91,10 @@ def _filters_changed() -> None:
 def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
     total = bank.count(where)
     if total == 0:
-        st.info("No drawings match. Draw a digit on the Draw page and tell DigitLab whether it read it right.")
+        if dataclasses.replace(where, viewer_session=None) != DrawingFilter():  # the bank may hold others
+            st.info("No drawings match these filters. Set a filter back to any to see more.")
+        else:
+            st.info("No drawings match. Draw a digit on the Draw page and tell DigitLab whether it read it right.")
         return
     per_page = GALLERY_COLUMNS * GALLERY_ROWS
     pages = -(-total // per_page)

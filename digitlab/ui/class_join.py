@@ -104,6 +104,12 @@ def nickname_box() -> None:
                   help="Shown to your teacher beside your drawings. Up to 24 letters, digits, spaces, - or _.")
 
 
+def nickname_label() -> str:
+    """The nickname popover's label: the nickname in use, so a student sees it was taken without opening it."""
+    nickname = st.session_state.get(NICKNAME_KEY)
+    return f"Nickname: {plain_markdown(nickname)}" if nickname else "Nickname"
+
+
 def nickname_problem() -> None:
     """Why the nickname last typed was not kept, until a good one is typed; drawn outside the box, which sits in a
     popover: a refusal said only there is gone once the popover closes."""

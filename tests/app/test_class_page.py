@@ -107,7 +107,9 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
     assert "You are in the class **7B**" in texts(at.markdown)
     at.text_input(key="class_nickname_input").input("<b>Ana</b>").run()
     assert "nickname" in texts(at.error)
+    assert popover_labels(at.main)[0] == "Nickname"  # then the Writer popover of the Right/Wrong bar
     at.text_input(key="class_nickname_input").input("Ana 7").run()
+    assert popover_labels(at.main)[0] == "Nickname: Ana 7", "the nickname taken is seen without opening the popover"
     at.button(key="bank_label_4").click().run()
     [stored] = bank.drawings()
     assert (stored.class_id, stored.nickname, stored.label) == (school_class.id, "Ana 7", 4)
@@ -119,6 +121,12 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
     at.button(key="bank_right").click().run()
     assert [(d.class_id, d.nickname) for d in bank.drawings(newest_first=False)] == [
         (school_class.id, "Ana 7"), (None, None)]
+
+
+def popover_labels(block) -> list[str]:
+    """The labels of the popovers under block, as their buttons show them."""
+    own = [block.proto.popover.label] if getattr(block, "type", None) == "popover" else []
+    return own + [label for child in getattr(block, "children", {}).values() for label in popover_labels(child)]
 
 
 def errors_outside_popovers(block) -> list[str]:

@@ -54,7 +54,8 @@ def test_gallery_lists_the_drawings_and_filters_narrow_them(bank, mnist):
     assert _has_button(at, f"delete_{seven}") and not _has_button(at, f"delete_{two}")
     at.selectbox(key="drawings_writer").set_value(None).run()
     at.selectbox(key="drawings_label").set_value(5).run()
-    assert any("No drawings match" in element.value for element in at.info)
+    [empty] = [element.value for element in at.info if "No drawings match" in element.value]
+    assert "these filters" in empty and "Draw a digit" not in empty, "the bank holds drawings: the filters hide them"
 
 
 def _has_button(at: AppTest, key: str) -> bool:
@@ -81,7 +82,7 @@ def test_owner_deletes_a_drawing_after_confirming_and_can_undo_it(bank, mnist):
     assert not at.exception, [e.value for e in at.exception]
     assert bank.count() == 0
     assert any(f"#{drawing_id} was deleted" in element.value for element in at.info)
-    assert any("No drawings match" in element.value for element in at.info)
+    assert any("No drawings match. Draw a digit" in element.value for element in at.info), "no filter: the bank is empty"
 
     at.button(key=f"undo_delete_{drawing_id}").click().run()
     assert [drawing.id for drawing in bank.drawings()] == [drawing_id]
