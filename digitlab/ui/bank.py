@@ -14,10 +14,11 @@ if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened 
     from digitlab.bank.repository import DrawingBank
 from digitlab.bank.save_limits import SaveRateLimiter
 from digitlab.config.secrets import ConfigurationError
-from digitlab.ui.access import current_deployment, viewer_id, viewer_is_owner
+from digitlab.ui.access import browser_key, current_deployment, viewer_id, viewer_is_owner
 
 SESSION_TAG_KEY = "bank_session_tag"
-SESSION_TAG_PREFIX = "visitor-"  # a browser session's tag is this and ten hex digits (session_tag)
+SESSION_TAG_PREFIX = "visitor-"  # a browser's tag is this and ten hex digits (session_tag)
+SESSION_TAG_DIGITS = 10
 WRITER_KEY = "bank_writer"
 SAVING_OFF = "Saving drawings is off"
 
@@ -74,10 +75,29 @@ def save_drawing(drawing: "NewDrawing") -> int:
 
 
 def session_tag() -> str:
-    """A random tag for this browser session: a visitor may delete and undo only what it saved."""
+    """This browser's tag in the bank: a visitor may delete and undo only what it saved.
+
+    The same on every reload of the page in this browser (a keyed hash of the browser's own secret, as a run
+    records the browser that started it), so a reload does not take a visitor's drawings from them; random for
+    this session where the browser sent no secret, or no key can be kept.
+    """
     if SESSION_TAG_KEY not in st.session_state:
-        st.session_state[SESSION_TAG_KEY] = f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:10]}"
+        st.session_state[SESSION_TAG_KEY] = _browser_tag() or f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:SESSION_TAG_DIGITS]}"
     return st.session_state[SESSION_TAG_KEY]
+
+
+def _browser_tag() -> str | None:
+    from digitlab.config.paths import runs_root
+    from digitlab.training.visitors import visitor_token
+
+    secret = browser_key()
+    if not secret:
+        return None
+    try:  # the deployment's visitor key: the tag is shown to everyone, and must not give the secret away
+        token = visitor_token(f"bank-session:{secret}", runs_root())
+    except OSError:  # no key and none can be made (a read-only disk)
+        return None
+    return f"{SESSION_TAG_PREFIX}{token[-SESSION_TAG_DIGITS:]}"
 
 
 def viewer_session() -> str | None:

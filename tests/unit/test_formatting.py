@@ -27,7 +27,7 @@ def test_typed_text_is_quoted_so_markdown_shows_it_as_typed():
 def test_typed_addresses_are_broken_where_markdown_would_make_them_links():
     """Test that a web or mail address typed as a writer tag keeps none of the patterns Streamlit's Markdown turns
     into links ("www.", "name@", "scheme://"), whatever the case, and reads the same once the joiners are gone.
-    (tests/e2e/test_visitor_text_browser.py checks the page shows no link.)"""
+    (tests/e2e/test_visitor_drawings_browser.py checks the page shows no link.)"""
     for typed in ("www.evil.com", "WWW.Evil.Com", "me@evil.com", "http://a.b", "see www.evil.com now"):
         quoted = plain_markdown(typed)
         shown = quoted.replace("\\", "")

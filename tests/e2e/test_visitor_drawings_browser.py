@@ -1,4 +1,5 @@
-"""What visitors type is shown as typed: a writer tag that looks like a web or mail address is no link for anyone."""
+"""A visitor's drawings in the bank: what they type is shown as typed (a writer tag that looks like a web or mail
+address is no link for anyone), and what they stored stays theirs across a reload."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import REPO_ROOT, running_app, wait_for_app_idle
-from tests.e2e.drawing import RESULT_TIMEOUT
+from tests.e2e.drawing import ONE, RESULT_TIMEOUT, draw, expect_prediction, open_draw_page
 
 ADDRESS_TAGS = ["www.evil.com", "me@evil.com", "see WWW.Evil.Com now"]  # tags the bank accepts (. @ and spaces)
 LINKS_TO_THEM_JS = """() => [...document.querySelectorAll("a[href]")]
@@ -57,3 +58,33 @@ def test_address_like_writer_tags_are_shown_as_text_not_links(page, app_with_add
     expect(page.get_by_text("under the writer tag", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
     assert "under the writer tag me@evil.com" in page.evaluate(SHOWN_TEXT_JS)
     assert page.evaluate(LINKS_TO_THEM_JS) == []
+
+
+def test_a_visitor_keeps_their_drawings_across_a_reload_and_another_browser_gets_none(browser, tmp_path, mnist):
+    """Test that on a deployment with an owner, a visitor who stored a drawing can still delete it after reloading
+    the page (the same browser, a new session), while a visitor in another browser cannot."""
+    from digitlab.config.access import hash_password
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models)
+    env = {"DIGITLAB_OWNER_PASSWORD_HASH": hash_password("teacher's secret", iterations=1000),
+           "DIGITLAB_DATABASE_URL": f"sqlite:///{(tmp_path / 'drawings.sqlite').resolve()}"}
+    with running_app({"models": models, "runs": tmp_path / "runs"}, env) as url:
+        drawer, other = (browser.new_context(viewport={"width": 1280, "height": 1000}).new_page() for _ in range(2))
+        open_draw_page(drawer, url)
+        draw(drawer, ONE)
+        expect_prediction(drawer, "1")
+        drawer.locator(".st-key-bank_right button:visible").first.click()
+        expect(drawer.get_by_text("Stored in the drawing bank", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+
+        for page in (drawer, other):
+            page.goto(f"{url}/drawings")
+            wait_for_app_idle(page)
+        drawer.reload()  # a new session of the same browser
+        wait_for_app_idle(drawer)
+        for page in (drawer, other):
+            expect(page.get_by_text("1 drawing matches", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+        expect(drawer.get_by_role("button", name="Delete your 1 matching drawing")).to_be_visible()
+        expect(drawer.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
+        expect(other.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
+        expect(other.get_by_role("button", name="Delete your 1 matching drawing")).to_have_count(0)
