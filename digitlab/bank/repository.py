@@ -42,7 +42,7 @@ from digitlab.config.secrets import ConfigurationError
 BIN_MINUTES = 10  # how long a drawing deleted on the Drawings page can be restored before it is purged
 BIN_TIME = timedelta(minutes=BIN_MINUTES)
 IDENTITY_BATCH = 500  # content hashes looked up per query while an import skips what the bank holds
-RESTORE_BATCH = 500  # ids per statement while a batch is restored: within every database's bound-parameter limit
+ID_BATCH = 500  # ids per statement while a batch is moved or restored: within every database's bound-parameter limit
 SAVE_LOCK_KEY = 1400014  # PostgreSQL advisory lock: visitors' count-then-insert against the bank's size
 IMPORT_LOCK_KEY = 1400024  # PostgreSQL advisory lock: an import's look-then-insert against another import
 
@@ -206,16 +206,23 @@ class DrawingBank:
             return connection.execute(update(drawings_table).where(*own(drawing_id, session))
                                       .values(deleted_at=now())).rowcount > 0
 
-    def move_matching_to_bin(self, where: DrawingFilter, session: str | None = None) -> list[int]:
+    def move_matching_to_bin(self, where: DrawingFilter, session: str | None = None,
+                             among: Iterable[int] | None = None) -> list[int]:
         """Delete, in one transaction, every drawing where matches, as move_to_bin does one; with session, only
-        that session's. The ids moved, lowest first: what restore_many brings back."""
+        that session's; with among, only those of these ids (the drawings a person counted and confirmed: none saved
+        since). The ids moved, lowest first: what restore_many brings back."""
         statement = update(drawings_table).where(*conditions(where)).values(deleted_at=now())
         if session is not None:
             statement = statement.where(drawings_table.c.session == session)
+        # UPDATE ... RETURNING: the rows moved are exactly the rows reported, whatever others write meanwhile.
+        statement = statement.returning(drawings_table.c.id)
         with self._writing() as connection:
             _purge_bin(connection)
-            # One UPDATE ... RETURNING: the rows moved are exactly the rows reported, whatever others write meanwhile.
-            return sorted(connection.execute(statement.returning(drawings_table.c.id)).scalars())
+            if among is None:
+                return sorted(connection.execute(statement).scalars())
+            chosen = sorted({int(drawing_id) for drawing_id in among})
+            return sorted(moved for start in range(0, len(chosen), ID_BATCH) for moved in connection.execute(
+                statement.where(drawings_table.c.id.in_(chosen[start : start + ID_BATCH]))).scalars())
 
     def restore(self, drawing_id: int, session: str | None = None) -> bool:
         """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it is back (True also
@@ -228,9 +235,9 @@ class DrawingBank:
         pending = sorted({int(drawing_id) for drawing_id in drawing_ids})
         back: list[int] = []
         with self._writing() as connection:
-            for start in range(0, len(pending), RESTORE_BATCH):
+            for start in range(0, len(pending), ID_BATCH):
                 statement = update(drawings_table).where(
-                    drawings_table.c.id.in_(pending[start : start + RESTORE_BATCH]), _not_purgeable())
+                    drawings_table.c.id.in_(pending[start : start + ID_BATCH]), _not_purgeable())
                 if session is not None:
                     statement = statement.where(drawings_table.c.session == session)
                 back += connection.execute(statement.values(deleted_at=None).returning(drawings_table.c.id)).scalars()
@@ -292,6 +299,11 @@ class DrawingBank:
         with self._reading() as connection:
             rows = connection.execute(select(*light).where(*conditions(where)).order_by(drawings_table.c.id)).all()
         return [drawing_of(row, images=False) for row in rows]
+
+    def matching_ids(self, where: DrawingFilter = DrawingFilter()) -> list[int]:
+        """The ids of the drawings where matches, lowest first."""
+        with self._reading() as connection:
+            return sorted(connection.execute(select(drawings_table.c.id).where(*conditions(where))).scalars())
 
     def count(self, where: DrawingFilter = DrawingFilter()) -> int:
         with self._reading() as connection:

@@ -133,23 +133,25 @@ def delete_control(drawing_id: int) -> None:
 
 def delete_matching_control(bank: DrawingBank, where: DrawingFilter, total: int) -> None:
     """"Delete all N matching" (a visitor: its own N), then "Yes, delete N drawings" or "Keep": the drawings go only
-    on the second, deliberate click, and only while N still matches (a visitor may save more meanwhile)."""
+    on the second, deliberate click, and only the N counted at the first (a visitor may save more meanwhile)."""
     session = viewer_session()
+    asked = st.session_state.get(BULK_CONFIRM_KEY)
+    if asked is not None and asked[0] == where:
+        confirming = len(asked[1])
+        which = "your" if session is not None else "the" if confirming == 1 else "all"
+        st.markdown(f"Delete {which} {counted(confirming, 'matching drawing')}?")
+        row = st.container(horizontal=True, gap="xsmall")
+        row.button(f"Yes, delete {counted(confirming, 'drawing')}", key="confirm_delete_matching", type="primary",
+                   on_click=_delete_matching, args=asked,
+                   help=f"{verb(confirming, 'It', 'They')} can be brought back for {BIN_MINUTES} minutes.")
+        row.button("Keep", key="keep_matching", on_click=_stop_asking)
+        return
     deletable = total if session is None else bank.count(dataclasses.replace(where, session=session))
     if deletable == 0:
         return
     which = "your" if session is not None else "the" if deletable == 1 else "all"
-    question = f"Delete {which} {counted(deletable, 'matching drawing')}"
-    if st.session_state.get(BULK_CONFIRM_KEY) != (where, deletable):
-        st.button(question, key="delete_matching", icon=":material/delete_sweep:", type="tertiary",
-                  on_click=_ask_to_delete_matching, args=((where, deletable),))
-        return
-    st.markdown(f"{question}?")
-    row = st.container(horizontal=True, gap="xsmall")
-    row.button(f"Yes, delete {counted(deletable, 'drawing')}", key="confirm_delete_matching", type="primary",
-               on_click=_delete_matching, args=(where, deletable),
-               help=f"{verb(deletable, 'It', 'They')} can be brought back for {BIN_MINUTES} minutes.")
-    row.button("Keep", key="keep_matching", on_click=_ask_to_delete_matching, args=(None,))
+    st.button(f"Delete {which} {counted(deletable, 'matching drawing')}", key="delete_matching",
+              icon=":material/delete_sweep:", type="tertiary", on_click=_ask_to_delete_matching, args=(where,))
 
 
 def caption(drawing: Drawing) -> str:
@@ -163,8 +165,18 @@ def _ask_to_delete(drawing_id: int | None) -> None:
     st.session_state[CONFIRM_KEY] = drawing_id
 
 
-def _ask_to_delete_matching(asked: tuple[DrawingFilter, int] | None) -> None:
-    st.session_state[BULK_CONFIRM_KEY] = asked
+def _ask_to_delete_matching(where: DrawingFilter) -> None:
+    """Remember which drawings the question is about: those matching now, so "Yes" deletes no drawing saved since."""
+    try:
+        ids = drawing_bank().matching_ids(dataclasses.replace(where, session=viewer_session()))
+    except DrawingBankError as error:
+        st.session_state[NOTICE_KEY] = ("error", str(error))
+        return
+    st.session_state[BULK_CONFIRM_KEY] = (where, tuple(ids)) if ids else None
+
+
+def _stop_asking() -> None:
+    st.session_state.pop(BULK_CONFIRM_KEY, None)
 
 
 def _delete(drawing_id: int) -> None:
@@ -181,25 +193,21 @@ def _delete(drawing_id: int) -> None:
                                                 "to delete.")
 
 
-def _delete_matching(where: DrawingFilter, confirmed: int) -> None:
+def _delete_matching(where: DrawingFilter, confirmed: tuple[int, ...]) -> None:
     st.session_state.pop(BULK_CONFIRM_KEY, None)
-    session = viewer_session()
-    try:
-        bank = drawing_bank()
-        matching = bank.count(dataclasses.replace(where, session=session))
-        if matching != confirmed:  # drawings saved (or deleted) since the question: it was not about these
-            st.session_state[NOTICE_KEY] = (
-                "info", f"Nothing was deleted: {counted(matching, 'drawing')} {verb(matching, 'matches', 'match')} "
-                        f"now, not the {confirmed:,} you confirmed. Look again, then delete.")
-            return
-        moved = bank.move_matching_to_bin(where, session=session)
+    try:  # the drawings counted when asked, those of them still matching: none saved since
+        moved = drawing_bank().move_matching_to_bin(where, session=viewer_session(), among=confirmed)
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
     if moved:
         _remember_deleted(moved)
-    else:
-        st.session_state[NOTICE_KEY] = ("info", "Nothing was deleted: the matching drawings are gone already.")
+    gone = len(confirmed) - len(moved)
+    if gone:  # deleted or changed by someone else between the two clicks
+        st.session_state[NOTICE_KEY] = ("info", f"{counted(gone, 'drawing')} of the {len(confirmed):,} you confirmed "
+                                                f"{verb(gone, 'was', 'were')} deleted or changed meanwhile, and "
+                                                f"{verb(gone, 'is', 'are')} left as {verb(gone, 'it is', 'they are')}." if moved else
+                                        "Nothing was deleted: the drawings you confirmed are gone or changed already.")
 
 
 def _remember_deleted(drawing_ids: list[int]) -> None:

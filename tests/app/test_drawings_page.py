@@ -187,20 +187,32 @@ def test_a_visitor_deletes_only_their_own_matching_drawings(bank, mnist, monkeyp
 
 
 def test_a_drawing_saved_between_delete_all_and_yes_is_not_deleted_unseen(bank, mnist):
-    """Test that when another drawing comes to match between "Delete all 1 ..." and its "Yes, delete 1 drawing", nothing
-    is deleted and the page says how many match now."""
+    """Test that "Yes, delete 1 drawing" deletes the one drawing counted at "Delete the 1 matching drawing", not one a
+    visitor saved between the two clicks that matches too; and that a confirmed drawing someone else deleted
+    meanwhile is said, not counted as deleted."""
     first = store(bank, mnist.x_test[0], 7, 7, "Ana")
     at = drawings_page()
     assert at.button(key="delete_matching").label == "Delete the 1 matching drawing"
     at.button(key="delete_matching").click().run()
     assert at.button(key="confirm_delete_matching").label == "Yes, delete 1 drawing"
     second = store(bank, mnist.x_test[17], 7, 7, "Visitor", session="visitor-new")
+    at.run()  # another rerun: the question is still about the one drawing
+    assert at.button(key="confirm_delete_matching").label == "Yes, delete 1 drawing"
     at.button(key="confirm_delete_matching").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert sorted(drawing.id for drawing in bank.drawings()) == [first, second]
-    assert any("Nothing was deleted: 2 drawings match now, not the 1 you confirmed." in element.value
+    assert [drawing.id for drawing in bank.drawings()] == [second]
+    assert any("Drawing #" + str(first) + " was deleted" in element.value for element in at.info)
+    assert at.button(key="delete_matching").label == "Delete the 1 matching drawing"
+
+    third = store(bank, mnist.x_test[34], 7, 7, "Ben")
+    at.run()
+    at.button(key="delete_matching").click().run()
+    assert at.button(key="confirm_delete_matching").label == "Yes, delete 2 drawings"
+    bank.move_to_bin(third)  # someone else deletes one of the two meanwhile
+    at.button(key="confirm_delete_matching").click().run()
+    assert bank.count() == 0
+    assert any("1 drawing of the 2 you confirmed was deleted or changed meanwhile" in element.value
                for element in at.info)
-    assert at.button(key="delete_matching").label == "Delete all 2 matching drawings"
 
 
 def holds_bytes(value) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from digitlab.bank.engine import DrawingBankError
 from digitlab.bank.records import DrawingFilter
-from digitlab.bank.repository import BIN_TIME, RESTORE_BATCH, DrawingBank
+from digitlab.bank.repository import BIN_TIME, ID_BATCH, DrawingBank
 from digitlab.bank.schema import drawings_table
 from tests.databases import BACKENDS, fresh_database_url
 from tests.unit.test_bank_exact import fail_statements
@@ -77,8 +77,24 @@ def test_restore_many_brings_back_only_what_is_still_in_the_bin_in_time(bank):
 
 
 def test_a_batch_larger_than_one_statement_takes_comes_back_whole(bank):
-    """Test that more drawings than RESTORE_BATCH deleted together all come back."""
-    ids = bank.add_many([a_drawing(1)] * (RESTORE_BATCH + 3))
+    """Test that more drawings than ID_BATCH deleted together all come back."""
+    ids = bank.add_many([a_drawing(1)] * (ID_BATCH + 3))
     assert bank.move_matching_to_bin(DrawingFilter(label=1)) == ids
     assert bank.count() == 0
     assert bank.restore_many(ids) == ids and bank.count() == len(ids)
+
+
+def test_a_delete_of_the_drawings_counted_leaves_those_saved_since_and_those_no_longer_matching(bank):
+    """Test that with among (the ids counted when the person was asked), only those of them that still match go:
+    not a matching drawing saved since, nor a counted one relabelled meanwhile."""
+    where = DrawingFilter(label=1)
+    counted_ids = bank.matching_ids(where)
+    assert counted_ids == []
+    first, relabelled = bank.add(a_drawing(1, writer="Ana")), bank.add(a_drawing(1, "other", writer="Ben"))
+    counted_ids = bank.matching_ids(where)
+    assert counted_ids == [first, relabelled]
+    saved_since = bank.add(a_drawing(1, "since", writer="Cy"))
+    bank.relabel(relabelled, 7)
+
+    assert bank.move_matching_to_bin(where, among=counted_ids) == [first]
+    assert sorted(d.id for d in bank.drawings()) == [relabelled, saved_since]
