@@ -220,9 +220,8 @@ class DrawingBank:
             _purge_bin(connection)
             if among is None:
                 return sorted(connection.execute(statement).scalars())
-            chosen = sorted({int(drawing_id) for drawing_id in among})
-            return sorted(moved for start in range(0, len(chosen), ID_BATCH) for moved in connection.execute(
-                statement.where(drawings_table.c.id.in_(chosen[start : start + ID_BATCH]))).scalars())
+            return sorted(moved for batch in _id_batches(among)
+                          for moved in connection.execute(statement.where(drawings_table.c.id.in_(batch))).scalars())
 
     def restore(self, drawing_id: int, session: str | None = None) -> bool:
         """Bring a drawing back from the bin, same id, while its BIN_MINUTES last. Whether it is back (True also
@@ -232,16 +231,13 @@ class DrawingBank:
     def restore_many(self, drawing_ids: Iterable[int], session: str | None = None) -> list[int]:
         """Bring drawings back from the bin in one transaction, as restore does one; the ids back, lowest first
         (those whose BIN_MINUTES are over, or not that session's, are not)."""
-        pending = sorted({int(drawing_id) for drawing_id in drawing_ids})
-        back: list[int] = []
+        statement = update(drawings_table).where(_not_purgeable()).values(deleted_at=None)
+        if session is not None:
+            statement = statement.where(drawings_table.c.session == session)
+        statement = statement.returning(drawings_table.c.id)
         with self._writing() as connection:
-            for start in range(0, len(pending), ID_BATCH):
-                statement = update(drawings_table).where(
-                    drawings_table.c.id.in_(pending[start : start + ID_BATCH]), _not_purgeable())
-                if session is not None:
-                    statement = statement.where(drawings_table.c.session == session)
-                back += connection.execute(statement.values(deleted_at=None).returning(drawings_table.c.id)).scalars()
-        return sorted(back)
+            return sorted(back for batch in _id_batches(drawing_ids)
+                          for back in connection.execute(statement.where(drawings_table.c.id.in_(batch))).scalars())
 
     def purge_bin(self) -> int:
         """Delete for good the drawings whose time in the bin is over; how many."""
@@ -368,6 +364,13 @@ class DrawingBank:
 
     def _reading(self) -> BankTransaction:
         return BankTransaction(self.engine, self.url, write=False)
+
+
+def _id_batches(drawing_ids: Iterable[int]) -> Iterator[list[int]]:
+    """The distinct ids, lowest first, ID_BATCH to a list: one statement each."""
+    ids = sorted({int(drawing_id) for drawing_id in drawing_ids})
+    for start in range(0, len(ids), ID_BATCH):
+        yield ids[start : start + ID_BATCH]
 
 
 def _not_purgeable():
