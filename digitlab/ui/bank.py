@@ -82,7 +82,8 @@ def session_tag() -> str:
     this session where the browser sent no secret, or no key can be kept.
     """
     if SESSION_TAG_KEY not in st.session_state:
-        st.session_state[SESSION_TAG_KEY] = _browser_tag() or f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:SESSION_TAG_DIGITS]}"
+        st.session_state[SESSION_TAG_KEY] = (_browser_tag()
+                                             or f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:SESSION_TAG_DIGITS]}")
     return st.session_state[SESSION_TAG_KEY]
 
 

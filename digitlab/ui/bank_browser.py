@@ -16,14 +16,14 @@ from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
 from digitlab.ui.formatting import counted, format_clock_time, plain_markdown, verb
-from digitlab.ui.phone_grid import phone_grid
+from digitlab.ui.phone_grid import gallery_cells
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
 PAGE_KEY = "drawings_page"
 NOTICE_KEY = "drawings_notice"
 CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
-BULK_CONFIRM_KEY = "drawings_confirm_delete_matching"  # (filter, count) whose "Delete all" awaits "Yes, delete N"
+BULK_CONFIRM_KEY = "drawings_confirm_delete_matching"  # (filter, ids counted) whose "Delete all" awaits "Yes"
 DELETED_KEY = "drawings_deleted"  # [(ids, UTC time of the delete)]: what this session may still undo, a batch as one
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
@@ -109,13 +109,11 @@ def gallery(bank: DrawingBank, where: DrawingFilter) -> None:
         if pages > 1 else 1
     shown = bank.drawings(where, limit=per_page, offset=(page - 1) * per_page)
     owner, session = viewer_is_owner(), session_tag()
-    with phone_grid("drawings_grid"):
-        for start in range(0, len(shown), GALLERY_COLUMNS):
-            for column, drawing in zip(st.columns(GALLERY_COLUMNS), shown[start : start + GALLERY_COLUMNS]):
-                with column.container(key=f"drawing_{drawing.id}"):
-                    st.image(drawing.png, caption=caption(drawing), width=120)
-                    if owner or drawing.session == session:
-                        delete_control(drawing.id)
+    for column, drawing in gallery_cells("drawings_grid", shown, GALLERY_COLUMNS):
+        with column.container(key=f"drawing_{drawing.id}"):
+            st.image(drawing.png, caption=caption(drawing), width=120)
+            if owner or drawing.session == session:
+                delete_control(drawing.id)
 
 
 def delete_control(drawing_id: int) -> None:
@@ -138,8 +136,7 @@ def delete_matching_control(bank: DrawingBank, where: DrawingFilter, total: int)
     asked = st.session_state.get(BULK_CONFIRM_KEY)
     if asked is not None and asked[0] == where:
         confirming = len(asked[1])
-        which = "your" if session is not None else "the" if confirming == 1 else "all"
-        st.markdown(f"Delete {which} {counted(confirming, 'matching drawing')}?")
+        st.markdown(f"{_delete_matching_label(confirming, session)}?")
         row = st.container(horizontal=True, gap="xsmall")
         row.button(f"Yes, delete {counted(confirming, 'drawing')}", key="confirm_delete_matching", type="primary",
                    on_click=_delete_matching, args=asked,
@@ -149,9 +146,14 @@ def delete_matching_control(bank: DrawingBank, where: DrawingFilter, total: int)
     deletable = total if session is None else bank.count(dataclasses.replace(where, session=session))
     if deletable == 0:
         return
-    which = "your" if session is not None else "the" if deletable == 1 else "all"
-    st.button(f"Delete {which} {counted(deletable, 'matching drawing')}", key="delete_matching",
-              icon=":material/delete_sweep:", type="tertiary", on_click=_ask_to_delete_matching, args=(where,))
+    st.button(_delete_matching_label(deletable, session), key="delete_matching", icon=":material/delete_sweep:",
+              type="tertiary", on_click=_ask_to_delete_matching, args=(where,))
+
+
+def _delete_matching_label(count: int, session: str | None) -> str:
+    """"Delete all 40 matching drawings", "Delete the 1 matching drawing"; a visitor's: "Delete your 3 …"."""
+    which = "your" if session is not None else "the" if count == 1 else "all"
+    return f"Delete {which} {counted(count, 'matching drawing')}"
 
 
 def caption(drawing: Drawing) -> str:
@@ -200,14 +202,16 @@ def _delete_matching(where: DrawingFilter, confirmed: tuple[int, ...]) -> None:
     except DrawingBankError as error:
         st.session_state[NOTICE_KEY] = ("error", str(error))
         return
-    if moved:
-        _remember_deleted(moved)
-    gone = len(confirmed) - len(moved)
-    if gone:  # deleted or changed by someone else between the two clicks
+    gone = len(confirmed) - len(moved)  # deleted or changed by someone else between the two clicks
+    if not moved:
+        st.session_state[NOTICE_KEY] = ("info", "Nothing was deleted: the drawings you confirmed are gone or changed "
+                                                "already.")
+        return
+    _remember_deleted(moved)
+    if gone:
         st.session_state[NOTICE_KEY] = ("info", f"{counted(gone, 'drawing')} of the {len(confirmed):,} you confirmed "
                                                 f"{verb(gone, 'was', 'were')} deleted or changed meanwhile, and "
-                                                f"{verb(gone, 'is', 'are')} left as {verb(gone, 'it is', 'they are')}." if moved else
-                                        "Nothing was deleted: the drawings you confirmed are gone or changed already.")
+                                                f"{verb(gone, 'is', 'are')} left as {verb(gone, 'it is', 'they are')}.")
 
 
 def _remember_deleted(drawing_ids: list[int]) -> None:

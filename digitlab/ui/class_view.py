@@ -26,7 +26,7 @@ from digitlab.ui.class_student import describe_struggles
 from digitlab.ui.evaluate_mistakes import selected_cell
 from digitlab.ui.figures.evaluation import confusion_figure
 from digitlab.ui.formatting import counted, percent, plain_markdown
-from digitlab.ui.phone_grid import phone_grid
+from digitlab.ui.phone_grid import gallery_cells
 
 CLASS_PAGE_PATH = "class"  # the page's url_path in app.py
 CHOSEN_KEY = "class_page_chosen"  # the id of the class shown
@@ -219,9 +219,7 @@ def show_hardest(bank: DrawingBank, summary: ClassSummary) -> None:
 
 
 def gallery(drawings: list[Drawing]) -> None:
-    with phone_grid("class_hardest_grid"):
-        for start in range(0, len(drawings), GALLERY_COLUMNS):
-            for column, drawing in zip(st.columns(GALLERY_COLUMNS), drawings[start : start + GALLERY_COLUMNS]):
-                reading = "?" if drawing.reading is None else drawing.reading
-                who = plain_markdown(drawing.nickname or drawing.writer or "-")
-                column.image(drawing.png, width=96, caption=f"{drawing.label} → {reading} · {who}")
+    for column, drawing in gallery_cells("class_hardest_grid", drawings, GALLERY_COLUMNS):
+        reading = "?" if drawing.reading is None else drawing.reading
+        who = plain_markdown(drawing.nickname or drawing.writer or "-")
+        column.image(drawing.png, width=96, caption=f"{drawing.label} → {reading} · {who}")

@@ -9,7 +9,7 @@ import streamlit as st
 
 from digitlab.datasets.mnist import Mnist
 from digitlab.ui.figures.probabilities import pixel_image
-from digitlab.ui.phone_grid import phone_grid
+from digitlab.ui.phone_grid import gallery_cells
 
 GALLERY_COLUMNS = 8
 GALLERY_ROWS = 3
@@ -27,8 +27,5 @@ def show_gallery(indices: np.ndarray, mnist: Mnist, caption: Callable[[int], str
         picker, _ = st.columns([1, 3])
         page = picker.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=page_key)
     shown = indices[(page - 1) * per_page : page * per_page]
-    with phone_grid(f"{page_key}_grid"):
-        for row_start in range(0, shown.size, GALLERY_COLUMNS):
-            columns = st.columns(GALLERY_COLUMNS)
-            for column, index in zip(columns, shown[row_start : row_start + GALLERY_COLUMNS]):
-                column.image(pixel_image(mnist.x_test[index], PIXEL_SCALE, grid=False), caption=caption(int(index)))
+    for column, index in gallery_cells(f"{page_key}_grid", shown, GALLERY_COLUMNS):
+        column.image(pixel_image(mnist.x_test[index], PIXEL_SCALE, grid=False), caption=caption(int(index)))

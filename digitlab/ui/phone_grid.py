@@ -9,8 +9,13 @@ a wide screen's layout is left as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
+
+Item = TypeVar("Item")
 
 GALLERY_TILES_PER_ROW = 3  # about 110 px tiles on a 390 px phone: an MNIST digit and its caption stay legible
 TILE_GAP = "1rem"  # as Streamlit's own gap between columns
@@ -44,3 +49,12 @@ def phone_grid(key: str, per_row: int = GALLERY_TILES_PER_ROW) -> DeltaGenerator
     """A container for rows of st.columns that keeps `per_row` tiles to a row on a phone (`key`: unique on the page)."""
     st.html(phone_grid_css(key, per_row))  # style tags only: Streamlit gives them no room on the page
     return st.container(key=key)
+
+
+def gallery_cells(key: str, items: Sequence[Item], columns: int,
+                  per_row: int = GALLERY_TILES_PER_ROW) -> Iterator[tuple[DeltaGenerator, Item]]:
+    """Each item with the cell to draw it in: rows of `columns` st.columns on a wide screen, `per_row` to a row on a
+    phone (phone_grid)."""
+    with phone_grid(key, per_row):
+        for start in range(0, len(items), columns):
+            yield from zip(st.columns(columns), items[start : start + columns])
