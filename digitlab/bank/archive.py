@@ -25,6 +25,7 @@ from digitlab.bank.drawing_checks import (SOURCES, DrawingRejectedError, check_p
 from digitlab.bank.records import DrawingFilter, NewDrawing
 from digitlab.bank.repository import DrawingBank
 from digitlab.bank.rows import utc
+from digitlab.bank.writer_tags import pen_writer_tag
 
 MAX_IMPORT_ENTRIES = 200_000  # files in an imported zip
 MAX_IMPORT_BYTES = 500 * 1024 * 1024  # total uncompressed size of an imported zip
@@ -37,7 +38,6 @@ EXPORT_LABELS = "labels.csv"
 EXPORT_STROKES = "strokes.json"
 EXPORT_COLUMNS = ("id", "file", "label", "reading", "probabilities", "model_sha256", "source", "writer",
                   "created_at", "nickname")  # nickname: a class's student, in a class's export
-PEN_WRITER_PREFIX = "pen-"  # writer tag of imported pen digits: pen-07 is pendigits writer 7
 
 
 @dataclass
@@ -246,7 +246,7 @@ def import_unipen(bank: DrawingBank, path: str | Path, writers: Iterable[int] | 
                 raise DrawingRejectedError("the pen points are not finite numbers (NaN or infinity).")
             canvas = render_on_canvas(digit, np.random.default_rng([seed, index]), rgba=False)  # grey: 1/4 the PNG
             pen = {"format": "unipen", "strokes": [np.round(stroke, 1).tolist() for stroke in digit.strokes]}
-            tag = f"{PEN_WRITER_PREFIX}{digit.writer:02d}"
+            tag = pen_writer_tag(digit.writer)
             prepared.append(prepare_drawing(encode_png(canvas), digit.label, "import", strokes=pen, writer=tag,
                                             class_id=class_id, nickname=tag if class_id is not None else None))
         except DrawingRejectedError as error:

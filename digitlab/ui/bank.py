@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import streamlit as st
@@ -13,12 +12,11 @@ if TYPE_CHECKING:  # the Draw page loads without SQLAlchemy; the bank is opened 
     from digitlab.bank.records import NewDrawing, VisitorLimits
     from digitlab.bank.repository import DrawingBank
 from digitlab.bank.save_limits import SaveRateLimiter
+from digitlab.bank.writer_tags import reserved_tag_form, session_tag_from
 from digitlab.config.secrets import ConfigurationError
 from digitlab.ui.access import browser_key, current_deployment, viewer_id, viewer_is_owner
 
 SESSION_TAG_KEY = "bank_session_tag"
-SESSION_TAG_PREFIX = "visitor-"  # a browser's tag is this and ten hex digits (session_tag)
-SESSION_TAG_DIGITS = 10
 WRITER_KEY = "bank_writer"
 SAVING_OFF = "Saving drawings is off"
 
@@ -82,8 +80,7 @@ def session_tag() -> str:
     this session where the browser sent no secret, or no key can be kept.
     """
     if SESSION_TAG_KEY not in st.session_state:
-        st.session_state[SESSION_TAG_KEY] = (_browser_tag()
-                                             or f"{SESSION_TAG_PREFIX}{uuid.uuid4().hex[:SESSION_TAG_DIGITS]}")
+        st.session_state[SESSION_TAG_KEY] = _browser_tag() or session_tag_from(uuid.uuid4().hex)
     return st.session_state[SESSION_TAG_KEY]
 
 
@@ -98,7 +95,7 @@ def _browser_tag() -> str | None:
         token = visitor_token(f"bank-session:{secret}", runs_root())
     except OSError:  # no key and none can be made (a read-only disk)
         return None
-    return f"{SESSION_TAG_PREFIX}{token[-SESSION_TAG_DIGITS:]}"
+    return session_tag_from(token)
 
 
 def viewer_session() -> str | None:
@@ -112,33 +109,16 @@ def writer_tag() -> str:
     return (st.session_state.get(WRITER_KEY) or "").strip() or session_tag()
 
 
-def reserved_writer_form(tag: str) -> str | None:
-    """Whose tags have the form of tag, when it is one the app gives someone else; None for a tag anyone may type.
-
-    An imported pen-digit writer is pen- and their number (archive.PEN_WRITER_PREFIX), and a browser
-    session is visitor- and hex digits: drawings saved under such a tag pool with theirs. Letter case is
-    ignored, since PEN-01 and pen-01 read as one writer in a list of tags.
-    """
-    from digitlab.bank.archive import PEN_WRITER_PREFIX  # here: the Draw page loads without SQLAlchemy
-
-    trimmed = tag.strip()
-    if re.fullmatch(rf"{re.escape(PEN_WRITER_PREFIX)}[0-9]+", trimmed, re.IGNORECASE):
-        return f"an imported pen-digit writer ({PEN_WRITER_PREFIX}07 is pen-digit writer 7)"
-    if re.fullmatch(rf"{re.escape(SESSION_TAG_PREFIX)}[0-9a-f]+", trimmed, re.IGNORECASE):
-        return f"another visitor's browser session ({SESSION_TAG_PREFIX}1a2b3c4d5e)"
-    return None
-
-
 def borrowed_writer_tag(tag: str) -> str | None:
     """Why this viewer may not save under the writer tag typed, as it names someone else; None when they may.
 
-    A visitor may not take a tag of a form the app gives someone else (reserved_writer_form), bar their own
+    A visitor may not take a tag of a form the app gives someone else (writer_tags.reserved_tag_form), bar their own
     session's: their drawings would be pooled with that writer's on the Drawings and Evaluate pages. The
     owner may, to label pen digits by hand.
     """
     if viewer_is_owner() or tag.strip() == session_tag():
         return None
-    whose = reserved_writer_form(tag)
+    whose = reserved_tag_form(tag)
     if whose is None:
         return None
     return f"The writer tag {tag.strip()!r} is the form kept for {whose}: your drawings would be pooled with theirs."

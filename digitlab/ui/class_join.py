@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from digitlab.bank.writer_tags import reserved_tag_form
 from digitlab.config.sign_in_throttle import SignInThrottle
 from digitlab.ui.access import client_key
 from digitlab.ui.bank import session_tag
@@ -126,7 +127,15 @@ def _remember_nickname() -> None:
     from digitlab.bank.drawing_checks import DrawingRejectedError, check_nickname
 
     try:
-        st.session_state[NICKNAME_KEY] = check_nickname(st.session_state.get(NICKNAME_INPUT_KEY))
-        st.session_state.pop(NICKNAME_PROBLEM_KEY, None)
+        nickname = check_nickname(st.session_state.get(NICKNAME_INPUT_KEY))
     except DrawingRejectedError as error:
         st.session_state[NICKNAME_PROBLEM_KEY] = str(error)
+        return
+    # The class's table names imported pen-digit writers pen-07 and nameless students by their browser's tag:
+    # a student nicknamed so would read as one of them.
+    whose = reserved_tag_form(nickname) if nickname else None
+    if whose:
+        st.session_state[NICKNAME_PROBLEM_KEY] = f"The nickname {nickname!r} is the form kept for {whose}."
+        return
+    st.session_state[NICKNAME_KEY] = nickname
+    st.session_state.pop(NICKNAME_PROBLEM_KEY, None)

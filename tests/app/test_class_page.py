@@ -15,6 +15,7 @@ from digitlab.bank.records import DrawingFilter
 from digitlab.config.sign_in_throttle import SignInThrottle
 from tests.app.test_drawings_page import bank  # noqa: F401 (a fixture: this test's own SQLite bank)
 from tests.helpers.canvases import canvas_from_digit
+from tests.helpers.markdown import as_read
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
@@ -155,6 +156,20 @@ def test_a_refused_nickname_is_said_outside_its_popover_once_until_a_good_one_is
 
     at.text_input(key="class_nickname_input").input("Ana 8").run()
     assert not any("nickname" in message.value for message in at.error)
+
+
+@pytest.mark.parametrize("typed", ["pen-01", "PEN-7", "visitor-1a2b3c4d5e"])
+def test_a_nickname_of_an_imported_writer_s_or_a_browser_s_form_is_refused(bank, monkeypatch, draw_model, mnist,
+                                                                         fresh_throttle, typed):
+    """Test that a student may not take the nickname pen-01 (the class's imported pen-digit writer 1 is listed so)
+    or a browser session's tag: the class's table would show two writers of that name. The nickname kept stays."""
+    _, code = ClassBook(bank).create("7B")
+    at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)
+    at.text_input(key="class_nickname_input").input("Ana 7").run()
+    at.text_input(key="class_nickname_input").input(typed).run()
+    [shown] = [as_read(message) for message in errors_outside_popovers(at.main) if "is the form kept for" in message]
+    assert f"The nickname {typed!r} is the form kept for" in shown and "Your drawings keep the nickname Ana 7." in shown
+    assert at.session_state["class_nickname"] == "Ana 7"
 
 
 def test_a_closed_class_refuses_a_student_s_drawing_with_a_message(bank, monkeypatch, draw_model, mnist,
