@@ -6,8 +6,9 @@ from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
-from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_TABS_KEY, drawing_area, reading_panels, show_reading
+from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import on_checkerboard, pixel_image
+from digitlab.ui.input_source import DRAW, input_source
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.read_mode import A_NUMBER, read_mode_switch, read_mode_title
 from digitlab.ui.why_panel import why_panel
@@ -29,23 +30,22 @@ except ModelLoadError as error:
     st.error(f"{error} Pick another model in the sidebar, or train one on the Train page.")
     st.stop()
 
-if read_mode_switch() == A_NUMBER:
-    number_view.show_number_mode(predictor)
+switches = st.container(horizontal=True, gap="medium")  # what to read, and from where, on one row
+if read_mode_switch(switches) == A_NUMBER:
+    number_view.show_number_mode(predictor, switches)
     st.stop()
 
-# Only the open tab runs, so strokes on the canvas never re-read an uploaded photo.
-draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key=SOURCE_TABS_KEY, on_change="rerun")
-
-with draw_tab:
-    if draw_tab.open:
+# Only the chosen input runs, so strokes on the canvas never re-read an uploaded photo. Each stands in a
+# container of its own, which the phone layout's rules (digit_reading, corrections) take as the page's body.
+if input_source(SOURCE_KEY, switches) == DRAW:
+    with st.container():
         correction_panel()  # its own fragment, above the drawing: its buttons act on the drawing on screen
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area
-
-with upload_tab:
-    if upload_tab.open:
+else:
+    with st.container():
         uploaded = st.file_uploader("Photo or scan of one digit", type=["png", "jpg", "jpeg"],
                                     help="Dark ink on light paper or light ink on dark both work.")
-        answer_slot = st.container()  # the Right/Wrong bar, above the reading as on the Draw tab
+        answer_slot = st.container()  # the Right/Wrong bar, above the reading as under Draw
         input_column, model_view_column, result_column = reading_panels()
         sent = st.session_state.get(SENT_IMAGE_KEY)
         if uploaded is None and sent is not None:  # an image another page (Evaluate) sent here to be read

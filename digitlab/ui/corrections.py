@@ -89,7 +89,7 @@ def correction_panel() -> None:
             row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit,),
                        help=f"It is a {digit}: store the drawing with that label.")
         with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings"):
-            # The widget's own state is dropped by Streamlit whenever it is not drawn (another tab,
+            # The widget's own state is dropped by Streamlit whenever it is not drawn (Upload chosen,
             # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
             st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
                           on_change=_remember_writer, max_chars=64, placeholder=session_tag(),

@@ -1,7 +1,7 @@
 """The Draw page's reading panels, and its drawing area as a fragment.
 
 Each stroke on the canvas sends the drawing to the server. Inside a fragment, that reruns only the
-drawing area: not app.py, not the sidebar with its model list, not the page's title and tabs, not the
+drawing area: not app.py, not the sidebar with its model list, not the page's title and switches, not the
 Right/Wrong panel above it. So a stroke costs the same however many runs and models there are.
 
 The fragment holds only the canvas and what a stroke changes: the browser re-renders every element of a
@@ -22,6 +22,7 @@ from digitlab.ui import canvas
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.corrections import drawing_key, offer_reading, save_feedback
 from digitlab.ui.figures.probabilities import pixel_image, png_data_url
+from digitlab.ui.input_source import UPLOAD
 from digitlab.ui.probability_chart import probability_bars
 from digitlab.ui.why_panel import why_panel, why_panel_open
 
@@ -33,7 +34,7 @@ MODEL_VIEW_CAPTION = "What the model sees: 28 × 28 pixels, centred and scaled l
 
 
 SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
-SOURCE_TABS_KEY = "digit_source"  # the Draw page's Draw / Upload tabs
+SOURCE_KEY = "digit_source"  # the Draw page's Draw / Upload switch (input_source)
 CHART_KEY = "probability-chart"  # one chart, kept on the page and updated in place
 DRAWN_READING_KEY = "draw_reading"  # the Prediction of the drawing on the canvas (None: nothing drawn)
 EXPLAINED_KEY = "draw_explained"  # drawing_key of the reading the open Why? panel last explained (None: none)
@@ -42,9 +43,9 @@ BRUSH_SLIDER_WIDTH = 190  # with Clear beside it, as wide as the canvas
 
 
 def send_to_draw_page(image: np.ndarray, caption: str) -> None:
-    """Have the Draw page's Upload tab read this image next (call, then switch to the Draw page)."""
+    """Have the Draw page's Upload input read this image next (call, then switch to the Draw page)."""
     st.session_state[SENT_IMAGE_KEY] = (np.asarray(image), caption)
-    st.session_state[SOURCE_TABS_KEY] = "Upload"
+    st.session_state[SOURCE_KEY] = UPLOAD
 
 
 def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.serving.number_reading import read_number
@@ -11,6 +12,7 @@ from digitlab.ui import canvas
 from digitlab.ui.loaders import load_number_reader
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.figures.numbers import digit_probability_charts, reading_overlay
+from digitlab.ui.input_source import DRAW, input_source
 
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")
@@ -23,45 +25,46 @@ NARROW_SCREEN_CSS = """<style>
 .st-key-number-phone-note { display: none; }
 @media (max-width: 640px) { .st-key-number-phone-note { display: block; } }
 </style>"""
+NUMBER_SOURCE_KEY = "number_source"  # Number mode's Draw / Upload switch
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
-def show_number_mode(predictor) -> None:
-    """Number mode: a wide canvas or a photo, then the number, boxes over the input and bars per digit."""
+def show_number_mode(predictor, switches: DeltaGenerator | None = None) -> None:
+    """Number mode: a wide canvas or a photo, then the number, boxes over the input and bars per digit.
+
+    Its Draw / Upload switch goes in switches, the page's row of switches, if given."""
     reader, _ = load_number_reader()  # without one, the ink is cut into digits (the README says how to train one)
-    draw_tab, upload_tab = st.tabs(["Draw", "Upload"], key="number_source", on_change="rerun")
-    with draw_tab:
-        if draw_tab.open:
-            st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
-            st.html(NARROW_SCREEN_CSS)
-            st.container(key="number-phone-note").warning(NARROW_SCREEN_NOTE, icon=":material/swap_horiz:")
-            canvas_slot = st.container()  # filled below, once the slider under it has a value
-            controls = st.container(horizontal=True, vertical_alignment="bottom")
-            brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
-                                          width=300, help="Pen thickness in canvas pixels.")
-            controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
-                            help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
-            with canvas_slot:
-                drawn = canvas.number_canvas(brush_width)
-            if drawn is None:
-                st.info(NUMBER_DRAW_PROMPT)
-            else:
-                image, strokes = drawn
-                show_number(image, read_number(predictor, image, strokes or None, reader), show_input=False)
-    with upload_tab:
-        if upload_tab.open:
-            uploaded = st.file_uploader("Photo or scan of a number", type=["png", "jpg", "jpeg"],
-                                        key="number_upload",
-                                        help="Dark ink on light paper or light ink on dark both work.")
-            if uploaded is None:
-                st.info(NUMBER_UPLOAD_PROMPT)
-                return
-            try:
-                image = decode_image(uploaded.getvalue())
-            except ImageRejectedError as error:
-                st.error(f"{uploaded.name} cannot be read: {error}")
-                return
-            show_number(image, read_number(predictor, image, reader=reader), show_input=True)
+    source = input_source(NUMBER_SOURCE_KEY, switches)
+    if source == DRAW:
+        st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
+        st.html(NARROW_SCREEN_CSS)
+        st.container(key="number-phone-note").warning(NARROW_SCREEN_NOTE, icon=":material/swap_horiz:")
+        canvas_slot = st.container()  # filled below, once the slider under it has a value
+        controls = st.container(horizontal=True, vertical_alignment="bottom")
+        brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
+                                      width=300, help="Pen thickness in canvas pixels.")
+        controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
+                        help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
+        with canvas_slot:
+            drawn = canvas.number_canvas(brush_width)
+        if drawn is None:
+            st.info(NUMBER_DRAW_PROMPT)
+        else:
+            image, strokes = drawn
+            show_number(image, read_number(predictor, image, strokes or None, reader), show_input=False)
+    else:
+        uploaded = st.file_uploader("Photo or scan of a number", type=["png", "jpg", "jpeg"],
+                                    key="number_upload",
+                                    help="Dark ink on light paper or light ink on dark both work.")
+        if uploaded is None:
+            st.info(NUMBER_UPLOAD_PROMPT)
+            return
+        try:
+            image = decode_image(uploaded.getvalue())
+        except ImageRejectedError as error:
+            st.error(f"{uploaded.name} cannot be read: {error}")
+            return
+        show_number(image, read_number(predictor, image, reader=reader), show_input=True)
 
 
 def show_number(image, reading: NumberReading, show_input: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 READ_MODE_KEY = "read_mode"
 ONE_DIGIT, A_NUMBER = "One digit", "A number"
@@ -28,10 +29,10 @@ def read_mode_title() -> None:
     st.title(TITLES[current_read_mode()])
 
 
-def read_mode_switch() -> str:
-    """The One digit / A number control; returns the mode chosen."""
+def read_mode_switch(row: DeltaGenerator | None = None) -> str:
+    """The One digit / A number control (in row, if given); returns the mode chosen."""
     mode = current_read_mode()
     st.session_state[_LAST_MODE_KEY] = mode
-    st.segmented_control("What to read", list(TITLES), default=ONE_DIGIT, key=READ_MODE_KEY,
+    (row if row is not None else st).segmented_control("What to read", list(TITLES), default=ONE_DIGIT, key=READ_MODE_KEY,
                          label_visibility="collapsed", on_change=_keep_a_mode_selected)
     return current_read_mode()

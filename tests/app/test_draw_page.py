@@ -15,7 +15,7 @@ from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
 from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
-SOURCE_TABS_KEY = "digit_source"
+SOURCE_KEY = "digit_source"
 CLEAR_CONFIDENCE = 0.95  # test digits the model reads at least this surely
 
 
@@ -70,10 +70,10 @@ def draw_page(monkeypatch, entry, canvas_image) -> AppTest:
 
 
 def upload_page(entry, name: str, data: bytes, mime: str) -> AppTest:
-    """The Draw page on its Upload tab after uploading a file."""
+    """The Draw page reading from Upload after uploading a file."""
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["selected_model"] = entry
-    at.session_state[SOURCE_TABS_KEY] = "Upload"
+    at.session_state[SOURCE_KEY] = "Upload"
     at.run()
     at.file_uploader[0].set_value((name, data, mime))
     return at.run()
@@ -202,6 +202,35 @@ def test_uploaded_photo_is_predicted_like_a_drawing(model_entry, clear_digits):
     assert len(plotly_charts(at)) == 1
 
 
+def test_the_draw_upload_switch_shows_only_the_input_chosen(monkeypatch, model_entry, clear_digits):
+    """Test that the page opens on Draw (the canvas, no uploader), that choosing Upload shows the uploader and
+    runs no canvas, and that Draw brings the canvas back; in Number mode the switch does the same."""
+    import digitlab.ui.canvas
+
+    canvases = []
+    monkeypatch.setattr(digitlab.ui.canvas, "drawing_canvas", lambda *a, **k: canvases.append("digit") or None)
+    monkeypatch.setattr(digitlab.ui.canvas, "number_canvas", lambda *a, **k: canvases.append("number") or None)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["selected_model"] = model_entry
+    at.run()
+    assert at.button_group(key=SOURCE_KEY).value == "Draw" and canvases == ["digit"] and not at.file_uploader
+
+    at.button_group(key=SOURCE_KEY).set_value("Upload").run()
+    assert canvases == ["digit"], "no canvas runs while Upload is chosen"
+    assert [uploader.label for uploader in at.file_uploader] == ["Photo or scan of one digit"]
+    assert "Upload a PNG or JPEG photo or scan of one handwritten digit." in [info.value for info in at.info]
+
+    at.button_group(key=SOURCE_KEY).set_value("Draw").run()
+    assert canvases == ["digit", "digit"] and not at.file_uploader
+
+    at.button_group(key="read_mode").set_value("A number").run()
+    assert canvases[-1] == "number"
+    at.button_group(key="number_source").set_value("Upload").run()
+    assert [uploader.label for uploader in at.file_uploader] == ["Photo or scan of a number"]
+    assert canvases.count("number") == 1
+    assert not at.exception
+
+
 def test_bad_upload_shows_error_and_page_keeps_working(model_entry, clear_digits):
     """Test that a file that is not an image gets a clear error, and a good upload afterwards still works."""
     at = upload_page(model_entry, "digit.png", b"this is not an image", "image/png")
@@ -245,12 +274,12 @@ def test_several_visitors_drawing_in_turn_each_get_their_own_digit(monkeypatch, 
 
 
 def test_an_image_sent_from_evaluate_is_read_on_the_upload_tab(model_entry, predictor, clear_digits):
-    """Test that a test image the Evaluate page sends opens on the Upload tab with its caption and reading."""
+    """Test that a test image the Evaluate page sends opens under Upload with its caption and reading."""
     from digitlab.ui.digit_reading import SENT_IMAGE_KEY
 
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["selected_model"] = model_entry
-    at.session_state[SOURCE_TABS_KEY] = "Upload"
+    at.session_state[SOURCE_KEY] = "Upload"
     at.session_state[SENT_IMAGE_KEY] = (clear_digits[4], "MNIST test image 42 (a 4)")
     at.run()
 

@@ -94,13 +94,12 @@ def test_number_mode_titles_the_page_and_a_second_click_on_it_keeps_it(monkeypat
     at = number_page(monkeypatch, model_entry, None)
     assert [title.value for title in at.title] == ["Write a number"]
 
-    [switch] = at.button_group
-    switch.unselect("A number").run()
+    at.button_group(key="read_mode").unselect("A number").run()
 
     assert not at.exception
     assert at.session_state["read_mode"] == "A number"
     assert [title.value for title in at.title] == ["Write a number"]
-    assert [caption for caption in at.button_group][0].value == "A number"
+    assert at.button_group(key="read_mode").value == "A number"
 
 
 def test_one_digit_mode_is_titled_draw_a_digit(monkeypatch, model_entry):

@@ -73,7 +73,7 @@ def scan_of_seven(mnist, e2e_dirs) -> bytes:
 def test_uploaded_scan_is_recognised_and_bad_file_is_refused(page, app_url, scan_of_seven):
     """Test that an uploaded JPEG scan of a 7 is read as 7, and a file that is not an image gets an error."""
     open_draw_page(page, app_url)
-    page.get_by_role("tab", name="Upload").click()
+    page.get_by_role("radio", name="Upload", exact=True).click()
     uploader = page.locator("[data-testid='stFileUploader'] input[type=file]")
 
     uploader.set_input_files(files=[{"name": "seven.jpg", "mimeType": "image/jpeg",

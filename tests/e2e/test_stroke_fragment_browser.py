@@ -61,7 +61,7 @@ def test_a_whole_app_rerun_is_counted(page, counted_app):
     url, model_list_reads = counted_app
     open_draw_page(page, url)
     reads_before = model_list_reads()
-    page.get_by_role("tab", name="Upload").click()
+    page.get_by_role("radio", name="Upload", exact=True).click()
     page.get_by_text("Upload a PNG or JPEG").wait_for()
     page.wait_for_timeout(500)
     assert model_list_reads() > reads_before

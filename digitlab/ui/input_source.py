@@ -1,0 +1,25 @@
+"""Draw or Upload: which input the Draw page reads, in One digit and in A number mode alike.
+
+A segmented control, not st.tabs. Only the chosen input runs, as with tabs that rerun on change, and the
+tabs cost every stroke on the canvas: Streamlit's tab panel looks through its whole content for something to
+focus after each render and each change of the page under it, and a stroke changes the page three times
+(BENCHMARKS, "Draw and Upload as a switch instead of tabs").
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+DRAW, UPLOAD = "Draw", "Upload"
+
+
+def input_source(key: str, row: DeltaGenerator | None = None) -> str:
+    """The Draw / Upload switch (in row, if given), keyed `key`; DRAW or UPLOAD, whichever is chosen."""
+    # Set before the switch is drawn, not as its default: another page may have chosen Upload already
+    # (digit_reading.send_to_draw_page), and Streamlit warns of a widget given both.
+    if st.session_state.get(key) not in (DRAW, UPLOAD):
+        st.session_state[key] = DRAW
+    place = row if row is not None else st
+    return place.segmented_control("Read from", [DRAW, UPLOAD], required=True, key=key,
+                                   label_visibility="collapsed") or DRAW
