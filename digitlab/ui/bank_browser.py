@@ -122,10 +122,10 @@ def delete_control(drawing_id: int) -> None:
         st.button("Delete", key=f"delete_{drawing_id}", icon=":material/delete:", type="tertiary",
                   on_click=_ask_to_delete, args=(drawing_id,))
         return
-    st.markdown(f"Delete drawing #{drawing_id}?")
+    # The bin's time is said in the question, not in a tooltip on "Yes", which covered the question it answers.
+    st.markdown(f"Delete drawing #{drawing_id}? It can be brought back for {BIN_MINUTES} minutes.")
     row = st.container(horizontal=True, gap="xsmall")
-    row.button("Yes, delete", key=f"confirm_delete_{drawing_id}", type="primary", on_click=_delete, args=(drawing_id,),
-               help=f"It can be brought back for {BIN_MINUTES} minutes.")
+    row.button("Yes, delete", key=f"confirm_delete_{drawing_id}", type="primary", on_click=_delete, args=(drawing_id,))
     row.button("Keep", key=f"keep_{drawing_id}", on_click=_ask_to_delete, args=(None,))
 
 
@@ -136,11 +136,11 @@ def delete_matching_control(bank: DrawingBank, where: DrawingFilter, total: int)
     asked = st.session_state.get(BULK_CONFIRM_KEY)
     if asked is not None and asked[0] == where:
         confirming = len(asked[1])
-        st.markdown(f"{_delete_matching_label(confirming, session)}?")
+        st.markdown(f"{_delete_matching_label(confirming, session)}? {verb(confirming, 'It', 'They')} can be brought "
+                    f"back for {BIN_MINUTES} minutes.")
         row = st.container(horizontal=True, gap="xsmall")
         row.button(f"Yes, delete {counted(confirming, 'drawing')}", key="confirm_delete_matching", type="primary",
-                   on_click=_delete_matching, args=asked,
-                   help=f"{verb(confirming, 'It', 'They')} can be brought back for {BIN_MINUTES} minutes.")
+                   on_click=_delete_matching, args=asked)
         row.button("Keep", key="keep_matching", on_click=_stop_asking)
         return
     deletable = total if session is None else bank.count(dataclasses.replace(where, session=session))

@@ -67,13 +67,15 @@ def _has_button(at: AppTest, key: str) -> bool:
 
 
 def test_owner_deletes_a_drawing_after_confirming_and_can_undo_it(bank, mnist):
-    """Test that Delete asks first (Keep changes nothing), "Yes, delete" removes the drawing, and Undo brings it back
-    with its id."""
+    """Test that Delete asks first, saying for how long it can be undone (Keep changes nothing), "Yes, delete" removes
+    the drawing, and Undo brings it back with its id."""
     drawing_id = store(bank, mnist.x_test[0], 7, 7, "Ana", session="someone-else")
     at = drawings_page()
     at.button(key=f"delete_{drawing_id}").click().run()
     assert bank.count() == 1
-    assert any(f"Delete drawing #{drawing_id}?" in element.value for element in at.markdown)
+    # How long it can be brought back is in the question itself, not a tooltip that covers it.
+    assert f"Delete drawing #{drawing_id}? It can be brought back for 10 minutes." in [m.value for m in at.markdown]
+    assert not at.button(key=f"confirm_delete_{drawing_id}").help
     at.button(key=f"keep_{drawing_id}").click().run()
     assert bank.count() == 1 and not _has_button(at, f"confirm_delete_{drawing_id}")
 
@@ -142,7 +144,8 @@ def test_owner_deletes_every_drawing_matching_the_filters_at_once_and_one_undo_b
     at.selectbox(key="drawings_label").set_value(7).run()
     assert at.button(key="delete_matching").label == "Delete all 2 matching drawings"
     at.button(key="delete_matching").click().run()
-    assert any("Delete all 2 matching drawings?" == element.value for element in at.markdown)
+    assert "Delete all 2 matching drawings? They can be brought back for 10 minutes." in [m.value for m in at.markdown]
+    assert not at.button(key="confirm_delete_matching").help
     at.button(key="keep_matching").click().run()
     assert bank.count() == 3 and not _has_button(at, "confirm_delete_matching")
 
