@@ -74,3 +74,49 @@ def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_
     assert f"true {true_digit}, predicted as {predicted_digit}" in summary
     page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     save_screenshot(page, "evaluate")
+
+
+def test_on_a_phone_the_matrix_keeps_its_size_and_a_cell_beyond_the_screen_can_be_tapped(app_url, page):
+    """Test that on a 390 px phone the confusion matrix is not shrunk into a tall frame (cells about 44 px, big enough
+    to tap, and the colour bar as tall as the matrix, as on a wide screen), that a note says to swipe, that the strip
+    scrolls sideways, and that a cell scrolled into view from beyond the screen's edge filters the gallery."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{app_url}/evaluate")
+    wait_for_app_idle(page, timeout=120_000)
+    chart = confusion_chart(page)
+    chart.wait_for(timeout=60_000)
+    chart.scroll_into_view_if_needed()
+    matrix = chart.locator(".nsewdrag").first.bounding_box()
+    colour_bar = chart.locator(".colorbar").first.bounding_box()
+    assert matrix["width"] / 10 >= 40 and abs(matrix["height"] - matrix["width"]) < 2
+    assert abs(colour_bar["height"] - matrix["height"]) <= 0.05 * matrix["height"], (colour_bar, matrix)
+    expect(page.get_by_text("Swipe the matrix sideways")).to_be_visible()
+    strip = page.locator(".st-key-evaluate-confusion")
+    assert strip.evaluate("element => element.scrollWidth > element.clientWidth + 100")
+
+    # Column 9 starts beyond the screen's right edge: scroll the strip to it, then tap the cell 4 → 9.
+    assert matrix["x"] + 9 * matrix["width"] / 10 > 390
+    strip.evaluate("element => { element.scrollLeft = element.scrollWidth; }")
+    page.wait_for_timeout(300)
+    matrix = chart.locator(".nsewdrag").first.bounding_box()
+    cell_x, cell_y = matrix["x"] + 9.5 * matrix["width"] / 10, matrix["y"] + 4.5 * matrix["height"] / 10
+    assert 0 < cell_x < 390
+    page.mouse.click(cell_x, cell_y)
+    expect(page.get_by_role("combobox", name="Predicted as")).to_have_value("9", timeout=30_000)
+    assert selectbox_value(page, "True digit") == "4"
+
+
+def test_on_a_wide_screen_the_swipe_note_is_hidden_and_the_matrix_is_as_before(app_url, page):
+    """Test that at 1280 px the phone's swipe note takes no room and the matrix and colour bar keep their sizes."""
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.goto(f"{app_url}/evaluate")
+    wait_for_app_idle(page, timeout=120_000)
+    chart = confusion_chart(page)
+    chart.wait_for(timeout=60_000)
+    expect(page.get_by_text("Swipe the matrix sideways")).to_be_hidden()
+    matrix = chart.locator(".nsewdrag").first.bounding_box()
+    colour_bar = chart.locator(".colorbar").first.bounding_box()
+    assert round(matrix["width"]) == round(matrix["height"]) == 439
+    assert abs(colour_bar["height"] - matrix["height"]) <= 2
+    strip = page.locator(".st-key-evaluate-confusion")
+    assert strip.evaluate("element => element.scrollWidth <= element.clientWidth")
