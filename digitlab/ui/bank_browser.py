@@ -16,7 +16,7 @@ from digitlab.ui.access import viewer_is_owner
 from digitlab.ui.bank import drawing_bank, session_tag, viewer_session
 from digitlab.ui.bank_archive import drop_export, export_section, import_section
 from digitlab.ui.formatting import counted, format_clock_time, plain_markdown, verb
-from digitlab.ui.phone_grid import gallery_cells
+from digitlab.ui.phone_grid import gallery_cells, phone_grid
 
 GALLERY_COLUMNS = 6
 GALLERY_ROWS = 4
@@ -25,6 +25,8 @@ NOTICE_KEY = "drawings_notice"
 CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and awaits "Yes, delete"
 BULK_CONFIRM_KEY = "drawings_confirm_delete_matching"  # (filter, ids counted) whose "Delete all" awaits "Yes"
 DELETED_KEY = "drawings_deleted"  # [(ids, UTC time of the delete)]: what this session may still undo, a batch as one
+FILTERS_KEY = "drawings-filters"
+FILTERS_PER_PHONE_ROW = 2
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
 
@@ -56,13 +58,15 @@ def drawings_page() -> None:
 def filters(writers: list[str]) -> DrawingFilter:
     """The filter widgets; the filter they describe."""
     reset = _filters_changed
-    label_box, reading_box, verdict_box = st.columns(3)
+    # Two to a row on a phone: one a row, the six filled the screen before the first drawing.
+    grid = phone_grid(FILTERS_KEY, per_row=FILTERS_PER_PHONE_ROW)
+    label_box, reading_box, verdict_box = grid.columns(3)
     label = label_box.selectbox("Label", DIGITS, format_func=_any_digit, key="drawings_label", on_change=reset)
     reading = reading_box.selectbox("Model's reading", DIGITS, format_func=_any_digit, key="drawings_reading",
                                     on_change=reset)
     verdict = verdict_box.selectbox("Read right or wrong", list(VERDICTS), key="drawings_verdict", on_change=reset,
                                     help="Whether the model that read it when it was saved was right.")
-    writer_box, source_box, date_box = st.columns(3)
+    writer_box, source_box, date_box = grid.columns(3)
     writer = writer_box.selectbox("Writer", [None, *writers], format_func=lambda w: "any writer" if w is None else w,
                                   key="drawings_writer", on_change=reset)
     source = source_box.selectbox("Source", [None, *SOURCES], format_func=lambda s: "any source" if s is None else s,

@@ -1,8 +1,8 @@
-"""Image grids built of st.columns that keep several tiles to a row on a phone.
+"""Grids built of st.columns that keep several tiles to a row on a phone: image galleries, and form fields.
 
 Below 640 px Streamlit stacks every column full width, so a gallery of small images became one image per
 row: the Evaluate page's galleries, the Drawings page and the Why? panel's thumbnails grew to thousands of
-pixels of scrolling. Inside a phone_grid container the rows of columns give way (display: contents) and every
+pixels of scrolling, and the Drawings page's six filters filled the screen before its first drawing. Inside a phone_grid container the rows of columns give way (display: contents) and every
 tile flows into one wrapping row of `per_row` tiles, whatever the number of columns per row on a wide screen;
 a wide screen's layout is left as it was.
 """

@@ -1,4 +1,5 @@
-"""The image galleries on a phone: several tiles to a row on a 390 px screen, as many as before on a laptop."""
+"""The image galleries (and the Drawings page's filters) on a phone: several to a row on a 390 px screen, as many as
+before on a laptop."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.e2e.drawing import RESULT_TIMEOUT
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1280, "height": 900}
 DRAWINGS = 9  # three full rows of three on a phone
+FILTER_LABELS = re.compile(r"^(Label|Model's reading|Read right or wrong|Writer|Source|Saved between)$")
 MISTAKE_CAPTION = re.compile(r"^\d → \d · \d+\.\d\d%$")  # true → predicted · confidence
 
 
@@ -92,6 +94,28 @@ def test_drawings_gallery_keeps_three_tiles_to_a_row_on_a_phone(browser, app_wit
                 confirm.click()  # Playwright clicks only what is not covered by another tile
                 expect(page.get_by_text(f"{DRAWINGS - 1} drawings match", exact=False)).to_be_visible(
                     timeout=RESULT_TIMEOUT)
+
+
+def test_drawings_filters_stand_two_to_a_row_on_a_phone_and_still_filter(browser, app_with_mislabelled_drawings):
+    """Test that on a 390 px phone the Drawings page's six filters stand two to a row (three rows, not six) and the
+    first drawing shows on the first screen, that a filter set there still filters, and that a laptop keeps three to
+    a row."""
+    for viewport, per_row in ((LAPTOP, 3), (PHONE, 2)):
+        with page_on_screen(browser, viewport, f"{app_with_mislabelled_drawings}/drawings") as page:
+            expect(page.get_by_text(f"{DRAWINGS} drawings match", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
+            fields = page.get_by_test_id("stColumn").filter(has=page.get_by_test_id("stWidgetLabel").filter(
+                has_text=FILTER_LABELS))
+            expect(fields).to_have_count(6)
+            rows = tile_rows(fields)
+            assert [len(row) for row in rows] == [per_row] * (6 // per_row)
+            for row in rows:
+                assert row[-1]["x"] + row[-1]["width"] <= viewport["width"], "each filter ends on the screen"
+            if viewport == PHONE:
+                first_drawing = page.get_by_test_id("stImage").first.bounding_box()
+                assert first_drawing["y"] < viewport["height"], "the first drawing is on the first screen"
+                page.get_by_role("combobox", name="Label").click()
+                page.get_by_role("option", name="1", exact=True).click()
+                expect(page.get_by_text("1 drawing matches", exact=False)).to_be_visible(timeout=RESULT_TIMEOUT)
 
 
 def test_evaluate_mistakes_gallery_keeps_three_tiles_to_a_row_on_a_phone(browser, app_with_mislabelled_drawings):
