@@ -24,6 +24,7 @@ JOINED_KEY = "class_joined"  # {"id", "name"}: the class this session draws in
 NICKNAME_KEY = "class_nickname"  # the nickname checked and kept for this session's class drawings
 NICKNAME_INPUT_KEY = "class_nickname_input"
 NICKNAME_PROBLEM_KEY = "class_nickname_problem"  # why the nickname last typed was not kept
+NICKNAME_POPOVER_KEY = "class_nickname_popover"  # the popover holding the box: open or not
 TRIED_KEY = "class_link_tried"  # the code this session last tried, so a rerun does not try it again
 CLOSED_LINK_KEY = "class_link_closed"  # the closed class this session's link named: its drawings are not saved
 WRONG_CODE = "This class link is not valid (the code may be mistyped or replaced). Ask your teacher for the link again."
@@ -126,6 +127,9 @@ def nickname_problem() -> None:
 def _remember_nickname() -> None:
     from digitlab.bank.drawing_checks import DrawingRejectedError, check_nickname
 
+    # A nickname typed closes its popover, which covered the class bar: the bar's button names the nickname taken,
+    # and a refusal is said under it (nickname_problem).
+    st.session_state[NICKNAME_POPOVER_KEY] = False
     try:
         nickname = check_nickname(st.session_state.get(NICKNAME_INPUT_KEY))
     except DrawingRejectedError as error:

@@ -11,8 +11,8 @@ import streamlit as st
 from typing import TYPE_CHECKING
 
 from digitlab.ui.bank import session_tag
-from digitlab.ui.class_join import (joined_class, join_class_from_link, leave_class, nickname_box, nickname_label,
-                                    nickname_problem)
+from digitlab.ui.class_join import (NICKNAME_POPOVER_KEY, joined_class, join_class_from_link, leave_class,
+                                    nickname_box, nickname_label, nickname_problem)
 from digitlab.ui.formatting import counted, percent
 
 if TYPE_CHECKING:  # the Draw page imports no SQLAlchemy until a class is joined
@@ -30,7 +30,7 @@ def class_for_this_session() -> None:
     with st.container(border=True, key="class_student_panel"):
         row = st.container(horizontal=True, vertical_alignment="center", gap="small")
         row.markdown(f":material/school: You are in the class **{joined['name']}**", width="content")
-        with row.popover(nickname_label(), icon=":material/badge:"):
+        with row.popover(nickname_label(), icon=":material/badge:", key=NICKNAME_POPOVER_KEY, on_change="rerun"):
             nickname_box()
         row.button("Leave the class", key="class_leave", on_click=leave_class, type="tertiary",
                    help="Your drawings from now on are not part of the class.")

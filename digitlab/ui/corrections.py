@@ -29,6 +29,7 @@ ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading 
 LAST_SAVE_KEY = "bank_last_save"
 WRITER_INPUT_KEY = "bank_writer_input"
 WRITER_PROBLEM_KEY = "bank_writer_problem"  # why the tag last typed was not taken
+WRITER_POPOVER_KEY = "bank_writer_popover"  # the popover holding the tag's box: open or not
 NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once beside that drawing
 REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
 FEEDBACK_KEY = "bank_feedback"  # the container of what an answer did, placed beside the answer buttons by PANEL_CSS
@@ -88,7 +89,8 @@ def correction_panel() -> None:
         for digit in range(10):
             row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit,),
                        help=f"It is a {digit}: store the drawing with that label.")
-        with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings"):
+        with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings",
+                         key=WRITER_POPOVER_KEY, on_change="rerun"):
             # The widget's own state is dropped by Streamlit whenever it is not drawn (Upload chosen,
             # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
             st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
@@ -147,6 +149,9 @@ def _remember_writer() -> None:
     say why."""
     from digitlab.bank.drawing_checks import DrawingRejectedError, check_tag
 
+    # A tag typed closes its popover, which covered the bar: the bar's caption names the tag in use, and a refusal
+    # is said under the bar.
+    st.session_state[WRITER_POPOVER_KEY] = False
     typed = st.session_state.get(WRITER_INPUT_KEY, "")
     try:
         tag = check_tag(typed, "writer")

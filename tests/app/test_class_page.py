@@ -151,6 +151,7 @@ def test_a_refused_nickname_is_said_outside_its_popover_once_until_a_good_one_is
     assert len([message for message in at.error if "A nickname is" in message.value]) == 1, "said once, not twice"
     assert r"\[Ana\]\(http" in shown, "quoted as typed: no link"
     assert "Your drawings keep the nickname Ana 7." in shown
+    assert at.session_state["class_nickname_popover"] is False, "the popover closes, uncovering the bar"
     at.run()  # the next run (another stroke, say) still says it
     assert any("A nickname is" in message for message in errors_outside_popovers(at.main))
 

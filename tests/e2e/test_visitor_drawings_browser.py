@@ -89,3 +89,36 @@ def test_a_visitor_keeps_their_drawings_across_a_reload_and_another_browser_gets
         expect(drawer.get_by_role("button", name="Delete", exact=True)).to_have_count(1)
         expect(other.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
         expect(other.get_by_role("button", name="Delete your 1 matching drawing")).to_have_count(0)
+
+
+def test_a_refused_writer_tag_closes_its_popover_and_is_said_in_the_bar_uncovered(page, tmp_path):
+    """Test that a visitor who types another's writer tag (pen-01) and presses Enter sees the popover close and the
+    refusal under the bar, with nothing over it (the open popover covered half of it), and that a good tag typed
+    next closes it too and is named in the bar's caption."""
+    from digitlab.config.access import hash_password
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models)
+    env = {"DIGITLAB_OWNER_PASSWORD_HASH": hash_password("teacher's secret", iterations=1000),
+           "DIGITLAB_DATABASE_URL": f"sqlite:///{(tmp_path / 'drawings.sqlite').resolve()}"}
+    with running_app({"models": models, "runs": tmp_path / "runs"}, env) as url:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        open_draw_page(page, url)
+        for typed in ("pen-01", "Class 4B"):
+            page.get_by_role("button", name="Writer").click()
+            box = page.get_by_label("Writer tag (optional)", exact=True)
+            expect(box).to_be_visible(timeout=RESULT_TIMEOUT)
+            wait_for_app_idle(page)  # opening the popover reruns the bar; a person types after it has opened
+            box.fill(typed)
+            box.press("Enter")
+            expect(box).to_be_hidden(timeout=RESULT_TIMEOUT)
+            wait_for_app_idle(page)
+            if typed == "pen-01":
+                refusal = page.get_by_test_id("stAlertContentError").filter(has_text="is the form kept for")
+                expect(refusal).to_be_visible(timeout=RESULT_TIMEOUT)
+                assert refusal.evaluate("""(alert) => { const box = alert.getBoundingClientRect();
+                    const found = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+                    return alert.contains(found); }"""), "nothing covers the refusal"
+        page.wait_for_function(f"() => ({SHOWN_TEXT_JS})().includes('under the writer tag Class 4B')",
+                               timeout=RESULT_TIMEOUT)
+        expect(page.get_by_test_id("stAlertContentError").filter(has_text="is the form kept for")).to_have_count(0)
