@@ -24,8 +24,7 @@ from digitlab.ui.class_training import class_fine_tune_section
 from digitlab.ui.class_join import CLASS_PARAMETER
 from digitlab.ui.class_student import describe_struggles
 from digitlab.ui.evaluate_mistakes import selected_cell
-from digitlab.ui.figures.evaluation import CONFUSION_WIDTH, confusion_figure
-from digitlab.ui.full_size_on_phone import full_size_on_phone
+from digitlab.ui.figures.evaluation import confusion_figure
 from digitlab.ui.formatting import counted, percent, plain_markdown
 from digitlab.ui.phone_grid import gallery_cells
 
@@ -177,9 +176,8 @@ def show_confusion(bank: DrawingBank, class_id: int, summary: ClassSummary) -> N
     st.caption("Rows are the digit the student meant, columns what the model read when it was drawn. Click a cell "
                "to see those drawings.")
     cell = st.session_state.get(CELL_KEY)
-    full_size_on_phone("class-confusion", CONFUSION_WIDTH).plotly_chart(
-        confusion_figure(summary.confusion, highlight=cell), key=CHART_KEY, on_select=_remember_cell,
-        selection_mode="points", config={"displayModeBar": False}, width="content")
+    st.plotly_chart(confusion_figure(summary.confusion, highlight=cell), key=CHART_KEY, on_select=_remember_cell,
+                    selection_mode="points", config={"displayModeBar": False}, width="content")
     if cell is None:
         return
     label, reading = cell

@@ -12,8 +12,7 @@ from digitlab.datasets.mnist import Mnist
 from digitlab.evaluation.metrics import Evaluation, misclassified
 from digitlab.ui.digit_reading import send_to_draw_page
 from digitlab.ui.evaluate_gallery import show_gallery
-from digitlab.ui.figures.evaluation import CONFUSION_WIDTH, confusion_figure
-from digitlab.ui.full_size_on_phone import full_size_on_phone
+from digitlab.ui.figures.evaluation import confusion_figure
 from digitlab.ui.figures.probabilities import pixel_image, probability_chart
 from digitlab.ui.formatting import counted, percent, verb
 
@@ -36,9 +35,8 @@ def show_confusion_matrix(evaluation: Evaluation) -> None:
     st.caption("Rows are the true digit, columns the model's prediction. The diagonal (right answers) is greyed "
                "out so the mistakes stand out. Click a cell to see its images below.")
     figure = confusion_figure(evaluation.confusion, row_rates, highlighted_cell())
-    full_size_on_phone("evaluate-confusion", CONFUSION_WIDTH).plotly_chart(
-        figure, key=CHART_KEY, on_select=_filter_by_selected_cell, selection_mode="points",
-        config={"displayModeBar": False}, width="content")
+    st.plotly_chart(figure, key=CHART_KEY, on_select=_filter_by_selected_cell, selection_mode="points",
+                    config={"displayModeBar": False}, width="content")
 
 
 def selected_cell(chart_state) -> tuple[int, int] | None:

@@ -12,7 +12,6 @@ from digitlab.ui.formatting import percent
 
 CELL_MARKER_SIZE = 38  # px; the invisible click target over each cell, about a cell wide
 MATRIX_SIZE = 520  # px; a fixed square, so the colour bar sits right beside the matrix
-CONFUSION_WIDTH = MATRIX_SIZE + 90  # px; the matrix and its colour bar
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]  # plotly's ten, one per digit
 SHADES = " ░▒▓█"  # hover pictures: a 14x14 digit drawn with these, darkest ink last
@@ -68,7 +67,7 @@ def confusion_figure(confusion: np.ndarray, row_rates: bool = False, highlight: 
         shapes.append({"type": "rect", "x0": predicted_digit - 0.5, "x1": predicted_digit + 0.5,
                        "y0": true_digit - 0.5, "y1": true_digit + 0.5, "line": {"color": "#1f77b4", "width": 3}})
     figure.update_layout(
-        annotations=annotations, shapes=shapes, height=MATRIX_SIZE, width=CONFUSION_WIDTH,
+        annotations=annotations, shapes=shapes, height=MATRIX_SIZE, width=MATRIX_SIZE + 90,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         # Fixed ranges: autorange would pad for the click targets' marker size and show empty margins.
         xaxis={"title": "Predicted digit", "tickvals": digits, "side": "top", "showgrid": False, "zeroline": False,
