@@ -6,7 +6,7 @@ from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
-from digitlab.ui.digit_reading import SENT_IMAGE_KEY, SOURCE_KEY, drawing_area, reading_panels, show_reading
+from digitlab.ui.digit_reading import SENT_IMAGE_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import on_checkerboard, pixel_image
 from digitlab.ui.input_source import DRAW, input_source
 from digitlab.ui.loaders import load_predictor
@@ -37,7 +37,7 @@ if read_mode_switch(switches) == A_NUMBER:
 
 # Only the chosen input runs, so strokes on the canvas never re-read an uploaded photo. Each stands in a
 # container of its own, which the phone layout's rules (digit_reading, corrections) take as the page's body.
-if input_source(SOURCE_KEY, switches) == DRAW:
+if input_source(switches) == DRAW:
     with st.container():
         correction_panel()  # its own fragment, above the drawing: its buttons act on the drawing on screen
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area

@@ -22,7 +22,8 @@ from digitlab.ui import canvas
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.corrections import drawing_key, offer_reading, save_feedback
 from digitlab.ui.figures.probabilities import pixel_image, png_data_url
-from digitlab.ui.input_source import UPLOAD
+from digitlab.ui.input_source import choose_upload
+from digitlab.ui.read_mode import choose_one_digit
 from digitlab.ui.probability_chart import probability_bars
 from digitlab.ui.why_panel import why_panel, why_panel_open
 
@@ -34,7 +35,6 @@ MODEL_VIEW_CAPTION = "What the model sees: 28 × 28 pixels, centred and scaled l
 
 
 SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be read on the Draw page
-SOURCE_KEY = "digit_source"  # the Draw page's Draw / Upload switch (input_source)
 CHART_KEY = "probability-chart"  # one chart, kept on the page and updated in place
 DRAWN_READING_KEY = "draw_reading"  # the Prediction of the drawing on the canvas (None: nothing drawn)
 EXPLAINED_KEY = "draw_explained"  # drawing_key of the reading the open Why? panel last explained (None: none)
@@ -43,9 +43,10 @@ BRUSH_SLIDER_WIDTH = 190  # with Clear beside it, as wide as the canvas
 
 
 def send_to_draw_page(image: np.ndarray, caption: str) -> None:
-    """Have the Draw page's Upload input read this image next (call, then switch to the Draw page)."""
+    """Have the Draw page's Upload input read this image next, in One digit mode (call, then switch to the Draw page)."""
     st.session_state[SENT_IMAGE_KEY] = (np.asarray(image), caption)
-    st.session_state[SOURCE_KEY] = UPLOAD
+    choose_upload()
+    choose_one_digit()  # Number mode, left on last time, would not show it
 
 
 def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:

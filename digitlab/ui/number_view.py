@@ -25,7 +25,6 @@ NARROW_SCREEN_CSS = """<style>
 .st-key-number-phone-note { display: none; }
 @media (max-width: 640px) { .st-key-number-phone-note { display: block; } }
 </style>"""
-NUMBER_SOURCE_KEY = "number_source"  # Number mode's Draw / Upload switch
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
@@ -34,7 +33,7 @@ def show_number_mode(predictor, switches: DeltaGenerator | None = None) -> None:
 
     Its Draw / Upload switch goes in switches, the page's row of switches, if given."""
     reader, _ = load_number_reader()  # without one, the ink is cut into digits (the README says how to train one)
-    source = input_source(NUMBER_SOURCE_KEY, switches)
+    source = input_source(switches)
     if source == DRAW:
         st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
         st.html(NARROW_SCREEN_CSS)

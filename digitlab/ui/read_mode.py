@@ -24,6 +24,12 @@ def _keep_a_mode_selected() -> None:
     st.session_state[_LAST_MODE_KEY] = st.session_state[READ_MODE_KEY]
 
 
+def choose_one_digit() -> None:
+    """Have the Draw page open in One digit mode the next time it is shown (from another page)."""
+    st.session_state.pop(READ_MODE_KEY, None)  # the widget's own state, if it is still kept, would win
+    st.session_state[_LAST_MODE_KEY] = ONE_DIGIT
+
+
 def read_mode_title() -> None:
     """The page's title, which says what the current mode asks for."""
     st.title(TITLES[current_read_mode()])

@@ -15,7 +15,7 @@ from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
 from tests.helpers.canvases import canvas_from_digit
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "draw.py"
-SOURCE_KEY = "digit_source"
+SOURCE_KEY = "input_source"
 CLEAR_CONFIDENCE = 0.95  # test digits the model reads at least this surely
 
 
@@ -204,7 +204,7 @@ def test_uploaded_photo_is_predicted_like_a_drawing(model_entry, clear_digits):
 
 def test_the_draw_upload_switch_shows_only_the_input_chosen(monkeypatch, model_entry, clear_digits):
     """Test that the page opens on Draw (the canvas, no uploader), that choosing Upload shows the uploader and
-    runs no canvas, and that Draw brings the canvas back; in Number mode the switch does the same."""
+    runs no canvas, and that Draw brings the canvas back; the choice holds across One digit and A number."""
     import digitlab.ui.canvas
 
     canvases = []
@@ -225,9 +225,12 @@ def test_the_draw_upload_switch_shows_only_the_input_chosen(monkeypatch, model_e
 
     at.button_group(key="read_mode").set_value("A number").run()
     assert canvases[-1] == "number"
-    at.button_group(key="number_source").set_value("Upload").run()
+    at.button_group(key=SOURCE_KEY).set_value("Upload").run()
     assert [uploader.label for uploader in at.file_uploader] == ["Photo or scan of a number"]
     assert canvases.count("number") == 1
+    at.button_group(key="read_mode").set_value("One digit").run()
+    assert at.button_group(key=SOURCE_KEY).value == "Upload"
+    assert [uploader.label for uploader in at.file_uploader] == ["Photo or scan of one digit"]
     assert not at.exception
 
 

@@ -12,7 +12,7 @@ from digitlab.serving.number_segmentation import read_number
 from tests.app.test_draw_page import PAGE, clear_digits, model_entry, predictor  # noqa: F401 (fixtures)
 from tests.helpers.canvases import canvas_from_digit
 
-NUMBER_SOURCE_KEY = "number_source"
+NUMBER_SOURCE_KEY = "input_source"
 
 
 def number_page(monkeypatch, entry, drawn) -> AppTest:

@@ -99,7 +99,7 @@ def test_draw_page_and_upload_never_import_tensorflow(tmp_path, drawing_png):
         import sys
         # scipy takes about 0.5 s to import: the first page of a fresh server and its first drawing skip it
         assert "scipy" not in sys.modules, "the Draw page or a drawing read imported scipy"
-        at.session_state["digit_source"] = "Upload"
+        at.session_state["input_source"] = "Upload"
         at.run()
         at.file_uploader[0].set_value(("one.png", Path({str(drawing_png)!r}).read_bytes(), "image/png"))
         at.run()

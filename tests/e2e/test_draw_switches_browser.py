@@ -1,0 +1,53 @@
+"""The Draw page's two switches in Chromium: One digit / A number and Draw / Upload always show what is on the page."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import wait_for_app_idle
+from tests.e2e.drawing import open_draw_page
+
+CHECKED_JS = "() => [...document.querySelectorAll('[role=radio]')].filter(b => b.getAttribute('aria-checked') === 'true')" \
+             ".map(b => b.innerText.trim())"
+UPLOADERS = {"One digit": "Photo or scan of one digit", "A number": "Photo or scan of a number"}
+
+
+def test_both_switches_show_the_mode_and_input_on_the_page_through_any_order_of_clicks(app_url, page):
+    """Test that through mode changes with Upload chosen (which left neither Draw nor Upload selected when each mode
+    had a switch of its own) exactly one of Draw and Upload is selected, that it is what the page shows (the
+    canvas, or that mode's uploader), and that the choice holds across modes."""
+    open_draw_page(page, app_url)
+    expected = {"mode": "One digit", "input": "Draw"}
+    for click in ["A number", "Upload", "One digit", "A number", "Draw", "One digit", "Upload", "A number"]:
+        page.get_by_role("radio", name=click, exact=True).click()
+        expected["mode" if click in UPLOADERS else "input"] = click
+        wait_for_app_idle(page)
+        page.wait_for_timeout(1_000)  # what the page settles on, not a passing state on the way
+        assert page.evaluate(CHECKED_JS) == [expected["mode"], expected["input"]], click
+        uploader = page.get_by_test_id("stFileUploader")
+        if expected["input"] == "Upload":
+            expect(uploader).to_contain_text(UPLOADERS[expected["mode"]])
+        else:
+            expect(uploader).to_have_count(0)
+            expect(page.locator(".dc-container").first).to_be_visible()
+
+
+def test_an_evaluate_image_opens_on_the_draw_page_in_one_digit_mode_even_after_number_mode(app_url, page):
+    """Test that "Open it on the Draw page" on Evaluate shows the MNIST image read under Upload in One digit mode,
+    though the Draw page was last left in Number mode (which showed no image at all)."""
+    open_draw_page(page, app_url)
+    page.get_by_role("radio", name="A number", exact=True).click()
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()  # the same session
+    closer = page.get_by_role("combobox", name="Look closer at one of them")
+    expect(closer).to_be_visible(timeout=120_000)
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Look closer at one of them").click()
+    page.get_by_role("option", name=re.compile(r"^test image")).first.click()
+    page.get_by_role("button", name="Open it on the Draw page").click()
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="MNIST test image")).to_be_visible(timeout=60_000)
+    wait_for_app_idle(page)
+    assert page.evaluate(CHECKED_JS) == ["One digit", "Upload"]
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Prediction")).to_be_visible()
