@@ -26,6 +26,7 @@ CONFIRM_KEY = "drawings_confirm_delete"  # the id whose Delete was pressed and a
 BULK_CONFIRM_KEY = "drawings_confirm_delete_matching"  # (filter, ids counted) whose "Delete all" awaits "Yes"
 DELETED_KEY = "drawings_deleted"  # [(ids, UTC time of the delete)]: what this session may still undo, a batch as one
 FILTERS_KEY = "drawings-filters"
+WRITER_FILTER_KEY = "drawings_writer"
 FILTERS_PER_PHONE_ROW = 2
 DIGITS = [None, *range(10)]
 VERDICTS = {"any": None, "right": True, "wrong": False}
@@ -67,8 +68,13 @@ def filters(writers: list[str]) -> DrawingFilter:
     verdict = verdict_box.selectbox("Read right or wrong", list(VERDICTS), key="drawings_verdict", on_change=reset,
                                     help="Whether the model that read it when it was saved was right.")
     writer_box, source_box, date_box = grid.columns(3)
-    writer = writer_box.selectbox("Writer", [None, *writers], format_func=lambda w: "any writer" if w is None else w,
-                                  key="drawings_writer", on_change=reset)
+    # A writer whose drawings were all just deleted stays the filter, beside the Undo: without it among the options
+    # the filter fell back to no filter, and the page offered to delete the whole bank.
+    chosen = st.session_state.get(WRITER_FILTER_KEY)
+    kept = [chosen] if isinstance(chosen, str) and chosen not in writers else []
+    writer = writer_box.selectbox("Writer", [None, *writers, *kept],
+                                  format_func=lambda w: "any writer" if w is None else w,
+                                  key=WRITER_FILTER_KEY, on_change=reset)
     source = source_box.selectbox("Source", [None, *SOURCES], format_func=lambda s: "any source" if s is None else s,
                                   key="drawings_source", on_change=reset)
     days = date_box.date_input("Saved between", value=(), key="drawings_dates", on_change=reset,

@@ -367,3 +367,30 @@ def test_evaluate_page_on_the_drawing_bank(bank, mnist, small_models_dir):
     assert not any("test images" in heading for heading in headings)  # the bank is not MNIST's test set
     at.selectbox(key="evaluate_bank_writer").set_value("Ben").run()
     assert "2 labelled drawings in the drawing bank by Ben" in " ".join(element.value for element in at.caption)
+
+
+def test_a_writer_emptied_by_a_bulk_delete_stays_the_filter_and_an_earlier_undo_stays_offered(bank, mnist):
+    """Test that after "Delete all" takes every drawing of the writer filtered on, the filter still names that writer
+    (it showed "Choose an option" and matched the whole bank, offering to delete all of it), and that an Undo of an
+    earlier single delete is still offered beside the batch's, and after the batch's Undo."""
+    single = store(bank, mnist.x_test[2], 1, 1, "Ana")
+    batch = [store(bank, mnist.x_test[0], 7, 7, "Ben"), store(bank, mnist.x_test[1], 2, 2, "Ben")]
+    store(bank, mnist.x_test[3], 0, 0, "Ana")
+    at = drawings_page()
+    at.button(key=f"delete_{single}").click().run()
+    at.button(key=f"confirm_delete_{single}").click().run()
+    at.selectbox(key="drawings_writer").set_value("Ben").run()
+    at.button(key="delete_matching").click().run()
+    at.button(key="confirm_delete_matching").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert bank.count() == 1
+
+    assert at.selectbox(key="drawings_writer").value == "Ben", "the filter still names the writer"
+    assert not _has_button(at, "delete_matching"), "nothing matches: no offer to delete the rest of the bank"
+    assert _has_button(at, f"undo_delete_{single}") and _has_button(at, f"undo_delete_{batch[0]}")
+
+    at.button(key=f"undo_delete_{batch[0]}").click().run()
+    assert bank.count() == 3
+    assert _has_button(at, f"undo_delete_{single}"), "the earlier delete can still be undone"
+    at.button(key=f"undo_delete_{single}").click().run()
+    assert bank.count() == 4
