@@ -17,10 +17,12 @@ import hashlib
 
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from digitlab.serving.predictor import Prediction
 from digitlab.ui.bank import (WRITER_KEY, borrowed_writer_tag, drawing_bank, save_drawing, saving_switched_off,
                               session_tag, writer_tag)
+from digitlab.ui.class_join import NICKNAME_KEY, class_fields, joined_class
 from digitlab.ui.formatting import plain_markdown
 
 ON_SCREEN_KEY = "bank_on_screen"  # the reading now on screen, as offer_reading left it; absent when there is none
@@ -89,22 +91,46 @@ def correction_panel() -> None:
         for digit in range(10):
             row.button(str(digit), key=f"bank_label_{digit}", on_click=_save, args=(digit,),
                        help=f"It is a {digit}: store the drawing with that label.")
-        with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings",
-                         key=WRITER_POPOVER_KEY, on_change="rerun"):
-            # The widget's own state is dropped by Streamlit whenever it is not drawn (Upload chosen,
-            # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
-            st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
-                          on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
-                          help="A name or class tag, so a teacher can pool a class's drawings and see where the "
-                               "model fails them. Letters, digits, spaces and . @ + - _")
-        problem = st.session_state.get(WRITER_PROBLEM_KEY)
+        in_class = joined_class() is not None
+        if not in_class:  # a student is known to the class by their nickname, in the class bar above
+            writer_popover(row)
+        problem = None if in_class else st.session_state.get(WRITER_PROBLEM_KEY)
         if problem:  # said at once, not at each answer: the answers go on being stored under the tag in use
             st.error(f"{plain_markdown(problem)} Your answers are stored under {plain_markdown(writer_tag())} until it "
                      "is changed.",
                      icon=":material/badge:")
-        st.caption(f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
-                   f"**{plain_markdown(writer_tag())}**, to test and train models on. Another answer relabels the same drawing; "
-                   f"Take back undoes one answer at a time.")
+        st.caption(f"{_where_answers_go(in_class)} Another answer relabels the same drawing; Take back undoes one "
+                   "answer at a time.")
+
+
+def writer_popover(row: DeltaGenerator) -> None:
+    """The Writer popover: the tag typed is stored with this session's answers (refused if it names someone else)."""
+    with row.popover("Writer", icon=":material/badge:", help="The writer tag stored with your drawings",
+                     key=WRITER_POPOVER_KEY, on_change="rerun"):
+        # The widget's own state is dropped by Streamlit whenever it is not drawn (Upload chosen,
+        # Number mode), so the tag is kept under WRITER_KEY and the box refilled from it.
+        st.text_input("Writer tag (optional)", value=st.session_state.get(WRITER_KEY, ""), key=WRITER_INPUT_KEY,
+                      on_change=_remember_writer, max_chars=64, placeholder=session_tag(),
+                      help="A name or class tag, so a teacher can pool a class's drawings and see where the "
+                           "model fails them. Letters, digits, spaces and . @ + - _")
+
+
+def _where_answers_go(in_class: bool) -> str:
+    if not in_class:
+        return (f"Your answer stores the drawing on screen in the drawing bank, under the writer tag "
+                f"**{plain_markdown(writer_tag())}**, to test and train models on.")
+    nickname = st.session_state.get(NICKNAME_KEY)
+    shown_as = (f"under your nickname **{plain_markdown(nickname)}**" if nickname else
+                f"under no nickname (your teacher sees **{plain_markdown(session_tag())}**; a nickname can be given "
+                f"in the class bar above)")
+    return f"Your answer stores the drawing on screen in your class's drawings, {shown_as}."
+
+
+def answer_writer() -> str:
+    """The writer tag stored with an answer: in a class, the browser's own, by which the class knows the student
+    beside their nickname (a tag typed before joining made a second student of them in the class's fine-tune);
+    elsewhere the tag typed, or the browser's."""
+    return session_tag() if joined_class() is not None else writer_tag()
 
 
 def save_feedback() -> None:
@@ -219,9 +245,8 @@ def _save(label: int | None) -> None:
 def _prepared(label: int, payload: dict):
     """The drawing to store: from the PNG and strokes as sent when they are what the model read, else the image."""
     from digitlab.bank.drawing_checks import encode_png, prepare_drawing
-    from digitlab.ui.class_join import class_fields
 
-    fields = dict(writer=writer_tag(), session=session_tag(), reading=payload["reading"],
+    fields = dict(writer=answer_writer(), session=session_tag(), reading=payload["reading"],
                   probabilities=payload["probabilities"], model_sha256=payload["sha256"], **class_fields())
     if payload["png"] is not None:
         drawing = prepare_drawing(payload["png"], label, payload["source"], strokes=payload["strokes"], **fields)

@@ -108,7 +108,7 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
     assert "You are in the class **7B**" in texts(at.markdown)
     at.text_input(key="class_nickname_input").input("<b>Ana</b>").run()
     assert "nickname" in texts(at.error)
-    assert popover_labels(at.main)[0] == "Nickname"  # then the Writer popover of the Right/Wrong bar
+    assert popover_labels(at.main) == ["Nickname"]  # no Writer popover in a class: the nickname names the student
     at.text_input(key="class_nickname_input").input("Ana 7").run()
     assert popover_labels(at.main)[0] == "Nickname: Ana 7", "the nickname taken is seen without opening the popover"
     at.button(key="bank_label_4").click().run()
@@ -122,6 +122,28 @@ def test_a_student_joins_by_link_and_draws_into_the_class_under_a_nickname(bank,
     at.button(key="bank_right").click().run()
     assert [(d.class_id, d.nickname) for d in bank.drawings(newest_first=False)] == [
         (school_class.id, "Ana 7"), (None, None)]
+
+
+def test_a_student_s_answers_go_under_their_nickname_with_no_writer_tag_of_their_own(bank, monkeypatch, draw_model,
+                                                                                      mnist, fresh_throttle):
+    """Test that in a class the Right/Wrong bar has no Writer box (the class knows a student by their nickname), says
+    the drawing goes to the class under the nickname (or under the browser's tag, until one is given), and stores the
+    browser's tag as the writer, not a tag typed before joining (which made a second student of them)."""
+    school_class, code = ClassBook(bank).create("7B")
+    at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)
+    at.session_state["bank_writer"] = "Amira K"  # typed in the Writer box before the link was opened
+    at.run()
+    assert popover_labels(at.main) == ["Nickname"]
+    tag = at.session_state["bank_session_tag"]
+    [where] = [as_read(caption.value) for caption in at.caption if "Your answer stores" in caption.value]
+    assert f"in your class's drawings, under no nickname (your teacher sees **{tag}**;" in where
+
+    at.text_input(key="class_nickname_input").input("Ana 7").run()
+    [where] = [as_read(caption.value) for caption in at.caption if "Your answer stores" in caption.value]
+    assert "in your class's drawings, under your nickname **Ana 7**." in where
+    at.button(key="bank_label_4").click().run()
+    [stored] = bank.drawings()
+    assert (stored.class_id, stored.nickname, stored.writer, stored.session) == (school_class.id, "Ana 7", tag, tag)
 
 
 def popover_labels(block) -> list[str]:
