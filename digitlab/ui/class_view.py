@@ -30,6 +30,7 @@ from digitlab.ui.phone_grid import gallery_cells
 
 CLASS_PAGE_PATH = "class"  # the page's url_path in app.py
 CHOSEN_KEY = "class_page_chosen"  # the id of the class shown
+JUST_MADE_KEY = "class_page_just_made"  # (name, id) of the class this session made last
 CODES_KEY = "class_page_codes"  # {class id: join code} made in this session: the bank keeps only their hashes
 CHART_KEY = "class_confusion_chart"
 CELL_KEY = "class_confusion_cell"  # (label, reading) of the cell clicked
@@ -70,6 +71,12 @@ def create_form(book: ClassBook) -> None:
             made = st.form_submit_button("Make the class and its link")
     if not made:
         return
+    just_made = st.session_state.get(JUST_MADE_KEY)
+    if just_made is not None and just_made[0] == name.strip() and _still_open(book, just_made[1]):
+        # Enter made it, and then the button was clicked too: not a second class of the name, and no error
+        st.session_state[CHOSEN_KEY] = just_made[1]
+        st.info(f"The class {plain_markdown(just_made[0])} was made just now: its link is below.")
+        return
     try:
         school_class, code = book.create(name)
     except DrawingRejectedError as error:
@@ -77,6 +84,12 @@ def create_form(book: ClassBook) -> None:
         return
     st.session_state.setdefault(CODES_KEY, {})[school_class.id] = code
     st.session_state[CHOSEN_KEY] = school_class.id
+    st.session_state[JUST_MADE_KEY] = (school_class.name, school_class.id)
+
+
+def _still_open(book: ClassBook, class_id: int) -> bool:
+    school_class = book.get(class_id)
+    return school_class is not None and school_class.is_open
 
 
 def choose_class(classes: list[SchoolClass]) -> SchoolClass | None:

@@ -72,7 +72,8 @@ def test_only_the_owner_gets_the_class_page(bank, monkeypatch):
 
 
 def test_the_owner_makes_a_class_gets_its_link_and_closes_it(bank):
-    """Test that the owner's new class comes with a link whose code joins it, and that Close closes it."""
+    """Test that the owner's new class comes with a link whose code joins it, that submitting its name again (Enter,
+    then the button) makes no second class and says so without an error, and that Close closes it."""
     at = class_page()
     assert "There is no class yet" in texts(at.info)
     at.text_input[0].input("7B maths")
@@ -84,9 +85,13 @@ def test_the_owner_makes_a_class_gets_its_link_and_closes_it(bank):
     [school_class] = book.all()
     assert school_class.name == "7B maths" and book.find_by_code(code) == school_class
     assert "No drawings yet" in texts(at.info)
-    at.text_input[0].input("7B maths")
-    at.button[0].click().run()  # a second open class of the name would look the same in the picker
-    assert "A class named 7B maths is open already" in texts(at.error) and len(book.all()) == 1
+    at.button[0].click().run()  # the button clicked after Enter had made the class: no second class, no error
+    assert not at.error and "The class 7B maths was made just now" in texts(at.info) and len(book.all()) == 1
+    assert [element.value for element in at.code] == [link], "its link still shown"
+    other = class_page()  # another session: a second open class of the name would look the same in the picker
+    other.text_input[0].input("7B maths")
+    other.button[0].click().run()
+    assert "A class named 7B maths is open already" in texts(other.error) and len(book.all()) == 1
 
     at.button(key="class_close").click().run()
     assert not book.get(school_class.id).is_open
