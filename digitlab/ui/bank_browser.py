@@ -59,7 +59,7 @@ def drawings_page() -> None:
 def filters(writers: list[str]) -> DrawingFilter:
     """The filter widgets; the filter they describe."""
     reset = _filters_changed
-    # Two to a row on a phone: one a row, the six filled the screen before the first drawing.
+    # Two to a row on a phone: one to a row, the six filled the screen before the first drawing.
     grid = phone_grid(FILTERS_KEY, per_row=FILTERS_PER_PHONE_ROW)
     label_box, reading_box, verdict_box = grid.columns(3)
     label = label_box.selectbox("Label", DIGITS, format_func=_any_digit, key="drawings_label", on_change=reset)

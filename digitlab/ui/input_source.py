@@ -1,10 +1,12 @@
 """Draw or Upload: which input the Draw page reads, in One digit and in A number mode alike.
 
 One switch for both modes, so the choice holds when the mode changes (two switches at one place on the page
-confused the browser, which then showed neither choice selected). A segmented control, not st.tabs. Only the chosen input runs, as with tabs that rerun on change, and the
-tabs cost every stroke on the canvas: Streamlit's tab panel looks through its whole content for something to
-focus after each render and each change of the page under it, and a stroke changes the page three times
-(BENCHMARKS, "Draw and Upload as a switch instead of tabs").
+confused the browser, which then showed neither choice selected).
+
+A segmented control, not st.tabs. Only the chosen input runs, as with tabs that rerun on change, and the tabs
+cost every stroke on the canvas: Streamlit's tab panel looks through its whole content for something to focus
+after each render and each change of the page under it, and a stroke changes the page three times (BENCHMARKS,
+"Draw and Upload as a switch instead of tabs").
 """
 
 from __future__ import annotations
