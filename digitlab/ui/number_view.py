@@ -38,14 +38,13 @@ def show_number_mode(predictor, switches: DeltaGenerator | None = None) -> None:
         st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
         st.html(NARROW_SCREEN_CSS)
         st.container(key="number-phone-note").warning(NARROW_SCREEN_NOTE, icon=":material/swap_horiz:")
-        canvas_slot = st.container()  # filled below, once the slider under it has a value
+        # The brush and Clear above the strip, where One digit mode has them above its canvas.
         controls = st.container(horizontal=True, vertical_alignment="bottom")
         brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
                                       width=300, help="Pen thickness in canvas pixels.")
         controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
                         help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
-        with canvas_slot:
-            drawn = canvas.number_canvas(brush_width)
+        drawn = canvas.number_canvas(brush_width)
         if drawn is None:
             st.info(NUMBER_DRAW_PROMPT)
         else:

@@ -26,6 +26,10 @@ def open_number_mode(page, app_url: str) -> None:
     assert (round(box["width"]), round(box["height"])) == NUMBER_CANVAS_SIZE  # the wide canvas, not the square one
     # Whole beside the open sidebar: nothing of it is cut off by the page's column.
     assert canvas_area(page).evaluate(VISIBLE_WIDTH_JS) >= box["width"] - 1
+    # The brush and Clear stand above the strip, as they stand above One digit mode's canvas.
+    for control in (page.get_by_test_id("stSlider"), page.get_by_role("button", name="Clear")):
+        control_box = control.first.bounding_box()
+        assert control_box["y"] + control_box["height"] <= box["y"], "above the strip"
 
 
 def test_number_written_with_the_mouse_is_read(page, app_url):
