@@ -31,13 +31,14 @@ except ModelLoadError as error:
     st.stop()
 
 switches = st.container(horizontal=True, gap="medium")  # what to read, and from where, on one row
-if read_mode_switch(switches) == A_NUMBER:
-    number_view.show_number_mode(predictor, switches)
+mode, source = read_mode_switch(switches), input_source(switches)
+if mode == A_NUMBER:
+    number_view.show_number_mode(predictor, source)
     st.stop()
 
 # Only the chosen input runs, so strokes on the canvas never re-read an uploaded photo. Each stands in a
 # container of its own, which the phone layout's rules (digit_reading, corrections) take as the page's body.
-if input_source(switches) == DRAW:
+if source == DRAW:
     with st.container():
         correction_panel()  # its own fragment, above the drawing: its buttons act on the drawing on screen
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area

@@ -43,7 +43,8 @@ BRUSH_SLIDER_WIDTH = 190  # with Clear beside it, as wide as the canvas
 
 
 def send_to_draw_page(image: np.ndarray, caption: str) -> None:
-    """Have the Draw page's Upload input read this image next, in One digit mode (call, then switch to the Draw page)."""
+    """Have the Draw page's Upload input read this image next, in One digit mode (call, then switch to the Draw
+    page)."""
     st.session_state[SENT_IMAGE_KEY] = (np.asarray(image), caption)
     choose_upload()
     choose_one_digit()  # Number mode, left on last time, would not show it

@@ -18,15 +18,14 @@ DRAW, UPLOAD = "Draw", "Upload"
 SOURCE_KEY = "input_source"
 
 
-def input_source(row: DeltaGenerator | None = None) -> str:
-    """The Draw / Upload switch (in row, if given); DRAW or UPLOAD, whichever is chosen."""
+def input_source(row: DeltaGenerator) -> str:
+    """The Draw / Upload switch, drawn in row; DRAW or UPLOAD, whichever is chosen."""
     # Set before the switch is drawn, not as its default: another page may have chosen Upload already
     # (choose_upload), and Streamlit warns of a widget given both.
     if st.session_state.get(SOURCE_KEY) not in (DRAW, UPLOAD):
         st.session_state[SOURCE_KEY] = DRAW
-    place = row if row is not None else st
-    return place.segmented_control("Read from", [DRAW, UPLOAD], required=True, key=SOURCE_KEY,
-                                   label_visibility="collapsed") or DRAW
+    return row.segmented_control("Read from", [DRAW, UPLOAD], required=True, key=SOURCE_KEY,
+                                 label_visibility="collapsed") or DRAW
 
 
 def choose_upload() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.serving.number_reading import read_number
@@ -12,7 +11,7 @@ from digitlab.ui import canvas
 from digitlab.ui.loaders import load_number_reader
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.figures.numbers import digit_probability_charts, reading_overlay
-from digitlab.ui.input_source import DRAW, input_source
+from digitlab.ui.input_source import DRAW
 
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")
@@ -28,12 +27,10 @@ NARROW_SCREEN_CSS = """<style>
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
-def show_number_mode(predictor, switches: DeltaGenerator | None = None) -> None:
-    """Number mode: a wide canvas or a photo, then the number, boxes over the input and bars per digit.
-
-    Its Draw / Upload switch goes in switches, the page's row of switches, if given."""
+def show_number_mode(predictor, source: str) -> None:
+    """Number mode: a wide canvas or a photo (source: input_source.DRAW or UPLOAD), then the number, boxes over the
+    input and bars per digit."""
     reader, _ = load_number_reader()  # without one, the ink is cut into digits (the README says how to train one)
-    source = input_source(switches)
     if source == DRAW:
         st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
         st.html(NARROW_SCREEN_CSS)

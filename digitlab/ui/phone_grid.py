@@ -2,9 +2,10 @@
 
 Below 640 px Streamlit stacks every column full width, so a gallery of small images became one image per
 row: the Evaluate page's galleries, the Drawings page and the Why? panel's thumbnails grew to thousands of
-pixels of scrolling, and the Drawings page's six filters filled the screen before its first drawing. Inside a phone_grid container the rows of columns give way (display: contents) and every
-tile flows into one wrapping row of `per_row` tiles, whatever the number of columns per row on a wide screen;
-a wide screen's layout is left as it was.
+pixels of scrolling, and the Drawings page's six filters filled the screen before its first drawing. Inside a
+phone_grid container the rows of columns give way (display: contents) and every tile flows into one wrapping row
+of `per_row` tiles, whatever the number of columns per row on a wide screen; a wide screen's layout is left as it
+was.
 """
 
 from __future__ import annotations

@@ -35,10 +35,10 @@ def read_mode_title() -> None:
     st.title(TITLES[current_read_mode()])
 
 
-def read_mode_switch(row: DeltaGenerator | None = None) -> str:
-    """The One digit / A number control (in row, if given); returns the mode chosen."""
+def read_mode_switch(row: DeltaGenerator) -> str:
+    """The One digit / A number control, drawn in row; returns the mode chosen."""
     mode = current_read_mode()
     st.session_state[_LAST_MODE_KEY] = mode
-    (row if row is not None else st).segmented_control("What to read", list(TITLES), default=ONE_DIGIT, key=READ_MODE_KEY,
-                         label_visibility="collapsed", on_change=_keep_a_mode_selected)
+    row.segmented_control("What to read", list(TITLES), default=ONE_DIGIT, key=READ_MODE_KEY,
+                          label_visibility="collapsed", on_change=_keep_a_mode_selected)
     return current_read_mode()
