@@ -22,7 +22,7 @@ PAPER_COLOR = "#000000"
 DEFAULT_BRUSH_WIDTH = 18  # at 280 px this is a pen stroke about as thick as an MNIST stroke
 BRUSH_WIDTH_RANGE = (6, 40)
 _GENERATION_KEY = "canvas_generation"  # bumped by clear_drawing; part of the canvas key
-_LAST_MESSAGE_KEY = "canvas_last_message"  # (PNG, strokes JSON) as sent, kept for the drawing bank
+_LAST_MESSAGE_KEY = "canvas_last_message"  # (PNG, strokes JSON) of the drawing on the canvas, as sent
 
 
 def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SIZE) -> np.ndarray | None:
@@ -34,6 +34,8 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     # Imported here: the component registers itself on import, which needs a running app.
     from streamlit_drawable_canvas import st_canvas
 
+    key = f"drawing-canvas-{st.session_state.get(_GENERATION_KEY, 0)}"
+    redrawn = _drawing_to_redraw(key, _LAST_MESSAGE_KEY)
     try:
         result = st_canvas(
             stroke_width=brush_width,
@@ -43,13 +45,11 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
             height=size,
             width=size,
             drawing_mode="freedraw",
+            initial_drawing=redrawn,
             return_image_data=True,
-            key=f"drawing-canvas-{st.session_state.get(_GENERATION_KEY, 0)}",
+            key=key,
         )
-        # Before the first stroke, and after undoing every stroke, there is nothing to read: skip the
-        # PNG decoding and let the page show its prompt.
-        strokes = result.json_data if isinstance(result.json_data, dict) else {}
-        image_bytes = result.image_bytes if strokes.get("objects") else None
+        image_bytes, strokes = _drawing_sent(result, redrawn, _LAST_MESSAGE_KEY)
     except (AttributeError, TypeError, ValueError, KeyError) as error:
         # The canvas is on the page by now; what it sent is not what the component sends (a forged message:
         # the component's own reading of it fails), so it is an unreadable drawing, not a broken page.
@@ -59,7 +59,6 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
         return None
     if image_bytes is None:
         return None
-    st.session_state[_LAST_MESSAGE_KEY] = (image_bytes, strokes)
     # The browser's PNG is decoded like any upload: a forged message is held to PNG/JPEG and the
     # same size limits, instead of Pillow opening whatever arrives.
     try:
@@ -69,14 +68,51 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
         return None
 
 
+def _drawing_to_redraw(key: str, message_key: str) -> dict | None:
+    """The strokes to mount the canvas under key with: the drawing on it when it last left the page, else None.
+
+    Streamlit forgets a canvas that a run does not draw (with Upload or the other mode chosen, or on another
+    page), and it came back empty. Mounted again, it redraws the strokes last sent (kept under message_key). The
+    same strokes are passed on every run while that canvas stays on the page: a change would redraw it, under
+    the visitor's pen.
+    """
+    redrawn_key = f"{message_key}_redrawn"  # (canvas key, strokes JSON) that canvas was mounted with
+    if key not in st.session_state:  # mounted this run: the first view, or back from elsewhere
+        strokes = st.session_state.get(message_key, (None, None))[1]
+        st.session_state[redrawn_key] = (key, strokes) if strokes and strokes.get("objects") else None
+    redrawn = st.session_state.get(redrawn_key)
+    return redrawn[1] if redrawn is not None and redrawn[0] == key else None
+
+
+def _drawing_sent(result, redrawn: dict | None, message_key: str) -> tuple[bytes | None, dict]:
+    """(the PNG, the strokes JSON) of the drawing on the canvas, kept under message_key; PNG None while empty.
+
+    Before the first stroke, and after undoing every stroke or Clear, there is nothing to read (and nothing
+    to redraw later). A canvas just mounted again with its strokes has not sent a picture of them yet: the one
+    it last sent is theirs.
+    """
+    strokes = result.json_data if isinstance(result.json_data, dict) else {}
+    objects = strokes.get("objects")
+    image_bytes = result.image_bytes if objects else None
+    if image_bytes is None and objects and objects == (redrawn or {}).get("objects"):
+        image_bytes = st.session_state.get(message_key, (None, None))[0]
+    if image_bytes is None:
+        st.session_state.pop(message_key, None)
+    else:
+        st.session_state[message_key] = (image_bytes, strokes)
+    return image_bytes, strokes
+
+
 def last_canvas_message() -> tuple[bytes | None, dict | None]:
-    """(the PNG, the strokes JSON) the canvas last sent, unchecked: the drawing bank checks them."""
+    """(the PNG, the strokes JSON) of the drawing on the canvas, as it sent them, unchecked: the drawing bank
+    checks them. (None, None) while the canvas is empty."""
     return st.session_state.get(_LAST_MESSAGE_KEY, (None, None))
 
 
 def clear_drawing() -> None:
     """Mount a fresh canvas with no strokes (a new key): the fallback of clear_button."""
     st.session_state[_GENERATION_KEY] = st.session_state.get(_GENERATION_KEY, 0) + 1
+    st.session_state.pop(_LAST_MESSAGE_KEY, None)
 
 
 CANVAS_SLOT_KEY = "drawing-canvas-slot"  # the container the page draws the canvas in; clear_button finds it by it
@@ -97,17 +133,22 @@ def clear_button() -> None:
     """Clear, below the canvas drawn in the CANVAS_SLOT_KEY container: it empties that canvas in the browser.
 
     A Streamlit button would empty it only once the server had rerun the page, and a stroke drawn in
-    between was lost (browser_assets/clear_canvas.js says how). The canvas keeps its key, so nothing remounts.
+    between was lost (browser_assets/clear_canvas.js says how). The canvas keeps its key, so nothing remounts;
+    only a canvas mounted again with its drawing (_drawing_to_redraw) is replaced by a fresh one.
     """
     from digitlab.ui.browser_components import mounting_command
 
     mount = mounting_command("clear_canvas", CLEAR_HTML, CLEAR_CSS)
     if mount is not None:
-        mount(key="clear-drawing", data={"canvas": f"st-key-{CANVAS_SLOT_KEY}"}, on_remount_change=clear_drawing,
-              width="content", height="content")
+        generation = st.session_state.get(_GENERATION_KEY, 0)
+        redrawn = _drawing_to_redraw(f"drawing-canvas-{generation}", _LAST_MESSAGE_KEY) is not None  # reset returns to it
+        mount(key="clear-drawing", data={"canvas": f"st-key-{CANVAS_SLOT_KEY}", "generation": generation,
+                                         "redrawn": redrawn},
+              on_remount_change=clear_drawing, width="content", height="content")
 
 
 _NUMBER_GENERATION_KEY = "number_canvas_generation"
+_NUMBER_MESSAGE_KEY = "number_canvas_last_message"  # (PNG, strokes JSON) of the drawing on the number canvas
 _ORIGIN_SHARE = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
@@ -120,24 +161,32 @@ def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, l
     from streamlit_drawable_canvas import st_canvas
 
     width, height = NUMBER_CANVAS_SIZE
+    key = f"number-canvas-{st.session_state.get(_NUMBER_GENERATION_KEY, 0)}"
+    redrawn = _drawing_to_redraw(key, _NUMBER_MESSAGE_KEY)
     result = st_canvas(stroke_width=brush_width, stroke_color=INK_COLOR, background_color=PAPER_COLOR,
                        update_streamlit=True, height=height, width=width, drawing_mode="freedraw",
-                       return_image_data=True,
-                       key=f"number-canvas-{st.session_state.get(_NUMBER_GENERATION_KEY, 0)}")
-    objects = (result.json_data or {}).get("objects")
-    if not objects or result.image_bytes is None:
+                       initial_drawing=redrawn, return_image_data=True, key=key)
+    try:
+        image_bytes, strokes = _drawing_sent(result, redrawn, _NUMBER_MESSAGE_KEY)
+    except (AttributeError, TypeError, ValueError, KeyError) as error:  # a forged message, as in drawing_canvas
+        logger.info("A number canvas message that is not the component's was ignored: %s", error)
+        st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
+                   "and draw again.")
+        return None
+    if image_bytes is None:
         return None
     try:
-        image = decode_image(result.image_bytes)
+        image = decode_image(image_bytes)
     except ImageRejectedError as error:
         st.warning(f"The drawing could not be read ({error}). Clear the canvas and draw again.")
         return None
-    return image, strokes_from_canvas_json(result.json_data)
+    return image, strokes_from_canvas_json(strokes)
 
 
 def clear_number_drawing() -> None:
     """Empty the number canvas (an on_click callback)."""
     st.session_state[_NUMBER_GENERATION_KEY] = st.session_state.get(_NUMBER_GENERATION_KEY, 0) + 1
+    st.session_state.pop(_NUMBER_MESSAGE_KEY, None)
 
 
 def strokes_from_canvas_json(json_data: dict | None) -> list:

@@ -8,7 +8,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_app_idle
-from tests.e2e.drawing import open_draw_page
+from tests.e2e.drawing import (FOUR, ONE, clear_canvas, draw, expect_empty_canvas_prompt, expect_prediction, inked_pixels,
+                               open_draw_page)
 
 CHECKED_JS = "() => [...document.querySelectorAll('[role=radio]')].filter(b => b.getAttribute('aria-checked') === 'true')" \
              ".map(b => b.innerText.trim())"
@@ -59,3 +60,37 @@ def test_an_evaluate_image_opens_on_the_draw_page_in_one_digit_mode_even_after_n
     wait_for_app_idle(page)
     assert page.evaluate(CHECKED_JS) == ["One digit", "Upload"]
     expect(page.get_by_test_id("stMetricLabel").filter(has_text="Prediction")).to_be_visible()
+
+
+def _go_away_and_back(page, away: str, back: str) -> None:
+    page.get_by_role("radio", name=away, exact=True).click()
+    wait_for_app_idle(page)
+    page.get_by_role("radio", name=back, exact=True).click()
+    wait_for_app_idle(page)
+
+
+def test_a_drawing_stays_on_the_canvas_after_a_look_at_upload_or_number_mode(app_url, page):
+    """Test that a digit drawn, then Upload or A number looked at, is still on the canvas and still read when the
+    visitor comes back (the canvas came back empty and the reading gone), that it takes more strokes, and that a
+    cleared canvas comes back empty."""
+    open_draw_page(page, app_url)
+    draw(page, FOUR)
+    expect_prediction(page, "4")
+    drawn = inked_pixels(page)
+    assert drawn > 1_000
+    for away, back in [("Upload", "Draw"), ("A number", "One digit")]:
+        _go_away_and_back(page, away, back)
+        expect_prediction(page, "4")
+        page.wait_for_timeout(1_000)  # what the page settles on, not a passing state on the way
+        expect_prediction(page, "4")
+        assert abs(inked_pixels(page) - drawn) <= 0.02 * drawn, away  # the same strokes, drawn again
+    clear_canvas(page)
+    draw(page, ONE)
+    expect_prediction(page, "1")
+    _go_away_and_back(page, "Upload", "Draw")
+    expect_prediction(page, "1")
+    clear_canvas(page)
+    _go_away_and_back(page, "Upload", "Draw")
+    page.wait_for_timeout(1_000)
+    expect_empty_canvas_prompt(page)
+    assert inked_pixels(page) == 0

@@ -112,3 +112,27 @@ def test_touching_digits_are_read_with_a_box_over_each(page, app_url):
     centres = [(x0 + x1) / 2 * scale for x0, _, x1, _ in number.boxes]
     for left, right in zip(centres, centres[1:]):  # a box side between every pair of neighbours
         assert any(left < group.mean() < right for group in sides)
+
+
+def test_a_number_stays_on_the_strip_after_a_look_at_one_digit_mode_and_clear_empties_it(page, app_url):
+    """Test that a number written, then One digit mode looked at, is still on the strip and still read as 104 when
+    the visitor comes back (the strip came back empty), and that after Clear it comes back empty."""
+    from tests.e2e.drawing import inked_pixels
+
+    open_number_mode(page, app_url)
+    draw(page, ONE + shifted(ZERO, 200) + shifted(FOUR, 420))
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("104", timeout=RESULT_TIMEOUT)
+    drawn = inked_pixels(page)
+    for mode in ("One digit", "A number"):
+        page.get_by_role("radio", name=mode, exact=True).click()
+        wait_for_app_idle(page)
+    expect(page.get_by_test_id("stMetricValue")).to_have_text("104", timeout=RESULT_TIMEOUT)
+    assert abs(inked_pixels(page) - drawn) <= 0.02 * drawn  # the same strokes, drawn again
+    page.get_by_role("button", name="Clear").click()
+    wait_for_app_idle(page)
+    expect(page.get_by_text("Write a number on the wide black strip")).to_be_visible(timeout=RESULT_TIMEOUT)
+    for mode in ("One digit", "A number"):
+        page.get_by_role("radio", name=mode, exact=True).click()
+        wait_for_app_idle(page)
+    expect(page.get_by_text("Write a number on the wide black strip")).to_be_visible(timeout=RESULT_TIMEOUT)
+    assert inked_pixels(page) == 0

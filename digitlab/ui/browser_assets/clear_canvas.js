@@ -19,12 +19,42 @@ function resetButton(slotClass) {
   return null;
 }
 
+//
+// A canvas that came back with the drawing it had (after Upload, Number mode or another page) was mounted with
+// those strokes, and its reset returns to them, not to an empty canvas. Clear then asks the server for a fresh
+// canvas, and the canvas takes no stroke until it comes: a stroke drawn on the old one would be lost.
+
+function slotOf(slotClass) {
+  return document.querySelector(`.${slotClass}`);
+}
+
+function holdCanvas(slotClass, generation) {
+  const slot = slotOf(slotClass);
+  if (!slot) return;
+  slot.dataset.heldFor = String(generation);
+  slot.style.pointerEvents = "none";
+  slot.style.opacity = "0.35";
+}
+
+function releaseCanvas(slotClass, generation) {
+  const slot = slotOf(slotClass);
+  if (!slot || slot.dataset.heldFor === undefined || slot.dataset.heldFor === String(generation)) return;
+  delete slot.dataset.heldFor;
+  slot.style.pointerEvents = "";
+  slot.style.opacity = "";
+}
+
 export default function ({ data, parentElement, setTriggerValue }) {
   const button = parentElement.querySelector("button.digitlab-clear");
   if (!button) return;
+  releaseCanvas(data.canvas, data.generation); // a fresh canvas has come
   button.onclick = () => {
-    const reset = resetButton(data.canvas);
-    if (reset) reset.click();
-    else setTriggerValue("remount", true);
+    const reset = data.redrawn ? null : resetButton(data.canvas);
+    if (reset) {
+      reset.click();
+      return;
+    }
+    holdCanvas(data.canvas, data.generation);
+    setTriggerValue("remount", true);
   };
 }
