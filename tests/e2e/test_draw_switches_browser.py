@@ -63,14 +63,20 @@ def test_an_evaluate_image_opens_on_the_draw_page_in_one_digit_mode_even_after_n
 
 
 def _go_away_and_back(page, away: str, back: str) -> None:
-    page.get_by_role("radio", name=away, exact=True).click()
-    wait_for_app_idle(page)
-    page.get_by_role("radio", name=back, exact=True).click()
+    if away == "Drawings":  # another page of the app, in the same session
+        page.get_by_test_id("stSidebarNav").get_by_text(away, exact=True).click()
+        expect(page.get_by_role("heading", name=away)).to_be_visible(timeout=30_000)
+        wait_for_app_idle(page)
+        page.get_by_test_id("stSidebarNav").get_by_text(back, exact=True).click()
+    else:
+        page.get_by_role("radio", name=away, exact=True).click()
+        wait_for_app_idle(page)
+        page.get_by_role("radio", name=back, exact=True).click()
     wait_for_app_idle(page)
 
 
 def test_a_drawing_stays_on_the_canvas_after_a_look_at_upload_or_number_mode(app_url, page):
-    """Test that a digit drawn, then Upload or A number looked at, is still on the canvas and still read when the
+    """Test that a digit drawn, then Upload, A number or another page looked at, is still on the canvas and still read when the
     visitor comes back (the canvas came back empty and the reading gone), that it takes more strokes, and that a
     cleared canvas comes back empty."""
     open_draw_page(page, app_url)
@@ -78,7 +84,7 @@ def test_a_drawing_stays_on_the_canvas_after_a_look_at_upload_or_number_mode(app
     expect_prediction(page, "4")
     drawn = inked_pixels(page)
     assert drawn > 1_000
-    for away, back in [("Upload", "Draw"), ("A number", "One digit")]:
+    for away, back in [("Upload", "Draw"), ("A number", "One digit"), ("Drawings", "Draw")]:
         _go_away_and_back(page, away, back)
         expect_prediction(page, "4")
         page.wait_for_timeout(1_000)  # what the page settles on, not a passing state on the way
