@@ -141,7 +141,8 @@ def clear_button() -> None:
     mount = mounting_command("clear_canvas", CLEAR_HTML, CLEAR_CSS)
     if mount is not None:
         generation = st.session_state.get(_GENERATION_KEY, 0)
-        redrawn = _drawing_to_redraw(f"drawing-canvas-{generation}", _LAST_MESSAGE_KEY) is not None  # reset returns to it
+        # A canvas mounted again with its strokes resets to them: Clear then asks for a fresh canvas.
+        redrawn = _drawing_to_redraw(f"drawing-canvas-{generation}", _LAST_MESSAGE_KEY) is not None
         mount(key="clear-drawing", data={"canvas": f"st-key-{CANVAS_SLOT_KEY}", "generation": generation,
                                          "redrawn": redrawn},
               on_remount_change=clear_drawing, width="content", height="content")

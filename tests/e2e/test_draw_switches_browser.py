@@ -8,8 +8,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import wait_for_app_idle
-from tests.e2e.drawing import (FOUR, ONE, clear_canvas, draw, expect_empty_canvas_prompt, expect_prediction, inked_pixels,
-                               open_draw_page)
+from tests.e2e.drawing import (FOUR, ONE, canvas_area, clear_canvas, draw, expect_empty_canvas_prompt,
+                               expect_prediction, inked_pixels, open_draw_page)
 
 CHECKED_JS = "() => [...document.querySelectorAll('[role=radio]')].filter(b => b.getAttribute('aria-checked') === 'true')" \
              ".map(b => b.innerText.trim())"
@@ -76,9 +76,9 @@ def _go_away_and_back(page, away: str, back: str) -> None:
 
 
 def test_a_drawing_stays_on_the_canvas_after_a_look_at_upload_or_number_mode(app_url, page):
-    """Test that a digit drawn, then Upload, A number or another page looked at, is still on the canvas and still read when the
-    visitor comes back (the canvas came back empty and the reading gone), that it takes more strokes, and that a
-    cleared canvas comes back empty."""
+    """Test that a digit drawn, then Upload, A number or another page looked at, is still on the canvas and still
+    read when the visitor comes back (the canvas came back empty and the reading gone), that it takes more strokes,
+    and that a cleared canvas comes back empty."""
     open_draw_page(page, app_url)
     draw(page, FOUR)
     expect_prediction(page, "4")
@@ -97,6 +97,18 @@ def test_a_drawing_stays_on_the_canvas_after_a_look_at_upload_or_number_mode(app
     expect_prediction(page, "1")
     clear_canvas(page)
     _go_away_and_back(page, "Upload", "Draw")
+    page.wait_for_timeout(1_000)
+    expect_empty_canvas_prompt(page)
+    assert inked_pixels(page) == 0
+    # The canvas toolbar's reset on a canvas mounted again empties it too (its reset went back to the redrawn strokes).
+    draw(page, FOUR)
+    expect_prediction(page, "4")
+    _go_away_and_back(page, "Upload", "Draw")
+    expect_prediction(page, "4")
+    canvas_area(page).hover()
+    page.get_by_role("button", name="Reset canvas & history").click()
+    expect_empty_canvas_prompt(page)
+    wait_for_app_idle(page)
     page.wait_for_timeout(1_000)
     expect_empty_canvas_prompt(page)
     assert inked_pixels(page) == 0

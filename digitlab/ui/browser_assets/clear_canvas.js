@@ -21,8 +21,9 @@ function resetButton(slotClass) {
 
 //
 // A canvas that came back with the drawing it had (after Upload, Number mode or another page) was mounted with
-// those strokes, and its reset returns to them, not to an empty canvas. Clear then asks the server for a fresh
-// canvas, and the canvas takes no stroke until it comes: a stroke drawn on the old one would be lost.
+// those strokes, and its reset returns to them, not to an empty canvas. Clear (and the toolbar's reset) then asks
+// the server for a fresh canvas, and the canvas takes no stroke until it comes: a stroke drawn on the old one
+// would be lost.
 
 function slotOf(slotClass) {
   return document.querySelector(`.${slotClass}`);
@@ -44,17 +45,35 @@ function releaseCanvas(slotClass, generation) {
   slot.style.opacity = "";
 }
 
+// The canvas toolbar's own reset button, on such a canvas, does what Clear does: the visitor asked for an empty
+// canvas. The click is caught on its way down to the button (in the canvas's shadow root), at the document, so
+// that it is caught whenever the canvas comes onto the page.
+let latestClear = null; // { data, ask } of the Clear on the page now
+
+function catchToolbarReset(event) {
+  if (latestClear === null || !latestClear.data.redrawn || !event.isTrusted) return; // Clear's own click is let be
+  const path = event.composedPath();
+  const inSlot = path.some((node) => node.classList && node.classList.contains(latestClear.data.canvas));
+  const onReset = path.some((node) => node.getAttribute && node.getAttribute("aria-label") === RESET_LABEL);
+  if (!inSlot || !onReset) return;
+  event.stopPropagation();
+  event.preventDefault();
+  latestClear.ask();
+}
+
 export default function ({ data, parentElement, setTriggerValue }) {
   const button = parentElement.querySelector("button.digitlab-clear");
   if (!button) return;
   releaseCanvas(data.canvas, data.generation); // a fresh canvas has come
-  button.onclick = () => {
-    const reset = data.redrawn ? null : resetButton(data.canvas);
-    if (reset) {
-      reset.click();
-      return;
-    }
+  const askForFreshCanvas = () => {
     holdCanvas(data.canvas, data.generation);
     setTriggerValue("remount", true);
+  };
+  if (latestClear === null) document.addEventListener("click", catchToolbarReset, true);
+  latestClear = { data, ask: askForFreshCanvas };
+  button.onclick = () => {
+    const reset = data.redrawn ? null : resetButton(data.canvas);
+    if (reset) reset.click();
+    else askForFreshCanvas();
   };
 }
