@@ -21,6 +21,8 @@ INK_COLOR = "#FFFFFF"  # white ink on black paper, as MNIST digits look
 PAPER_COLOR = "#000000"
 DEFAULT_BRUSH_WIDTH = 18  # at 280 px this is a pen stroke about as thick as an MNIST stroke
 BRUSH_WIDTH_RANGE = (6, 40)
+# The canvas's toolbar (undo, redo, reset) shows while a mouse points at it; a touch screen has no pointing.
+TOOLBAR_HINT = "Point at the canvas with a mouse for undo and redo; on a touch screen, Clear starts again."
 _GENERATION_KEY = "canvas_generation"  # bumped by clear_drawing; part of the canvas key
 _LAST_MESSAGE_KEY = "canvas_last_message"  # (PNG, strokes JSON) of the drawing on the canvas, as sent
 

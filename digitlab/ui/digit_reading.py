@@ -38,7 +38,6 @@ SENT_IMAGE_KEY = "draw_sent_image"  # (image, caption) another page sent to be r
 CHART_KEY = "probability-chart"  # one chart, kept on the page and updated in place
 DRAWN_READING_KEY = "draw_reading"  # the Prediction of the drawing on the canvas (None: nothing drawn)
 EXPLAINED_KEY = "draw_explained"  # drawing_key of the reading the open Why? panel last explained (None: none)
-DRAWING_HINT = "Point at the canvas with a mouse for undo and redo; on a touch screen, Clear starts again."
 BRUSH_SLIDER_WIDTH = 190  # with Clear beside it, as wide as the canvas
 
 
@@ -171,7 +170,7 @@ def _drawing_fragment(predictor, entry: ModelEntry, brush_width: int) -> None:
         phone_reading = st.container(key="phone-reading")
         with st.container(key=canvas.CANVAS_SLOT_KEY):
             drawing = canvas.drawing_canvas(brush_width)
-        st.caption(DRAWING_HINT)  # static text: a fraction of a millisecond per stroke, where it is read
+        st.caption(canvas.TOOLBAR_HINT)  # static text: a fraction of a millisecond per stroke, where it is read
     prediction = None if drawing is None else predictor.predict_image(drawing)
     st.session_state[DRAWN_READING_KEY] = prediction
     if (_only_the_fragment_runs() and why_panel_open()

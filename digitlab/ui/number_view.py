@@ -32,7 +32,7 @@ def show_number_mode(predictor, source: str) -> None:
     input and bars per digit."""
     reader, _ = load_number_reader()  # without one, the ink is cut into digits (the README says how to train one)
     if source == DRAW:
-        st.caption("Draw with the mouse or a finger. Hover over the canvas for undo and redo.")
+        st.caption(f"Draw with the mouse or a finger. {canvas.TOOLBAR_HINT}")  # as One digit mode says
         st.html(NARROW_SCREEN_CSS)
         st.container(key="number-phone-note").warning(NARROW_SCREEN_NOTE, icon=":material/swap_horiz:")
         # The brush and Clear above the strip, where One digit mode has them above its canvas.
@@ -40,7 +40,7 @@ def show_number_mode(predictor, source: str) -> None:
         brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
                                       width=300, help="Pen thickness in canvas pixels.")
         controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
-                        help="Start again on an empty canvas. Undo is in the canvas toolbar (hover over it).")
+                        help="Start again on an empty canvas.")
         drawn = canvas.number_canvas(brush_width)
         if drawn is None:
             st.info(NUMBER_DRAW_PROMPT)
