@@ -121,6 +121,9 @@ def train_form(settings: Settings, active: Run | None) -> None:
     recipes.button("Default model's settings", on_click=_apply_recipe, args=(recipe, settings),
                    help=default_recipe_help(recipe))
 
+    if active is not None:  # above the form, in view where Start was pressed; the run's panel is below the form
+        st.info(f"Run **{active.title}** is training: its progress and curves are below the form. One run at a time: "
+                "stop it there or wait for it to finish.")
     # Enter in a number field must not start minutes of training: only the button submits.
     with st.form("train_form", border=True, enter_to_submit=False):
         left, middle, right = st.columns(3)
@@ -163,8 +166,6 @@ def train_form(settings: Settings, active: Run | None) -> None:
         _memory_note(settings)
         st.caption("A number outside its box's range is outlined in red and not taken; each box's ? gives its range.")
         submitted = st.form_submit_button("Start training", type="primary", disabled=active is not None)
-    if active is not None:
-        st.info(f"Run **{active.name}** is training. One run at a time: stop it below or wait for it to finish.")
     if submitted:
         _start(settings)
 

@@ -16,7 +16,8 @@ from digitlab.store.run_history import HistoryWriter
 
 def test_a_running_run_is_followed_live_and_its_end_appears_without_a_click(page: Page, tmp_path, small_models_dir,
                                                                              small_run, browser):
-    """Test that the page refreshes a running run's progress and curves by itself and shows it finished."""
+    """Test that the page says a run is training in view of the Start button, and refreshes the run's progress and
+    curves by itself and shows it finished."""
     dirs = {"models": shutil.copytree(small_models_dir, tmp_path / "models"), "runs": tmp_path / "runs"}
     trainer = fake_trainer(holding_lock_for=dirs["runs"] / "20260101-120000-cnn-small")
     try:
@@ -28,6 +29,8 @@ def test_a_running_run_is_followed_live_and_its_end_appears_without_a_click(page
             expect(page.get_by_role("heading", name="Run watched run")).to_be_visible(timeout=30_000)
             expect(page.get_by_test_id("stProgress")).to_contain_text("Epoch 2 of 3")
             expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+            # Said where Start is pressed, not below the form (out of view on a laptop's screen).
+            expect(page.get_by_text(re.compile(r"^Run watched run is training"))).to_be_in_viewport()
 
             # The trainer moves on: the page follows without any click.
             runs.update_status(run_dir, epoch=3, batch=5, progress=0.7)
