@@ -28,7 +28,8 @@ POSTGRES_KEEPALIVE = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interv
 # timeout, so the server's statement_timeout ends it. The bank's statements take milliseconds (a save, a page of
 # 500 drawings, a count), so 30 s is far past any of them on a slow link, and still short enough that a visitor
 # reads the message instead of giving up on the page. A visitor's save waiting its turn (SAVE_LOCK_KEY) waits
-# behind another's count and insert, so it keeps this bound. The sweeps' Optuna storage keeps the server's own.
+# behind another's count and insert, so it keeps this bound. The sweeps' Optuna storage has it too: the Train
+# page reads it.
 POSTGRES_STATEMENT_TIMEOUT_S = 30
 # The waits the bank means: an import waits for another import to finish (IMPORT_LOCK_KEY), a process opening
 # the bank for another's migration (MIGRATION_LOCK_KEY), and a migration may rewrite a large table itself. An
@@ -122,7 +123,7 @@ def create_bank_engine(url: str) -> Engine:
         # pool_pre_ping: a connection the server dropped is replaced, not used.
         engine = create_engine(url, pool_pre_ping=True, connect_args=server_connect_args(url))
         if engine.dialect.name == "postgresql":
-            _bound_statements(engine, url)
+            bound_statements(engine, url)
         return engine
     except OSError as error:
         raise DrawingBankError(f"The drawing bank's folder cannot be created ({error.strerror or error}). Set "
@@ -145,7 +146,7 @@ def server_connect_args(url: str) -> dict:
     return {name: value for name, value in wanted.items() if name not in parsed.query}
 
 
-def _bound_statements(engine: Engine, url: str) -> None:
+def bound_statements(engine: Engine, url: str) -> None:
     """Give every session of the engine POSTGRES_STATEMENT_TIMEOUT_S, unless the URL's options set a
     statement_timeout of their own (?options=-c%20statement_timeout%3D5000).
 

@@ -44,9 +44,30 @@ def sweep_database() -> tuple[str, object | None] | None:
         return None
     try:
         return url, cached_storage(url) if store.has_sweeps(url) else None
-    except (SQLAlchemyError, OSError, RuntimeError) as error:  # unreachable: say so, keep the rest of the page
-        st.warning(f"The sweeps' database cannot be read: {type(error).__name__}.")
+    except sweep_database_errors() as error:  # unreachable: say so, keep the rest of the page
+        sweeps_unreadable(error)
         return None
+
+
+def sweep_database_errors() -> tuple[type[BaseException], ...]:
+    """What the database's failures while reading sweeps can be: SQLAlchemy's, or Optuna's wrapping of them.
+
+    A function, for `except sweep_database_errors()`: Python works it out only when something was raised, so
+    a page that reads its sweeps fine never imports Optuna for it.
+    """
+    from optuna.exceptions import StorageInternalError
+
+    return SQLAlchemyError, OSError, RuntimeError, StorageInternalError
+
+
+def sweeps_unreadable(error: BaseException) -> None:
+    """Say that the sweeps cannot be read just now, and why in words, instead of a traceback or a page that hangs."""
+    if "statement timeout" in f"{error} {error.__cause__}":  # Optuna's error says only that a commit failed
+        st.warning("The sweeps' database did not answer in time: another session may be holding its tables locked, "
+                   "or a sweep's process is stuck. The rest of the page works; reload it in a moment.")
+    else:
+        st.warning(f"The sweeps' database cannot be read just now ({type(error).__name__}). The rest of the page "
+                   "works; reload it in a moment.")
 
 
 def sweep_form(settings: Settings, url: str, busy: bool, picker_key: str) -> None:

@@ -21,7 +21,8 @@ from digitlab.training.sweeps.results import SweepResults, sweep_results
 from digitlab.ui.access import OWNER_ONLY_NOTE, viewer_is_owner
 from digitlab.ui.formatting import format_duration, percent
 from digitlab.ui.figures.sweeps import history_figure, importance_figure, parallel_figure
-from digitlab.ui.sweep_form import cached_storage, sweep_database, sweep_form
+from digitlab.ui.sweep_form import (cached_storage, sweep_database, sweep_database_errors, sweep_form,
+                                    sweeps_unreadable)
 from digitlab.ui.train_page_state import LIVE_REFRESH_SECONDS, show_notice
 
 SWEEP_PICKER_KEY = "sweep_shown"
@@ -58,7 +59,11 @@ def sweep_section(settings: Settings) -> None:
         return
     url, storage = database
     owner = viewer_is_owner()
-    sweeps = store.read_sweeps(storage) if storage is not None else []
+    try:
+        sweeps = store.read_sweeps(storage) if storage is not None else []
+    except sweep_database_errors() as error:
+        sweeps_unreadable(error)
+        return
     if owner:
         sweep_form(settings, url, busy=any(sweep.is_active for sweep in sweeps), picker_key=SWEEP_PICKER_KEY)
     else:
@@ -85,6 +90,9 @@ def _sweep_panel(name: str, url: str, polling: bool, owner: bool, settings: Sett
         results = sweep_results(storage, name)
     except ValueError:
         st.caption(f"Sweep {name} is gone.")
+        return
+    except sweep_database_errors() as error:
+        sweeps_unreadable(error)
         return
     sweep = results.sweep
     if polling and not sweep.is_active:

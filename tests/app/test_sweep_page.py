@@ -123,3 +123,35 @@ def test_an_owners_sweep_is_watched_live_by_a_visitor_who_sees_the_same_trials_a
     best = mine.loc[validation.sort_values(ascending=False, kind="stable").index[0]]
     assert active_model_name(models_dir) == best["Run"]
     assert f"Model **{best['Run']}** is now the default model for everyone." in texts(owner.success)
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_a_sweeps_table_locked_by_another_session_is_reported_in_seconds_not_waited_on(database, monkeypatch):
+    """Test that with Optuna's tables locked by another session (a statement stuck in psql, a stuck process), the
+    Train page says in seconds that the sweeps' database did not answer, and shows the rest of the page, instead of
+    hanging on the lock (the sweeps' storage had no statement timeout) or showing a traceback."""
+    from sqlalchemy import create_engine, text
+
+    from digitlab.bank import engine
+    from digitlab.ui.sweep_form import cached_storage
+
+    monkeypatch.setattr(engine, "POSTGRES_STATEMENT_TIMEOUT_S", 1)  # for 30 s
+    cached_storage.clear()  # a storage opened by an earlier test keeps the bound it was opened with
+    spec = store.SweepSpec(base=store.TrainConfig(arch="mlp", epochs=1, limit=1000), params=["lr=1e-3:1e-2:log"],
+                           trials=2, parallel=1)
+    store.create_sweep(store.open_storage(database), "locked", spec)
+    other = create_engine(database)
+    connection = other.connect()
+    try:
+        connection.execute(text("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE"))
+        started = time.monotonic()
+        at = open_page(owner=True)
+        seconds = time.monotonic() - started
+    finally:
+        connection.rollback()
+        connection.close()
+        other.dispose()
+        cached_storage.clear()
+    assert seconds < 20
+    assert "The sweeps' database did not answer in time" in texts(at.warning)
+    assert {"Sweep", "Runs"} <= {subheader.value for subheader in at.subheader}  # the rest of the page is there

@@ -116,15 +116,20 @@ def open_storage(url: str | None = None):
     import optuna
     from optuna.storages import RDBStorage
 
-    from digitlab.bank.engine import server_connect_args
+    from digitlab.bank.engine import bound_statements, server_connect_args
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial INFO lines would bury the JSON lines
     url = url or database_url()
     # SQLite: wait for another process's write instead of failing at once; a server: replace dropped connections,
-    # and give up on one that does not answer as the bank does, instead of hanging the page or the driver.
+    # and give up on one that does not answer, or on a statement stuck behind a lock, as the bank does, instead of
+    # hanging the page or the driver.
     engine_kwargs = ({"connect_args": {"timeout": 30}} if url.startswith("sqlite")
                      else {"pool_pre_ping": True, "connect_args": server_connect_args(url)})
-    return RDBStorage(url, engine_kwargs=engine_kwargs)
+    storage = RDBStorage(url, engine_kwargs=engine_kwargs)
+    if storage.engine.dialect.name == "postgresql":
+        bound_statements(storage.engine, url)
+        storage.engine.dispose()  # the connections Optuna opened to set up its tables were made without the bound
+    return storage
 
 
 def has_sweeps(url: str | None = None) -> bool:
