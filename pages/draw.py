@@ -8,7 +8,7 @@ from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
 from digitlab.ui.digit_reading import SENT_IMAGE_KEY, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import on_checkerboard, pixel_image
-from digitlab.ui.input_source import DRAW, input_source
+from digitlab.ui.input_source import DRAW, ONE_DIGIT_UPLOAD_KEY, input_source, uploaded_file
 from digitlab.ui.loaders import load_predictor
 from digitlab.ui.read_mode import A_NUMBER, read_mode_switch, read_mode_title
 from digitlab.ui.why_panel import why_panel
@@ -44,12 +44,12 @@ if source == DRAW:
         drawing_area(predictor, entry)  # a fragment: a stroke reruns only the drawing area
 else:
     with st.container():
-        uploaded = st.file_uploader("Photo or scan of one digit", type=["png", "jpg", "jpeg"],
-                                    help="Dark ink on light paper or light ink on dark both work.")
+        upload = uploaded_file("Photo or scan of one digit", ONE_DIGIT_UPLOAD_KEY, type=["png", "jpg", "jpeg"],
+                               help="Dark ink on light paper or light ink on dark both work.")
         answer_slot = st.container()  # the Right/Wrong bar, above the reading as under Draw
         input_column, model_view_column, result_column = reading_panels()
         sent = st.session_state.get(SENT_IMAGE_KEY)
-        if uploaded is None and sent is not None:  # an image another page (Evaluate) sent here to be read
+        if upload is None and sent is not None:  # an image another page (Evaluate) sent here to be read
             image, caption = sent
             with input_column:
                 st.image(pixel_image(image, 10, grid=False) if image.shape == (28, 28) else image, caption=caption,
@@ -58,20 +58,20 @@ else:
             show_reading(prediction, model_view_column, result_column)
             offer_reading(None, None, "upload", entry.sha256)  # not the visitor's drawing: nothing to store
             why_panel(prediction, predictor, entry)
-        elif uploaded is None:
+        elif upload is None:
             with result_column:
                 st.info(UPLOAD_PROMPT)
         else:
             try:
-                image = decode_image(uploaded.getvalue())
+                image = decode_image(upload.data)
             except ImageRejectedError as error:
-                st.error(f"{uploaded.name} cannot be read: {error}")
+                st.error(f"{upload.name} cannot be read: {error}")
             else:
                 with input_column:
-                    st.image(on_checkerboard(image), caption=uploaded.name, width=280)
+                    st.image(on_checkerboard(image), caption=upload.name, width=280)
                 prediction = predictor.predict_image(image)
                 show_reading(prediction, model_view_column, result_column)
-                offer_reading(prediction, image, "upload", entry.sha256, uploaded.getvalue())
+                offer_reading(prediction, image, "upload", entry.sha256, upload.data)
                 with result_column:
                     save_feedback()
                 why_panel(prediction, predictor, entry)

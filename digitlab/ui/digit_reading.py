@@ -22,7 +22,7 @@ from digitlab.ui import canvas
 from digitlab.store.registry import ModelEntry
 from digitlab.ui.corrections import drawing_key, offer_reading, save_feedback
 from digitlab.ui.figures.probabilities import pixel_image, png_data_url
-from digitlab.ui.input_source import choose_upload
+from digitlab.ui.input_source import ONE_DIGIT_UPLOAD_KEY, choose_upload, forget_upload
 from digitlab.ui.read_mode import choose_one_digit
 from digitlab.ui.probability_chart import probability_bars
 from digitlab.ui.why_panel import why_panel, why_panel_open
@@ -45,6 +45,7 @@ def send_to_draw_page(image: np.ndarray, caption: str) -> None:
     """Have the Draw page's Upload input read this image next, in One digit mode (call, then switch to the Draw
     page)."""
     st.session_state[SENT_IMAGE_KEY] = (np.asarray(image), caption)
+    forget_upload(ONE_DIGIT_UPLOAD_KEY)  # a photo uploaded before would be read instead
     choose_upload()
     choose_one_digit()  # Number mode, left on last time, would not show it
 

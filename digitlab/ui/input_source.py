@@ -11,6 +11,8 @@ after each render and each change of the page under it, and a stroke changes the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -31,3 +33,39 @@ def input_source(row: DeltaGenerator) -> str:
 def choose_upload() -> None:
     """Have the Draw page read from Upload the next time it is shown."""
     st.session_state[SOURCE_KEY] = UPLOAD
+
+
+ONE_DIGIT_UPLOAD_KEY, NUMBER_UPLOAD_KEY = "one_digit_upload", "number_upload"
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    name: str
+    data: bytes
+    uploaded_before: bool  # kept from an earlier look at Upload: the uploader itself now stands empty
+
+
+def uploaded_file(label: str, key: str, **uploader_options) -> UploadedFile | None:
+    """The file uploader under key, and the file to read: the one in it, or else the one it held when it was last
+    on the page. Streamlit forgets an uploader's file when a run does not draw it (Draw or the other mode chosen,
+    another page), and a photo came back gone; a file the visitor removed from the uploader stays gone."""
+    kept_key, held_key = f"{key}_kept", f"{key}_held"
+    # Held a file when the last run drew it: now empty, the visitor removed it. Just mounted, it holds nothing yet.
+    held_before = key in st.session_state and st.session_state.get(held_key, False)
+    uploaded = st.file_uploader(label, key=key, **uploader_options)
+    st.session_state[held_key] = uploaded is not None
+    if uploaded is not None:
+        st.session_state[kept_key] = (uploaded.name, uploaded.getvalue())
+        return UploadedFile(uploaded.name, uploaded.getvalue(), uploaded_before=False)
+    if held_before:
+        st.session_state.pop(kept_key, None)
+    kept = st.session_state.get(kept_key)
+    if kept is None:
+        return None
+    st.caption(f"Reading {kept[0]}, uploaded before. Upload another file to read it instead.")
+    return UploadedFile(*kept, uploaded_before=True)
+
+
+def forget_upload(key: str) -> None:
+    """Drop the file kept for the uploader under key (another page sent the Draw page an image to read instead)."""
+    st.session_state.pop(f"{key}_kept", None)

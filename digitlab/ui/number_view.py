@@ -11,7 +11,7 @@ from digitlab.ui import canvas
 from digitlab.ui.loaders import load_number_reader
 from digitlab.ui.figures.probabilities import pixel_image
 from digitlab.ui.figures.numbers import digit_probability_charts, reading_overlay
-from digitlab.ui.input_source import DRAW
+from digitlab.ui.input_source import DRAW, NUMBER_UPLOAD_KEY, uploaded_file
 
 NUMBER_DRAW_PROMPT = ("Write a number on the wide black strip: a year, a price, a house number. "
                       "Every digit is read after each stroke.")
@@ -48,16 +48,15 @@ def show_number_mode(predictor, source: str) -> None:
             image, strokes = drawn
             show_number(image, read_number(predictor, image, strokes or None, reader), show_input=False)
     else:
-        uploaded = st.file_uploader("Photo or scan of a number", type=["png", "jpg", "jpeg"],
-                                    key="number_upload",
-                                    help="Dark ink on light paper or light ink on dark both work.")
-        if uploaded is None:
+        upload = uploaded_file("Photo or scan of a number", NUMBER_UPLOAD_KEY, type=["png", "jpg", "jpeg"],
+                               help="Dark ink on light paper or light ink on dark both work.")
+        if upload is None:
             st.info(NUMBER_UPLOAD_PROMPT)
             return
         try:
-            image = decode_image(uploaded.getvalue())
+            image = decode_image(upload.data)
         except ImageRejectedError as error:
-            st.error(f"{uploaded.name} cannot be read: {error}")
+            st.error(f"{upload.name} cannot be read: {error}")
             return
         show_number(image, read_number(predictor, image, reader=reader), show_input=True)
 

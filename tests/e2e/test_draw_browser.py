@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import save_screenshot
+from tests.e2e.conftest import save_screenshot, wait_for_app_idle
 from tests.e2e.drawing import (FOUR, ONE, RESULT_TIMEOUT, ZERO, clear_canvas, draw, expect_empty_canvas_prompt,
                                 expect_prediction, open_draw_page)
 
@@ -84,4 +84,42 @@ def test_uploaded_scan_is_recognised_and_bad_file_is_refused(page, app_url, scan
     uploader.set_input_files(files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image"}])
     expect(page.get_by_test_id("stAlertContentError")).to_contain_text("notes.png cannot be read",
                                                                         timeout=RESULT_TIMEOUT)
+    expect(page.get_by_test_id("stMetric")).to_have_count(0)
+
+
+def test_an_uploaded_photo_is_still_read_after_a_look_at_draw_and_removing_it_empties_upload(page, app_url,
+                                                                                            scan_of_seven):
+    """Test that a photo uploaded, then Draw (or A number) looked at, is still read as 7 under its name when the
+    visitor comes back to Upload (the uploader came back empty and the reading gone), and that removing it from
+    the uploader leaves Upload empty again."""
+    open_draw_page(page, app_url)
+    page.get_by_role("radio", name="Upload", exact=True).click()
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(
+        files=[{"name": "seven.jpg", "mimeType": "image/jpeg", "buffer": scan_of_seven}])
+    expect_prediction(page, "7")
+    for away, back in [("Draw", "Upload"), ("A number", "One digit")]:
+        page.get_by_role("radio", name=away, exact=True).click()
+        expect(page.get_by_text("Reading seven.jpg, uploaded before")).to_have_count(0, timeout=RESULT_TIMEOUT)
+        wait_for_app_idle(page)
+        page.get_by_role("radio", name=back, exact=True).click()
+        expect(page.get_by_text("Reading seven.jpg, uploaded before")).to_be_visible(timeout=RESULT_TIMEOUT)
+        wait_for_app_idle(page)
+        expect_prediction(page, "7")
+        expect(page.get_by_test_id("stImageCaption").filter(has_text="seven.jpg")).to_be_visible()
+    page.get_by_role("radio", name="Draw", exact=True).click()
+    expect(page.get_by_text("Reading seven.jpg, uploaded before")).to_have_count(0, timeout=RESULT_TIMEOUT)
+    wait_for_app_idle(page)
+    page.get_by_role("radio", name="Upload", exact=True).click()
+    expect(page.get_by_text("Reading seven.jpg, uploaded before")).to_be_visible(timeout=RESULT_TIMEOUT)
+    wait_for_app_idle(page)
+    expect_prediction(page, "7")
+    # Uploading again replaces it; removing that file from the uploader leaves nothing to read.
+    page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(
+        files=[{"name": "again.jpg", "mimeType": "image/jpeg", "buffer": scan_of_seven}])
+    expect(page.get_by_test_id("stImageCaption").filter(has_text="again.jpg")).to_be_visible(timeout=RESULT_TIMEOUT)
+    expect(page.get_by_text("uploaded before")).to_have_count(0)
+    wait_for_app_idle(page)
+    page.get_by_role("button", name="Remove again.jpg").click()
+    expect(page.get_by_text("Upload a PNG or JPEG photo or scan of one handwritten digit.")).to_be_visible(
+        timeout=RESULT_TIMEOUT)
     expect(page.get_by_test_id("stMetric")).to_have_count(0)
