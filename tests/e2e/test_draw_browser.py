@@ -10,8 +10,8 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import save_screenshot, wait_for_app_idle
-from tests.e2e.drawing import (FOUR, ONE, RESULT_TIMEOUT, ZERO, clear_canvas, draw, expect_empty_canvas_prompt,
-                                expect_prediction, open_draw_page)
+from tests.e2e.drawing import (FOUR, ONE, RESULT_TIMEOUT, ZERO, canvas_area, clear_canvas, draw,
+                               expect_empty_canvas_prompt, expect_prediction, open_draw_page)
 
 
 def jpeg_of_ink_on_paper(digit: np.ndarray) -> bytes:
@@ -51,6 +51,26 @@ def test_clear_and_undo_empty_the_canvas(page, app_url):
 
     page.get_by_role("button", name="Undo").click()
     expect_empty_canvas_prompt(page)
+
+
+def test_the_canvas_toolbar_offers_undo_redo_and_reset_but_no_edit_mode(page, app_url):
+    """Test that the canvas's toolbar, shown while the mouse points at the canvas, has Undo, Redo and Reset, and not
+    the component's Edit mode (a pencil icon that stopped drawing and moved the strokes without a new reading) nor
+    its manual send (every stroke is sent anyway), also on a canvas mounted again after a look at Upload."""
+    open_draw_page(page, app_url)
+    draw(page, ONE)
+    expect_prediction(page, "1")
+    for visit in ("first", "mounted again"):
+        canvas_area(page).hover()
+        for tool in ("Undo", "Redo", "Reset canvas & history"):
+            expect(page.get_by_role("button", name=tool)).to_be_visible()
+        for tool in ("Edit", "Update the app with this drawing"):
+            expect(page.get_by_role("button", name=tool)).to_be_hidden()
+        page.get_by_role("radio", name="Upload", exact=True).click()
+        wait_for_app_idle(page)
+        page.get_by_role("radio", name="Draw", exact=True).click()
+        wait_for_app_idle(page)
+        expect_prediction(page, "1")
 
 
 @pytest.fixture(scope="module")

@@ -61,10 +61,48 @@ function catchToolbarReset(event) {
   latestClear.ask();
 }
 
+// The canvas toolbar keeps Undo, Redo and reset. Its Edit mode (a pencil icon) stopped drawing and moved or scaled
+// the strokes without a new reading, and its manual send is not needed: every stroke is sent. Each canvas draws
+// its toolbar in a shadow root of its own, so the rule goes into each one that comes into the slot.
+const HIDDEN_TOOLS_CSS = `button[aria-label="Edit"], button[aria-label="Update the app with this drawing"],
+  .dc-toolbar-separator { display: none !important; }`;
+
+function simplifyToolbars(slot) {
+  for (const host of slot.querySelectorAll("*")) {
+    const root = host.shadowRoot;
+    if (root && !root.querySelector("style[data-digitlab-tools]")) {
+      const style = document.createElement("style");
+      style.dataset.digitlabTools = "";
+      style.textContent = HIDDEN_TOOLS_CSS;
+      root.appendChild(style);
+    }
+  }
+}
+
+const SLOT_WAIT_MS = 10000; // Clear can come onto the page before the canvas's slot does
+
+function keepToolbarsSimple(slotClass, waited = 0) {
+  const slot = slotOf(slotClass);
+  if (!slot) {
+    if (waited < SLOT_WAIT_MS) setTimeout(() => keepToolbarsSimple(slotClass, waited + 100), 100);
+    return;
+  }
+  const apply = () => {
+    simplifyToolbars(slot);
+    requestAnimationFrame(() => simplifyToolbars(slot)); // a canvas attaches its shadow root as it mounts
+  };
+  apply();
+  if (!slot.digitlabToolsWatched) {
+    slot.digitlabToolsWatched = true; // a canvas mounted later (Clear's fresh one, one mounted again) gets it too
+    new MutationObserver(apply).observe(slot, { childList: true, subtree: true });
+  }
+}
+
 export default function ({ data, parentElement, setTriggerValue }) {
   const button = parentElement.querySelector("button.digitlab-clear");
   if (!button) return;
   releaseCanvas(data.canvas, data.generation); // a fresh canvas has come
+  keepToolbarsSimple(data.canvas);
   const askForFreshCanvas = () => {
     holdCanvas(data.canvas, data.generation);
     setTriggerValue("remount", true);
