@@ -7,6 +7,7 @@ a canvas made from a real MNIST digit, and a change of canvas component touches 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -23,8 +24,29 @@ DEFAULT_BRUSH_WIDTH = 18  # at 280 px this is a pen stroke about as thick as an 
 BRUSH_WIDTH_RANGE = (6, 40)
 # The canvas's toolbar (undo, redo, reset) shows while a mouse points at it; a touch screen has no pointing.
 TOOLBAR_HINT = "Point at the canvas with a mouse for undo and redo; on a touch screen, Clear starts again."
-_GENERATION_KEY = "canvas_generation"  # bumped by clear_drawing; part of the canvas key
-_LAST_MESSAGE_KEY = "canvas_last_message"  # (PNG, strokes JSON) of the drawing on the canvas, as sent
+
+
+@dataclass(frozen=True)
+class CanvasPlace:
+    """Where one of the Draw page's canvases keeps its state between runs."""
+
+    name: str  # the canvas's key is name-generation: Clear's fallback mounts a fresh canvas by a new generation
+    generation_key: str
+    message_key: str  # (PNG, strokes JSON) of the drawing on the canvas, as sent
+    slot_key: str  # the container the page draws the canvas in; Clear finds the canvas by it
+
+    def key(self) -> str:
+        return f"{self.name}-{st.session_state.get(self.generation_key, 0)}"
+
+    def clear(self) -> None:
+        """Mount a fresh canvas with no strokes (a new key): the fallback of clear_button."""
+        st.session_state[self.generation_key] = st.session_state.get(self.generation_key, 0) + 1
+        st.session_state.pop(self.message_key, None)
+
+
+ONE_DIGIT = CanvasPlace("drawing-canvas", "canvas_generation", "canvas_last_message", "drawing-canvas-slot")
+NUMBER = CanvasPlace("number-canvas", "number_canvas_generation", "number_canvas_last_message", "number-canvas-slot")
+CANVAS_SLOT_KEY = ONE_DIGIT.slot_key
 
 
 def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SIZE) -> np.ndarray | None:
@@ -36,8 +58,8 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     # Imported here: the component registers itself on import, which needs a running app.
     from streamlit_drawable_canvas import st_canvas
 
-    key = f"drawing-canvas-{st.session_state.get(_GENERATION_KEY, 0)}"
-    redrawn = _drawing_to_redraw(key, _LAST_MESSAGE_KEY)
+    key = ONE_DIGIT.key()
+    redrawn = _drawing_to_redraw(key, ONE_DIGIT.message_key)
     try:
         result = st_canvas(
             stroke_width=brush_width,
@@ -51,7 +73,7 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
             return_image_data=True,
             key=key,
         )
-        image_bytes, strokes = _drawing_sent(result, redrawn, _LAST_MESSAGE_KEY)
+        image_bytes, strokes = _drawing_sent(result, redrawn, ONE_DIGIT.message_key)
     except (AttributeError, TypeError, ValueError, KeyError) as error:
         # The canvas is on the page by now; what it sent is not what the component sends (a forged message:
         # the component's own reading of it fails), so it is an unreadable drawing, not a broken page.
@@ -108,16 +130,9 @@ def _drawing_sent(result, redrawn: dict | None, message_key: str) -> tuple[bytes
 def last_canvas_message() -> tuple[bytes | None, dict | None]:
     """(the PNG, the strokes JSON) of the drawing on the canvas, as it sent them, unchecked: the drawing bank
     checks them. (None, None) while the canvas is empty."""
-    return st.session_state.get(_LAST_MESSAGE_KEY, (None, None))
+    return st.session_state.get(ONE_DIGIT.message_key, (None, None))
 
 
-def clear_drawing() -> None:
-    """Mount a fresh canvas with no strokes (a new key): the fallback of clear_button."""
-    st.session_state[_GENERATION_KEY] = st.session_state.get(_GENERATION_KEY, 0) + 1
-    st.session_state.pop(_LAST_MESSAGE_KEY, None)
-
-
-CANVAS_SLOT_KEY = "drawing-canvas-slot"  # the container the page draws the canvas in; clear_button finds it by it
 _BIN_ICON = ('<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" '
              'stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><path d="M3 6h18"/>'
              '<path d="M8 6V4h8v2"/><path d="M19 6l-1 14H6L5 6"/></svg>')
@@ -131,8 +146,8 @@ CLEAR_CSS = """.digitlab-clear { display: inline-flex; align-items: center; gap:
 .digitlab-clear:focus-visible { outline: 2px solid var(--st-primary-color); outline-offset: 1px; }"""
 
 
-def clear_button() -> None:
-    """Clear, below the canvas drawn in the CANVAS_SLOT_KEY container: it empties that canvas in the browser.
+def clear_button(place: CanvasPlace = ONE_DIGIT) -> None:
+    """Clear, for the canvas drawn in place's slot container: it empties that canvas in the browser.
 
     A Streamlit button would empty it only once the server had rerun the page, and a stroke drawn in
     between was lost (browser_assets/clear_canvas.js says how). The canvas keeps its key, so nothing remounts;
@@ -142,16 +157,14 @@ def clear_button() -> None:
 
     mount = mounting_command("clear_canvas", CLEAR_HTML, CLEAR_CSS)
     if mount is not None:
-        generation = st.session_state.get(_GENERATION_KEY, 0)
+        generation = st.session_state.get(place.generation_key, 0)
         # A canvas mounted again with its strokes resets to them: Clear then asks for a fresh canvas.
-        redrawn = _drawing_to_redraw(f"drawing-canvas-{generation}", _LAST_MESSAGE_KEY) is not None
-        mount(key="clear-drawing", data={"canvas": f"st-key-{CANVAS_SLOT_KEY}", "generation": generation,
-                                         "redrawn": redrawn},
-              on_remount_change=clear_drawing, width="content", height="content")
+        redrawn = _drawing_to_redraw(place.key(), place.message_key) is not None
+        mount(key=f"clear-{place.name}", data={"canvas": f"st-key-{place.slot_key}", "generation": generation,
+                                               "redrawn": redrawn},
+              on_remount_change=place.clear, width="content", height="content")
 
 
-_NUMBER_GENERATION_KEY = "number_canvas_generation"
-_NUMBER_MESSAGE_KEY = "number_canvas_last_message"  # (PNG, strokes JSON) of the drawing on the number canvas
 _ORIGIN_SHARE = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
 
 
@@ -164,13 +177,13 @@ def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, l
     from streamlit_drawable_canvas import st_canvas
 
     width, height = NUMBER_CANVAS_SIZE
-    key = f"number-canvas-{st.session_state.get(_NUMBER_GENERATION_KEY, 0)}"
-    redrawn = _drawing_to_redraw(key, _NUMBER_MESSAGE_KEY)
+    key = NUMBER.key()
+    redrawn = _drawing_to_redraw(key, NUMBER.message_key)
     result = st_canvas(stroke_width=brush_width, stroke_color=INK_COLOR, background_color=PAPER_COLOR,
                        update_streamlit=True, height=height, width=width, drawing_mode="freedraw",
                        initial_drawing=redrawn, return_image_data=True, key=key)
     try:
-        image_bytes, strokes = _drawing_sent(result, redrawn, _NUMBER_MESSAGE_KEY)
+        image_bytes, strokes = _drawing_sent(result, redrawn, NUMBER.message_key)
     except (AttributeError, TypeError, ValueError, KeyError) as error:  # a forged message, as in drawing_canvas
         logger.info("A number canvas message that is not the component's was ignored: %s", error)
         st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
@@ -184,12 +197,6 @@ def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, l
         st.warning(f"The drawing could not be read ({error}). Clear the canvas and draw again.")
         return None
     return image, strokes_from_canvas_json(strokes)
-
-
-def clear_number_drawing() -> None:
-    """Empty the number canvas (an on_click callback)."""
-    st.session_state[_NUMBER_GENERATION_KEY] = st.session_state.get(_NUMBER_GENERATION_KEY, 0) + 1
-    st.session_state.pop(_NUMBER_MESSAGE_KEY, None)
 
 
 def strokes_from_canvas_json(json_data: dict | None) -> list:

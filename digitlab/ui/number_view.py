@@ -39,9 +39,10 @@ def show_number_mode(predictor, source: str) -> None:
         controls = st.container(horizontal=True, vertical_alignment="bottom")
         brush_width = controls.slider("Brush width", *canvas.BRUSH_WIDTH_RANGE, value=canvas.DEFAULT_BRUSH_WIDTH,
                                       width=300, help="Pen thickness in canvas pixels.")
-        controls.button("Clear", on_click=canvas.clear_number_drawing, icon=":material/delete:",
-                        help="Start again on an empty canvas.")
-        drawn = canvas.number_canvas(brush_width)
+        with controls:
+            canvas.clear_button(canvas.NUMBER)  # empties the strip in the browser: a stroke right after it is kept
+        with st.container(key=canvas.NUMBER.slot_key):
+            drawn = canvas.number_canvas(brush_width)
         if drawn is None:
             st.info(NUMBER_DRAW_PROMPT)
         else:

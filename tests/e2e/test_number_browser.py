@@ -116,13 +116,17 @@ def test_touching_digits_are_read_with_a_box_over_each(page, app_url):
 
 def test_a_number_stays_on_the_strip_after_a_look_at_one_digit_mode_and_clear_empties_it(page, app_url):
     """Test that a number written, then One digit mode looked at, is still on the strip and still read as 104 when
-    the visitor comes back (the strip came back empty), and that after Clear it comes back empty."""
+    the visitor comes back (the strip came back empty), and that after Clear it comes back empty; the strip's
+    toolbar has no Edit mode."""
     from tests.e2e.drawing import inked_pixels
 
     open_number_mode(page, app_url)
     draw(page, ONE + shifted(ZERO, 200) + shifted(FOUR, 420))
     expect(page.get_by_test_id("stMetricValue")).to_have_text("104", timeout=RESULT_TIMEOUT)
     drawn = inked_pixels(page)
+    canvas_area(page).hover()  # the strip's toolbar, as One digit mode's: no Edit mode
+    expect(page.get_by_role("button", name="Undo")).to_be_visible()
+    expect(page.get_by_role("button", name="Edit")).to_be_hidden()
     for mode in ("One digit", "A number"):
         page.get_by_role("radio", name=mode, exact=True).click()
         wait_for_app_idle(page)
