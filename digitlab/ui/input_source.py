@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from digitlab.ui.formatting import plain_markdown
+
 DRAW, UPLOAD = "Draw", "Upload"
 SOURCE_KEY = "input_source"
 
@@ -42,7 +44,6 @@ ONE_DIGIT_UPLOAD_KEY, NUMBER_UPLOAD_KEY = "one_digit_upload", "number_upload"
 class UploadedFile:
     name: str
     data: bytes
-    uploaded_before: bool  # kept from an earlier look at Upload: the uploader itself now stands empty
 
 
 def uploaded_file(label: str, key: str, **uploader_options) -> UploadedFile | None:
@@ -56,14 +57,14 @@ def uploaded_file(label: str, key: str, **uploader_options) -> UploadedFile | No
     st.session_state[held_key] = uploaded is not None
     if uploaded is not None:
         st.session_state[kept_key] = (uploaded.name, uploaded.getvalue())
-        return UploadedFile(uploaded.name, uploaded.getvalue(), uploaded_before=False)
+        return UploadedFile(uploaded.name, uploaded.getvalue())
     if held_before:
         st.session_state.pop(kept_key, None)
     kept = st.session_state.get(kept_key)
     if kept is None:
         return None
-    st.caption(f"Reading {kept[0]}, uploaded before. Upload another file to read it instead.")
-    return UploadedFile(*kept, uploaded_before=True)
+    st.caption(f"Reading {plain_markdown(kept[0])}, uploaded before. Upload another file to read it instead.")
+    return UploadedFile(*kept)  # the uploader itself stands empty: the caption above says which file is read
 
 
 def forget_upload(key: str) -> None:
