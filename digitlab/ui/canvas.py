@@ -77,10 +77,7 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     except (AttributeError, TypeError, ValueError, KeyError) as error:
         # The canvas is on the page by now; what it sent is not what the component sends (a forged message:
         # the component's own reading of it fails), so it is an unreadable drawing, not a broken page.
-        logger.info("A canvas message that is not the component's was ignored: %s", error)
-        st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
-                   "and draw again.")
-        return None
+        return _forged_message_ignored(error)
     if image_bytes is None:
         return None
     # The browser's PNG is decoded like any upload: a forged message is held to PNG/JPEG and the
@@ -90,6 +87,13 @@ def drawing_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH, size: int = CANVAS_SI
     except ImageRejectedError as error:
         st.warning(f"The drawing could not be read ({error}). Clear the canvas and draw again.")
         return None
+
+
+def _forged_message_ignored(error: Exception) -> None:
+    """Say a canvas's message could not be read (it is not one the component sends); nothing is read from it."""
+    logger.info("A canvas message that is not the component's was ignored: %s", error)
+    st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
+               "and draw again.")
 
 
 def _drawing_to_redraw(key: str, message_key: str) -> dict | None:
@@ -184,11 +188,8 @@ def number_canvas(brush_width: int = DEFAULT_BRUSH_WIDTH) -> tuple[np.ndarray, l
                        initial_drawing=redrawn, return_image_data=True, key=key)
     try:
         image_bytes, strokes = _drawing_sent(result, redrawn, NUMBER.message_key)
-    except (AttributeError, TypeError, ValueError, KeyError) as error:  # a forged message, as in drawing_canvas
-        logger.info("A number canvas message that is not the component's was ignored: %s", error)
-        st.warning("The drawing could not be read (the canvas's message was not one it sends). Clear the canvas "
-                   "and draw again.")
-        return None
+    except (AttributeError, TypeError, ValueError, KeyError) as error:  # as in drawing_canvas
+        return _forged_message_ignored(error)
     if image_bytes is None:
         return None
     try:

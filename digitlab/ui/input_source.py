@@ -56,8 +56,8 @@ def uploaded_file(label: str, key: str, **uploader_options) -> UploadedFile | No
     uploaded = st.file_uploader(label, key=key, **uploader_options)
     st.session_state[held_key] = uploaded is not None
     if uploaded is not None:
-        st.session_state[kept_key] = (uploaded.name, uploaded.getvalue())
-        return UploadedFile(uploaded.name, uploaded.getvalue())
+        kept = st.session_state[kept_key] = (uploaded.name, uploaded.getvalue())  # one copy of the file's bytes
+        return UploadedFile(*kept)
     if held_before:
         st.session_state.pop(kept_key, None)
     kept = st.session_state.get(kept_key)

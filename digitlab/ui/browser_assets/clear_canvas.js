@@ -10,7 +10,7 @@
 const RESET_LABEL = "Reset canvas & history";
 
 function resetButton(slotClass) {
-  const slot = document.querySelector(`.${slotClass}`);
+  const slot = slotOf(slotClass);
   if (!slot) return null;
   for (const host of slot.querySelectorAll("*")) {
     const button = host.shadowRoot && host.shadowRoot.querySelector(`button[aria-label="${RESET_LABEL}"]`);
