@@ -49,4 +49,7 @@ drawings_table = Table(
     # The class it was drawn in (None: outside any class), and the nickname its student gave, if any
     Column("class_id", Integer, ForeignKey("classes.id", name="fk_drawings_class_id"), nullable=True, index=True),
     Column("nickname", String(MAX_NICKNAME_LENGTH), nullable=True),
+    # SQLite would otherwise give the next drawing the number of one just taken back while it was the newest
+    # (PostgreSQL's sequence never hands a number out twice).
+    sqlite_autoincrement=True,
 )

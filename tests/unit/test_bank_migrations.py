@@ -96,6 +96,22 @@ def make_hand_migrated_bank(url: str, rows: list[dict], version: int = 1) -> Non
     bank.engine.dispose()
 
 
+def bank_at_revision(database_url: str, revision: str, rows: list[dict]) -> DrawingBank:
+    """A bank migrated to revision only, holding rows as that revision's code stored them (ids left to the database)."""
+    from alembic import command
+
+    from digitlab.bank.migrate import alembic_config
+
+    bank = DrawingBank(database_url)
+    with bank.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+        hashed = revision >= "0002"  # each drawing's PNG hash is a column from 0002 on
+        connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
+                           [{key: value for key, value in row.items() if key != "id"}
+                            | ({"content_sha256": f"{n:064x}"} if hashed else {}) for n, row in enumerate(rows)])
+    return bank
+
+
 def schema_differences(bank: DrawingBank) -> list:
     """What Alembic's autogenerate would change to make the database match schema.py ([] when they match)."""
     from alembic.autogenerate import compare_metadata
@@ -209,17 +225,10 @@ def test_revision_0002_gives_every_drawing_its_content_hash_and_an_empty_bin(dat
     so an export of it imported back adds nothing."""
     import hashlib
 
-    from alembic import command
-
     from digitlab.bank.archive import export_zip, import_file
-    from digitlab.bank.migrate import alembic_config
 
     rows = old_rows()
-    bank = DrawingBank(database_url)
-    with bank.engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "0001")
-        connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
-                           [{key: value for key, value in row.items() if key != "id"} for row in rows])
+    bank = bank_at_revision(database_url, "0001", rows)
     assert bank.migrate() == head_revision()
     with bank.engine.connect() as connection:
         stored = connection.execute(text("SELECT id, png, content_sha256, deleted_at FROM drawings ORDER BY id")).all()
@@ -255,19 +264,11 @@ def test_going_back_to_0001_purges_the_bin_and_keeps_the_other_drawings(database
 def test_revision_0003_adds_classes_and_keeps_every_drawing_outside_any_class(database_url):
     """Test that a bank at revision 0002 with drawings gets the classes table and each drawing's class and nickname,
     empty, with every drawing kept as it was; and that a class's drawing then saves and reads back."""
-    from alembic import command
-
     from digitlab.bank.classes import ClassBook
-    from digitlab.bank.migrate import alembic_config
 
     rows = old_rows()
-    bank = DrawingBank(database_url)
-    with bank.engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "0002")
-        connection.execute(insert(Table("drawings", MetaData(), autoload_with=connection)),
-                           [{key: value for key, value in row.items() if key != "id"} | {"content_sha256": f"{n:064x}"}
-                            for n, row in enumerate(rows)])
-    assert bank.migrate() == head_revision() == "0003"
+    bank = bank_at_revision(database_url, "0002", rows)
+    assert bank.migrate() == head_revision()
     assert table_names(bank) == {"drawings", "classes", VERSION_TABLE}
     assert schema_differences(bank) == []
     stored = bank.drawings(newest_first=False)
@@ -299,3 +300,30 @@ def test_going_back_to_0002_keeps_a_class_s_drawings_as_plain_drawings(database_
         assert connection.execute(text("SELECT id FROM drawings ORDER BY id")).scalars().all() == [outside, inside]
         assert "class_id" not in {column["name"] for column in inspect(connection).get_columns("drawings")}
         assert "classes" not in inspect(connection).get_table_names()
+
+
+def test_a_drawing_taken_back_while_newest_leaves_its_number_to_no_other(database_url):
+    """Test that the number of a drawing removed while it was the newest (Take back) is not given to the next
+    drawing saved: "Stored as drawing #N" never names two drawings."""
+    bank = open_bank(database_url)
+    bank.add(NewDrawing(png=b"first", mnist=np.zeros((28, 28), np.uint8), label=1, source="draw"))
+    taken_back = bank.add(NewDrawing(png=b"taken back", mnist=np.zeros((28, 28), np.uint8), label=2, source="draw"))
+    assert bank.delete(taken_back)
+    next_one = bank.add(NewDrawing(png=b"next", mnist=np.zeros((28, 28), np.uint8), label=3, source="draw"))
+    assert next_one > taken_back
+    assert bank.get(taken_back) is None
+
+
+def test_revision_0004_keeps_every_drawing_and_numbers_only_grow_after_it(database_url):
+    """Test that a bank at revision 0003 keeps every drawing, its number and its indexes through 0004, and that a
+    drawing taken back after it leaves its number unused."""
+    rows = old_rows()
+    bank = bank_at_revision(database_url, "0003", rows)
+    assert bank.migrate() == head_revision()
+    assert schema_differences(bank) == []
+    assert [{field: getattr(drawing, field) for field in DRAWING_FIELDS} for drawing in bank.drawings(newest_first=False)] \
+        == [{field: row[field] for field in DRAWING_FIELDS} for row in rows]
+    taken_back = bank.add(NewDrawing(png=b"taken back", mnist=np.zeros((28, 28), np.uint8), label=2, source="draw"))
+    assert taken_back == len(rows) + 1
+    assert bank.delete(taken_back)
+    assert bank.add(NewDrawing(png=b"next", mnist=np.zeros((28, 28), np.uint8), label=3, source="draw")) == taken_back + 1
