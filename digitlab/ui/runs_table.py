@@ -25,7 +25,12 @@ from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, 
                                           show_notice)
 from digitlab.store.run_history import read_history
 
+# The grid sizes a column once, for the text it first shows, and a status changes while the table stays on the page
+# (running, then stopped after epoch 2 of 3): the Status column is given the width of the longest status shown.
+CHARACTER_PX = 7  # at most, in the grid's 14 px font
+CELL_PADDING_PX = 16
 COLUMN_CONFIG = {
+    "Run": st.column_config.TextColumn(pinned=True),  # stays in view while the table is scrolled sideways
     "Parameters": st.column_config.TextColumn(help="Trainable and fixed weights of the model"),
     "Best val accuracy": st.column_config.TextColumn(help="The best epoch's accuracy on the images held out "
                                                           "from training"),
@@ -55,8 +60,9 @@ def _runs_table_and_actions(settings: Settings) -> None:
         where = f" under {runs.runs_root()}" if access.viewer_is_owner() else ""  # no server path for a visitor
         st.caption(f"No runs yet. Start one above; each run's files live in its own folder{where}.")
         return
-    event = st.dataframe(runs_table(all_runs), key=runs_table_key(all_runs), on_select="rerun",
-                         selection_mode="multi-row", hide_index=True, column_config=COLUMN_CONFIG)
+    table = runs_table(all_runs)
+    event = st.dataframe(table, key=runs_table_key(all_runs), on_select="rerun", selection_mode="multi-row",
+                         hide_index=True, column_config=COLUMN_CONFIG | {"Status": _status_column(table["Status"])})
     selected = [all_runs[index] for index in event.selection.rows if index < len(all_runs)]
     if not selected:
         st.caption("Select runs in the table to compare their curves, use a run's model, or delete runs.")
@@ -101,13 +107,21 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _status_column(statuses: pd.Series) -> dict:
+    longest = max(len("Status"), *(len(status) for status in statuses))
+    return st.column_config.TextColumn(width=longest * CHARACTER_PX + CELL_PADDING_PX)
+
+
 def describe_state(run: Run) -> str:
-    """'done', 'running', 'stopped after epoch 2 of 3', 'stopped before epoch 1 finished: no model', 'failed in ...'."""
+    """'done', 'running', 'stopped after epoch 2 of 3', 'stopped before epoch 1', 'failed in epoch 2 of 3', ...
+
+    The run's test accuracy says "no model" beside a run stopped before epoch 1, so its status can be short.
+    """
     epochs = f" of {run.config.epochs}" if run.config else ""
     if run.state == "stopped" and run.has_model:
         return f"stopped after epoch {run.status.completed_epochs}{epochs}"
     if run.state == "stopped":
-        return "stopped before epoch 1 finished: no model"
+        return "stopped before epoch 1"
     if run.state == "failed":
         return f"failed in epoch {run.status.epoch}{epochs}" if run.status.epoch else "failed before training began"
     return run.state

@@ -23,10 +23,33 @@ def test_a_run_stopped_before_its_first_epoch_shows_why_it_has_no_figures(models
     table = open_page().dataframe[0].value
 
     row = table.iloc[0]
-    assert row["Status"] == "stopped before epoch 1 finished: no model"
+    assert row["Status"] == "stopped before epoch 1"
     assert row["Test accuracy"] == "no model" and row["Best val accuracy"] == "–" and row["Parameters"] == "–"
     assert not table.isna().any().any(), "no cell is empty (shown as None)"
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+
+
+def test_the_status_column_has_room_for_a_long_status_and_the_run_name_stays_in_view(models_dir, runs_dir):
+    """Test that the runs table gives its Status column the width of the longest status shown (the grid sizes a column
+    once, for the text it first shows, so a run that stopped while the table was on the page was cut to "stoppe"),
+    and keeps each run's name in view while the wide table is scrolled sideways."""
+    import json
+
+    started = time.time() - 600
+    failed = runs.create_run(TrainConfig(arch="cnn-small", epochs=10, limit=2000), run_dir=runs_dir / "failed-late")
+    runs.update_status(failed, state="failed", epoch=10, started_at=started, finished_at=started + 500, elapsed=500.0,
+                       warning="Its accuracy fell to chance.", message="The trainer ran out of memory.")
+    early = runs.create_run(TrainConfig(arch="cnn-small", epochs=3, limit=2000), run_dir=runs_dir / "stopped-early")
+    runs.update_status(early, state="stopped", started_at=started, finished_at=started + 20, elapsed=20.0)
+
+    table = open_page().dataframe[0]
+
+    statuses = table.value["Status"].tolist()
+    assert sorted(statuses) == ["failed in epoch 10 of 10 ⚠", "stopped before epoch 1"]
+    columns = json.loads(table.proto.columns)
+    # Source Sans at the grid's 14 px is at most 7 px a character, and a cell pads its text by 8 px a side.
+    assert columns["Status"]["width"] >= max(len(status) for status in statuses) * 7 + 16
+    assert columns["Run"]["pinned"] is True
 
 
 def test_a_real_failed_run_shows_its_cause_in_one_line_and_its_traceback_folded(models_dir, runs_dir, monkeypatch):
