@@ -100,11 +100,16 @@ class NumberReading:
         return "".join(read) or None
 
     @property
-    def least_certain(self) -> int | None:
-        """Index in digits of the digit the model is least sure of (None for fewer than two digits)."""
-        if len(self.digits) < 2:
-            return None
-        return int(np.argmin([reading.prediction.confidence for reading in self.digits]))
+    def least_certain(self) -> tuple[int, ...]:
+        """Indexes in digits of the digits the model is least sure of, as the page shows sureness (a whole percent).
+
+        Every digit at the lowest percent shown, so of a 87% and an 87% neither is picked over the other; none
+        where every digit shows the same percent (all 100%: none is less sure), or for fewer than two digits.
+        """
+        shown = [round(reading.prediction.confidence * 100) for reading in self.digits]
+        if len(set(shown)) < 2:
+            return ()
+        return tuple(index for index, percent in enumerate(shown) if percent == min(shown))
 
     def to_json(self) -> dict:
         result = {"number": self.number, "digits": [reading.to_json() for reading in self.digits]}

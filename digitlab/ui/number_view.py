@@ -70,19 +70,19 @@ def show_number(image, reading: NumberReading, show_input: bool) -> None:
             st.image(reading_overlay(image, reading), caption="Grey boxes: ink that is not a digit")
         return
     st.metric("Number", reading.number)
-    caption = "Green boxes: the digits read. Amber: the digit the model is least sure of."
+    caption = "Green boxes: the digits read."
+    if reading.least_certain:
+        caption += " Amber: where the model is least sure."
     if reading.others:
         caption += " Grey: ink that is not a digit."
     st.image(reading_overlay(image, reading), caption=caption, width="stretch" if show_input else "content")
-    least = reading.least_certain
-    if least is not None:
-        digit = reading.digits[least].prediction
-        note = (f"Least certain: the {ORDINALS[least] if least < len(ORDINALS) else f'#{least + 1}'} digit, "
-                f"read as {digit.digit} ({digit.confidence:.0%})")
-        if digit.is_unsure:
-            st.warning(f"{note}; it might also be a {digit.runner_up} ({digit.probabilities[digit.runner_up]:.0%}).")
-        else:
-            st.caption(f"{note}.")
+    least = [reading.digits[index].prediction for index in reading.least_certain]
+    if least:
+        notes = [f"the {_ordinal(index)} digit, read as {digit.digit} ({digit.confidence:.0%})"
+                 + (f", might also be a {digit.runner_up} ({digit.probabilities[digit.runner_up]:.0%})"
+                    if digit.is_unsure else "") for index, digit in zip(reading.least_certain, least)]
+        note = "Least certain: " + "; ".join(notes) + "."
+        (st.warning if any(digit.is_unsure for digit in least) else st.caption)(note)
     if reading.others:
         count = len(reading.others)
         st.info(f"{count} {'mark is' if count == 1 else 'marks are'} not a digit and left out of the number "
@@ -92,4 +92,8 @@ def show_number(image, reading: NumberReading, show_input: bool) -> None:
     for index, digit in enumerate(reading.digits):
         with columns[index % len(columns)]:
             st.image(pixel_image(digit.prediction.mnist, 3), output_format="PNG",
-                     caption=f"{ORDINALS[index] if index < len(ORDINALS) else f'#{index + 1}'}: {digit.digit}")
+                     caption=f"{_ordinal(index)}: {digit.digit}")
+
+
+def _ordinal(index: int) -> str:
+    return ORDINALS[index] if index < len(ORDINALS) else f"#{index + 1}"

@@ -48,7 +48,7 @@ def test_drawn_number_shows_number_boxes_and_bars_per_digit(monkeypatch, model_e
     assert len(figure["data"]) == 3
     assert all(len(bars["y"]) == 10 for bars in figure["data"])
     assert len(at.image) == 1 + 3  # the boxed input, and what the model saw of each digit
-    least = expected.digits[expected.least_certain].prediction
+    least = expected.digits[expected.least_certain[0]].prediction
     notes = [element.value for element in [*at.caption, *at.warning]]
     assert any("Least certain" in note and f"read as {least.digit}" in note for note in notes)
 

@@ -8,7 +8,8 @@ from PIL import Image
 from scipy import ndimage
 
 from digitlab.serving.ink_parts import Stroke
-from digitlab.serving.number_segmentation import read_number
+from digitlab.serving.number_segmentation import DigitReading, NumberReading, read_number
+from digitlab.serving.predictor import Prediction
 from digitlab.datasets.pendigits import as_canvas_rgba, draw_strokes
 
 WIDTH, HEIGHT = 980, 280
@@ -106,7 +107,7 @@ def test_lone_digit_is_a_one_digit_number(predictor, sure_digits):
     reading = read_number(predictor, _compose([sure_digits[8]], [400]))
 
     assert reading.number == "8"
-    assert reading.least_certain is None
+    assert reading.least_certain == ()
 
 
 def test_empty_canvas_has_no_number(predictor):
@@ -236,3 +237,22 @@ def test_strokes_that_miss_the_ink_fall_back_to_pixels(predictor, sure_digits):
     stray = [Stroke(np.array([[900.0, 10.0], [960.0, 12.0]]), 10.0)]
 
     assert read_number(predictor, canvas, stray).number == read_number(predictor, canvas).number == "61"
+
+
+def _read_as(*confidences: float) -> NumberReading:
+    """A number whose digits (1, 2, 3, ...) the model read with these probabilities, the rest on digit 0."""
+    digits = []
+    for index, confidence in enumerate(confidences):
+        probabilities = np.zeros(10)
+        probabilities[index + 1], probabilities[0] = confidence, 1 - confidence
+        digits.append(DigitReading((index * 30, 0, index * 30 + 20, 28),
+                                   Prediction(index + 1, probabilities, np.zeros((28, 28), np.uint8))))
+    return NumberReading(digits)
+
+
+def test_the_least_certain_digits_are_every_digit_at_the_lowest_percent_shown():
+    """Test that of digits shown at the same whole percent none is picked over the other ("Least certain: the
+    second digit" beside a third at the same 87%), and that none is least certain where all show the same."""
+    assert _read_as(0.995, 0.70, 0.99).least_certain == (1,)
+    assert _read_as(0.995, 0.8741, 0.8738, 0.99).least_certain == (1, 2)  # both shown as 87%
+    assert _read_as(0.999, 0.996).least_certain == ()  # both shown as 100%

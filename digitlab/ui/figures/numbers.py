@@ -14,10 +14,10 @@ from digitlab.serving.ink import ink_of_image
 from digitlab.ui.figures.probabilities import OTHER_COLOR, TOP_COLOR
 
 DIGIT_BOX_COLOR = (80, 200, 120)  # green: a digit read
-UNSURE_BOX_COLOR = (255, 170, 0)  # amber: the least certain digit
+UNSURE_BOX_COLOR = (255, 170, 0)  # amber: the least certain digits
 OTHER_BOX_COLOR = (150, 150, 160)  # grey: ink that is not a digit
 BOX_WIDTH = 3
-UNSURE_COLOR = "#FFAA00"  # the least certain digit's bar, amber as its box
+UNSURE_COLOR = "#FFAA00"  # a least certain digit's bar, amber as its box
 
 
 def reading_overlay(image, reading: NumberReading) -> np.ndarray:
@@ -28,7 +28,7 @@ def reading_overlay(image, reading: NumberReading) -> np.ndarray:
     least = reading.least_certain
     label_size = max(14, picture.height // 12)
     for index, (digit, (left, top)) in enumerate(zip(reading.digits, digit_label_places(draw, reading, label_size))):
-        color = UNSURE_BOX_COLOR if index == least else DIGIT_BOX_COLOR
+        color = UNSURE_BOX_COLOR if index in least else DIGIT_BOX_COLOR
         x0, y0, x1, y1 = digit.box
         draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=color, width=BOX_WIDTH)
         draw.text((left, top), digit_label(digit), fill=color, font_size=label_size)
@@ -77,7 +77,7 @@ def digit_probability_charts(reading: NumberReading) -> go.Figure:
     for index, digit in enumerate(reading.digits):
         probabilities = np.asarray(digit.prediction.probabilities, dtype=float)
         top = int(probabilities.argmax())
-        highlight = UNSURE_COLOR if index == least else TOP_COLOR
+        highlight = UNSURE_COLOR if index in least else TOP_COLOR
         suffix = "" if index == 0 else str(index + 1)
         traces.append(go.Bar(
             x=[str(d) for d in range(10)], y=probabilities.tolist(), xaxis=f"x{suffix}", yaxis=f"y{suffix}",
