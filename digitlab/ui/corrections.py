@@ -36,18 +36,17 @@ NOTICE_KEY = "bank_notice"  # (drawing key or None, kind, message) shown once be
 REDRAW_KEY = "bank_redraw"  # set by an answer: the page is redrawn once so its feedback appears
 FEEDBACK_KEY = "bank_feedback"  # the container of what an answer did, placed beside the answer buttons by PANEL_CSS
 
-# Where the answer's feedback and the bar stand. On a wide screen the feedback is drawn last in the reading's
-# column (so the metric and chart keep their places and are updated in place) and shown first, just under the
-# bar. On a phone the page stacks: the bar comes right after the reading and its feedback, before Why? (the
-# drawing area's wrappers give way there, digit_reading.NARROW_SCREEN_CSS, so the bar can stand between its parts).
+# Where the answer's feedback and the bar stand. The feedback is drawn last in the reading's column (so the metric
+# and chart keep their places and are updated in place) and shown first there, just under the bar. On a phone the
+# page stacks: the bar comes right after the canvas, its brush and Clear (order 0), before the reading's column
+# (order 2, with the feedback at its top, so the bar never moves when an answer is stored) and Why? (the drawing
+# area's wrappers give way there, digit_reading.NARROW_SCREEN_CSS, so the bar can stand between its parts).
 PANEL_CSS = """<style>
-@media (min-width: 641px) {
-  .st-key-bank_feedback, [data-testid="stVerticalBlock"] > :has(> .st-key-bank_feedback) { order: -1; }
-}
+.st-key-bank_feedback, [data-testid="stVerticalBlock"] > :has(> .st-key-bank_feedback) { order: -1; }
 @media (max-width: 640px) {
   [data-testid="stVerticalBlock"] > :has(.st-key-bank_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 1; }
   [data-testid="stVerticalBlock"] > .st-key-why_panel,
-  [data-testid="stVerticalBlock"] > :has(.st-key-why_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 2; }
+  [data-testid="stVerticalBlock"] > :has(.st-key-why_panel):not(:has(.st-key-drawing-canvas-slot)) { order: 4; }
 }
 </style>"""
 

@@ -54,8 +54,8 @@ def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
     """The input, the model's view of it and the answer side by side; they wrap onto rows on a phone."""
     # A fixed-width panel keeps the 280 px canvas whole; ratio-based columns would clip it on a laptop.
     row = st.container(horizontal=True, gap="medium")
-    return (row.container(width=CANVAS_PANEL_WIDTH, key="drawing-input"), row.container(width=MODEL_VIEW_WIDTH),
-            row.container())
+    return (row.container(width=CANVAS_PANEL_WIDTH, key="drawing-input"),
+            row.container(width=MODEL_VIEW_WIDTH, key="drawing-model-view"), row.container(key="drawing-result"))
 
 
 def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
@@ -101,8 +101,9 @@ def show_empty_reading(model_view_column: DeltaGenerator, result_column: DeltaGe
 # On a phone the drawing area's row and the fragment's wrappers give way (display: contents), so that the
 # canvas, with the reading above it and the hint under it, comes first and the brush and Clear stand right under
 # it, before the model's view and the answer, though they are outside the fragment, above it on a wide screen.
-# The Right/Wrong bar sits above the drawing area on a wide screen, beside the reading; on a phone it
-# moves below it (flex order), so the canvas and the one-line reading stay in sight while drawing.
+# The Right/Wrong bar sits above the drawing area on a wide screen, beside the reading; on a phone it moves
+# (flex order) to just under the brush and Clear, a short scroll from the canvas, and the answer's details follow
+# it: the metric and the bars, then the model's view (corrections.PANEL_CSS places the bar).
 # The reading keeps the height of two lines whatever it says: the two-line hint before the first
 # stroke gave way to a one-line reading, and the canvas jumped up under the finger mid-digit.
 NARROW_SCREEN_CSS = """<style>
@@ -117,6 +118,10 @@ NARROW_SCREEN_CSS = """<style>
     display: contents;
   }
   [data-testid="stLayoutWrapper"]:has(> .st-key-drawing-input) { order: -1; }
+  [data-testid="stHorizontalBlock"] > :is(.st-key-drawing-result, :has(> .st-key-drawing-result)) { order: 2; }
+  [data-testid="stHorizontalBlock"] > :is(.st-key-drawing-model-view, :has(> .st-key-drawing-model-view)) {
+    order: 3;
+  }
 }
 .st-key-drawing-canvas-slot { margin-top: 2.6rem; }
 </style>"""

@@ -8,7 +8,7 @@ import re
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import save_screenshot, wait_for_app_idle
-from tests.e2e.drawing import ONE, RESULT_TIMEOUT, ZERO, draw, expect_prediction, open_draw_page
+from tests.e2e.drawing import ONE, RESULT_TIMEOUT, ZERO, canvas_area, draw, expect_prediction, open_draw_page
 from tests.e2e.test_bank_browser import fresh_app, server_bank_url  # noqa: F401 (fresh_app is a fixture)
 from tests.e2e.test_phone_browser import PHONE, touch_draw
 
@@ -73,9 +73,10 @@ def test_right_then_7_then_take_back_on_a_laptop_keeps_one_drawing_with_take_bac
         context.close()
 
 
-def test_on_a_phone_the_bar_stands_just_below_the_reading_with_what_was_stored_above_it(browser, fresh_app):
-    """Test that at 390x844 the Right/Wrong bar comes after the reading and before the Why? panel (not at the
-    bottom of the page), and that what an answer stored shows right above the bar."""
+def test_on_a_phone_the_bar_stands_just_under_the_canvas_and_stays_put_when_an_answer_is_stored(browser, fresh_app):
+    """Test that at 390x844 the Right/Wrong bar comes right after the canvas and its brush and Clear, before the
+    metric, the bars and the Why? panel (it stood two screens below the canvas, after them), and that what an answer
+    stored shows under the bar without moving it (it appeared above the bar and pushed it down)."""
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     try:
         page = context.new_page()
@@ -84,20 +85,26 @@ def test_on_a_phone_the_bar_stands_just_below_the_reading_with_what_was_stored_a
         expect(page.get_by_test_id("stMetricValue")).to_have_text("0", timeout=RESULT_TIMEOUT)
         wait_for_app_idle(page)
 
-        reading = page.get_by_test_id("stMetric").bounding_box()
+        canvas = canvas_area(page).bounding_box()
+        clear = page.get_by_role("button", name="Clear").bounding_box()
         bar = page.locator(".st-key-bank_panel").bounding_box()
+        reading = page.get_by_test_id("stMetric").bounding_box()
         why = page.get_by_test_id("stExpander").first.bounding_box()
-        assert reading["y"] + reading["height"] <= bar["y"] < why["y"], (reading, bar, why)
+        assert canvas["y"] + canvas["height"] < clear["y"] < bar["y"] < reading["y"] < why["y"], (
+            canvas, clear, bar, reading, why)
+        assert bar["y"] - (canvas["y"] + canvas["height"]) < PHONE["height"] / 3, "the bar is a short scroll away"
+        bar_below_canvas = bar["y"] - canvas["y"]
 
         answer(page, "bank_label_6")
         stored = stored_message(page, "(a 6, read as 0)")
         expect(stored).to_be_visible(timeout=RESULT_TIMEOUT)
         wait_for_app_idle(page)
-        reading = page.get_by_test_id("stMetric").bounding_box()  # measured again: the click scrolled the page
-        take_back = take_back_button(page).bounding_box()
+        canvas = canvas_area(page).bounding_box()  # measured again: the click may have scrolled the page
         bar = page.locator(".st-key-bank_panel").bounding_box()
-        assert reading["y"] < take_back["y"] < bar["y"] <= take_back["y"] + take_back["height"] + 120, (
-            reading, take_back, bar)
+        take_back = take_back_button(page).bounding_box()
+        reading = page.get_by_test_id("stMetric").bounding_box()
+        assert abs(bar["y"] - canvas["y"] - bar_below_canvas) <= 2, "the bar stayed where it was"
+        assert bar["y"] + bar["height"] <= take_back["y"] < reading["y"], (bar, take_back, reading)
         page.locator(".st-key-bank_panel").scroll_into_view_if_needed()
         save_screenshot(page, "corrections-phone")
     finally:
