@@ -37,12 +37,13 @@ def test_model_view_data_url_holds_the_enlarged_pixels():
 
 
 def test_labels_of_touching_digits_do_not_overlap():
-    """Test that the boxed number picture puts the labels of digits whose boxes touch where both can be read."""
+    """Test that the boxed number picture puts the labels of digits whose boxes touch where both can be read, and each
+    label clear of its own box's line."""
     from PIL import Image, ImageDraw
 
     from digitlab.serving.number_segmentation import DigitReading, NumberReading
     from digitlab.serving.predictor import Prediction
-    from digitlab.ui.figures.numbers import digit_label, digit_label_places, reading_overlay
+    from digitlab.ui.figures.numbers import box_outline, digit_label, digit_label_places, label_gap, reading_overlay
 
     def digit(value: int, box: tuple[int, int, int, int]) -> DigitReading:
         probabilities = np.full(10, 0.03)
@@ -63,6 +64,11 @@ def test_labels_of_touching_digits_do_not_overlap():
         for second in boxes[index + 1:]:
             apart = first[2] <= second[0] or second[2] <= first[0] or first[3] <= second[1] or second[3] <= first[1]
             assert apart, f"labels {first} and {second} overlap"
+    # Each label stands clear of its own box's line, above or under it (right on the line, it read as part of it).
+    gap = label_gap(size)
+    for label, digit_box in zip(boxes, (d.box for d in reading.digits)):
+        _, outline_top, _, outline_bottom = box_outline(digit_box)
+        assert label[3] <= outline_top - gap or label[1] >= outline_bottom + 1 + gap, (label, digit_box)
 
 
 def test_a_see_through_upload_is_previewed_over_a_chequerboard_so_white_ink_shows():

@@ -29,14 +29,23 @@ def reading_overlay(image, reading: NumberReading) -> np.ndarray:
     label_size = max(14, picture.height // 12)
     for index, (digit, (left, top)) in enumerate(zip(reading.digits, digit_label_places(draw, reading, label_size))):
         color = UNSURE_BOX_COLOR if index in least else DIGIT_BOX_COLOR
-        x0, y0, x1, y1 = digit.box
-        draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=color, width=BOX_WIDTH)
+        draw.rectangle(box_outline(digit.box), outline=color, width=BOX_WIDTH)
         draw.text((left, top), digit_label(digit), fill=color, font_size=label_size)
     for mark in reading.others:
-        x0, y0, x1, y1 = mark.box
-        draw.rectangle((x0 - 4, y0 - 4, x1 + 3, y1 + 3), outline=OTHER_BOX_COLOR, width=1)
-        draw.text((x0, y1 + 6), "?", fill=OTHER_BOX_COLOR, font_size=label_size)
+        draw.rectangle(box_outline(mark.box), outline=OTHER_BOX_COLOR, width=1)
+        draw.text((mark.box[0], mark.box[3] + 6), "?", fill=OTHER_BOX_COLOR, font_size=label_size)
     return np.asarray(picture)
+
+
+def box_outline(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Where a box is drawn around the ink it boxes: a few pixels out, so the line does not cover the ink."""
+    x0, y0, x1, y1 = box
+    return x0 - 4, y0 - 4, x1 + 3, y1 + 3
+
+
+def label_gap(size: int) -> int:
+    """Clear pixels between a label and the box it names: a label right on the box's line read as part of it."""
+    return max(4, size // 3)
 
 
 def digit_label(digit) -> str:
@@ -51,14 +60,22 @@ def digit_label_places(draw: ImageDraw.ImageDraw, reading: NumberReading, size: 
     """
     row_ends: list[float] = []  # per line above the boxes, where the last label on it ends
     places = []
+    gap = label_gap(size)
     for digit in reading.digits:
-        x0, y0 = digit.box[0] - 2, digit.box[1]
-        width = draw.textlength(digit_label(digit), font_size=size)
+        label = digit_label(digit)
+        _, outline_top, _, outline_bottom = box_outline(digit.box)
+        _, glyph_top, _, glyph_bottom = draw.textbbox((0, 0), label, font_size=size)  # offsets from where it is drawn
+        x0 = digit.box[0] - 2
+        width = draw.textlength(label, font_size=size)
         row = next((index for index, end in enumerate(row_ends) if x0 >= end + size // 3), len(row_ends))
         if row == len(row_ends):
             row_ends.append(0.0)
         row_ends[row] = x0 + width
-        top = digit.box[3] + 6 if row == 1 else y0 - 6 - size * (row if row else 1)
+        if row == 1:  # under the box
+            top = outline_bottom + 1 + gap - glyph_top
+        else:  # above it: the first line, then further lines stacked over the first
+            line_height = glyph_bottom - glyph_top + gap
+            top = outline_top - gap - glyph_bottom - line_height * max(0, row - 1)
         places.append((x0, max(0, top)))
     return places
 
