@@ -9,7 +9,7 @@ from digitlab.datasets.mnist import Mnist, MnistUnavailableError, load_mnist
 from digitlab.evaluation.metrics import Evaluation, cached_evaluation, disagreements, evaluate_model
 from digitlab.store.model_names import model_argument
 from digitlab.store.registry import ModelEntry, ModelLoadError, list_models
-from digitlab.ui.formatting import counted, plain_markdown
+from digitlab.ui.formatting import counted, plain_markdown, table_column_px
 from digitlab.ui.bank_evaluation import bank_evaluation, dataset_switch
 from digitlab.ui.evaluate_gallery import show_gallery
 from digitlab.ui.evaluate_insights import show_calibration, show_hardest, show_test_map
@@ -103,6 +103,8 @@ def show_headline(evaluation: Evaluation) -> None:
         hide_index=True,
         height=TABLE_ROW_HEIGHT * (len(table) + 1) + 3,  # every row and the header, no scrolling
         column_config={
+            # Sized for "Macro average" in the last row, and kept in view when a phone scrolls the table sideways.
+            "Digit": st.column_config.TextColumn(width=table_column_px(table["Digit"]), pinned=True),
             **{name: st.column_config.NumberColumn(name, format="%.2f%%") for name in ("Precision", "Recall", "F1")},
             "Support": st.column_config.NumberColumn("Support", format="localized"),
         },

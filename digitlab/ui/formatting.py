@@ -77,3 +77,14 @@ def counted(count: int, noun: str, bold: bool = False) -> str:
 def verb(count: int, singular: str, plural: str) -> str:
     """The verb that goes with count: verb(1, "matches", "match") is "matches"."""
     return singular if count == 1 else plural
+
+
+# Streamlit's tables size a column once, for the text it first shows (the first rows), so a longer text that
+# comes later, or further down, is cut ("stoppe", "Macro av"): such a column is given a width for its longest.
+TABLE_CHARACTER_PX = 7  # at most, in the tables' 14 px font
+TABLE_CELL_PADDING_PX = 16
+
+
+def table_column_px(texts) -> int:
+    """The width in pixels that shows the longest of texts whole in a table's column."""
+    return max(len(str(text)) for text in texts) * TABLE_CHARACTER_PX + TABLE_CELL_PADDING_PX

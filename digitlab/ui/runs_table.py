@@ -18,17 +18,13 @@ from digitlab.store.run_folder import Run
 from digitlab.training import jobs
 from digitlab.ui import access
 from digitlab.ui.figures.training import overlay_figure
-from digitlab.ui.formatting import counted, describe_run_settings, format_duration, percent
+from digitlab.ui.formatting import counted, describe_run_settings, format_duration, percent, table_column_px
 from digitlab.ui.promotion import promote_form, use_in_session
 from digitlab.ui.run_live import run_curves, run_status, viewer_may_control, viewer_requester
 from digitlab.ui.train_page_state import (FULL_RERUN_KEY, LIVE_REFRESH_SECONDS, NOTICE_KEY, WATCHED_RUN_KEY,
                                           show_notice)
 from digitlab.store.run_history import read_history
 
-# The grid sizes a column once, for the text it first shows, and a status changes while the table stays on the page
-# (running, then stopped after epoch 2 of 3): the Status column is given the width of the longest status shown.
-CHARACTER_PX = 7  # at most, in the grid's 14 px font
-CELL_PADDING_PX = 16
 COLUMN_CONFIG = {
     "Run": st.column_config.TextColumn(pinned=True),  # stays in view while the table is scrolled sideways
     "Parameters": st.column_config.TextColumn(help="Trainable and fixed weights of the model"),
@@ -62,7 +58,10 @@ def _runs_table_and_actions(settings: Settings) -> None:
         return
     table = runs_table(all_runs)
     event = st.dataframe(table, key=runs_table_key(all_runs), on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=COLUMN_CONFIG | {"Status": _status_column(table["Status"])})
+                         hide_index=True, column_config=COLUMN_CONFIG | {
+                             # A status changes while the table stays on the page (running, then stopped after
+                             # epoch 2 of 3), and the column kept the width of the first.
+                             "Status": st.column_config.TextColumn(width=table_column_px(["Status", *table["Status"]]))})
     selected = [all_runs[index] for index in event.selection.rows if index < len(all_runs)]
     if not selected:
         st.caption("Select runs in the table to compare their curves, use a run's model, or delete runs.")
@@ -105,11 +104,6 @@ def runs_table(all_runs: list[Run]) -> pd.DataFrame:
             "Folder": run.name,
         })
     return pd.DataFrame(rows)
-
-
-def _status_column(statuses: pd.Series) -> dict:
-    longest = max(len("Status"), *(len(status) for status in statuses))
-    return st.column_config.TextColumn(width=longest * CHARACTER_PX + CELL_PADDING_PX)
 
 
 def describe_state(run: Run) -> str:

@@ -87,6 +87,10 @@ def test_page_shows_accuracy_per_class_table_matrix_and_mistakes(model_entry, ex
 
     table = at.dataframe[0].value
     assert table["Digit"].tolist() == [*map(str, range(10)), "Macro average"]
+    # The grid sizes a column for its first rows: "Macro average" was cut to "Macro av" on a phone. Source Sans at
+    # the table's 14 px is at most 7 px a character, and a cell pads its text by 8 px a side.
+    digit_column = json.loads(at.dataframe[0].proto.columns)["Digit"]
+    assert digit_column["width"] >= len("Macro average") * 7 + 16 and digit_column["pinned"] is True
     assert table["Support"].tolist()[:10] == [row["support"] for row in expected.per_class]
     assert table["Recall"].iloc[-1] == pytest.approx(100 * expected.macro["recall"]), "shares shown as 97.23%"
     assert metrics["Macro F1"] == f"{expected.macro['f1']:.2%}", "one format for every share on the page"
