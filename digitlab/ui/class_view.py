@@ -198,7 +198,7 @@ def show_confusion(bank: DrawingBank, class_id: int, summary: ClassSummary) -> N
                              limit=CELL_DRAWINGS_SHOWN)
     st.caption(f"{counted(int(summary.confusion[label, reading]), 'drawing', bold=True)} of a {label} read as {reading}"
                + (f"; the newest {CELL_DRAWINGS_SHOWN} shown." if len(drawings) == CELL_DRAWINGS_SHOWN else "."))
-    gallery(drawings)
+    gallery(drawings, "class_cell_grid")
 
 
 def _remember_cell() -> None:
@@ -228,11 +228,13 @@ def show_hardest(bank: DrawingBank, summary: ClassSummary) -> None:
         with panel:
             st.caption("Wrong readings first, then the least sure right ones. Each caption reads meant → read · "
                        "student.")
-            gallery([drawing for drawing in map(bank.get, summary.hardest_ids) if drawing is not None])
+            gallery([drawing for drawing in map(bank.get, summary.hardest_ids) if drawing is not None],
+                    "class_hardest_grid")
 
 
-def gallery(drawings: list[Drawing]) -> None:
-    for column, drawing in gallery_cells("class_hardest_grid", drawings, GALLERY_COLUMNS):
+def gallery(drawings: list[Drawing], key: str) -> None:
+    """The drawings in a grid under key (the cell's and the hardest drawings' stand on the page together)."""
+    for column, drawing in gallery_cells(key, drawings, GALLERY_COLUMNS):
         reading = "?" if drawing.reading is None else drawing.reading
         who = plain_markdown(drawing.nickname or drawing.writer or "-")
         column.image(drawing.png, width=96, caption=f"{drawing.label} → {reading} · {who}")

@@ -298,3 +298,23 @@ def test_a_visitor_s_drawings_page_shows_no_class_s_drawings_but_their_own(bank,
     assert not at.exception, [e.value for e in at.exception]
     assert "**2** drawings match" in texts(at.caption)
     assert at.selectbox(key="drawings_writer").options == ["any writer", "visitor-me", "visitor-outside"]
+
+
+def test_a_cell_s_drawings_and_the_hardest_drawings_show_together(bank, mnist):
+    """Test that with a confusion cell chosen, opening "The drawings the model found hardest" shows both galleries
+    (both grids had one key, and the page stopped on Streamlit's error until a reload)."""
+    school_class, _ = ClassBook(bank).create("7B")
+    for index, (label, reading) in enumerate([(4, 9), (7, 7), (3, 5)]):
+        png = encode_png(canvas_from_digit(mnist.x_test[index]))
+        bank.add(prepare_drawing(png, label, "draw", session="visitor-a", writer="visitor-a", reading=reading,
+                                 class_id=school_class.id, nickname="Ana"))
+    at = AppTest.from_file(PAGES / "class.py", default_timeout=60)
+    at.session_state["class_page_chosen"] = school_class.id
+    at.session_state["class_confusion_cell"] = (4, 9)
+    at.session_state["class_hardest_panel"] = True  # opened
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    captions = _image_captions(at)
+    assert captions.count("4 → 9 · Ana") == 2, "in the cell's drawings and among the hardest"
+    assert "3 → 5 · Ana" in captions, "the hardest drawings shown"
