@@ -54,7 +54,9 @@ else:
             with input_column:
                 st.image(pixel_image(image, 10, grid=False) if image.shape == (28, 28) else image, caption=caption,
                          width=280)
-            prediction = predictor.predict_image(image)
+            # An MNIST image is read as it is, as Evaluate read it: preprocessed again, its ink moved and the
+            # Draw page gave other percentages for the same image.
+            prediction = predictor.read_mnist(image) if image.shape == (28, 28) else predictor.predict_image(image)
             show_reading(prediction, model_view_column, result_column)
             offer_reading(None, None, "upload", entry.sha256)  # not the visitor's drawing: nothing to store
             why_panel(prediction, predictor, entry)

@@ -157,11 +157,17 @@ class Predictor:
         prepared = preprocess(image)
         if not prepared.has_digit:
             return Prediction(None, None, None, prepared.reason)
-        digits, not_a_digit = self.predict_with_refusal(prepared.mnist[None])
+        return self.read_mnist(prepared.mnist)
+
+    def read_mnist(self, mnist: np.ndarray) -> Prediction:
+        """Predict one image already in MNIST's form (28x28 uint8, centred and scaled as MNIST's are), as it is,
+        the way Evaluate reads the test set: preprocessing it again would move its ink and change the reading."""
+        mnist = np.asarray(mnist, np.uint8)
+        digits, not_a_digit = self.predict_with_refusal(mnist[None])
         probabilities, not_a_digit = digits[0], float(not_a_digit[0])
         if not_a_digit >= NOT_A_DIGIT_THRESHOLD:
-            return Prediction(None, probabilities, prepared.mnist, NOT_A_DIGIT_MESSAGE, not_a_digit)
-        return Prediction(int(probabilities.argmax()), probabilities, prepared.mnist, not_a_digit=not_a_digit)
+            return Prediction(None, probabilities, mnist, NOT_A_DIGIT_MESSAGE, not_a_digit)
+        return Prediction(int(probabilities.argmax()), probabilities, mnist, not_a_digit=not_a_digit)
 
 
 def requested_runtime(runtime: str | None) -> str:

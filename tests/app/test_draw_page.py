@@ -290,6 +290,10 @@ def test_an_image_sent_from_evaluate_is_read_on_the_upload_tab(model_entry, pred
     assert at.image[0].captions == ["MNIST test image 42 (a 4)"]
     metric = {m.label: m.value for m in at.metric}
     assert metric["Prediction"] == str(predictor.predict_image(clear_digits[4]).digit) == "4"
+    # The same ten probabilities Evaluate gave it (it reads the test set as it is), not those of the image
+    # preprocessed again as a drawing would be, whose ink moves.
+    [shown] = [message["probabilities"] for message in chart_messages(at)]
+    assert shown == pytest.approx(predictor.predict_mnist(clear_digits[4][None])[0].tolist(), abs=1e-6)
 
 
 def test_a_new_stroke_updates_the_same_chart(monkeypatch, model_entry, predictor, clear_digits):
