@@ -159,7 +159,17 @@ def save_feedback() -> None:
             back = (f"Give drawing #{last['id']} its label before ({_verdict(earlier[-1], last['reading'])}) again."
                     if earlier else f"Remove drawing #{last['id']} from the bank again.")
             st.button("Take back", icon=":material/undo:", key="bank_take_back", on_click=_take_back, help=back)
-            st.caption(f"With {kept} and the model's reading, under the writer tag {plain_markdown(last['writer'])}.")
+            st.caption(f"With {kept} and the model's reading, {_stored_under(last)}.")
+
+
+def _stored_under(last: dict) -> str:
+    """Whom the stored drawing is under, as the bar said it would be: in a class, the student's nickname (the writer
+    tag stored beside it is the browser's, which the class does not show)."""
+    if not last.get("in_class"):
+        return f"under the writer tag {plain_markdown(last['writer'])}"
+    if last.get("nickname"):
+        return f"in your class's drawings under your nickname {plain_markdown(last['nickname'])}"
+    return f"in your class's drawings under no nickname (your teacher sees {plain_markdown(last['writer'])})"
 
 
 def _verdict(label: int, reading: int | None) -> str:
@@ -231,7 +241,7 @@ def _save(label: int | None) -> None:
             drawing = _prepared(label, payload)
             saved = {"id": save_drawing(drawing), "drawing": payload["key"], "label": label,
                      "reading": payload["reading"], "writer": drawing.writer, "strokes": drawing.strokes is not None,
-                     "earlier": []}
+                     "in_class": drawing.class_id is not None, "nickname": drawing.nickname, "earlier": []}
     except BankSwitchedOffError as error:
         st.session_state[NOTICE_KEY] = (payload["key"], "error", str(error))
         return

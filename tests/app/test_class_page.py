@@ -133,7 +133,8 @@ def test_a_student_s_answers_go_under_their_nickname_with_no_writer_tag_of_their
                                                                                       mnist, fresh_throttle):
     """Test that in a class the Right/Wrong bar has no Writer box (the class knows a student by their nickname), says
     the drawing goes to the class under the nickname (or under the browser's tag, until one is given), and stores the
-    browser's tag as the writer, not a tag typed before joining (which made a second student of them)."""
+    browser's tag as the writer, not a tag typed before joining (which made a second student of them); and that what
+    an answer stored names the nickname too."""
     school_class, code = ClassBook(bank).create("7B")
     at = draw_page(monkeypatch, draw_model, mnist.x_test[0], code)
     at.session_state["bank_writer"] = "Amira K"  # typed in the Writer box before the link was opened
@@ -149,6 +150,9 @@ def test_a_student_s_answers_go_under_their_nickname_with_no_writer_tag_of_their
     at.button(key="bank_label_4").click().run()
     [stored] = bank.drawings()
     assert (stored.class_id, stored.nickname, stored.writer, stored.session) == (school_class.id, "Ana 7", tag, tag)
+    # What the answer stored says the same, not "under the writer tag visitor-…", which the class never shows.
+    [kept] = [as_read(caption.value) for caption in at.caption if caption.value.startswith("With the image")]
+    assert kept.endswith("in your class's drawings under your nickname Ana 7."), kept
 
 
 def popover_labels(block) -> list[str]:
