@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from digitlab.ui.page_memory import keep_remembered
 from digitlab.ui.sidebar import model_sidebar
 
 # The tab icon ships with the app: a ":material/...:" page icon is fetched from a Google fonts host on
@@ -19,5 +20,6 @@ pages = [
     st.Page("pages/class.py", title="Class", icon=":material/school:", url_path="class"),
 ]
 navigation = st.navigation(pages)
+keep_remembered()  # choices made on a page the visitor left, kept for their return
 st.session_state["selected_model"] = model_sidebar()
 navigation.run()

@@ -15,6 +15,7 @@ from digitlab.ui.evaluate_gallery import show_gallery
 from digitlab.ui.figures.evaluation import confusion_figure
 from digitlab.ui.figures.probabilities import pixel_image, probability_chart
 from digitlab.ui.formatting import counted, percent, verb
+from digitlab.ui.page_memory import remember_across_pages
 
 CHART_KEY = "evaluate_confusion_chart"
 ROW_RATES_KEY = "evaluate_row_rates"
@@ -83,6 +84,7 @@ def show_mistakes(evaluation: Evaluation, mnist: Mnist, images: str = "test imag
     images names what was evaluated: MNIST's test images, or the drawing bank's drawings."""
     st.subheader(f"Misclassified {images}")
     true_box, predicted_box, _ = st.columns([1, 1, 2])
+    remember_across_pages(TRUE_DIGIT_KEY, PREDICTED_DIGIT_KEY, ROW_RATES_KEY)  # a mistake opened on Draw, and back
     true_digit = true_box.selectbox("True digit", DIGIT_CHOICES, key=TRUE_DIGIT_KEY, format_func=describe_digit,
                                     on_change=_show_first_page_of_mistakes)
     predicted_digit = predicted_box.selectbox("Predicted as", DIGIT_CHOICES, key=PREDICTED_DIGIT_KEY,

@@ -48,7 +48,8 @@ def wait_for_captions(page, predicate, timeout_s: float = 30) -> list[str]:
 
 
 def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_url, page):
-    """Test that /evaluate shows the metrics, the matrix and the mistakes, and clicking a cell shows only that pair."""
+    """Test that /evaluate shows the metrics, the matrix and the mistakes, and clicking a cell shows only that pair,
+    still chosen after a look at the Draw page."""
     page.set_viewport_size({"width": 1280, "height": 2000})  # tall enough to show matrix and gallery together
     page.goto(f"{app_url}/evaluate")
     wait_for_app_idle(page, timeout=120_000)
@@ -74,3 +75,16 @@ def test_evaluate_page_draws_matrix_and_gallery_and_a_cell_click_filters_it(app_
     assert f"true {true_digit}, predicted as {predicted_digit}" in summary
     page.get_by_text("Confusion matrix", exact=True).scroll_into_view_if_needed()
     save_screenshot(page, "evaluate")
+
+    # A look at another page and back keeps the cell chosen (Streamlit forgot the boxes of a page not shown, and
+    # the gallery went back to every mistake).
+    page.get_by_test_id("stSidebarNav").get_by_text("Draw", exact=True).click()
+    expect(page.locator(".dc-container").first).to_be_visible(timeout=30_000)
+    wait_for_app_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Evaluate", exact=True).click()
+    expect(page.get_by_test_id("stMetricLabel").filter(has_text="Accuracy")).to_be_visible(timeout=60_000)
+    wait_for_app_idle(page)
+    assert (selectbox_value(page, "True digit"), selectbox_value(page, "Predicted as")) == (
+        str(true_digit), str(predicted_digit))
+    assert wait_for_captions(page, lambda found: all(c.startswith(f"{true_digit} → {predicted_digit} ·")
+                                                     for c in found))
