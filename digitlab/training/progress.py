@@ -43,6 +43,19 @@ def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch
                     row[key] = round(float(logs[key]), 6)
             self.history.write(row)
 
+        def _since_last_row(self, batch: int, logs: dict) -> dict:
+            """The loss and accuracy of the batches since the last row, from Keras's running means.
+
+            Keras reports each training figure as the mean of the epoch so far, which smooths more as the epoch
+            goes on and drops at each new epoch: the curve was a staircase, not the training per batch. Batches of
+            one epoch are the same size, so a mean times the batches it covers is their sum.
+            """
+            done_before, means_before = self.last_row
+            means = {key: float(logs[key]) for key in ("loss", "accuracy") if key in logs}
+            self.last_row = batch, means
+            return {key: (mean * batch - means_before.get(key, 0.0) * done_before) / (batch - done_before)
+                    for key, mean in means.items()}
+
         def _progress(self, batch: int) -> dict:
             done = self.epoch * batches_per_epoch + batch
             total = config.epochs * batches_per_epoch
@@ -52,12 +65,13 @@ def make_progress_callback(run_dir: Path, config: TrainConfig, batches_per_epoch
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
+            self.last_row = 0, {}  # (batches of this epoch, Keras's running means) at the last batch row
 
         def on_train_batch_end(self, batch, logs=None):
             if runs.stop_requested(run_dir):
                 self.model.stop_training = True
             if (batch + 1) % BATCH_ROW_EVERY == 0:
-                self._row("batch", batch + 1, logs or {})
+                self._row("batch", batch + 1, self._since_last_row(batch + 1, logs or {}))
                 runs.update_status(run_dir, **self._progress(batch + 1))
 
         def on_epoch_end(self, epoch, logs=None):

@@ -148,3 +148,30 @@ def test_time_left_is_shown_only_once_the_pace_is_known():
     """Test that the estimate stays empty for the first batches and then follows the pace so far."""
     assert estimate_time_left(done=10, total=1000, elapsed=5.0) is None
     assert estimate_time_left(done=100, total=1000, elapsed=50.0) == pytest.approx(450.0)
+
+
+def test_the_training_curve_shows_the_batches_since_the_last_row_not_the_epoch_s_running_mean(tmp_path):
+    """Test that each history row of training figures holds the mean of the batches since the row before, worked out
+    from Keras's means of the epoch so far (those drew a staircase that dropped at each new epoch)."""
+    from types import SimpleNamespace
+
+    from digitlab.store.run_history import read_history
+    from digitlab.training.progress import BATCH_ROW_EVERY, make_progress_callback
+
+    config = TrainConfig(arch="mlp", epochs=2, limit=1000)
+    run_dir = runs.create_run(config, run_dir=tmp_path / "run")
+    batches = 3 * BATCH_ROW_EVERY
+    callback = make_progress_callback(run_dir, config, batches, time.time())
+    callback.set_model(SimpleNamespace(stop_training=False))
+    for epoch in range(2):
+        callback.on_epoch_begin(epoch)
+        losses = [epoch * 100 + batch for batch in range(1, batches + 1)]  # batch n's own loss
+        for batch in range(batches):
+            seen = losses[:batch + 1]
+            callback.on_train_batch_end(batch, {"loss": sum(seen) / len(seen), "accuracy": 0.5})
+    callback.on_train_end()
+
+    rows = read_history(run_dir)
+    assert rows["loss"].tolist() == [pytest.approx(epoch * 100 + first + (BATCH_ROW_EVERY - 1) / 2)
+                                     for epoch in range(2) for first in range(1, batches, BATCH_ROW_EVERY)]
+    assert rows["accuracy"].tolist() == pytest.approx([0.5] * 6)

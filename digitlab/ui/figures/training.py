@@ -7,6 +7,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from digitlab.training.progress import BATCH_ROW_EVERY
+
 SMOOTHING_ALPHA = 0.3  # weight of the newest batch in the moving average: enough to calm the noise, little lag
 METRICS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 
@@ -56,7 +58,8 @@ def _empty_figure(title: str) -> go.Figure:
 
 def training_curves_figure(history: pd.DataFrame, reported_batches_per_epoch: int | None = None,
                            title: str = "Training curves") -> go.Figure:
-    """Loss and accuracy side by side: training per batch, its smoothed line, and validation per epoch."""
+    """Loss and accuracy side by side: training every BATCH_ROW_EVERY batches, its smoothed line, and validation per
+    epoch."""
     figure = _empty_figure(title)
     per_epoch = batches_per_epoch(history, reported_batches_per_epoch)
     training = _training_rows(history)
@@ -65,7 +68,7 @@ def training_curves_figure(history: pd.DataFrame, reported_batches_per_epoch: in
     for column, (metric, label) in enumerate(METRICS, start=1):
         first = column == 1  # one legend entry per kind of line, not one per subplot
         x = _in_epochs(training, per_epoch)
-        figure.add_trace(go.Scatter(x=x, y=training[metric], mode=_line_mode(training), name="training (per batch)",
+        figure.add_trace(go.Scatter(x=x, y=training[metric], mode=_line_mode(training), name=f"training (per {BATCH_ROW_EVERY} batches)",
                                     line=dict(color=colors["raw"], width=1), legendgroup="raw", showlegend=first),
                          row=1, col=column)
         figure.add_trace(go.Scatter(x=x, y=smooth(training[metric]), mode=_line_mode(training),
