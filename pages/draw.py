@@ -6,7 +6,7 @@ from digitlab.serving.images import ImageRejectedError, decode_image
 from digitlab.store.registry import ModelLoadError
 from digitlab.ui import number_view
 from digitlab.ui.corrections import correction_panel, offer_reading, save_feedback
-from digitlab.ui.digit_reading import SENT_IMAGE_KEY, drawing_area, reading_panels, show_reading
+from digitlab.ui.digit_reading import SENT_IMAGE_KEY, UPLOAD_AGAIN, drawing_area, reading_panels, show_reading
 from digitlab.ui.figures.probabilities import on_checkerboard, pixel_image
 from digitlab.ui.input_source import DRAW, ONE_DIGIT_UPLOAD_KEY, input_source, uploaded_file
 from digitlab.ui.loaders import load_predictor
@@ -57,7 +57,7 @@ else:
             # An MNIST image is read as it is, as Evaluate read it: preprocessed again, its ink moved and the
             # Draw page gave other percentages for the same image.
             prediction = predictor.read_mnist(image) if image.shape == (28, 28) else predictor.predict_image(image)
-            show_reading(prediction, model_view_column, result_column)
+            show_reading(prediction, model_view_column, result_column, UPLOAD_AGAIN)
             offer_reading(None, None, "upload", entry.sha256)  # not the visitor's drawing: nothing to store
             why_panel(prediction, predictor, entry)
         elif upload is None:
@@ -72,7 +72,7 @@ else:
                 with input_column:
                     st.image(on_checkerboard(image), caption=upload.name, width=280)
                 prediction = predictor.predict_image(image)
-                show_reading(prediction, model_view_column, result_column)
+                show_reading(prediction, model_view_column, result_column, UPLOAD_AGAIN)
                 offer_reading(prediction, image, "upload", entry.sha256, upload.data)
                 with result_column:
                     save_feedback()

@@ -58,15 +58,20 @@ def reading_panels() -> tuple[DeltaGenerator, DeltaGenerator, DeltaGenerator]:
             row.container(width=MODEL_VIEW_WIDTH, key="drawing-model-view"), row.container(key="drawing-result"))
 
 
-def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator) -> None:
-    """Show the model's input and its answer, or why there is no answer."""
+DRAW_AGAIN = "Draw a single digit from 0 to 9, large and centred."
+UPLOAD_AGAIN = "Upload a photo of a single digit from 0 to 9, large and centred."
+
+
+def show_reading(prediction: Prediction, model_view_column: DeltaGenerator, result_column: DeltaGenerator,
+                 again: str = DRAW_AGAIN) -> None:
+    """Show the model's input and its answer, or why there is no answer and what to do (again: draw or upload)."""
     if prediction.refused:  # the model saw a drawing and judged it no digit: no bars for a guess
         with result_column:
-            st.warning(f"Not a digit. {prediction.message} Draw a single digit from 0 to 9.")
+            st.warning(f"Not a digit. {again}")
         return
     if prediction.digit is None:
         with result_column:
-            st.info(f"{prediction.message} Draw or upload a single digit, large and centred.")
+            st.info(f"{prediction.message} {again}")
         return
     # The image and the metric stand where the empty reading has them, so a first stroke updates them in place.
     model_view_column.image(png_data_url(pixel_image(prediction.mnist, MODEL_VIEW_SCALE)),

@@ -35,3 +35,17 @@ def test_model_with_not_a_digit_output_still_reads_digits(monkeypatch, refusal_e
     assert not at.exception
     assert at.metric[0].label == "Prediction"
     assert chart_bars(at)["digits"] == [str(digit) for digit in range(10)]
+
+
+def test_an_uploaded_photo_refused_says_to_upload_another_not_to_draw(refusal_entries, mnist):
+    """Test that a photo the model refuses is told "Not a digit." with what to upload instead, not "Draw a single
+    digit" (on Upload there is nothing to draw on), and no "does not look like a digit" said twice."""
+    from tests.app.test_draw_page import upload_page
+    from digitlab.bench.canvases import canvas_png
+
+    at = upload_page(refusal_entries["refuser"], "photo.png", canvas_png(255 - mnist.x_test[0]), "image/png")
+
+    assert not at.exception
+    [warning] = at.warning
+    assert warning.value == "Not a digit. Upload a photo of a single digit from 0 to 9, large and centred."
+    assert not at.metric
