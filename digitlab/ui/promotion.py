@@ -15,6 +15,8 @@ def use_in_session(run: Run) -> None:
     # A callback, because it sets the sidebar's model picker, which may only change before it is drawn.
     st.session_state[MODEL_PICKER_KEY] = f"run:{run.name}"
     st.session_state[FULL_RERUN_KEY] = True
+    st.session_state[NOTICE_KEY] = ("success", f"This tab now reads with the model of run {run.title}, on the Draw "
+                                               "and Evaluate pages (the sidebar's Model). Nobody else's changed.")
 
 
 def promote_form(run: Run) -> None:

@@ -214,6 +214,8 @@ def test_a_visitor_can_read_with_a_run_but_not_promote_or_delete(models_dir, fin
     button(at, "Read with it in this tab").click().run()
 
     assert at.session_state["model_name"] == f"run:{finished_run.name}"
+    assert any(notice.value.startswith("This tab now reads with the model of run") for notice in at.success), (
+        "the click says what it did")
     assert active_model_name(models_dir) == "default", "nobody else's model changed"
     assert finished_run.exists()
 
