@@ -48,7 +48,9 @@ def _line_mode(rows: pd.DataFrame) -> str:
 
 def _empty_figure(title: str) -> go.Figure:
     figure = make_subplots(rows=1, cols=2, subplot_titles=[label for _, label in METRICS])
-    figure.update_layout(title=title, height=360, margin=dict(t=70, b=40, l=40, r=20))
+    # The legend under the plots, not beside them: on a phone a legend at the side took half the width.
+    figure.update_layout(title=title, height=400, margin=dict(t=70, b=40, l=40, r=20),
+                         legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     for column in (1, 2):
         figure.update_xaxes(title_text="epoch", rangemode="tozero", row=1, col=column)
     figure.update_yaxes(rangemode="tozero", row=1, col=1)
