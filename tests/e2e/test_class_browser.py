@@ -35,7 +35,9 @@ class Student:
         """Draw on a fresh canvas; the digit the model read."""
         if self.answers:
             clear_canvas(self.page)
-        canvas_area(self.page).scroll_into_view_if_needed()  # below the class's bar on a phone
+        # Below the class's bar on a phone: scrolled to the middle of the screen, as a person would, since scrolling it
+        # just into view can leave its top under Streamlit's fixed header (after Clear, which stands right under it).
+        canvas_area(self.page).evaluate("canvas => canvas.scrollIntoView({block: 'center'})")
         (touch_draw if self.touch else draw)(self.page, strokes)
         value = self.page.get_by_test_id("stMetricValue")
         expect(value).to_have_text(re.compile(r"^[0-9]$"), timeout=RESULT_TIMEOUT)
