@@ -76,13 +76,13 @@ def show_number(image, reading: NumberReading, show_input: bool) -> None:
     if reading.others:
         caption += " Grey: ink that is not a digit."
     st.image(reading_overlay(image, reading), caption=caption, width="stretch" if show_input else "content")
-    least = [reading.digits[index].prediction for index in reading.least_certain]
+    least = {index: reading.digits[index].prediction for index in reading.least_certain}
     if least:
         notes = [f"the {_ordinal(index)} digit, read as {digit.digit} ({digit.confidence:.0%})"
                  + (f", might also be a {digit.runner_up} ({digit.probabilities[digit.runner_up]:.0%})"
-                    if digit.is_unsure else "") for index, digit in zip(reading.least_certain, least)]
+                    if digit.is_unsure else "") for index, digit in least.items()]
         note = "Least certain: " + "; ".join(notes) + "."
-        (st.warning if any(digit.is_unsure for digit in least) else st.caption)(note)
+        (st.warning if any(digit.is_unsure for digit in least.values()) else st.caption)(note)
     if reading.others:
         count = len(reading.others)
         st.info(f"{count} {'mark is' if count == 1 else 'marks are'} not a digit and left out of the number "

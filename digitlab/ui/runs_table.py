@@ -57,11 +57,11 @@ def _runs_table_and_actions(settings: Settings) -> None:
         st.caption(f"No runs yet. Start one above; each run's files live in its own folder{where}.")
         return
     table = runs_table(all_runs)
+    # A status changes while the table stays on the page (running, then stopped after epoch 2 of 3), and the column
+    # kept the width of the first.
+    status_column = st.column_config.TextColumn(width=table_column_px(["Status", *table["Status"]]))
     event = st.dataframe(table, key=runs_table_key(all_runs), on_select="rerun", selection_mode="multi-row",
-                         hide_index=True, column_config=COLUMN_CONFIG | {
-                             # A status changes while the table stays on the page (running, then stopped after
-                             # epoch 2 of 3), and the column kept the width of the first.
-                             "Status": st.column_config.TextColumn(width=table_column_px(["Status", *table["Status"]]))})
+                         hide_index=True, column_config=COLUMN_CONFIG | {"Status": status_column})
     selected = [all_runs[index] for index in event.selection.rows if index < len(all_runs)]
     if not selected:
         st.caption("Select runs in the table to compare their curves, use a run's model, or delete runs.")

@@ -321,9 +321,11 @@ def test_revision_0004_keeps_every_drawing_and_numbers_only_grow_after_it(databa
     bank = bank_at_revision(database_url, "0003", rows)
     assert bank.migrate() == head_revision()
     assert schema_differences(bank) == []
-    assert [{field: getattr(drawing, field) for field in DRAWING_FIELDS} for drawing in bank.drawings(newest_first=False)] \
-        == [{field: row[field] for field in DRAWING_FIELDS} for row in rows]
+    stored = bank.drawings(newest_first=False)
+    assert [{field: getattr(drawing, field) for field in DRAWING_FIELDS} for drawing in stored] == [
+        {field: row[field] for field in DRAWING_FIELDS} for row in rows]
     taken_back = bank.add(NewDrawing(png=b"taken back", mnist=np.zeros((28, 28), np.uint8), label=2, source="draw"))
     assert taken_back == len(rows) + 1
     assert bank.delete(taken_back)
-    assert bank.add(NewDrawing(png=b"next", mnist=np.zeros((28, 28), np.uint8), label=3, source="draw")) == taken_back + 1
+    next_one = bank.add(NewDrawing(png=b"next", mnist=np.zeros((28, 28), np.uint8), label=3, source="draw"))
+    assert next_one == taken_back + 1

@@ -70,7 +70,8 @@ def training_curves_figure(history: pd.DataFrame, reported_batches_per_epoch: in
     for column, (metric, label) in enumerate(METRICS, start=1):
         first = column == 1  # one legend entry per kind of line, not one per subplot
         x = _in_epochs(training, per_epoch)
-        figure.add_trace(go.Scatter(x=x, y=training[metric], mode=_line_mode(training), name=f"training (per {BATCH_ROW_EVERY} batches)",
+        figure.add_trace(go.Scatter(x=x, y=training[metric], mode=_line_mode(training),
+                                    name=f"training (per {BATCH_ROW_EVERY} batches)",
                                     line=dict(color=colors["raw"], width=1), legendgroup="raw", showlegend=first),
                          row=1, col=column)
         figure.add_trace(go.Scatter(x=x, y=smooth(training[metric]), mode=_line_mode(training),
